@@ -1,0 +1,134 @@
+"""Settings: one typed object, read from ``OPENDMP_*`` variables, validated at start.
+
+Every problem is reported at once (pydantic collects them all), and production refuses the
+unsafe combinations: no master key, debug on, or plain HTTP without TLS.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from opendmp.domain.errors import ConfigurationError
+
+
+class Mode(StrEnum):
+    DEVELOPMENT = "development"
+    DEMO = "demo"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """OpenDMP configuration. Each field is ``OPENDMP_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENDMP_", extra="ignore")
+
+    mode: Mode = Mode.DEVELOPMENT
+    home: Path = Field(default=Path("./var"), description="data folder: database, blobs, keys")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default sqlite+aiosqlite:///<home>/opendmp.db",
+    )
+    master_key: str | None = Field(
+        default=None,
+        description="base64 of the 32-byte master key; default: read <home>/keys/master.key",
+    )
+    debug: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_base_url: str | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    behind_tls_proxy: bool = Field(
+        default=False, description="TLS is terminated by a reverse proxy in front of OpenDMP"
+    )
+    retention_years: int = Field(default=10, ge=1, le=100)
+    early_destruction_days: int = Field(default=90, ge=0, le=92)
+    blob_grace_seconds: int = Field(default=3600, ge=0)
+    run_worker_in_process: bool = True
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    log_level: str = "INFO"
+
+    @field_validator("master_key")
+    @classmethod
+    def _master_key_is_32_bytes(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("master_key must be base64") from None
+        if len(raw) != 32:
+            raise ValueError(f"master_key must decode to 32 bytes, got {len(raw)}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Self:
+        problems: list[str] = []
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            problems.append("tls_cert_file and tls_key_file go together")
+        if self.mode is Mode.PRODUCTION:
+            if self.master_key is None:
+                problems.append("production needs OPENDMP_MASTER_KEY (no key file in production)")
+            if self.debug:
+                problems.append("production refuses OPENDMP_DEBUG=true")
+            if self.tls_cert_file is None and not self.behind_tls_proxy:
+                problems.append(
+                    "production needs TLS: OPENDMP_TLS_CERT_FILE/OPENDMP_TLS_KEY_FILE "
+                    "or OPENDMP_BEHIND_TLS_PROXY=true"
+                )
+            if self.database_url is None or self.database_url.startswith("sqlite"):
+                problems.append("production needs a PostgreSQL OPENDMP_DATABASE_URL")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.home.resolve() / 'opendmp.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        scheme = "https" if self.tls_cert_file else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning every validation problem into one readable error."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {msg}")
+        raise ConfigurationError(
+            "invalid configuration: " + " | ".join(lines), code="invalid-configuration"
+        ) from None

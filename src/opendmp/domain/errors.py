@@ -1,0 +1,89 @@
+"""One error hierarchy with stable codes.
+
+Every error carries a stable ``code`` (kebab-case, never renamed once published: scripts and
+hospital software match on it), an HTTP status hint and a message that is safe to show: it
+never contains health data or another patient's identity. The API turns it into an
+``OperationOutcome``, the portals into an HTML page, the CLI into one line and exit code 1.
+"""
+
+from __future__ import annotations
+
+
+class OpenDMPError(Exception):
+    """Base of every error OpenDMP raises on purpose."""
+
+    code: str = "error"
+    http_status: int = 400
+
+    def __init__(self, message: str, *, code: str | None = None, http_status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if http_status is not None:
+            self.http_status = http_status
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.code}]"
+
+
+class InvalidInput(OpenDMPError):
+    """Malformed or inconsistent input (identifiers, dates, codes, documents)."""
+
+    code = "invalid-input"
+    http_status = 400
+
+
+class InvalidIdentifier(InvalidInput):
+    """An INS, IdNat_PS, RPPS or FINESS that does not parse or whose key does not check."""
+
+    code = "invalid-identifier"
+
+
+class NotFound(OpenDMPError):
+    code = "not-found"
+    http_status = 404
+
+
+class Conflict(OpenDMPError):
+    """The request contradicts the current state (e.g. a second record for one INS)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class IllegalTransition(Conflict):
+    """A lifecycle transition the state machine forbids (e.g. closing a closed record)."""
+
+    code = "illegal-transition"
+
+
+class AccessDenied(OpenDMPError):
+    """The policy refused the action; ``code`` is the policy's reason."""
+
+    code = "access-denied"
+    http_status = 403
+
+
+class Gone(OpenDMPError):
+    code = "gone"
+    http_status = 410
+
+
+class IntegrityFailure(OpenDMPError):
+    """Stored data failed an integrity check (tampered blob, broken audit chain)."""
+
+    code = "integrity-failure"
+    http_status = 500
+
+
+class KeyFailure(OpenDMPError):
+    """A cryptographic key is missing or does not match (e.g. the wrong master key)."""
+
+    code = "key-failure"
+    http_status = 500
+
+
+class ConfigurationError(OpenDMPError):
+    code = "configuration-error"
+    http_status = 500

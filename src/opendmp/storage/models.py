@@ -1,0 +1,410 @@
+"""SQLAlchemy models: every table of DESIGN.md §4.
+
+Every per-record table carries ``record_id`` so that the schema can be distributed by record
+(Citus) and every per-record query names it. Constraint names follow one convention so that
+migrations stay reviewable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from opendmp.storage.types import BigIntPK, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+UUIDPK = Annotated[uuid.UUID, mapped_column(Uuid, primary_key=True, default=uuid.uuid4)]
+Timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime)]
+OptTimestamp = Annotated[dt.datetime | None, mapped_column(UTCDateTime, nullable=True)]
+Str32 = Annotated[str, mapped_column(String(32))]
+Str64 = Annotated[str, mapped_column(String(64))]
+Str128 = Annotated[str, mapped_column(String(128))]
+Str255 = Annotated[str, mapped_column(String(255))]
+OptStr64 = Annotated[str | None, mapped_column(String(64), nullable=True)]
+OptStr255 = Annotated[str | None, mapped_column(String(255), nullable=True)]
+RecordFK = Annotated[
+    uuid.UUID, mapped_column(ForeignKey("record.id", ondelete="CASCADE"), index=True)
+]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Patient(Base):
+    """The person, identified by the INS (matricule + OID) and the INS identity traits."""
+
+    __tablename__ = "patient"
+    __table_args__ = (UniqueConstraint("ins_value"),)
+
+    id: Mapped[UUIDPK]
+    ins_value: Mapped[str] = mapped_column(String(15))
+    ins_oid: Mapped[Str64]
+    birth_name: Mapped[Str128]
+    given_names: Mapped[Str255]  # birth given names, space separated, in civil-status order
+    first_given_name: Mapped[Str128]
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))
+    birth_place_code: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    used_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    email: Mapped[OptStr255]
+    mobile: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class Record(Base):
+    """The DMP itself: lifecycle state, patient choices and the wrapped data key."""
+
+    __tablename__ = "record"
+    __table_args__ = (UniqueConstraint("patient_id"),)
+
+    id: Mapped[UUIDPK]
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patient.id"))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[Timestamp]
+    created_by: Mapped[Str128]
+    creation_consent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    closed_at: Mapped[OptTimestamp]
+    closure_reason: Mapped[OptStr64]
+    closure_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    destroy_after: Mapped[OptTimestamp] = mapped_column(UTCDateTime, nullable=True, index=True)
+    destruction_requested_at: Mapped[OptTimestamp]
+    reactivated_at: Mapped[OptTimestamp]
+    # Emergency-access choices (DMP-RULES §3.4): True = permit, the default.
+    allow_regulation: Mapped[bool] = mapped_column(Boolean, default=True)
+    allow_break_glass: Mapped[bool] = mapped_column(Boolean, default=True)
+    allow_masked_in_emergency: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Notification preferences (DMP-RULES §5).
+    notify_on_access: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_on_new_document: Mapped[bool] = mapped_column(Boolean, default=False)
+    mask_new_documents: Mapped[bool] = mapped_column(Boolean, default=False)
+    preferred_language: Mapped[str] = mapped_column(String(8), default="fr")
+    # Envelope encryption: the record's data key wrapped by the master key (None = shredded).
+    wrapped_data_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    master_key_id: Mapped[OptStr64]
+
+
+class Consent(Base):
+    """A traced consent: who captured it, where, how, when, and the wording shown."""
+
+    __tablename__ = "consent"
+
+    id: Mapped[UUIDPK]
+    record_id: Mapped[RecordFK]
+    kind: Mapped[Str32]  # creation, reactivation, authorization
+    channel: Mapped[Str32]  # online, desk, pharmacy, professional, operator
+    captured_by_kind: Mapped[Str32]
+    captured_by_id: Mapped[Str128]
+    captured_by_name: Mapped[OptStr255]
+    place: Mapped[OptStr255]
+    notice_version: Mapped[Str64]
+    notice_sha256: Mapped[Str64]
+    evidence_sha256: Mapped[Str64]
+    captured_at: Mapped[Timestamp]
+
+
+class Account(Base):
+    """A patient's login to the portal."""
+
+    __tablename__ = "account"
+    __table_args__ = (UniqueConstraint("login"),)
+
+    id: Mapped[UUIDPK]
+    record_id: Mapped[RecordFK]
+    login: Mapped[Str64]
+    password_hash: Mapped[Str255]
+    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_expires_at: Mapped[OptTimestamp]
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[OptTimestamp]
+    created_at: Mapped[Timestamp]
+
+
+class Representative(Base):
+    """A legal representative of a minor (relation codes FTH, MTH, … RESPRSN)."""
+
+    __tablename__ = "representative"
+
+    id: Mapped[UUIDPK]
+    record_id: Mapped[RecordFK]
+    relation: Mapped[str] = mapped_column(String(16))
+    family_name: Mapped[Str128]
+    given_name: Mapped[Str128]
+    email: Mapped[OptStr255]
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("account.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[Timestamp]
+
+
+class Professional(Base):
+    """A health professional or establishment employee, by IdNat_PS."""
+
+    __tablename__ = "professional"
+    __table_args__ = (UniqueConstraint("idnat"),)
+
+    id: Mapped[UUIDPK]
+    idnat: Mapped[Str32]
+    profession: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    specialty: Mapped[OptStr64]
+    card_kind: Mapped[str] = mapped_column(String(8), default="CPS")
+    family_name: Mapped[Str128]
+    given_name: Mapped[Str128]
+    email: Mapped[OptStr255]
+    created_at: Mapped[Timestamp]
+
+
+class Organization(Base):
+    """A structure (establishment, practice) by Struct_IdNat (1+FINESS, 3+SIRET, …)."""
+
+    __tablename__ = "organization"
+    __table_args__ = (UniqueConstraint("struct_idnat"),)
+
+    id: Mapped[UUIDPK]
+    struct_idnat: Mapped[Str32]
+    name: Mapped[Str255]
+    facility_type: Mapped[OptStr64]
+    created_at: Mapped[Timestamp]
+
+
+class Membership(Base):
+    """A professional works for an organization, possibly in its care team."""
+
+    __tablename__ = "membership"
+
+    professional_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("professional.id", ondelete="CASCADE"), primary_key=True
+    )
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
+    )
+    care_team: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Authorization(Base):
+    """Record × (professional | organization): authorized or blocked, by whom, when."""
+
+    __tablename__ = "authorization"
+    __table_args__ = (
+        UniqueConstraint("record_id", "professional_id", "organization_id"),
+    )
+
+    id: Mapped[UUIDPK]
+    record_id: Mapped[RecordFK]
+    professional_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("professional.id"), nullable=True
+    )
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organization.id"), nullable=True
+    )
+    state: Mapped[str] = mapped_column(String(16))  # authorized | blocked | revoked
+    granted_by_kind: Mapped[Str32]
+    granted_by_id: Mapped[Str128]
+    granted_at: Mapped[Timestamp]
+    expires_at: Mapped[OptTimestamp]
+    updated_at: Mapped[Timestamp]
+
+
+class TreatingDoctor(Base):
+    """A treating doctor of the record (médecin traitant DMP); several are allowed."""
+
+    __tablename__ = "treating_doctor"
+
+    record_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("record.id", ondelete="CASCADE"), primary_key=True
+    )
+    professional_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("professional.id"), primary_key=True
+    )
+    since: Mapped[Timestamp]
+    named_by_kind: Mapped[Str32]
+
+
+class EmergencyAccess(Base):
+    """A time-boxed break-glass or regulation-centre access, with its justification."""
+
+    __tablename__ = "emergency_access"
+
+    id: Mapped[UUIDPK]
+    record_id: Mapped[RecordFK]
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professional.id"))
+    mode: Mapped[Str32]  # break-glass | regulation
+    justification: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[Timestamp]
+    expires_at: Mapped[Timestamp]
+
+
+class SubmissionSet(Base):
+    """One deposit: the XDS SubmissionSet / MHD SubmissionSet List."""
+
+    __tablename__ = "submission_set"
+    __table_args__ = (UniqueConstraint("record_id", "unique_id"),)
+
+    id: Mapped[UUIDPK]
+    record_id: Mapped[RecordFK]
+    unique_id: Mapped[Str128]
+    source_id: Mapped[Str128]
+    title: Mapped[OptStr255]
+    content_type_code: Mapped[OptStr64]
+    author_idnat: Mapped[OptStr64]
+    author_name: Mapped[OptStr255]
+    author_organization: Mapped[OptStr64]
+    submitted_at: Mapped[Timestamp]
+
+
+class Document(Base):
+    """A document entry: metadata, visibility flags, version links and its encrypted blob."""
+
+    __tablename__ = "document"
+    __table_args__ = (
+        UniqueConstraint("record_id", "unique_id"),
+        UniqueConstraint("entry_uuid"),
+        Index("ix_document_record_listing", "record_id", "status", "service_start"),
+    )
+
+    id: Mapped[UUIDPK]  # logicalId: stable across metadata changes
+    entry_uuid: Mapped[Str64]  # changes on every metadata change
+    record_id: Mapped[RecordFK]
+    unique_id: Mapped[Str128]  # the producer's business id
+    status: Mapped[str] = mapped_column(String(16))  # current | superseded | deleted
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    masked_by_patient: Mapped[bool] = mapped_column(Boolean, default=False)
+    invisible_to_patient: Mapped[bool] = mapped_column(Boolean, default=False)
+    invisible_to_representatives: Mapped[bool] = mapped_column(Boolean, default=False)
+    class_code: Mapped[Str32]
+    type_code: Mapped[Str32]
+    type_system: Mapped[Str64]
+    format_code: Mapped[Str128]
+    mime_type: Mapped[Str128]
+    title: Mapped[Str255]
+    language: Mapped[str] = mapped_column(String(16), default="fr-FR")
+    author_professional_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("professional.id"), nullable=True
+    )
+    author_organization_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organization.id"), nullable=True
+    )
+    author_idnat: Mapped[OptStr64]
+    author_name: Mapped[OptStr255]
+    author_role: Mapped[OptStr64]
+    author_specialty: Mapped[OptStr64]
+    author_organization_idnat: Mapped[OptStr64]
+    practice_setting: Mapped[OptStr64]
+    facility_type: Mapped[OptStr64]
+    event_codes: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list
+    service_start: Mapped[OptTimestamp]
+    service_stop: Mapped[OptTimestamp]
+    creation_time: Mapped[Timestamp]
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[Str64]
+    sha1: Mapped[str] = mapped_column(String(40))
+    blob_key: Mapped[Str255]
+    replaces_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("document.id"), nullable=True
+    )
+    submission_set_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("submission_set.id"), nullable=True
+    )
+    deposited_at: Mapped[Timestamp]
+    deposited_by_kind: Mapped[Str32]  # professional | patient | system
+    deposited_by_id: Mapped[Str128]
+    updated_at: Mapped[Timestamp]
+    deleted_at: Mapped[OptTimestamp]
+
+
+class AuditChain(Base):
+    """The head of one hash chain: a record's (its id) or the system's (``system``)."""
+
+    __tablename__ = "audit_chain"
+
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[Str64]
+
+
+class AuditEvent(Base):
+    """Append-only trace. Each event hashes its predecessor in the same chain."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_audit_event_record_time", "record_id", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    chain: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    time: Mapped[Timestamp]
+    action: Mapped[Str64]  # area:subject:action
+    outcome: Mapped[str] = mapped_column(String(16))  # success | denied | error
+    reason: Mapped[OptStr64]
+    actor_kind: Mapped[Str32]
+    actor_id: Mapped[Str128]
+    actor_name: Mapped[OptStr255]
+    actor_profession: Mapped[OptStr64]
+    actor_organization: Mapped[OptStr64]
+    access_mode: Mapped[str] = mapped_column(String(16), default="normal")
+    target_document_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    client_address: Mapped[OptStr64]
+    details: Mapped[str | None] = mapped_column(Text, nullable=True)  # canonical JSON
+    prev_hash: Mapped[Str64]
+    hash: Mapped[Str64]
+
+
+class Outbox(Base):
+    """A notification to deliver at least once, idempotently by its id."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[UUIDPK]
+    record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    kind: Mapped[Str64]
+    channel: Mapped[str] = mapped_column(String(8), default="email")
+    recipient: Mapped[Str255]
+    language: Mapped[str] = mapped_column(String(8), default="fr")
+    payload: Mapped[str] = mapped_column(Text)  # JSON; no health data
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[Timestamp]
+    created_at: Mapped[Timestamp]
+    sent_at: Mapped[OptTimestamp]
+    last_error: Mapped[OptStr255]
+
+
+class RecordTombstone(Base):
+    """What is left of a destroyed record: a hash of the INS, dates and the reason."""
+
+    __tablename__ = "record_tombstone"
+
+    id: Mapped[UUIDPK]
+    record_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    ins_hash: Mapped[Str64]
+    created_at: Mapped[Timestamp]
+    closed_at: Mapped[OptTimestamp]
+    destroyed_at: Mapped[Timestamp]
+    reason: Mapped[OptStr64]
