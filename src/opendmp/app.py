@@ -1,0 +1,134 @@
+"""Composition root: settings -> engine, blob store, keys -> services -> FastAPI app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opendmp import __version__
+from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey, load_or_create_master_key
+from opendmp.config import Mode, Settings
+from opendmp.domain.errors import OpenDMPError
+from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
+from opendmp.domain.records import RetentionRules
+from opendmp.services.context import ServiceContext
+from opendmp.services.health import check_master_key, check_ready
+from opendmp.storage.db import make_engine, make_sessionmaker
+from opendmp.storage.migrate import ensure_up_to_date
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    ctx: ServiceContext
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
+    if settings.master_key:
+        return MasterKey.from_base64(settings.master_key)
+    return load_or_create_master_key(settings.key_dir, create=create)
+
+
+def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
+    """Wire the engine, the blob store and the keys into the services' context."""
+    engine = make_engine(settings.effective_database_url, pool_size=settings.db_pool_size)
+    settings.blob_dir.mkdir(parents=True, exist_ok=True)
+    ctx = ServiceContext(
+        sessions=make_sessionmaker(engine),
+        blobs=EncryptedBlobs(FilesystemBlobStore(settings.blob_dir)),
+        master_key=load_master_key(settings, create=create_key),
+        retention=RetentionRules(settings.retention_years, settings.early_destruction_days),
+        default_ins_oid=INS_NIR_OID if settings.mode is Mode.PRODUCTION else INS_NIR_TEST_OID,
+        accept_test_ins=settings.mode is not Mode.PRODUCTION,
+    )
+    return Runtime(settings, engine, ctx)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "opendmp_http_requests",
+            "HTTP requests by route and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "opendmp_http_request_seconds",
+            "HTTP request latency by route",
+            ["route", "method"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """Build the ASGI app. The database must be migrated: the app refuses to start if not."""
+    rt = runtime or build_runtime(settings)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await ensure_up_to_date(rt.engine)
+        await check_master_key(rt.ctx)
+        yield
+        if runtime is None:
+            await rt.close()
+
+    app = FastAPI(
+        title="OpenDMP",
+        version=__version__,
+        lifespan=lifespan,
+        debug=settings.debug,
+        docs_url="/docs" if settings.mode is not Mode.PRODUCTION else None,
+        redoc_url=None,
+    )
+    app.state.runtime = rt
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.requests.labels(name, request.method, str(response.status_code)).inc()
+        metrics.latency.labels(name, request.method).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(OpenDMPError)
+    async def domain_error(_request: Request, exc: OpenDMPError) -> JSONResponse:
+        return JSONResponse(
+            {"error": exc.code, "message": exc.message}, status_code=exc.http_status
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        status = await check_ready(rt.ctx)
+        ok = all(v == "ok" for v in status.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", **status}, status_code=200 if ok else 503
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,104 @@
+"""Append audit events to per-record hash chains, in the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opendmp.audit.chain import GENESIS_HASH, canonical_details, chain_of, event_hash
+from opendmp.domain.actors import Actor, Professional
+from opendmp.storage.models import AuditChain, AuditEvent
+
+
+class Outcome:
+    SUCCESS = "success"
+    DENIED = "denied"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """What happened. ``action`` is named ``area:subject:action`` (e.g. ``record:record:close``)."""
+
+    action: str
+    actor: Actor
+    time: dt.datetime
+    record_id: uuid.UUID | None = None
+    outcome: str = Outcome.SUCCESS
+    reason: str | None = None
+    target_document_id: uuid.UUID | None = None
+    client_address: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def start_chain(session: AsyncSession, record_id: uuid.UUID) -> None:
+    """Create a record's chain head; done with the record, in the same transaction."""
+    await session.execute(
+        insert(AuditChain).values(chain=chain_of(record_id), seq=0, hash=GENESIS_HASH)
+    )
+
+
+async def drop_chain(session: AsyncSession, record_id: uuid.UUID) -> tuple[int, str]:
+    """Remove a destroyed record's chain; returns its final (seq, hash) for the tombstone event."""
+    chain = chain_of(record_id)
+    head = (
+        await session.execute(
+            select(AuditChain.seq, AuditChain.hash).where(AuditChain.chain == chain)
+        )
+    ).one()
+    await session.execute(delete(AuditEvent).where(AuditEvent.chain == chain))
+    await session.execute(delete(AuditChain).where(AuditChain.chain == chain))
+    return int(head.seq), str(head.hash)
+
+
+async def append(session: AsyncSession, event: NewEvent) -> str:
+    """Append ``event`` to its chain and return its hash.
+
+    The chain head row is locked (``SELECT … FOR UPDATE``; SQLite transactions are already
+    exclusive, see storage.db) so concurrent requests on one record keep the chain linear.
+    """
+    chain = chain_of(event.record_id)
+    head = (
+        await session.execute(
+            select(AuditChain.seq, AuditChain.hash)
+            .where(AuditChain.chain == chain)
+            .with_for_update()
+        )
+    ).one_or_none()
+    if head is None:
+        raise RuntimeError(f"audit chain {chain} does not exist")
+    actor = event.actor
+    professional = actor if isinstance(actor, Professional) else None
+    fields: dict[str, Any] = {
+        "chain": chain,
+        "seq": int(head.seq) + 1,
+        "record_id": event.record_id,
+        "time": event.time,
+        "action": event.action,
+        "outcome": event.outcome,
+        "reason": event.reason,
+        "actor_kind": actor.kind.value,
+        "actor_id": actor.actor_id,
+        "actor_name": actor.name,
+        "actor_profession": professional.profession if professional else None,
+        "actor_organization": professional.organization if professional else None,
+        "access_mode": actor.access_mode.value,
+        "target_document_id": event.target_document_id,
+        "client_address": event.client_address,
+        "details": canonical_details(event.details),
+        "prev_hash": head.hash,
+    }
+    digest = event_hash(fields)
+    await session.execute(insert(AuditEvent).values(**fields, hash=digest))
+    await session.execute(
+        update(AuditChain)
+        .where(AuditChain.chain == chain)
+        .values(seq=fields["seq"], hash=digest)
+    )
+    return digest

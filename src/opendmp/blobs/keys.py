@@ -1,0 +1,235 @@
+"""Master key and per-record data keys (DESIGN.md §7).
+
+Each record has its own random 256-bit data key. Only its *wrapped* form (AES key wrap,
+RFC 3394, under the master key) is stored next to the record, so:
+
+* rotating the master key re-wraps the small data keys and never re-encrypts a blob;
+* deleting a record's wrapped key makes every copy of its blobs unreadable, including the
+  ones in old backups (crypto-shredding).
+
+The master key lives in ``<key_dir>/master.key`` as base64 text (a KMS can replace the file
+in production). It never appears in a ``repr``, a log line or an error message; logs and
+the admin CLI show :attr:`MasterKey.key_id` instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.keywrap import (
+    InvalidUnwrap,
+    aes_key_unwrap,
+    aes_key_wrap,
+)
+
+from opendmp.domain.errors import KeyFailure
+
+__all__ = [
+    "DATA_KEY_BYTES",
+    "MASTER_KEY_BYTES",
+    "MASTER_KEY_FILENAME",
+    "PREVIOUS_MASTER_KEY_FILENAME",
+    "MasterKey",
+    "load_or_create_master_key",
+    "new_data_key",
+    "unwrap_data_key",
+    "wrap_data_key",
+    "write_master_key",
+]
+
+MASTER_KEY_BYTES = 32
+DATA_KEY_BYTES = 32
+# RFC 3394 adds one 64-bit integrity block to the wrapped key.
+WRAPPED_DATA_KEY_BYTES = DATA_KEY_BYTES + 8
+MASTER_KEY_FILENAME = "master.key"
+PREVIOUS_MASTER_KEY_FILENAME = "master.key.previous"
+
+# Domain separation: the key id is a hash of this prefix and the key, so it can never be
+# mistaken for (or collide with) a hash of the key computed for any other purpose.
+_KEY_ID_PREFIX = b"opendmp:master-key-id:v1\x00"
+
+
+@dataclass(frozen=True, eq=False)
+class MasterKey:
+    """The 256-bit key that wraps every record's data key."""
+
+    raw: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.raw, bytes) or len(self.raw) != MASTER_KEY_BYTES:
+            raise KeyFailure(
+                f"a master key must be exactly {MASTER_KEY_BYTES} bytes",
+                code="master-key-invalid",
+            )
+
+    @property
+    def key_id(self) -> str:
+        """A short, stable name for the key that reveals nothing about it."""
+        return hashlib.sha256(_KEY_ID_PREFIX + self.raw).hexdigest()[:16]
+
+    @classmethod
+    def generate(cls) -> MasterKey:
+        return cls(secrets.token_bytes(MASTER_KEY_BYTES))
+
+    @classmethod
+    def from_base64(cls, text: str) -> MasterKey:
+        try:
+            raw = base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            # The decoder's message may quote part of the input: keep it out of the error.
+            raise KeyFailure(
+                "the master key is not valid base64", code="master-key-invalid"
+            ) from None
+        return cls(raw)
+
+    def to_base64(self) -> str:
+        return base64.b64encode(self.raw).decode("ascii")
+
+    def __repr__(self) -> str:
+        return f"MasterKey(key_id={self.key_id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MasterKey):
+            return NotImplemented
+        return hmac.compare_digest(self.raw, other.raw)
+
+    def __hash__(self) -> int:
+        return hash(self.key_id)
+
+
+# --- key file -----------------------------------------------------------------------------
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ensure_key_dir(key_dir: Path) -> None:
+    key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # mkdir does not change an existing directory and is subject to the umask.
+    os.chmod(key_dir, 0o700)
+
+
+def _write_temp(key_dir: Path, text: str) -> Path:
+    """Write ``text`` to a fsynced 0600 temp file in ``key_dir`` and return its path."""
+    # mkstemp creates the file with mode 0600 from the start: the key is never readable by
+    # anyone else, not even for the instant between creation and a chmod.
+    fd, name = tempfile.mkstemp(dir=key_dir, prefix=".master.key.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(text + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise
+    return Path(name)
+
+
+def _atomic_write(key_dir: Path, filename: str, text: str) -> None:
+    tmp = _write_temp(key_dir, text)
+    try:
+        os.replace(tmp, key_dir / filename)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(key_dir)
+
+
+def _read_master_key(path: Path) -> MasterKey:
+    return MasterKey.from_base64(path.read_text(encoding="ascii"))
+
+
+def load_or_create_master_key(key_dir: Path, *, create: bool) -> MasterKey:
+    """Load ``key_dir/master.key``; generate it first when missing and ``create`` is true.
+
+    Creation publishes the file with ``os.link``, which fails if the name exists: two
+    processes starting together on an empty directory end up with the *same* key instead
+    of the second silently replacing the first (which would orphan every record wrapped
+    by the first).
+    """
+    path = key_dir / MASTER_KEY_FILENAME
+    try:
+        return _read_master_key(path)
+    except FileNotFoundError:
+        if not create:
+            raise KeyFailure(
+                f"no master key file in {key_dir} "
+                "(restore it from the key backup; create one only for a new installation)",
+                code="master-key-missing",
+            ) from None
+    _ensure_key_dir(key_dir)
+    key = MasterKey.generate()
+    tmp = _write_temp(key_dir, key.to_base64())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return _read_master_key(path)
+    finally:
+        tmp.unlink()
+    _fsync_dir(key_dir)
+    return key
+
+
+def write_master_key(key_dir: Path, key: MasterKey) -> None:
+    """Install ``key`` as the master key, keeping the current one as ``master.key.previous``.
+
+    Used by rotation: the previous key stays on disk until every wrapped data key has been
+    re-wrapped, so an interrupted rotation can be resumed. Each file is replaced
+    atomically, so ``master.key`` always holds a complete key (the old one or the new one).
+    """
+    _ensure_key_dir(key_dir)
+    current = key_dir / MASTER_KEY_FILENAME
+    try:
+        previous = _read_master_key(current)
+    except FileNotFoundError:
+        previous = None
+    if previous is not None and previous != key:
+        _atomic_write(key_dir, PREVIOUS_MASTER_KEY_FILENAME, previous.to_base64())
+    _atomic_write(key_dir, MASTER_KEY_FILENAME, key.to_base64())
+
+
+# --- data keys ----------------------------------------------------------------------------
+
+
+def new_data_key() -> bytes:
+    """A fresh random 256-bit data key for one record."""
+    return secrets.token_bytes(DATA_KEY_BYTES)
+
+
+def wrap_data_key(master: MasterKey, data_key: bytes) -> bytes:
+    if len(data_key) != DATA_KEY_BYTES:
+        raise KeyFailure(
+            f"a data key must be exactly {DATA_KEY_BYTES} bytes", code="data-key-invalid"
+        )
+    return aes_key_wrap(master.raw, data_key)
+
+
+def unwrap_data_key(master: MasterKey, wrapped: bytes) -> bytes:
+    if len(wrapped) != WRAPPED_DATA_KEY_BYTES:
+        raise KeyFailure(
+            "this record's wrapped data key is malformed (wrong length)",
+            code="wrapped-key-invalid",
+        )
+    try:
+        return aes_key_unwrap(master.raw, wrapped)
+    except InvalidUnwrap:
+        raise KeyFailure(
+            "the master key does not unwrap this record's data key (wrong or rotated master key?)",
+            code="master-key-mismatch",
+        ) from None

@@ -1,0 +1,413 @@
+"""The ``opendmp`` command. Errors print one readable line and exit 1."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from opendmp.app import Runtime, build_runtime, create_app
+from opendmp.blobs import MasterKey, load_or_create_master_key, write_master_key
+from opendmp.config import Settings, load_settings
+from opendmp.domain.actors import Operator
+from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
+from opendmp.domain.errors import InvalidInput, OpenDMPError
+from opendmp.domain.identifiers import Ins, parse_ins_reference
+from opendmp.domain.records import ClosureReason
+from opendmp.services import maintenance, records
+from opendmp.services.notice import current_notice
+from opendmp.storage.migrate import upgrade
+
+app = typer.Typer(help="OpenDMP: shared medical record server.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+record_app = typer.Typer(help="Records (DMP) by INS.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention of closed records.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(record_app, name="record")
+app.add_typer(retention_app, name="retention")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+
+# Wide enough for INS and IdNat_PS when the output is not a terminal (logs, pipes).
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+T = TypeVar("T")
+
+InsOption = Annotated[str, typer.Option("--ins", help="INS as OID|VALUE, or VALUE")]
+
+
+def operator() -> Operator:
+    return Operator(
+        login=os.environ.get("OPENDMP_OPERATOR", f"cli:{os.environ.get('USER', 'operator')}")
+    )
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def run(coro_fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """Run an async command; turn OpenDMP errors into one line on stderr and exit code 1."""
+
+    @functools.wraps(coro_fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return asyncio.run(coro_fn(*args, **kwargs))
+        except OpenDMPError as exc:
+            err.print(f"[red]error:[/red] {exc.message} [dim]({exc.code})[/dim]", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+async def _with_runtime(fn: Callable[[Runtime], Coroutine[Any, Any, T]]) -> T:
+    rt = build_runtime(settings())
+    try:
+        from opendmp.storage.migrate import ensure_up_to_date
+
+        await ensure_up_to_date(rt.engine)
+        return await fn(rt)
+    finally:
+        await rt.close()
+
+
+def parse_ins_option(text: str, rt: Runtime) -> Ins:
+    return parse_ins_reference(text, rt.ctx.default_ins_oid)
+
+
+async def initialise(s: Settings) -> MasterKey:
+    s.home.mkdir(parents=True, exist_ok=True)
+    s.blob_dir.mkdir(parents=True, exist_ok=True)
+    key = (
+        MasterKey.from_base64(s.master_key)
+        if s.master_key
+        else load_or_create_master_key(s.key_dir, create=True)
+    )
+    rt = build_runtime(s)
+    try:
+        await upgrade(rt.engine)
+    finally:
+        await rt.close()
+    return key
+
+
+@app.command()
+@run
+async def init() -> None:
+    """Create OPENDMP_HOME: master key, blob folder, database schema."""
+    s = settings()
+    key = await initialise(s)
+    out.print(f"initialised {s.home.resolve()} (master key {key.key_id})")
+
+
+@db_app.command("upgrade")
+@run
+async def db_upgrade() -> None:
+    """Apply the schema migrations."""
+    s = settings()
+    rt = build_runtime(s)
+    try:
+        await upgrade(rt.engine)
+    finally:
+        await rt.close()
+    out.print("database schema is up to date")
+
+
+def _serve(s: Settings, workers: int) -> None:
+    import uvicorn
+
+    ssl: dict[str, Any] = {}
+    if s.tls_cert_file and s.tls_key_file:
+        ssl = {"ssl_certfile": str(s.tls_cert_file), "ssl_keyfile": str(s.tls_key_file)}
+    if workers > 1:
+        os.environ["OPENDMP_HOST"], os.environ["OPENDMP_PORT"] = s.host, str(s.port)
+        uvicorn.run(
+            "opendmp.cli:app_factory",
+            factory=True,
+            host=s.host,
+            port=s.port,
+            workers=workers,
+            log_level="warning",
+            **ssl,
+        )
+    else:
+        uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="warning", **ssl)
+
+
+def app_factory() -> Any:
+    return create_app(load_settings())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+) -> None:
+    """Serve the API and portals."""
+    try:
+        overrides: dict[str, Any] = {}
+        if host:
+            overrides["host"] = host
+        if port:
+            overrides["port"] = port
+        s = load_settings(**overrides)
+    except OpenDMPError as exc:
+        err.print(f"[red]error:[/red] {exc.message} [dim]({exc.code})[/dim]", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"OpenDMP {s.mode.value} on {s.base_url}")
+    _serve(s, workers)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8080,
+    seed: Annotated[bool, typer.Option("--seed/--no-seed", help="load the demo data")] = True,
+) -> None:
+    """Initialise OPENDMP_HOME, load synthetic demo data and serve."""
+    from opendmp.services.demo import seed_demo
+
+    started = time.perf_counter()
+    try:
+        s = load_settings(mode="demo", host=host, port=port)
+        asyncio.run(initialise(s))
+        summary = None
+        if seed:
+
+            async def _seed() -> Any:
+                rt = build_runtime(s)
+                try:
+                    return await seed_demo(rt.ctx)
+                finally:
+                    await rt.close()
+
+            summary = asyncio.run(_seed())
+    except OpenDMPError as exc:
+        err.print(f"[red]error:[/red] {exc.message} [dim]({exc.code})[/dim]", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"[bold]OpenDMP demo[/bold] — data in {s.home.resolve()}")
+    out.print(
+        f"  API and portals: {s.base_url}/  (health {s.base_url}/healthz, "
+        f"metrics {s.base_url}/metrics, API docs {s.base_url}/docs)"
+    )
+    if summary is not None:
+        table = Table(title="Demo identities (synthetic)")
+        for col in ("who", "identifier", "role"):
+            table.add_column(col)
+        for who, ident, role in summary.identities:
+            table.add_row(who, ident, role)
+        out.print(table)
+    out.print(f"ready in {time.perf_counter() - started:.1f}s — Ctrl-C to stop")
+    _serve(s, 1)
+
+
+@record_app.command("create")
+@run
+async def record_create(
+    ins: InsOption,
+    birth_name: Annotated[str, typer.Option("--birth-name")],
+    given: Annotated[str, typer.Option("--given", help="given names, space separated")],
+    birth_date: Annotated[str, typer.Option("--birth-date", help="YYYY-MM-DD")],
+    sex: Annotated[str, typer.Option("--sex", help="F or M")],
+    email: Annotated[str | None, typer.Option("--email")] = None,
+    mobile: Annotated[str | None, typer.Option("--mobile")] = None,
+) -> None:
+    """Create a record (consent captured by the operator, channel 'operator')."""
+    try:
+        born = dt.date.fromisoformat(birth_date)
+    except ValueError:
+        raise InvalidInput(
+            f"birth date {birth_date!r} is not YYYY-MM-DD", code="invalid-date"
+        ) from None
+
+    async def _do(rt: Runtime) -> records.RecordView:
+        actor = operator()
+        notice = current_notice()
+        consent = Consent(
+            kind=ConsentKind.CREATION,
+            channel=ConsentChannel.OPERATOR,
+            captured_by_kind=actor.kind.value,
+            captured_by_id=actor.actor_id,
+            captured_by_name=None,
+            place="cli",
+            notice_version=notice.version,
+            notice_sha256=notice.sha256,
+            captured_at=rt.ctx.now(),
+            patient_confirmed=True,
+        )
+        return await records.create_record(
+            rt.ctx,
+            actor=actor,
+            request=records.NewRecord(
+                ins=parse_ins_option(ins, rt),
+                birth_name=birth_name,
+                given_names=tuple(given.split()),
+                birth_date=born,
+                sex=sex.upper(),
+                consent=consent,
+                email=email,
+                mobile=mobile,
+            ),
+        )
+
+    view = await _with_runtime(_do)
+    out.print(f"created record {view.record_id} for {view.ins} ({view.status.value})")
+
+
+def _print_record(view: records.RecordView) -> None:
+    table = Table(show_header=False)
+    rows = [
+        ("record", str(view.record_id)),
+        ("INS", view.ins),
+        ("status", view.status.value),
+        ("name", f"{view.birth_name} {view.given_names}"),
+        ("born", view.birth_date.isoformat()),
+        ("sex", view.sex),
+        ("created", view.created_at.isoformat(timespec="seconds")),
+        ("closed", view.closed_at.isoformat(timespec="seconds") if view.closed_at else "-"),
+        ("closure reason", view.closure_reason or "-"),
+        ("destroy after", view.destroy_after.date().isoformat() if view.destroy_after else "-"),
+        (
+            "emergency ETREAT/BTG/MASKED",
+            " / ".join(
+                "permit" if v else "deny"
+                for v in (
+                    view.emergency.allow_regulation,
+                    view.emergency.allow_break_glass,
+                    view.emergency.allow_masked_in_emergency,
+                )
+            ),
+        ),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+
+
+@record_app.command("show")
+@run
+async def record_show(ins: InsOption) -> None:
+    """Show a record's status."""
+    view = await _with_runtime(
+        lambda rt: records.show_record(rt.ctx, actor=operator(), ins=parse_ins_option(ins, rt))
+    )
+    _print_record(view)
+
+
+@record_app.command("close")
+@run
+async def record_close(
+    ins: InsOption,
+    reason: Annotated[ClosureReason, typer.Option(help="closure reason code")] = (
+        ClosureReason.PATIENT_REQUEST
+    ),
+    text: Annotated[str | None, typer.Option(help="free text")] = None,
+) -> None:
+    """Close a record (kept for the retention period, then destroyed)."""
+    view = await _with_runtime(
+        lambda rt: records.close_record(
+            rt.ctx, actor=operator(), ins=parse_ins_option(ins, rt), reason=reason, text=text
+        )
+    )
+    out.print(f"closed {view.ins}; destroyed after {view.destroy_after:%Y-%m-%d}")
+
+
+@record_app.command("reactivate")
+@run
+async def record_reactivate(ins: InsOption) -> None:
+    """Reactivate a closed record (emergency choices reset to permit: ask the patient)."""
+    view = await _with_runtime(
+        lambda rt: records.reactivate_record(
+            rt.ctx, actor=operator(), ins=parse_ins_option(ins, rt)
+        )
+    )
+    out.print(f"reactivated {view.ins}")
+
+
+@record_app.command("request-destruction")
+@run
+async def record_request_destruction(ins: InsOption) -> None:
+    """Early destruction of a closed record, honoured within 3 months."""
+    view = await _with_runtime(
+        lambda rt: records.request_record_destruction(
+            rt.ctx, actor=operator(), ins=parse_ins_option(ins, rt)
+        )
+    )
+    out.print(f"destruction of {view.ins} scheduled before {view.destroy_after:%Y-%m-%d}")
+
+
+@retention_app.command("run")
+@run
+async def retention_run() -> None:
+    """Destroy the closed records past their retention period."""
+    result = await _with_runtime(lambda rt: maintenance.run_retention(rt.ctx))
+    out.print(f"destroyed {result.destroyed} record(s), {result.blobs_deleted} blob(s)")
+
+
+@audit_app.command("verify")
+@run
+async def audit_verify(
+    ins: Annotated[str | None, typer.Option("--ins", help="only this record's chain")] = None,
+) -> None:
+    """Walk the audit hash chains and report the first broken link."""
+
+    async def _do(rt: Runtime) -> list[Any]:
+        return await maintenance.verify_audit(
+            rt.ctx, ins=parse_ins_option(ins, rt) if ins else None
+        )
+
+    reports = await _with_runtime(_do)
+    broken = [r for r in reports if not r.ok]
+    events = sum(r.events for r in reports)
+    for r in broken:
+        err.print(f"[red]BROKEN[/red] chain {r.chain}: {r.problem}", highlight=False)
+    if broken:
+        err.print(f"{len(broken)} of {len(reports)} chain(s) broken")
+        raise typer.Exit(2)
+    out.print(f"audit trail intact: {len(reports)} chain(s), {events} event(s)")
+
+
+@keys_app.command("rotate")
+@run
+async def keys_rotate() -> None:
+    """Re-wrap every data key under a new master key (blobs untouched)."""
+    s = settings()
+    if s.master_key:
+        raise InvalidInput(
+            "OPENDMP_MASTER_KEY is set: rotate it in your key manager, not here",
+            code="master-key-external",
+        )
+    new_key = MasterKey.generate()
+
+    async def _do(rt: Runtime) -> int:
+        return await maintenance.rotate_master_key(
+            rt.ctx,
+            actor=operator(),
+            new_key=new_key,
+            persist=lambda k: write_master_key(s.key_dir, k),
+        )
+
+    count = await _with_runtime(_do)
+    out.print(f"re-wrapped {count} data key(s); master key is now {new_key.key_id}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+__all__ = ["app", "app_factory", "main"]

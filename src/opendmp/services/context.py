@@ -1,0 +1,34 @@
+"""What every use case needs, wired once by the composition root (app.py / cli.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from opendmp.blobs import EncryptedBlobs, MasterKey
+from opendmp.domain.records import RetentionRules
+from opendmp.storage.uow import UnitOfWork
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class ServiceContext:
+    sessions: async_sessionmaker[AsyncSession]
+    blobs: EncryptedBlobs
+    master_key: MasterKey
+    retention: RetentionRules = field(default_factory=RetentionRules)
+    default_ins_oid: str = "1.2.250.1.213.1.4.8"
+    accept_test_ins: bool = True
+    clock: Callable[[], dt.datetime] = utcnow
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+    def now(self) -> dt.datetime:
+        return self.clock()

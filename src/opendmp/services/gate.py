@@ -1,0 +1,85 @@
+"""The one gate: ask the policy, audit the answer, raise on refusal.
+
+A refusal is audited and committed on its own (the refusal is the only change a refused
+request leaves behind), then ``AccessDenied`` carries the policy's reason code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from opendmp.audit.writer import NewEvent, Outcome, append
+from opendmp.domain.actors import Actor
+from opendmp.domain.errors import AccessDenied
+from opendmp.domain.policy import Action, Decision, Facts, decide
+from opendmp.services.context import ServiceContext
+from opendmp.storage.uow import UnitOfWork
+
+_MESSAGES = {
+    "record-closed": "the record is closed",
+    "record-destroyed": "the record was destroyed",
+    "not-own-record": "this is not your record",
+    "actor-not-permitted": "you may not do this",
+    "cpe-never-reads": "establishment staff cards (CPE) never read documents",
+    "blocked-by-patient": "the patient has blocked this access",
+    "not-authorized": "you are not authorised on this record",
+}
+
+
+async def require(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    action: Action,
+    facts: Facts,
+    audit_action: str,
+    record_id: uuid.UUID | None,
+    target_document_id: uuid.UUID | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Decision:
+    decision = decide(actor, action, facts)
+    if decision.allowed:
+        return decision
+    await uow.rollback()
+    await append(
+        uow.session,
+        NewEvent(
+            action=audit_action,
+            actor=actor,
+            time=ctx.now(),
+            record_id=record_id,
+            outcome=Outcome.DENIED,
+            reason=decision.reason,
+            target_document_id=target_document_id,
+            details=details or {},
+        ),
+    )
+    await uow.commit()
+    raise AccessDenied(_MESSAGES.get(decision.reason, "access refused"), code=decision.reason)
+
+
+async def audit(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    action: str,
+    record_id: uuid.UUID | None,
+    target_document_id: uuid.UUID | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Record a successful action in the caller's transaction."""
+    await append(
+        uow.session,
+        NewEvent(
+            action=action,
+            actor=actor,
+            time=ctx.now(),
+            record_id=record_id,
+            target_document_id=target_document_id,
+            details=details or {},
+        ),
+    )

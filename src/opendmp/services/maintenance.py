@@ -1,0 +1,248 @@
+"""Operations: retention (destruction with crypto-shredding), key rotation, orphan-blob
+reaping, audit verification.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+
+from opendmp.audit.verify import ChainReport, chains, verify_chain
+from opendmp.audit.writer import drop_chain
+from opendmp.blobs import MasterKey, unwrap_data_key, wrap_data_key
+from opendmp.domain.actors import Actor, System
+from opendmp.domain.identifiers import Ins
+from opendmp.domain.policy import Action, Facts
+from opendmp.domain.records import RecordStatus, destroy, is_due_for_destruction
+from opendmp.services.context import ServiceContext
+from opendmp.services.gate import audit, require
+from opendmp.services.records import find_record, ins_hash, lifecycle_of
+from opendmp.storage import models as m
+from opendmp.storage.models import AuditEvent
+
+RETENTION = System("retention")
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionResult:
+    destroyed: int
+    blobs_deleted: int
+
+
+async def run_retention(
+    ctx: ServiceContext, *, actor: System = RETENTION, limit: int = 1000
+) -> RetentionResult:
+    """Destroy the closed records whose ``destroy_after`` has passed.
+
+    One transaction per record: the wrapped data key goes first (crypto-shredding: copies of
+    the blobs in old backups become unreadable), then the rows; only a tombstone remains
+    (a hash of the INS, dates, reason) with an event on the system chain. The blob files
+    are deleted after the commit; any left behind are unreadable and the reaper removes them.
+    """
+    now = ctx.now()
+    async with ctx.uow() as uow:
+        due = (
+            (
+                await uow.session.execute(
+                    select(m.Record.id)
+                    .where(m.Record.status == RecordStatus.CLOSED, m.Record.destroy_after <= now)
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    destroyed = blobs = 0
+    for record_id in due:
+        if await _destroy_one(ctx, actor, record_id, now):
+            destroyed += 1
+            blobs += await ctx.blobs.shred_record(str(record_id))
+    return RetentionResult(destroyed, blobs)
+
+
+async def _destroy_one(
+    ctx: ServiceContext, actor: System, record_id: uuid.UUID, now: dt.datetime
+) -> bool:
+    async with ctx.uow() as uow:
+        session = uow.session
+        row = (
+            await session.execute(
+                select(m.Record, m.Patient)
+                .join(m.Patient, m.Patient.id == m.Record.patient_id)
+                .where(m.Record.id == record_id)
+                .with_for_update(of=m.Record)
+            )
+        ).one_or_none()
+        if row is None:
+            return False
+        record, patient = row
+        lc = lifecycle_of(record)
+        if not is_due_for_destruction(lc, now=now):
+            return False  # reactivated meanwhile
+        await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.DESTROY,
+            facts=Facts(lc.status),
+            audit_action="record:record:destroy",
+            record_id=None,
+        )
+        destroy(lc, now=now)
+        # Deleting the record row deletes its wrapped data key: crypto-shredding. Every
+        # per-record row goes with it (FK cascades as well), then the person.
+        final_seq, final_hash = await drop_chain(session, record_id)
+        tombstone_id = uuid.uuid4()
+        session.add(
+            m.RecordTombstone(
+                id=tombstone_id,
+                record_id=record_id,
+                ins_hash=ins_hash(Ins(patient.ins_value, patient.ins_oid)),
+                created_at=record.created_at,
+                closed_at=record.closed_at,
+                destroyed_at=now,
+                reason=record.closure_reason,
+            )
+        )
+        for table in (
+            m.Document,
+            m.SubmissionSet,
+            m.Consent,
+            m.Representative,
+            m.Account,
+            m.Authorization,
+            m.TreatingDoctor,
+            m.EmergencyAccess,
+            m.Outbox,
+        ):
+            await session.execute(delete(table).where(table.record_id == record_id))
+        await session.execute(delete(m.Record).where(m.Record.id == record_id))
+        await session.execute(delete(m.Patient).where(m.Patient.id == patient.id))
+        await audit(
+            ctx,
+            uow,
+            actor=actor,
+            action="record:record:destroy",
+            record_id=None,
+            details={
+                "tombstone": str(tombstone_id),
+                "record_chain_events": final_seq,
+                "record_chain_head": final_hash,
+            },
+        )
+        await uow.commit()
+        return True
+
+
+async def rotate_master_key(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    new_key: MasterKey,
+    persist: Callable[[MasterKey], None],
+) -> int:
+    """Re-wrap every record's data key under ``new_key``; blobs are not touched.
+
+    The new key is persisted (``persist``) only after the transaction commits; a crash in
+    between leaves the database on the new key with the key file on the old one, which
+    ``keys rotate`` reports with the two key ids so the operator can finish the rotation.
+    """
+    count = 0
+    async with ctx.uow() as uow:
+        rows = (
+            await uow.session.execute(
+                select(m.Record.id, m.Record.wrapped_data_key)
+                .where(m.Record.wrapped_data_key.is_not(None))
+                .with_for_update()
+            )
+        ).all()
+        for record_id, wrapped in rows:
+            data_key = unwrap_data_key(ctx.master_key, wrapped)
+            await uow.session.execute(
+                update(m.Record)
+                .where(m.Record.id == record_id)
+                .values(
+                    wrapped_data_key=wrap_data_key(new_key, data_key), master_key_id=new_key.key_id
+                )
+            )
+            count += 1
+        await audit(
+            ctx,
+            uow,
+            actor=actor,
+            action="keys:master-key:rotate",
+            record_id=None,
+            details={"from": ctx.master_key.key_id, "to": new_key.key_id, "records": count},
+        )
+        await uow.commit()
+    persist(new_key)
+    ctx.master_key = new_key
+    return count
+
+
+async def reap_orphan_blobs(ctx: ServiceContext, *, grace: dt.timedelta) -> int:
+    """Delete blobs that no committed document references, once older than ``grace``."""
+    cutoff = (ctx.now() - grace).timestamp()
+    by_record: dict[str, list[str]] = {}
+    async for key, mtime in ctx.blobs.store.iter_keys():
+        if mtime <= cutoff:
+            by_record.setdefault(key.split("/", 1)[0], []).append(key)
+    removed = 0
+    async with ctx.uow() as uow:
+        for record_part, keys in by_record.items():
+            try:
+                record_id = uuid.UUID(record_part)
+            except ValueError:
+                continue  # not ours: never delete what we did not write
+            referenced: set[str] = set()
+            for start in range(0, len(keys), 500):
+                batch = keys[start : start + 500]
+                referenced.update(
+                    (
+                        await uow.session.execute(
+                            select(m.Document.blob_key).where(
+                                m.Document.record_id == record_id, m.Document.blob_key.in_(batch)
+                            )
+                        )
+                    ).scalars()
+                )
+            for key in keys:
+                if key not in referenced:
+                    await ctx.blobs.store.delete(key)
+                    removed += 1
+    return removed
+
+
+async def verify_audit(ctx: ServiceContext, *, ins: Ins | None = None) -> list[ChainReport]:
+    """Verify every chain (or the record's chain) and the chains without a head."""
+    reports: list[ChainReport] = []
+    async with ctx.uow() as uow:
+        session = uow.session
+        if ins is not None:
+            found = await find_record(session, ins)
+            if found is None:
+                from opendmp.domain.errors import NotFound
+
+                raise NotFound("no record exists for this INS", code="record-not-found")
+            return [await verify_chain(session, str(found[1].id))]
+        names = [name async for name in chains(session)]
+        for name in names:
+            reports.append(await verify_chain(session, name))
+        headless = (
+            (
+                await session.execute(
+                    select(AuditEvent.chain)
+                    .where(AuditEvent.chain.not_in(select(m.AuditChain.chain)))
+                    .distinct()
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for name in headless:
+            reports.append(ChainReport(name, 0, False, None, "events without a chain head"))
+    return reports

@@ -1,0 +1,279 @@
+"""Blob storage (DESIGN.md §6-7): safe keys, atomic durable writes, listing, shredding."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from opendmp.blobs import (
+    EncryptedBlobs,
+    FilesystemBlobStore,
+    MasterKey,
+    new_data_key,
+    unwrap_data_key,
+    wrap_data_key,
+)
+from opendmp.domain.errors import ConfigurationError, IntegrityFailure, NotFound
+
+RECORD = "3f6d2b9e-1c4a-4e8b-a7d5-6c0f9e2b1a38"
+OTHER_RECORD = "8b1e4c7a-2d5f-4a9b-b3c6-0e7d1f4a2c59"
+DOC_ID = "urn:uuid:2f0c8a1e-5b7d-4c1a-9e3f-0d6b8a7c5e41"
+CONTENT = b"%PDF-1.7 compte rendu fictif de M. Test Exemple"
+
+UNSAFE_KEYS = [
+    "../escape",
+    "rec/../../escape",
+    "/etc/passwd",
+    "rec//blob",
+    "rec/blob/",
+    "",
+    ".",
+    "..",
+    "rec/.",
+    "rec/..",
+    "rec/.hidden",
+    "rec\\blob",
+    "rec/bl ob",
+    "rec/blob\x00",
+    "rec/é",
+    "x" * 129,
+]
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+# --- refusals -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", UNSAFE_KEYS)
+async def test_a_key_that_could_leave_the_store_is_refused_and_writes_nothing(
+    tmp_path: Path, key: str
+) -> None:
+    root = tmp_path / "blobs"
+    store = FilesystemBlobStore(root)
+    with pytest.raises(ValueError):
+        await store.put(key, b"x")
+    for operation in (store.get, store.delete):
+        with pytest.raises(ValueError):
+            await operation(key)
+    assert not root.exists()
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("prefix", ["rec", "../", "/", "", "rec/../", "/etc/"])
+async def test_a_prefix_that_is_not_a_record_folder_is_refused(tmp_path: Path, prefix: str) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    await store.put("rec/blob", b"x")
+    with pytest.raises(ValueError):
+        await store.delete_prefix(prefix)
+    assert files_under(tmp_path) == ["rec/blob"]
+
+
+async def test_getting_a_missing_blob_raises_blob_not_found(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    await store.put(f"{RECORD}/present", b"x")
+    for key in (f"{RECORD}/absent", f"{OTHER_RECORD}/absent", f"{RECORD}/present/below", RECORD):
+        with pytest.raises(NotFound) as caught:
+            await store.get(key)
+        assert caught.value.code == "blob-not-found"
+
+
+async def test_a_write_that_fails_before_the_rename_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    await store.put(f"{RECORD}/kept", b"old")
+
+    def failing_replace(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        await store.put(f"{RECORD}/new", b"new")
+    with pytest.raises(OSError):
+        await store.put(f"{RECORD}/kept", b"overwritten")
+    monkeypatch.undo()
+
+    assert os.listdir(tmp_path / RECORD) == ["kept"]
+    assert await store.get(f"{RECORD}/kept") == b"old"
+
+
+async def test_a_stored_document_altered_at_any_byte_is_refused(tmp_path: Path) -> None:
+    blobs = EncryptedBlobs(FilesystemBlobStore(tmp_path))
+    data_key = new_data_key()
+    blob_key = await blobs.put_document(
+        data_key=data_key, record_id=RECORD, document_id=DOC_ID, content=CONTENT
+    )
+    path = tmp_path / blob_key
+    original = path.read_bytes()
+
+    # Exhaustive rather than sampled: the blob is small enough to try every position.
+    for position in range(len(original)):
+        tampered = bytearray(original)
+        tampered[position] ^= 0x01
+        path.write_bytes(bytes(tampered))
+        with pytest.raises(IntegrityFailure) as caught:
+            await blobs.get_document(data_key=data_key, blob_key=blob_key, document_id=DOC_ID)
+        assert caught.value.code == "blob-integrity"
+
+
+async def test_a_truncated_stored_document_is_refused(tmp_path: Path) -> None:
+    blobs = EncryptedBlobs(FilesystemBlobStore(tmp_path))
+    data_key = new_data_key()
+    blob_key = await blobs.put_document(
+        data_key=data_key, record_id=RECORD, document_id=DOC_ID, content=CONTENT
+    )
+    path = tmp_path / blob_key
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(IntegrityFailure):
+        await blobs.get_document(data_key=data_key, blob_key=blob_key, document_id=DOC_ID)
+
+
+async def test_a_stored_document_read_under_another_document_id_is_refused(
+    tmp_path: Path,
+) -> None:
+    blobs = EncryptedBlobs(FilesystemBlobStore(tmp_path))
+    data_key = new_data_key()
+    blob_key = await blobs.put_document(
+        data_key=data_key, record_id=RECORD, document_id=DOC_ID, content=CONTENT
+    )
+    with pytest.raises(IntegrityFailure):
+        await blobs.get_document(
+            data_key=data_key, blob_key=blob_key, document_id="urn:uuid:someone-else"
+        )
+
+
+async def test_the_readiness_check_fails_when_the_store_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_bytes(b"")
+    with pytest.raises(ConfigurationError) as caught:
+        await FilesystemBlobStore(not_a_dir / "blobs").check()
+    assert caught.value.code == "blob-store-not-writable"
+
+
+# --- successes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 256 * 1024 + 1, 2 * 1024 * 1024])
+async def test_a_blob_round_trips_inline_or_in_a_thread(tmp_path: Path, size: int) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    data = os.urandom(size)
+    await store.put(f"{RECORD}/blob", data)
+    assert await store.get(f"{RECORD}/blob") == data
+
+
+async def test_a_written_blob_is_private_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    await store.put(f"{RECORD}/first", b"one")
+    await store.put(f"{RECORD}/first", b"two")
+    await store.put(f"{RECORD}/second", b"three")
+
+    record_dir = tmp_path / "blobs" / RECORD
+    assert sorted(os.listdir(record_dir)) == ["first", "second"]
+    assert stat.S_IMODE(os.stat(record_dir / "first").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(record_dir).st_mode) & 0o077 == 0
+    assert await store.get(f"{RECORD}/first") == b"two"
+
+
+async def test_deleting_a_blob_is_idempotent(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    await store.put(f"{RECORD}/blob", b"x")
+    await store.delete(f"{RECORD}/blob")
+    await store.delete(f"{RECORD}/blob")
+    await store.delete(f"{OTHER_RECORD}/never-written")
+    with pytest.raises(NotFound):
+        await store.get(f"{RECORD}/blob")
+
+
+async def test_iter_keys_lists_every_blob_with_its_mtime_and_skips_temp_files(
+    tmp_path: Path,
+) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    await store.put(f"{RECORD}/a", b"1")
+    await store.put(f"{RECORD}/b", b"2")
+    await store.put(f"{OTHER_RECORD}/c", b"3")
+    os.utime(tmp_path / RECORD / "a", (1_700_000_000, 1_700_000_000))
+    (tmp_path / RECORD / ".tmp-crashed").write_bytes(b"partial")
+
+    listed = {key: mtime async for key, mtime in store.iter_keys()}
+
+    assert set(listed) == {f"{RECORD}/a", f"{RECORD}/b", f"{OTHER_RECORD}/c"}
+    assert listed[f"{RECORD}/a"] == 1_700_000_000
+    assert listed[f"{RECORD}/b"] == os.stat(tmp_path / RECORD / "b").st_mtime
+
+
+async def test_iter_keys_on_an_empty_store_lists_nothing(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path / "never-created")
+    assert [item async for item in store.iter_keys()] == []
+
+
+async def test_an_encrypted_document_round_trips_and_is_not_stored_in_clear(
+    tmp_path: Path,
+) -> None:
+    blobs = EncryptedBlobs(FilesystemBlobStore(tmp_path))
+    data_key = new_data_key()
+
+    blob_key = await blobs.put_document(
+        data_key=data_key, record_id=RECORD, document_id=DOC_ID, content=CONTENT
+    )
+
+    assert blob_key.startswith(f"{RECORD}/")
+    assert CONTENT not in (tmp_path / blob_key).read_bytes()
+    assert b"Exemple" not in (tmp_path / blob_key).read_bytes()
+    got = await blobs.get_document(data_key=data_key, blob_key=blob_key, document_id=DOC_ID)
+    assert got == CONTENT
+
+
+async def test_each_deposit_gets_a_fresh_blob_key_so_nothing_is_overwritten(
+    tmp_path: Path,
+) -> None:
+    blobs = EncryptedBlobs(FilesystemBlobStore(tmp_path))
+    data_key = new_data_key()
+    keys = {
+        await blobs.put_document(
+            data_key=data_key, record_id=RECORD, document_id=DOC_ID, content=CONTENT
+        )
+        for _ in range(3)
+    }
+    assert len(keys) == 3
+
+
+async def test_shredding_a_record_leaves_neither_key_nor_files(tmp_path: Path) -> None:
+    blobs = EncryptedBlobs(FilesystemBlobStore(tmp_path))
+    master = MasterKey.generate()
+    wrapped_keys = {RECORD: wrap_data_key(master, new_data_key())}
+    other_key = new_data_key()
+    data_key = unwrap_data_key(master, wrapped_keys[RECORD])
+    for n in range(3):
+        await blobs.put_document(
+            data_key=data_key, record_id=RECORD, document_id=f"doc-{n}", content=CONTENT
+        )
+    kept = await blobs.put_document(
+        data_key=other_key, record_id=OTHER_RECORD, document_id=DOC_ID, content=CONTENT
+    )
+
+    # Crypto-shredding order (DESIGN.md §7): the wrapped key goes first, then the blobs.
+    del wrapped_keys[RECORD]
+    removed = await blobs.shred_record(RECORD)
+
+    assert removed == 3
+    assert RECORD not in wrapped_keys
+    assert not (tmp_path / RECORD).exists()
+    assert files_under(tmp_path) == [kept]
+    assert await blobs.shred_record(RECORD) == 0
+    assert await blobs.get_document(data_key=other_key, blob_key=kept, document_id=DOC_ID) == (
+        CONTENT
+    )
+
+
+async def test_the_readiness_check_passes_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    await store.check()
+    assert os.listdir(tmp_path / "blobs") == []
