@@ -97,8 +97,6 @@ async def append(session: AsyncSession, event: NewEvent) -> str:
     digest = event_hash(fields)
     await session.execute(insert(AuditEvent).values(**fields, hash=digest))
     await session.execute(
-        update(AuditChain)
-        .where(AuditChain.chain == chain)
-        .values(seq=fields["seq"], hash=digest)
+        update(AuditChain).where(AuditChain.chain == chain).values(seq=fields["seq"], hash=digest)
     )
     return digest

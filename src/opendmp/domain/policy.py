@@ -125,8 +125,10 @@ def decide(actor: Actor, action: Action, facts: Facts) -> Decision:
             return _deny(actor, Reason.RECORD_CLOSED)
     match actor:
         case System():
-            return _allow(actor) if action is Action.DESTROY else _deny(
-                actor, Reason.ACTOR_NOT_PERMITTED
+            return (
+                _allow(actor)
+                if action is Action.DESTROY
+                else _deny(actor, Reason.ACTOR_NOT_PERMITTED)
             )
         case Operator():
             if action in _OPERATOR_ACTIONS:

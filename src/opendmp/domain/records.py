@@ -126,9 +126,7 @@ def request_destruction(lc: Lifecycle, *, now: dt.datetime, rules: RetentionRule
         )
     deadline = now + dt.timedelta(days=rules.early_destruction_days)
     assert lc.destroy_after is not None
-    return replace(
-        lc, destruction_requested_at=now, destroy_after=min(lc.destroy_after, deadline)
-    )
+    return replace(lc, destruction_requested_at=now, destroy_after=min(lc.destroy_after, deadline))
 
 
 def is_due_for_destruction(lc: Lifecycle, *, now: dt.datetime) -> bool:

@@ -310,7 +310,7 @@ async def _deposit(
             author.actor.idnat,
             family,
             given,
-            author.actor.profession or "10",
+            f"G15_{author.actor.profession or 10}",
             author.actor.specialty,
             org,
         ),

@@ -208,9 +208,7 @@ class Authorization(Base):
     """Record × (professional | organization): authorized or blocked, by whom, when."""
 
     __tablename__ = "authorization"
-    __table_args__ = (
-        UniqueConstraint("record_id", "professional_id", "organization_id"),
-    )
+    __table_args__ = (UniqueConstraint("record_id", "professional_id", "organization_id"),)
 
     id: Mapped[UUIDPK]
     record_id: Mapped[RecordFK]
@@ -322,9 +320,7 @@ class Document(Base):
     sha256: Mapped[Str64]
     sha1: Mapped[str] = mapped_column(String(40))
     blob_key: Mapped[Str255]
-    replaces_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("document.id"), nullable=True
-    )
+    replaces_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("document.id"), nullable=True)
     submission_set_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("submission_set.id"), nullable=True
     )

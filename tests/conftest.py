@@ -1,0 +1,116 @@
+"""Shared fixtures: a real database (SQLite always, PostgreSQL when configured), migrated
+with Alembic, cleaned between tests; a real blob store in a temporary folder; a clock the
+tests can move.
+
+Integration tests take the ``ctx`` fixture and run once per database:
+``OPENDMP_TEST_DATABASE_URL=postgresql+asyncpg://…`` adds the PostgreSQL run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey
+from opendmp.services.context import ServiceContext
+from opendmp.storage.db import make_engine, make_sessionmaker
+from opendmp.storage.migrate import upgrade
+from opendmp.storage.models import Base
+
+PG_URL = os.environ.get("OPENDMP_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+class Clock:
+    """A controllable UTC clock: ``clock.advance(days=...)``."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += dt.timedelta(**kwargs)
+
+
+async def _reset_postgres(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+
+
+@pytest.fixture(scope="session")
+async def engines(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[dict[str, AsyncEngine]]:
+    found: dict[str, AsyncEngine] = {}
+    sqlite_file = tmp_path_factory.mktemp("db") / "opendmp.db"
+    found["sqlite"] = make_engine(f"sqlite+aiosqlite:///{sqlite_file}")
+    if PG_URL:
+        found["postgresql"] = make_engine(PG_URL, pool_size=5)
+        await _reset_postgres(found["postgresql"])
+    for engine in found.values():
+        await upgrade(engine)
+    yield found
+    for engine in found.values():
+        await engine.dispose()
+
+
+async def clean(engine: AsyncEngine) -> None:
+    """Empty every table and restore the system audit chain, as after a fresh migration."""
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                await conn.execute(text(f'DELETE FROM "{name}"'))
+        await conn.execute(
+            text("INSERT INTO audit_chain (chain, seq, hash) VALUES ('system', 0, :h)"),
+            {"h": "0" * 64},
+        )
+
+
+@pytest.fixture(params=BACKENDS)
+async def engine(request: pytest.FixtureRequest, engines: dict[str, AsyncEngine]) -> AsyncEngine:
+    chosen = engines[request.param]
+    await clean(chosen)
+    return chosen
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def blob_root(tmp_path: Path) -> Path:
+    root = tmp_path / "blobs"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def master_key() -> MasterKey:
+    return MasterKey.generate()
+
+
+@pytest.fixture
+def ctx(
+    engine: AsyncEngine, blob_root: Path, master_key: MasterKey, clock: Clock
+) -> ServiceContext:
+    return ServiceContext(
+        sessions=make_sessionmaker(engine),
+        blobs=EncryptedBlobs(FilesystemBlobStore(blob_root)),
+        master_key=master_key,
+        default_ins_oid="1.2.250.1.213.1.4.10",
+        clock=clock,
+    )
