@@ -161,6 +161,7 @@ async def rotate_master_key(
             )
         ).all()
         for record_id, wrapped in rows:
+            assert wrapped is not None  # filtered by the query
             data_key = unwrap_data_key(ctx.master_key, wrapped)
             await uow.session.execute(
                 update(m.Record)
