@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,8 +24,29 @@ from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from opendmp.domain.records import RetentionRules
 from opendmp.services.context import ServiceContext
 from opendmp.services.health import check_master_key, check_ready
+from opendmp.services.maintenance import reap_orphan_blobs, run_retention
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
+
+log = logging.getLogger("opendmp")
+MAINTENANCE_INTERVAL_SECONDS = 3600
+
+
+async def maintenance_loop(rt: Runtime) -> None:
+    """In-process background work for the embedded default: orphan blobs and retention.
+
+    Errors are logged (without health data) and retried at the next tick; the loop never
+    takes the server down.
+    """
+    grace = dt.timedelta(seconds=rt.settings.blob_grace_seconds)
+    while True:
+        await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)
+        try:
+            reaped = await reap_orphan_blobs(rt.ctx, grace=grace)
+            result = await run_retention(rt.ctx)
+            log.info("maintenance reaped=%d destroyed=%d", reaped, result.destroyed)
+        except Exception:
+            log.exception("maintenance tick failed")
 
 
 @dataclass
@@ -83,9 +107,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_up_to_date(rt.engine)
         await check_master_key(rt.ctx)
-        yield
-        if runtime is None:
-            await rt.close()
+        task = asyncio.create_task(maintenance_loop(rt)) if settings.run_worker_in_process else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            if runtime is None:
+                await rt.close()
 
     app = FastAPI(
         title="OpenDMP",

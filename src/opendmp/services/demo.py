@@ -25,6 +25,7 @@ from opendmp.services.directory import ensure_organization, ensure_professional
 from opendmp.services.documents import DocumentSubmission, deposit_document
 from opendmp.services.notice import current_notice
 from opendmp.storage import models as m
+from opendmp.storage.repositories import find_record
 
 FINESS = "7500000" + "1" + str(luhn_check_digit("75000001"))  # 9 digits, Luhn-valid
 ESTABLISHMENT = "1" + FINESS
@@ -159,7 +160,7 @@ def _identities() -> list[tuple[str, str, str]]:
 async def seed_demo(ctx: ServiceContext) -> DemoSummary:
     first = parse_ins(PATIENTS[0].ins, INS_NIR_TEST_OID)
     async with ctx.uow() as uow:
-        if await records.find_record(uow.session, first) is not None:
+        if await find_record(uow.session, first) is not None:
             return DemoSummary(False, _identities())
     now = ctx.now()
     await _seed_directory(ctx, now)
@@ -229,7 +230,7 @@ async def _seed_access(ctx: ServiceContext, now: dt.datetime) -> None:
         pro_ids = dict((await s.execute(select(m.Professional.idnat, m.Professional.id))).all())
         rec_ids = []
         for patient in PATIENTS[:2]:
-            found = await records.find_record(s, parse_ins(patient.ins, INS_NIR_TEST_OID))
+            found = await find_record(s, parse_ins(patient.ins, INS_NIR_TEST_OID))
             assert found is not None
             rec_ids.append(found[1].id)
         grants: list[tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None]] = [

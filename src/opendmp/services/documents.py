@@ -28,6 +28,7 @@ from opendmp.services.directory import ensure_organization, ensure_professional
 from opendmp.services.gate import audit, require
 from opendmp.services.records import get_record, is_subject
 from opendmp.storage import models as m
+from opendmp.storage.repositories import find_document, unique_id_taken
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 LOINC = "http://loinc.org"
@@ -127,14 +128,7 @@ async def deposit_document(
             audit_action="document:document:deposit",
             record_id=record.id,
         )
-        duplicate = (
-            await session.execute(
-                select(m.Document.sha256).where(
-                    m.Document.record_id == record.id, m.Document.unique_id == submission.unique_id
-                )
-            )
-        ).scalar_one_or_none()
-        if duplicate is not None:
+        if await unique_id_taken(session, record.id, submission.unique_id):
             raise Conflict(
                 "a document with this uniqueId already exists", code="duplicate-unique-id"
             )
@@ -328,13 +322,7 @@ async def read_document(
     async with ctx.uow() as uow:
         session = uow.session
         _, record = await get_record(session, ins)
-        doc = (
-            await session.execute(
-                select(m.Document).where(
-                    m.Document.record_id == record.id, m.Document.id == document_id
-                )
-            )
-        ).scalar_one_or_none()
+        doc = await find_document(session, record.id, document_id)
         if doc is None:
             raise NotFound("no such document in this record", code="document-not-found")
         blocked = authorized = care_team = treating = False

@@ -20,9 +20,10 @@ from opendmp.domain.policy import Action, Facts
 from opendmp.domain.records import RecordStatus, destroy, is_due_for_destruction
 from opendmp.services.context import ServiceContext
 from opendmp.services.gate import audit, require
-from opendmp.services.records import find_record, ins_hash, lifecycle_of
+from opendmp.services.records import ins_hash, lifecycle_of
 from opendmp.storage import models as m
 from opendmp.storage.models import AuditEvent
+from opendmp.storage.repositories import find_record
 
 RETENTION = System("retention")
 

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.writer import start_chain
@@ -35,6 +35,7 @@ from opendmp.domain.records import (
 from opendmp.services.context import ServiceContext
 from opendmp.services.gate import audit, require
 from opendmp.storage import models as m
+from opendmp.storage.repositories import find_record
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MOBILE = re.compile(r"^\+?[0-9 .]{8,20}$")
@@ -84,20 +85,6 @@ class RecordView:
 def ins_hash(ins: Ins) -> str:
     """A stable, non-reversible reference to an INS (tombstones, logs)."""
     return hashlib.sha256(f"opendmp-ins:{ins.oid}|{ins.value}".encode()).hexdigest()
-
-
-async def find_record(
-    session: AsyncSession, ins: Ins, *, for_update: bool = False
-) -> tuple[m.Patient, m.Record] | None:
-    query = (
-        select(m.Patient, m.Record)
-        .join(m.Record, m.Record.patient_id == m.Patient.id)
-        .where(m.Patient.ins_value == ins.value, m.Patient.ins_oid == ins.oid)
-    )
-    if for_update:
-        query = query.with_for_update(of=m.Record)
-    row = (await session.execute(query)).one_or_none()
-    return None if row is None else (row[0], row[1])
 
 
 async def get_record(

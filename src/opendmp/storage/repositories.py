@@ -1,0 +1,50 @@
+"""Repository queries shared by the services. Every per-record query names ``record_id``
+(or reaches the record through the patient's INS), so the schema can be sharded by record.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opendmp.domain.identifiers import Ins
+from opendmp.storage import models as m
+
+
+async def find_record(
+    session: AsyncSession, ins: Ins, *, for_update: bool = False
+) -> tuple[m.Patient, m.Record] | None:
+    """The person and their record by INS; ``for_update`` locks the record row."""
+    query = (
+        select(m.Patient, m.Record)
+        .join(m.Record, m.Record.patient_id == m.Patient.id)
+        .where(m.Patient.ins_value == ins.value, m.Patient.ins_oid == ins.oid)
+    )
+    if for_update:
+        query = query.with_for_update(of=m.Record)
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def find_document(
+    session: AsyncSession, record_id: uuid.UUID, document_id: uuid.UUID
+) -> m.Document | None:
+    return (
+        await session.execute(
+            select(m.Document).where(
+                m.Document.record_id == record_id, m.Document.id == document_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def unique_id_taken(session: AsyncSession, record_id: uuid.UUID, unique_id: str) -> bool:
+    return (
+        await session.execute(
+            select(m.Document.id).where(
+                m.Document.record_id == record_id, m.Document.unique_id == unique_id
+            )
+        )
+    ).first() is not None
