@@ -51,7 +51,7 @@ class Consent:
                 "captured_by": [self.captured_by_kind, self.captured_by_id],
                 "place": self.place,
                 "notice": [self.notice_version, self.notice_sha256],
-                "captured_at": self.captured_at.isoformat(),
+                "captured_at": self.captured_at.astimezone(dt.UTC).isoformat(),
                 "confirmed": self.patient_confirmed,
                 "subject": subject,
             },

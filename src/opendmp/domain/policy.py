@@ -58,21 +58,43 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DocumentFacts:
+    """What the rules need to know of one document."""
+
+    type_code: str = ""
     deleted: bool = False
-    invisible_to_patient: bool = False
-    invisible_to_representatives: bool = False
+    superseded: bool = False
+    archived: bool = False
+    masked: bool = False  # MASQUE_PS
+    invisible_to_patient: bool = False  # INVISIBLE_PATIENT
+    invisible_to_representatives: bool = False  # INVISIBLE_REPRESENTANTS_LEGAUX
+    author_is_actor: bool = False  # the actor (same IdNat_PS) deposited/authored it
+    author_organization_is_actors: bool = False  # the author's structure is the actor's
+    deposited_by_patient: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """What the rules need to know, gathered by the service before asking."""
+    """What the rules need to know, gathered by the service before asking.
+
+    Record-level facts are about the acting professional (or patient) on this record; the
+    document facts are present for document actions.
+    """
 
     record_status: RecordStatus | None  # None: no record for this person
-    is_subject: bool = False  # the actor is the record's patient (or their representative)
-    blocked: bool = False
-    authorized: bool = False
-    care_team: bool = False
-    treating_doctor: bool = False
+    is_subject: bool = False  # the actor is the record's patient
+    is_representative: bool = False  # the actor is a legal representative of the patient
+    blocked: bool = False  # the professional, or their organisation, is blocked
+    authorized: bool = False  # a valid (unexpired) authorisation for this professional
+    authorization_expired: bool = False
+    care_team: bool = False  # their organisation is authorised and they are in its care team
+    treating_doctor: bool = False  # médecin traitant DMP of this record
+    emergency_open: bool = False  # a time-boxed emergency access is open for them
+    # The patient's emergency choices (DMP-RULES §3.4), permit by default.
+    allow_regulation: bool = True  # ETREAT
+    allow_break_glass: bool = True  # BTG
+    allow_masked_in_emergency: bool = True  # MASKED
+    include_superseded: bool = False  # the request asks for superseded versions
+    matrix_allows: bool = True  # the access matrix lets this profession read this type
     document: DocumentFacts | None = None
 
 
