@@ -40,10 +40,17 @@ class Clock:
         self.now += dt.timedelta(**kwargs)
 
 
-async def _reset_postgres(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
+# One PostgreSQL schema per test session: concurrent runs on one database never collide.
+PG_SCHEMA = f"opendmp_test_{os.getpid()}"
+
+
+async def _create_schema(url: str, schema: str, *, drop: bool = False) -> None:
+    admin = make_engine(url, pool_size=1)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        if not drop:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    await admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -54,13 +61,15 @@ async def engines(
     sqlite_file = tmp_path_factory.mktemp("db") / "opendmp.db"
     found["sqlite"] = make_engine(f"sqlite+aiosqlite:///{sqlite_file}")
     if PG_URL:
-        found["postgresql"] = make_engine(PG_URL, pool_size=5)
-        await _reset_postgres(found["postgresql"])
+        await _create_schema(PG_URL, PG_SCHEMA)
+        found["postgresql"] = make_engine(PG_URL, pool_size=5, schema=PG_SCHEMA)
     for engine in found.values():
         await upgrade(engine)
     yield found
     for engine in found.values():
         await engine.dispose()
+    if PG_URL:
+        await _create_schema(PG_URL, PG_SCHEMA, drop=True)
 
 
 async def clean(engine: AsyncEngine) -> None:

@@ -14,8 +14,14 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """Create the async engine with the per-backend settings DESIGN.md §2 requires."""
+def make_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, schema: str | None = None
+) -> AsyncEngine:
+    """Create the async engine with the per-backend settings DESIGN.md §2 requires.
+
+    ``schema`` (PostgreSQL only) puts every table in that schema through ``search_path``;
+    the test suite uses it so that concurrent runs on one database never collide.
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
@@ -27,8 +33,14 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         )
         _configure_sqlite(engine)
         return engine
+    connect_args = {"server_settings": {"search_path": schema}} if schema else {}
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
     )
 
 
