@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from opendmp.domain.consent import ConsentChannel
 from opendmp.domain.errors import AccessDenied, Conflict, IllegalTransition, InvalidInput, NotFound
-from opendmp.domain.identifiers import Ins
+from opendmp.domain.identifiers import INS_NIR_DEMO_OID, Ins
 from opendmp.domain.records import ClosureReason, RecordStatus
 from opendmp.services import records
 from opendmp.services.context import ServiceContext
@@ -147,6 +147,16 @@ async def test_a_record_is_not_created_for_an_ins_whose_record_is_closed(
     assert caught.value.code == "record-exists-closed"
     assert await count(ctx, m.Record) == 1
     assert (await record_row(ctx, ins)).status == RecordStatus.CLOSED
+
+
+async def test_the_same_ins_value_under_another_oid_is_refused_with_a_stable_code(
+    ctx: ServiceContext,
+) -> None:
+    ins = await create(ctx)
+    same_value = Ins(ins.value, INS_NIR_DEMO_OID)
+    with pytest.raises(Conflict):
+        await records.create_record(ctx, actor=OPERATOR, request=new_record(same_value, ctx.now()))
+    assert await count(ctx, m.Patient) == 1
 
 
 @pytest.mark.xfail(

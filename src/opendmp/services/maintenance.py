@@ -191,8 +191,10 @@ async def reap_orphan_blobs(ctx: ServiceContext, *, grace: dt.timedelta) -> int:
     cutoff = (ctx.now() - grace).timestamp()
     by_record: dict[str, list[str]] = {}
     async for key, mtime in ctx.blobs.store.iter_keys():
-        if mtime <= cutoff:
-            by_record.setdefault(key.split("/", 1)[0], []).append(key)
+        parts = key.split("/")
+        # Only "<record uuid>/<blob>" is ours: never delete what we did not write.
+        if mtime <= cutoff and len(parts) == 2:
+            by_record.setdefault(parts[0], []).append(key)
     removed = 0
     async with ctx.uow() as uow:
         for record_part, keys in by_record.items():

@@ -35,7 +35,7 @@ from opendmp.domain.records import (
 from opendmp.services.context import ServiceContext
 from opendmp.services.gate import audit, require
 from opendmp.storage import models as m
-from opendmp.storage.repositories import find_record
+from opendmp.storage.repositories import find_record, ins_value_taken
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MOBILE = re.compile(r"^\+?[0-9 .]{8,20}$")
@@ -191,6 +191,11 @@ async def create_record(ctx: ServiceContext, *, actor: Actor, request: NewRecord
                     code="record-exists-closed",
                 )
             raise Conflict("a record already exists for this INS", code="record-exists")
+        if await ins_value_taken(session, request.ins.value):
+            raise Conflict(
+                "a record already exists for this INS value under another OID",
+                code="record-exists",
+            )
         patient_id, record_id, consent_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         lc = new_lifecycle(now)
         await session.execute(

@@ -48,3 +48,10 @@ async def unique_id_taken(session: AsyncSession, record_id: uuid.UUID, unique_id
             )
         )
     ).first() is not None
+
+
+async def ins_value_taken(session: AsyncSession, ins_value: str) -> bool:
+    """Whether a person holds this INS value under any OID (one person, one record)."""
+    return (
+        await session.execute(select(m.Patient.id).where(m.Patient.ins_value == ins_value))
+    ).first() is not None
