@@ -41,7 +41,7 @@ app.add_typer(keys_app, name="keys")
 
 # Wide enough for INS and IdNat_PS when the output is not a terminal (logs, pipes).
 out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
 T = TypeVar("T")
 
 InsOption = Annotated[str, typer.Option("--ins", help="INS as OID|VALUE, or VALUE")]

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from opendmp.domain.errors import ConfigurationError
@@ -54,31 +54,32 @@ class Settings(BaseSettings):
     run_worker_in_process: bool = True
     db_pool_size: int = Field(default=10, ge=1, le=200)
     log_level: str = "INFO"
-
-    @field_validator("master_key")
-    @classmethod
-    def _master_key_is_32_bytes(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("master_key must be base64") from None
-        if len(raw) != 32:
-            raise ValueError(f"master_key must decode to 32 bytes, got {len(raw)}")
-        return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        value = value.upper()
-        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
-        return value
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP relay for notifications")
+    smtp_port: int = Field(default=8025, ge=1, le=65535)
+    smtp_sender: str = Field(
+        default="OpenDMP <no-reply@opendmp.localhost>", description="From: of notifications"
+    )
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    worker_interval_seconds: float = Field(default=5, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Self:
+        # Field checks live here too, not in field validators: pydantic skips "after"
+        # validators when any field fails, which would hide the production problems.
         problems: list[str] = []
+        if self.master_key is not None:
+            try:
+                raw = base64.b64decode(self.master_key, validate=True)
+            except (binascii.Error, ValueError):
+                problems.append("master_key must be base64")
+            else:
+                if len(raw) != 32:
+                    problems.append(f"master_key must decode to 32 bytes, got {len(raw)}")
+        self.log_level = self.log_level.upper()
+        if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            problems.append("log_level must be DEBUG, INFO, WARNING or ERROR")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             problems.append("tls_cert_file and tls_key_file go together")
         if self.mode is Mode.PRODUCTION:
@@ -119,16 +120,32 @@ class Settings(BaseSettings):
         return f"{scheme}://{self.host}:{self.port}"
 
 
+def _describe(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {msg}" if where != "settings" else msg)
+    return lines
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning every validation problem into one readable error."""
+    """Read the settings, turning every problem into one readable error.
+
+    Field errors stop pydantic before the cross-field (production) checks, so on failure a
+    second pass replaces the bad fields by their defaults to collect those problems too.
+    """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "settings"
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {msg}")
+        lines = _describe(exc)
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        if bad:
+            defaults = {name: Settings.model_fields[name].default for name in bad}
+            try:
+                Settings(**{**overrides, **defaults})
+            except ValidationError as second:
+                lines += [line for line in _describe(second) if line not in lines]
         raise ConfigurationError(
             "invalid configuration: " + " | ".join(lines), code="invalid-configuration"
         ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,6 @@ PG_URL = "postgresql+asyncpg://opendmp@db.example.org/opendmp"
 @pytest.fixture(autouse=True)
 def _no_opendmp_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tests' own environment (CI sets OPENDMP_TEST_DATABASE_URL…) must not leak in."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("OPENDMP_"):
             monkeypatch.delenv(name)
@@ -102,12 +101,6 @@ def test_every_invalid_field_is_reported_together() -> None:
         assert field in error.message
 
 
-@pytest.mark.xfail(
-    reason="BUG: config.py Settings._production_is_safe is a model_validator(mode='after'), "
-    "which pydantic skips when any field fails: a bad master key hides debug/TLS/SQLite "
-    "problems in production, so they are not all reported at once",
-    strict=True,
-)
 def test_a_bad_field_does_not_hide_the_production_problems() -> None:
     error = refusal(mode="production", debug=True, master_key="@@@")
     assert "master_key" in error.message

@@ -48,7 +48,11 @@ class Consent:
             {
                 "kind": self.kind.value,
                 "channel": self.channel.value,
-                "captured_by": [self.captured_by_kind, self.captured_by_id],
+                "captured_by": [
+                    self.captured_by_kind,
+                    self.captured_by_id,
+                    self.captured_by_name,
+                ],
                 "place": self.place,
                 "notice": [self.notice_version, self.notice_sha256],
                 "captured_at": self.captured_at.astimezone(dt.UTC).isoformat(),
