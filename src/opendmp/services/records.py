@@ -372,7 +372,6 @@ async def reactivate_record(
     """Reopen a closed record; the emergency choices are asked again (DMP-RULES §2)."""
     async with ctx.uow() as uow:
         patient, record = await get_record(uow.session, ins, for_update=True)
-        lc = reactivate(lifecycle_of(record), now=ctx.now())
         await require(
             ctx,
             uow,
@@ -382,6 +381,7 @@ async def reactivate_record(
             audit_action="record:record:reactivate",
             record_id=record.id,
         )
+        lc = reactivate(lifecycle_of(record), now=ctx.now())
         _apply(record, lc)
         choices = emergency or EmergencyChoices()
         record.allow_regulation = choices.allow_regulation
@@ -395,7 +395,6 @@ async def reactivate_record(
 async def request_record_destruction(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> RecordView:
     async with ctx.uow() as uow:
         patient, record = await get_record(uow.session, ins, for_update=True)
-        lc = request_destruction(lifecycle_of(record), now=ctx.now(), rules=ctx.retention)
         await require(
             ctx,
             uow,
@@ -405,6 +404,7 @@ async def request_record_destruction(ctx: ServiceContext, *, actor: Actor, ins: 
             audit_action="record:record:request-destruction",
             record_id=record.id,
         )
+        lc = request_destruction(lifecycle_of(record), now=ctx.now(), rules=ctx.retention)
         _apply(record, lc)
         await audit(
             ctx,
