@@ -404,3 +404,75 @@ class RecordTombstone(Base):
     closed_at: Mapped[OptTimestamp]
     destroyed_at: Mapped[Timestamp]
     reason: Mapped[OptStr64]
+
+
+class WebSession(Base):
+    """A server-side session (portals). Only the SHA-256 of the cookie value is stored."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[UUIDPK]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    subject_kind: Mapped[Str32]  # patient | representative | professional
+    subject_id: Mapped[Str128]  # account id, or IdNat_PS
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    attributes: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON (actor)
+    csrf_secret: Mapped[Str64]
+    stage: Mapped[str] = mapped_column(String(16), default="full")  # password-change, totp, full
+    created_at: Mapped[Timestamp]
+    last_seen_at: Mapped[Timestamp]
+    expires_at: Mapped[Timestamp]
+    revoked_at: Mapped[OptTimestamp]
+    client_address: Mapped[OptStr64]
+
+
+class RateLimit(Base):
+    """Fixed-window counters shared by every app node (login, token endpoints)."""
+
+    __tablename__ = "rate_limit"
+
+    key: Mapped[str] = mapped_column(String(191), primary_key=True)  # e.g. login:addr:1.2.3.4
+    window_start: Mapped[Timestamp]
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SeenAssertion(Base):
+    """Identifiers (jti) of accepted establishment assertions, to refuse replays."""
+
+    __tablename__ = "seen_assertion"
+
+    jti: Mapped[str] = mapped_column(String(191), primary_key=True)
+    issuer: Mapped[Str128]
+    expires_at: Mapped[Timestamp] = mapped_column(UTCDateTime, index=True)
+
+
+class EstablishmentKey(Base):
+    """A public key registered for an establishment to sign its staff assertions (VIHF)."""
+
+    __tablename__ = "establishment_key"
+    __table_args__ = (UniqueConstraint("struct_idnat", "kid"),)
+
+    id: Mapped[UUIDPK]
+    struct_idnat: Mapped[Str32]
+    kid: Mapped[Str128]
+    public_jwk: Mapped[str] = mapped_column(Text)  # JSON
+    certificate_sha256: Mapped[OptStr64]  # the establishment's certificate, when bound to one
+    registered_at: Mapped[Timestamp]
+    revoked_at: Mapped[OptTimestamp]
+
+
+class OneTimeCode(Base):
+    """A one-time code (password reset, e-mail proof); only its hash is stored."""
+
+    __tablename__ = "one_time_code"
+
+    id: Mapped[UUIDPK]
+    purpose: Mapped[Str32]  # password-reset | email-proof
+    subject: Mapped[Str255]  # account id or e-mail address
+    code_hash: Mapped[Str128]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[Timestamp]
+    expires_at: Mapped[Timestamp]
+    used_at: Mapped[OptTimestamp]
