@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +23,9 @@ from opendmp.config import Mode, Settings
 from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from opendmp.domain.records import RetentionRules
+from opendmp.notify.outbox import outbox_lag_seconds
+from opendmp.notify.smtp import SmtpSender
+from opendmp.notify.worker import run_worker
 from opendmp.services.context import ServiceContext
 from opendmp.services.health import check_master_key, check_ready
 from opendmp.services.maintenance import reap_orphan_blobs, run_retention
@@ -57,6 +61,37 @@ class Runtime:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def smtp_sender(settings: Settings) -> SmtpSender:
+    return SmtpSender(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_sender,
+        use_starttls=settings.smtp_starttls,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+    )
+
+
+def start_outbox_worker(rt: Runtime, stop: asyncio.Event) -> asyncio.Task[None]:
+    return asyncio.create_task(
+        run_worker(
+            rt.ctx.sessions,
+            smtp_sender(rt.settings),
+            interval=rt.settings.worker_interval_seconds,
+            stop=stop,
+            clock=rt.ctx.clock,
+        )
+    )
+
+
+async def stop_outbox_worker(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Let the message in hand be recorded, then give up waiting (its row stays leased)."""
+    stop.set()
+    # On timeout wait_for cancels it; the rows it had leased are sent after the lease.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(task, timeout=15)
 
 
 def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
@@ -96,6 +131,11 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        self.outbox_lag = Gauge(
+            "opendmp_outbox_lag_seconds",
+            "Age of the oldest notification waiting in the outbox",
+            registry=self.registry,
+        )
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -108,11 +148,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         await ensure_up_to_date(rt.engine)
         await check_master_key(rt.ctx)
         task = asyncio.create_task(maintenance_loop(rt)) if settings.run_worker_in_process else None
+        stop_outbox = asyncio.Event()
+        outbox = start_outbox_worker(rt, stop_outbox) if settings.run_worker_in_process else None
         try:
             yield
         finally:
             if task is not None:
                 task.cancel()
+            if outbox is not None:
+                await stop_outbox_worker(outbox, stop_outbox)
             if runtime is None:
                 await rt.close()
 
@@ -158,6 +202,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
+        try:
+            metrics.outbox_lag.set(await outbox_lag_seconds(rt.ctx.sessions, rt.ctx.now()))
+        except Exception:  # a scrape must answer even when the database does not
+            log.warning("outbox lag unavailable")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

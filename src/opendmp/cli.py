@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import functools
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -15,7 +16,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from opendmp.app import Runtime, build_runtime, create_app
+from opendmp.app import (
+    Runtime,
+    build_runtime,
+    create_app,
+    maintenance_loop,
+    smtp_sender,
+    start_outbox_worker,
+    stop_outbox_worker,
+)
 from opendmp.blobs import MasterKey, load_or_create_master_key, write_master_key
 from opendmp.config import Settings, load_settings
 from opendmp.domain.actors import Operator
@@ -211,6 +220,35 @@ def demo(
         out.print(table)
     out.print(f"ready in {time.perf_counter() - started:.1f}s — Ctrl-C to stop")
     _serve(s, 1)
+
+
+@app.command()
+@run
+async def worker() -> None:
+    """Deliver notifications (outbox) and run retention and blob reaping, until Ctrl-C."""
+
+    async def _do(rt: Runtime) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        sender = smtp_sender(rt.settings)
+        out.print(
+            f"worker: notifications via {sender.host}:{sender.port} every "
+            f"{rt.settings.worker_interval_seconds:g}s — Ctrl-C to stop"
+        )
+        outbox = start_outbox_worker(rt, stop)
+        maintenance = asyncio.create_task(maintenance_loop(rt))
+        try:
+            await stop.wait()
+        finally:
+            maintenance.cancel()
+            await stop_outbox_worker(outbox, stop)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        out.print("worker stopped")
+
+    await _with_runtime(_do)
 
 
 @record_app.command("create")

@@ -1,0 +1,300 @@
+"""Notification wording: ``render(kind, language, payload) -> Rendered(subject, body)``.
+
+DMP-RULES §5: the patient is told of each access by a professional, of a new document, of
+a creation by someone else, and always of an emergency access (also sent to the treating
+doctors, with their own wording). An e-mail travels in clear through servers we do not
+control, so a message says *who* accessed (name, profession, organisation), *when* and *in
+which mode*, and nothing else: no INS, no patient name, no document title or type, no
+emergency justification. The subject never carries a payload value (no header injection,
+nothing readable in a mailbox listing).
+
+The templates are plain Python strings rather than Jinja2 files: the output is text/plain
+(nothing to escape), the wording stays next to the code that checks it, and no package
+data has to be shipped. French is the reference wording; English is the variant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Literal, NamedTuple
+
+Language = Literal["fr", "en"]
+KINDS = ("record-created", "access", "emergency-access", "new-document")
+AUDIENCES = ("patient", "treating-doctor")
+
+try:  # the wall-clock time the patient lives in; UTC if the system has no tz database
+    from zoneinfo import ZoneInfo
+
+    _PARIS: dt.tzinfo = ZoneInfo("Europe/Paris")
+    _ZONE_NAME = {"fr": "heure de Paris", "en": "Paris time"}
+except Exception:  # pragma: no cover - depends on the host's tzdata
+    _PARIS = dt.UTC
+    _ZONE_NAME = {"fr": "UTC", "en": "UTC"}
+
+
+class Rendered(NamedTuple):
+    subject: str
+    body: str
+
+
+_MONTHS = {
+    "fr": [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ],
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+}
+
+_MODES: dict[str, dict[str, str]] = {
+    "normal": {"fr": "accès normal", "en": "normal access"},
+    "break-glass": {
+        "fr": "urgence, « bris de glace »",
+        "en": "emergency (break-glass)",
+    },
+    "regulation": {
+        "fr": "urgence, centre de régulation (SAMU – Centre 15)",
+        "en": "emergency, medical regulation centre (SAMU – Centre 15)",
+    },
+}
+
+_CHANNELS: dict[str, dict[str, str]] = {
+    "desk": {"fr": " à l'accueil d'un établissement", "en": " at an admission desk"},
+    "pharmacy": {"fr": " en pharmacie", "en": " at a pharmacy"},
+    "professional": {"fr": " par un professionnel de santé", "en": " by a health professional"},
+    "operator": {"fr": " par un opérateur du service", "en": " by a service operator"},
+    "online": {"fr": " en ligne", "en": " online"},
+}
+
+_LABELS = {
+    "fr": {
+        "who": "Qui",
+        "profession": "Profession",
+        "organization": "Structure",
+        "at": "Quand",
+        "mode": "Mode d'accès",
+    },
+    "en": {
+        "who": "Who",
+        "profession": "Profession",
+        "organization": "Organisation",
+        "at": "When",
+        "mode": "Access mode",
+    },
+}
+
+_FOOTER = {
+    "fr": (
+        "Ce message automatique ne contient aucune donnée de santé. "
+        "Merci de ne pas y répondre.\n\n"
+        "— OpenDMP, dossier médical partagé\n"
+    ),
+    "en": (
+        "This automatic message contains no health data. Please do not reply to it.\n\n"
+        "— OpenDMP, shared medical record (DMP)\n"
+    ),
+}
+
+# (kind, audience) -> language -> (subject, body). Bodies are ``str.format`` templates
+# over the prepared fields: {at} (a human date), {channel} (a phrase or ""), {details}
+# (the who/when/mode lines).
+_TEMPLATES: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
+    ("record-created", "patient"): {
+        "fr": (
+            "Votre dossier médical partagé (DMP) a été créé",
+            "Bonjour,\n\n"
+            "Votre dossier médical partagé (DMP) a été créé le {at}{channel}.\n\n"
+            "Vous pouvez le consulter, choisir les professionnels qui y accèdent et voir "
+            "l'historique des accès depuis votre espace patient. Si vous n'avez pas demandé "
+            "sa création, vous pouvez demander sa fermeture.\n\n",
+        ),
+        "en": (
+            "Your shared medical record (DMP) has been created",
+            "Hello,\n\n"
+            "Your shared medical record (DMP) was created on {at}{channel}.\n\n"
+            "You can view it, choose which professionals may access it and see the access "
+            "history in your patient portal. If you did not ask for it, you can ask for it "
+            "to be closed.\n\n",
+        ),
+    },
+    ("access", "patient"): {
+        "fr": (
+            "Un professionnel a accédé à votre DMP",
+            "Bonjour,\n\n"
+            "Un professionnel de santé a accédé à votre dossier médical partagé (DMP).\n\n"
+            "{details}\n"
+            "Si vous ne connaissez pas ce professionnel, vous pouvez le bloquer et consulter "
+            "l'historique des accès depuis votre espace patient.\n\n",
+        ),
+        "en": (
+            "A professional accessed your DMP",
+            "Hello,\n\n"
+            "A health professional accessed your shared medical record (DMP).\n\n"
+            "{details}\n"
+            "If you do not know this professional, you can block them and see the access "
+            "history in your patient portal.\n\n",
+        ),
+    },
+    ("emergency-access", "patient"): {
+        "fr": (
+            "Accès en urgence à votre DMP",
+            "Bonjour,\n\n"
+            "Un professionnel de santé a accédé en urgence à votre dossier médical partagé "
+            "(DMP). Vous êtes toujours informé(e) d'un accès en urgence.\n\n"
+            "{details}\n"
+            "Vous pouvez consulter l'historique des accès et, si vous le souhaitez, vous "
+            "opposer aux accès en urgence depuis votre espace patient.\n\n",
+        ),
+        "en": (
+            "Emergency access to your DMP",
+            "Hello,\n\n"
+            "A health professional accessed your shared medical record (DMP) in an "
+            "emergency. You are always told of an emergency access.\n\n"
+            "{details}\n"
+            "You can see the access history and, if you wish, refuse emergency access in "
+            "your patient portal.\n\n",
+        ),
+    },
+    ("emergency-access", "treating-doctor"): {
+        "fr": (
+            "Accès en urgence au DMP d'un de vos patients",
+            "Bonjour,\n\n"
+            "En tant que médecin traitant DMP, vous êtes informé(e) qu'un professionnel de "
+            "santé a accédé en urgence au dossier médical partagé d'un de vos patients.\n\n"
+            "{details}\n"
+            "Le dossier concerné et le détail de l'accès figurent dans votre espace "
+            "professionnel.\n\n",
+        ),
+        "en": (
+            "Emergency access to the DMP of one of your patients",
+            "Hello,\n\n"
+            "As treating doctor (médecin traitant DMP), you are informed that a health "
+            "professional accessed the shared medical record of one of your patients in an "
+            "emergency.\n\n"
+            "{details}\n"
+            "The record concerned and the details of the access are in your professional "
+            "portal.\n\n",
+        ),
+    },
+    ("new-document", "patient"): {
+        "fr": (
+            "Nouveau document dans votre DMP",
+            "Bonjour,\n\n"
+            "Un nouveau document a été ajouté à votre dossier médical partagé (DMP) le "
+            "{at}.\n\n"
+            "Vous pouvez le consulter depuis votre espace patient.\n\n",
+        ),
+        "en": (
+            "New document in your DMP",
+            "Hello,\n\n"
+            "A new document was added to your shared medical record (DMP) on {at}.\n\n"
+            "You can read it in your patient portal.\n\n",
+        ),
+    },
+}
+
+_ACCESS_KINDS = {"access", "emergency-access"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def language_of(language: str | None) -> Language:
+    """``fr``, ``en``, ``en-GB`` … -> a language we write; French when unknown (the service's)."""
+    base = (language or "").split("-")[0].split("_")[0].lower()
+    return "en" if base == "en" else "fr"
+
+
+def render(kind: str, language: str, payload: Mapping[str, str]) -> Rendered:
+    """Subject and text body of one notification.
+
+    Raises ``ValueError`` for an unknown kind, audience or access mode, or a missing or
+    malformed field: such a row can never be sent and must not be retried.
+    """
+    lang = language_of(language)
+    audience = payload.get("audience") or "patient"
+    templates = _TEMPLATES.get((kind, audience))
+    if templates is None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown notification kind {kind!r}")
+        raise ValueError(f"notification kind {kind!r} has no wording for audience {audience!r}")
+    subject, body = templates[lang]
+    fields = {
+        "at": format_time(_required(payload, "at"), lang),
+        "channel": _CHANNELS.get(payload.get("channel", ""), {}).get(lang, ""),
+        "details": _details(kind, payload, lang) if kind in _ACCESS_KINDS else "",
+    }
+    return Rendered(subject, body.format_map(fields) + _FOOTER[lang])
+
+
+def format_time(iso: str, lang: Language) -> str:
+    """``2026-03-01T09:05:00+00:00`` -> ``1er mars 2026 à 10 h 05 (heure de Paris)``."""
+    try:
+        when = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        raise ValueError("notification time is not ISO 8601") from None
+    if when.tzinfo is None:
+        raise ValueError("notification time has no time zone")
+    local = when.astimezone(_PARIS)
+    month = _MONTHS[lang][local.month - 1]
+    zone = _ZONE_NAME[lang]
+    if lang == "fr":
+        day = "1er" if local.day == 1 else str(local.day)
+        return f"{day} {month} {local.year} à {local:%H} h {local:%M} ({zone})"
+    return f"{local.day} {month} {local.year} at {local:%H:%M} ({zone})"
+
+
+def mode_label(mode: str, lang: Language) -> str:
+    try:
+        return _MODES[mode][lang]
+    except KeyError:
+        raise ValueError(f"unknown access mode {mode!r}") from None
+
+
+def _details(kind: str, payload: Mapping[str, str], lang: Language) -> str:
+    labels = _LABELS[lang]
+    # An emergency access without its mode would be told as a normal one: refuse it.
+    mode = _required(payload, "mode") if kind == "emergency-access" else payload.get("mode")
+    lines = [
+        (labels["who"], _clean(_required(payload, "who"))),
+        (labels["profession"], _clean(payload.get("profession", ""))),
+        (labels["organization"], _clean(payload.get("organization", ""))),
+        (labels["at"], format_time(_required(payload, "at"), lang)),
+        (labels["mode"], mode_label(mode or "normal", lang)),
+    ]
+    sep = " : " if lang == "fr" else ": "
+    return "".join(f"  {label}{sep}{value}\n" for label, value in lines if value)
+
+
+def _required(payload: Mapping[str, str], key: str) -> str:
+    value = payload.get(key)
+    if not value:
+        raise ValueError(f"notification payload lacks {key!r}")
+    return value
+
+
+def _clean(value: str) -> str:
+    """One line of text: names come from certificates and directories, not from us."""
+    return " ".join(_CONTROL.sub(" ", str(value)).split())[:200]
