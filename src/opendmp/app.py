@@ -18,6 +18,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp import __version__
+from opendmp.auth.dependencies import Authenticator
+from opendmp.auth.routes import router as auth_router
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey, load_or_create_master_key
 from opendmp.config import Mode, Settings
 from opendmp.domain.errors import OpenDMPError
@@ -26,7 +28,7 @@ from opendmp.domain.records import RetentionRules
 from opendmp.notify.outbox import outbox_lag_seconds
 from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
-from opendmp.services.context import ServiceContext
+from opendmp.services.context import AuthRules, ServiceContext
 from opendmp.services.health import check_master_key, check_ready
 from opendmp.services.maintenance import reap_orphan_blobs, run_retention
 from opendmp.storage.db import make_engine, make_sessionmaker
@@ -111,6 +113,13 @@ def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
         retention=RetentionRules(settings.retention_years, settings.early_destruction_days),
         default_ins_oid=INS_NIR_OID if settings.mode is Mode.PRODUCTION else INS_NIR_TEST_OID,
         accept_test_ins=settings.mode is not Mode.PRODUCTION,
+        auth=AuthRules(
+            session_idle=dt.timedelta(minutes=settings.session_idle_minutes),
+            session_absolute=dt.timedelta(hours=settings.session_absolute_hours),
+            login_rate_per_address=settings.login_rate_per_minute,
+            login_rate_per_account=settings.login_rate_per_account_per_minute,
+            password_reset_rate=settings.password_reset_rate_per_hour,
+        ),
     )
     return Runtime(settings, engine, ctx)
 
@@ -169,6 +178,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = rt
+    app.state.authenticator = Authenticator(settings, rt.ctx)
+    app.include_router(auth_router)
 
     @app.middleware("http")
     async def measure(

@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -42,11 +43,17 @@ record_app = typer.Typer(help="Records (DMP) by INS.", no_args_is_help=True)
 retention_app = typer.Typer(help="Retention of closed records.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit trail.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+pki_app = typer.Typer(help="Test certification authority and test cards.", no_args_is_help=True)
+token_app = typer.Typer(help="Development bearer tokens.", no_args_is_help=True)
+establishment_app = typer.Typer(help="Establishments' assertion keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(record_app, name="record")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(pki_app, name="pki")
+app.add_typer(token_app, name="token")
+app.add_typer(establishment_app, name="establishment")
 
 # Wide enough for INS and IdNat_PS when the output is not a terminal (logs, pipes).
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -139,6 +146,10 @@ def _serve(s: Settings, workers: int) -> None:
     ssl: dict[str, Any] = {}
     if s.tls_cert_file and s.tls_key_file:
         ssl = {"ssl_certfile": str(s.tls_cert_file), "ssl_keyfile": str(s.tls_key_file)}
+        if s.client_ca_file:
+            from opendmp.auth.tls import uvicorn_tls_options
+
+            ssl.update(uvicorn_tls_options(str(s.client_ca_file)))
     if workers > 1:
         os.environ["OPENDMP_HOST"], os.environ["OPENDMP_PORT"] = s.host, str(s.port)
         uvicorn.run(
@@ -218,6 +229,7 @@ def demo(
         for who, ident, role in summary.identities:
             table.add_row(who, ident, role)
         out.print(table)
+        out.print(f"  professional token: {_demo_token_command(s, summary)}")
     out.print(f"ready in {time.perf_counter() - started:.1f}s — Ctrl-C to stop")
     _serve(s, 1)
 
@@ -439,6 +451,197 @@ async def keys_rotate() -> None:
 
     count = await _with_runtime(_do)
     out.print(f"re-wrapped {count} data key(s); master key is now {new_key.key_id}")
+
+
+def _demo_token_command(s: Settings, summary: Any) -> str:
+    from opendmp.services.demo import ESTABLISHMENT, PROFESSIONALS
+
+    gp = next(p.actor for p in PROFESSIONALS if p.key == "gp")
+    env = f"OPENDMP_HOME={s.home.resolve()}"
+    if s.base_url != "http://127.0.0.1:8080":
+        env += f" OPENDMP_PUBLIC_BASE_URL={s.base_url}"
+    return (
+        f"{env} opendmp token professional --idnat {gp.idnat} --profession {gp.profession}"
+        f" --organization {ESTABLISHMENT}   (then: curl -H 'Authorization: Bearer <token>'"
+        f" {s.base_url}/auth/whoami)"
+    )
+
+
+# --- authentication: test PKI, development tokens, establishment keys -------------------
+
+
+@pki_app.command("init")
+@run
+async def pki_init(
+    force: Annotated[bool, typer.Option("--force", help="replace an existing test CA")] = False,
+) -> None:
+    """Create the test certification authority in OPENDMP_HOME/pki (ca.pem, ca.key)."""
+    from opendmp.auth import pki
+
+    s = settings()
+    files = pki.init_authority(s.home, force=force)
+    out.print(f"test CA: {files.certificate.resolve()}")
+    out.print(f"CA key:  {files.key.resolve()}")
+    out.print(f"trust it with OPENDMP_CLIENT_CA_FILE={files.certificate.resolve()}")
+
+
+@pki_app.command("issue-card")
+@run
+async def pki_issue_card(
+    idnat: Annotated[str, typer.Option("--idnat", help="IdNat_PS, e.g. 899700000018")],
+    profession: Annotated[str, typer.Option("--profession", help="TRE_G15 code, e.g. 10")],
+    name: Annotated[str, typer.Option("--name", help='"FAMILY Given"')],
+    kind: Annotated[str, typer.Option("--kind", help="CPS or CPE")] = "CPS",
+    specialty: Annotated[str | None, typer.Option("--specialty")] = None,
+    organization: Annotated[
+        str | None, typer.Option("--organization", help="Struct_IdNat (required for a CPE)")
+    ] = None,
+) -> None:
+    """Issue a test card certificate and key (PEM) into OPENDMP_HOME/pki/cards."""
+    from opendmp.auth import pki
+    from opendmp.domain.actors import CardKind
+
+    try:
+        card_kind = CardKind(kind.upper())
+    except ValueError:
+        raise InvalidInput("--kind must be CPS, CPE or CPA", code="invalid-card-kind") from None
+    files = pki.issue_card_files(
+        settings().home,
+        idnat=idnat,
+        profession=profession,
+        name=name,
+        kind=card_kind,
+        specialty=specialty,
+        organization=organization,
+    )
+    out.print(f"certificate: {files.certificate.resolve()}", soft_wrap=True)
+    out.print(f"key:         {files.key.resolve()}", soft_wrap=True)
+
+
+@pki_app.command("issue-establishment")
+@run
+async def pki_issue_establishment(
+    organization: Annotated[str, typer.Option("--organization", help="Struct_IdNat")],
+    name: Annotated[str | None, typer.Option("--name")] = None,
+) -> None:
+    """Issue a test establishment (organisation) certificate for indirect authentication."""
+    from opendmp.auth import pki
+
+    files = pki.issue_establishment_files(settings().home, organization=organization, name=name)
+    out.print(f"certificate: {files.certificate.resolve()}", soft_wrap=True)
+    out.print(f"key:         {files.key.resolve()}", soft_wrap=True)
+
+
+def _dev_issuer(s: Settings) -> Any:
+    from opendmp.auth.dependencies import build_dev_issuer
+    from opendmp.config import Mode
+
+    if s.mode is Mode.PRODUCTION:
+        raise InvalidInput(
+            "the development issuer is refused in production", code="dev-issuer-refused"
+        )
+    return build_dev_issuer(s)
+
+
+@token_app.command("professional")
+@run
+async def token_professional(
+    idnat: Annotated[str, typer.Option("--idnat", help="IdNat_PS")],
+    profession: Annotated[str | None, typer.Option("--profession")] = None,
+    specialty: Annotated[str | None, typer.Option("--specialty")] = None,
+    organization: Annotated[str | None, typer.Option("--organization", help="Struct_IdNat")] = None,
+    purpose: Annotated[
+        str, typer.Option("--purpose", help="normal | break-glass | regulation")
+    ] = "normal",
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="break-glass justification")
+    ] = None,
+    ttl: Annotated[str, typer.Option("--ttl", help="lifetime: 90s, 10m, 2h")] = "10m",
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    card_kind: Annotated[str | None, typer.Option("--card-kind", help="CPS | CPE")] = None,
+    scope: Annotated[str | None, typer.Option("--scope", help="IUA scopes")] = None,
+) -> None:
+    """Print a development bearer token for a professional."""
+    from opendmp.auth import dev_issuer
+    from opendmp.services.context import utcnow
+
+    s = settings()
+    token = _dev_issuer(s).professional_token(
+        idnat=idnat,
+        now=utcnow(),
+        ttl=dev_issuer.parse_ttl(ttl),
+        profession=profession,
+        specialty=specialty,
+        organization=organization,
+        card_kind=card_kind.upper() if card_kind else None,
+        name=name,
+        purpose=purpose,
+        reason=reason,
+        scope=scope or dev_issuer.DEFAULT_SCOPES,
+    )
+    print(token)
+
+
+@token_app.command("patient")
+@run
+async def token_patient(
+    ins: InsOption,
+    ttl: Annotated[str, typer.Option("--ttl", help="lifetime: 90s, 10m, 2h")] = "10m",
+) -> None:
+    """Print a development bearer token for a patient."""
+    from opendmp.auth import dev_issuer
+    from opendmp.config import Mode
+    from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
+    from opendmp.services.context import utcnow
+
+    s = settings()
+    default_oid = INS_NIR_OID if s.mode is Mode.PRODUCTION else INS_NIR_TEST_OID
+    token = _dev_issuer(s).patient_token(
+        ins=ins, default_oid=default_oid, now=utcnow(), ttl=dev_issuer.parse_ttl(ttl)
+    )
+    print(token)
+
+
+@establishment_app.command("register-key")
+@run
+async def establishment_register_key(
+    organization: Annotated[str, typer.Option("--organization", help="Struct_IdNat")],
+    jwk: Annotated[Path, typer.Option("--jwk", help="public JWK (JSON file)")],
+) -> None:
+    """Register a public key an establishment signs its staff assertions with."""
+    import json
+
+    from opendmp.services import identity
+
+    try:
+        public = json.loads(jwk.read_text())
+    except (OSError, ValueError) as error:
+        raise InvalidInput(f"cannot read the JWK file: {error}", code="invalid-jwk") from None
+    if not isinstance(public, dict):
+        raise InvalidInput("the JWK file holds no JSON object", code="invalid-jwk")
+    view = await _with_runtime(
+        lambda rt: identity.register_establishment_key(
+            rt.ctx, actor=operator(), struct_idnat=organization, public_jwk=public
+        )
+    )
+    out.print(f"registered key {view.kid} for {view.struct_idnat}")
+
+
+@establishment_app.command("revoke-key")
+@run
+async def establishment_revoke_key(
+    organization: Annotated[str, typer.Option("--organization", help="Struct_IdNat")],
+    kid: Annotated[str, typer.Option("--kid")],
+) -> None:
+    """Revoke an establishment key: its assertions are refused from now on."""
+    from opendmp.services import identity
+
+    await _with_runtime(
+        lambda rt: identity.revoke_establishment_key(
+            rt.ctx, actor=operator(), struct_idnat=organization, kid=kid
+        )
+    )
+    out.print(f"revoked key {kid} of {organization}")
 
 
 def main() -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
+import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from opendmp.domain.errors import ConfigurationError
 
@@ -22,6 +24,15 @@ class Mode(StrEnum):
     DEVELOPMENT = "development"
     DEMO = "demo"
     PRODUCTION = "production"
+
+
+class OidcIssuerConfig(BaseModel):
+    """One trusted OpenID Connect issuer (Pro Santé Connect-like) of professional tokens."""
+
+    issuer: str
+    audience: str
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
 
 
 class Settings(BaseSettings):
@@ -63,6 +74,64 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = Field(default=None, repr=False)
     worker_interval_seconds: float = Field(default=5, gt=0, le=3600)
+    session_idle_minutes: int = Field(default=15, ge=1, le=240)
+    session_absolute_hours: int = Field(default=12, ge=1, le=168)
+    cookie_secure: bool = Field(
+        default=True,
+        description="portal cookies carry Secure; false only for development over plain http",
+    )
+    login_rate_per_minute: int = Field(
+        default=10, ge=1, description="sign-in attempts per minute from one client address"
+    )
+    login_rate_per_account_per_minute: int = Field(
+        default=5, ge=1, description="sign-in attempts per minute on one login"
+    )
+    password_reset_rate_per_hour: int = Field(
+        default=3, ge=1, description="password-reset e-mails per hour for one login"
+    )
+    # Authentication of professionals and establishments (auth/).
+    client_ca_file: Path | None = Field(
+        default=None, description="PEM bundle of the CAs trusted for client certificates"
+    )
+    client_crl_file: Path | None = Field(
+        default=None, description="CRL(s) of those CAs, PEM or DER, re-read when it changes"
+    )
+    client_cert_header: str | None = Field(
+        default=None,
+        description="header carrying the proxy-verified client certificate (URL-encoded PEM)",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="addresses/CIDRs allowed to send client_cert_header (comma separated)",
+    )
+    oidc_issuers: list[OidcIssuerConfig] = Field(
+        default_factory=list, description="JSON list of {issuer, audience, jwks_file|jwks_url}"
+    )
+    dev_issuer: bool = Field(
+        default=False, description="built-in development token issuer (always on in demo)"
+    )
+    token_audience: str = Field(
+        default="opendmp", description="audience of dev-issuer tokens and establishment assertions"
+    )
+    assertion_header: str = "X-DMP-Assertion"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        # "10.0.0.1, 10.1.0.0/16" from the environment; a JSON list is accepted too.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @property
+    def dev_issuer_enabled(self) -> bool:
+        """The development issuer runs in demo mode, or on request outside production."""
+        if self.mode is Mode.PRODUCTION:
+            return False
+        return self.dev_issuer or self.mode is Mode.DEMO
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Self:
@@ -82,11 +151,25 @@ class Settings(BaseSettings):
             problems.append("log_level must be DEBUG, INFO, WARNING or ERROR")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             problems.append("tls_cert_file and tls_key_file go together")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                problems.append(f"trusted_proxies: {proxy!r} is not an IP address or CIDR")
+        if self.client_cert_header and not self.trusted_proxies:
+            problems.append("client_cert_header needs OPENDMP_TRUSTED_PROXIES")
+        for entry in self.oidc_issuers:
+            if (entry.jwks_file is None) == (entry.jwks_url is None):
+                problems.append(f"oidc issuer {entry.issuer}: give one of jwks_file or jwks_url")
         if self.mode is Mode.PRODUCTION:
+            if self.dev_issuer:
+                problems.append("production refuses OPENDMP_DEV_ISSUER=true")
             if self.master_key is None:
                 problems.append("production needs OPENDMP_MASTER_KEY (no key file in production)")
             if self.debug:
                 problems.append("production refuses OPENDMP_DEBUG=true")
+            if not self.cookie_secure:
+                problems.append("production refuses OPENDMP_COOKIE_SECURE=false")
             if self.tls_cert_file is None and not self.behind_tls_proxy:
                 problems.append(
                     "production needs TLS: OPENDMP_TLS_CERT_FILE/OPENDMP_TLS_KEY_FILE "

@@ -87,3 +87,36 @@ class KeyFailure(OpenDMPError):
 class ConfigurationError(OpenDMPError):
     code = "configuration-error"
     http_status = 500
+
+
+class Unauthenticated(OpenDMPError):
+    """No credential, or a credential that does not prove who is asking (token, certificate,
+    establishment assertion); ``code`` names what failed (``token-expired``, …)."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class AuthenticationFailed(Unauthenticated):
+    """Patient sign-in refused. The code says why only when that reveals nothing to a guesser:
+    an unknown login and a wrong password share ``invalid-credentials``."""
+
+    code = "invalid-credentials"
+    http_status = 401
+
+
+class RateLimited(OpenDMPError):
+    """Too many attempts in the current window; ``retry_after`` is in whole seconds."""
+
+    code = "rate-limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class AccountLocked(RateLimited):
+    """Too many consecutive failed sign-ins: the account waits until ``retry_after``."""
+
+    code = "account-locked"

@@ -1,0 +1,239 @@
+"""Who is asking: the FastAPI dependency every protected route takes.
+
+``current_actor`` tries, in order:
+
+1. ``Authorization: Bearer <JWT>`` from a trusted issuer (``auth.tokens``);
+2. an establishment assertion (``X-DMP-Assertion``) with the establishment's certificate
+   (``auth.assertions``);
+3. a card certificate alone (``auth.certificates``): from the TLS connection (ASGI TLS
+   extension) or, from a trusted proxy only, from ``OPENDMP_CLIENT_CERT_HEADER``.
+
+A credential that is present but wrong is refused; it never falls through to the next
+mechanism. Refusals write no audit event: at this point no record is concerned (the
+routes audit the refusals that concern one), and an unauthenticated request that could
+write to the shared system chain would let anyone serialise the audit trail. They are
+logged (code, mechanism, client address; no identity) instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import urllib.parse
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+
+from opendmp.auth import dev_issuer
+from opendmp.auth.assertions import VerifiedAssertion, verify_assertion
+from opendmp.auth.certificates import (
+    CardHolder,
+    CertificateSubject,
+    CertificateVerifier,
+    Establishment,
+    verify_or_refuse,
+)
+from opendmp.auth.tokens import RemoteKeys, StaticKeys, TokenVerifier, TrustedIssuer
+from opendmp.config import Mode, Settings
+from opendmp.domain.actors import Actor, Professional
+from opendmp.domain.errors import AccessDenied, OpenDMPError, Unauthenticated
+from opendmp.services import identity
+from opendmp.services.context import ServiceContext
+
+log = logging.getLogger("opendmp.auth")
+
+Mechanism = Literal["bearer", "assertion", "certificate"]
+_SEEN_CACHE_SIZE = 10_000
+
+
+class InsufficientScope(AccessDenied):
+    code = "insufficient-scope"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    """The request's authentication context.
+
+    ``scopes`` is None for certificate and assertion mechanisms: IUA scopes restrict what
+    a bearer token was delegated for; a card or an establishment answers for itself.
+    """
+
+    actor: Actor
+    mechanism: Mechanism
+    scopes: frozenset[str] | None = None
+    assertion_patient_ins: str | None = None
+    assertion: VerifiedAssertion | None = None
+
+    def check_patient(self, ins: str) -> None:
+        """Refuse a request on another patient than the one the assertion names."""
+        if self.mechanism == "assertion" and self.assertion_patient_ins != ins:
+            raise AccessDenied(
+                "the establishment's assertion names another patient",
+                code="assertion-patient-mismatch",
+            )
+
+
+def _networks(
+    entries: list[str],
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+
+def build_issuers(settings: Settings) -> list[TrustedIssuer]:
+    issuers: list[TrustedIssuer] = []
+    for entry in settings.oidc_issuers:
+        keys = (
+            StaticKeys.from_file(entry.jwks_file)
+            if entry.jwks_file is not None
+            else RemoteKeys(str(entry.jwks_url))
+        )
+        issuers.append(TrustedIssuer(entry.issuer, entry.audience, keys))
+    return issuers
+
+
+def build_dev_issuer(settings: Settings) -> dev_issuer.DevIssuer:
+    key = dev_issuer.load_or_create_key(settings.key_dir, create=True)
+    return dev_issuer.DevIssuer(key, base_url=settings.base_url, audience=settings.token_audience)
+
+
+class Authenticator:
+    """Built once per app from the settings (composition root)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ctx: ServiceContext,
+        *,
+        dev: dev_issuer.DevIssuer | None = None,
+        certificates: CertificateVerifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ctx = ctx
+        self.dev = dev
+        if self.dev is None and settings.dev_issuer_enabled:
+            self.dev = build_dev_issuer(settings)
+        issuers = build_issuers(settings)
+        if self.dev is not None:
+            issuers.append(self.dev.trusted())
+        self.tokens = TokenVerifier(issuers)
+        if certificates is None and settings.client_ca_file is not None:
+            certificates = CertificateVerifier(
+                settings.client_ca_file,
+                settings.client_crl_file,
+                production=settings.mode is Mode.PRODUCTION,
+                clock=ctx.clock,
+            )
+        self.certificates = certificates
+        self.proxies = _networks(settings.trusted_proxies)
+        self.cert_header = settings.client_cert_header
+        self._seen: OrderedDict[tuple[str, str | None], None] = OrderedDict()
+
+    # --- mechanisms ---------------------------------------------------------------------
+
+    def _peer_is_trusted_proxy(self, request: Request) -> bool:
+        if request.client is None:
+            return False
+        try:
+            address = ipaddress.ip_address(request.client.host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.proxies)
+
+    def _certificate(self, request: Request) -> CertificateSubject | None:
+        tls = (request.scope.get("extensions") or {}).get("tls") or {}
+        chain = tls.get("client_cert_chain")
+        if chain:
+            return verify_or_refuse(self.certificates, "".join(chain).encode())
+        if not self.cert_header:
+            return None
+        value = request.headers.get(self.cert_header)
+        if not value:
+            return None
+        if not self._peer_is_trusted_proxy(request):
+            # Anyone can write a header: only the proxy that verified the TLS handshake may.
+            raise Unauthenticated(
+                "client certificate header from an address that is not a trusted proxy",
+                code="untrusted-proxy",
+            )
+        return verify_or_refuse(self.certificates, urllib.parse.unquote(value).encode())
+
+    async def _register(self, actor: Actor) -> None:
+        if not isinstance(actor, Professional):
+            return
+        key = (actor.idnat, actor.organization)
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return
+        await identity.register_seen_professional(self.ctx, actor)
+        self._seen[key] = None
+        if len(self._seen) > _SEEN_CACHE_SIZE:
+            self._seen.popitem(last=False)
+
+    async def _authenticate(self, request: Request) -> AuthContext:
+        now = self.ctx.now()
+        authorization = request.headers.get("authorization")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("only Bearer tokens are accepted", code="invalid-token")
+            verified = await self.tokens.verify(token.strip(), now)
+            await self._register(verified.actor)
+            return AuthContext(verified.actor, "bearer", scopes=verified.scopes)
+        assertion = request.headers.get(self.settings.assertion_header)
+        subject = self._certificate(request)
+        if assertion:
+            if not isinstance(subject, Establishment):
+                raise Unauthenticated(
+                    "an establishment assertion comes with the establishment's certificate",
+                    code="establishment-certificate-required",
+                )
+            checked = await verify_assertion(
+                self.ctx, assertion, subject, audience=self.settings.token_audience, now=now
+            )
+            await self._register(checked.actor)
+            return AuthContext(
+                checked.actor,
+                "assertion",
+                assertion_patient_ins=checked.patient_ins,
+                assertion=checked,
+            )
+        if isinstance(subject, CardHolder):
+            actor = subject.actor()
+            await self._register(actor)
+            return AuthContext(actor, "certificate")
+        if isinstance(subject, Establishment):
+            raise Unauthenticated(
+                "an establishment certificate needs an assertion naming its user",
+                code="assertion-required",
+            )
+        raise Unauthenticated("authentication required", code="authentication-required")
+
+    async def authenticate(self, request: Request) -> AuthContext:
+        try:
+            return await self._authenticate(request)
+        except OpenDMPError as error:
+            client = request.client.host if request.client else "-"
+            log.info("auth.refused code=%s client=%s", error.code, client)
+            raise
+
+
+async def current_actor(request: Request) -> AuthContext:
+    authenticator: Authenticator = request.app.state.authenticator
+    return await authenticator.authenticate(request)
+
+
+CurrentAuth = Annotated[AuthContext, Depends(current_actor)]
+
+
+def require_scope(scope: str) -> Callable[[AuthContext], Awaitable[AuthContext]]:
+    """A dependency: the bearer token must carry the IHE IUA ``scope`` (e.g. ``ITI-67``)."""
+
+    async def dependency(auth: CurrentAuth) -> AuthContext:
+        if auth.scopes is not None and scope not in auth.scopes:
+            raise InsufficientScope(f"the token lacks the scope {scope}")
+        return auth
+
+    return dependency

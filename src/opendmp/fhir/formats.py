@@ -1,0 +1,146 @@
+"""FHIR JSON and XML, chosen by ``_format`` or ``Accept`` (responses) and ``Content-Type``
+(requests). Responses are built as dicts and serialised with orjson; XML goes through the
+R4B models, which also validates what we send.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from opendmp.domain.errors import InvalidInput, OpenDMPError
+
+FHIR_JSON = "application/fhir+json"
+FHIR_XML = "application/fhir+xml"
+FHIR_VERSION = "4.0"
+
+_JSON_NAMES = {"json", FHIR_JSON, "application/json", "application/json+fhir"}
+_XML_NAMES = {"xml", FHIR_XML, "application/xml", "text/xml", "application/xml+fhir"}
+
+
+class NotAcceptable(OpenDMPError):
+    code = "not-acceptable"
+    http_status = 406
+
+
+class UnsupportedMediaType(OpenDMPError):
+    code = "unsupported-media-type"
+    http_status = 415
+
+
+class PayloadTooLarge(OpenDMPError):
+    code = "payload-too-large"
+    http_status = 413
+
+
+def _media(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def response_format(request: Request) -> str:
+    """``json`` or ``xml``: ``_format`` wins over ``Accept``; JSON by default."""
+    fmt = request.query_params.get("_format")
+    if fmt:
+        name = _media(fmt)
+        if name in _JSON_NAMES:
+            return "json"
+        if name in _XML_NAMES:
+            return "xml"
+        raise NotAcceptable(f"_format {fmt!r} is not supported: use json or xml")
+    accept = request.headers.get("accept", "")
+    if not accept:
+        return "json"
+    for part in accept.split(","):
+        name = _media(part)
+        if name in _JSON_NAMES or name in {"*/*", "application/*"}:
+            return "json"
+        if name in _XML_NAMES or name == "text/*":
+            return "xml"
+    raise NotAcceptable(f"cannot produce {accept!r}: use {FHIR_JSON} or {FHIR_XML}")
+
+
+def to_xml(resource: dict[str, Any]) -> bytes:
+    model = get_fhir_model_class(resource["resourceType"])
+    xml: str | bytes = model.model_validate(resource).model_dump_xml()
+    return xml.encode() if isinstance(xml, str) else xml
+
+
+def fhir_response(
+    request: Request,
+    resource: dict[str, Any],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    fmt: str | None = None,
+) -> Response:
+    chosen = fmt or response_format(request)
+    if chosen == "xml":
+        return Response(
+            to_xml(resource),
+            status_code=status_code,
+            media_type=f"{FHIR_XML}; charset=utf-8",
+            headers=headers,
+        )
+    return Response(
+        orjson.dumps(resource),
+        status_code=status_code,
+        media_type=f"{FHIR_JSON}; charset=utf-8",
+        headers=headers,
+    )
+
+
+async def read_body(request: Request, *, limit: int) -> bytes:
+    """Read the request body, refusing it with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_resource(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """Parse a FHIR resource from JSON or XML into a plain dict."""
+    media = _media(content_type or FHIR_JSON)
+    if not body:
+        raise InvalidInput("the request body is empty", code="invalid-resource")
+    if media in _JSON_NAMES:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"malformed JSON: {exc}", code="invalid-resource") from None
+        if not isinstance(data, dict) or "resourceType" not in data:
+            raise InvalidInput("the body is not a FHIR resource", code="invalid-resource")
+        return data
+    if media in _XML_NAMES:
+        from lxml import etree
+
+        from opendmp.cda.xml import parse_xml
+
+        root = parse_xml(body)
+        name = etree.QName(root).localname
+        try:
+            model = get_fhir_model_class(name)
+        except KeyError:
+            raise InvalidInput(f"unknown resource {name!r}", code="invalid-resource") from None
+        try:
+            parsed = model.model_validate_xml(body)
+        except (ValidationError, ValueError) as exc:
+            raise InvalidInput(
+                f"invalid {name}: {str(exc).splitlines()[0]}", code="invalid-resource"
+            ) from None
+        result: dict[str, Any] = orjson.loads(parsed.model_dump_json(exclude_none=True))
+        return result
+    raise UnsupportedMediaType(
+        f"Content-Type {content_type!r} is not supported: use {FHIR_JSON} or {FHIR_XML}"
+    )
