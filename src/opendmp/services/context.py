@@ -17,6 +17,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class AuthRules:
+    """Patient sign-in and portal session limits (from the settings; defaults = settings')."""
+
+    session_idle: dt.timedelta = dt.timedelta(minutes=15)
+    session_absolute: dt.timedelta = dt.timedelta(hours=12)
+    login_rate_per_address: int = 10  # attempts per minute from one client address
+    login_rate_per_account: int = 5  # attempts per minute on one login
+    password_reset_rate: int = 3  # reset requests per hour for one login
+    one_time_password_validity: dt.timedelta = dt.timedelta(days=30)
+
+
 @dataclass
 class ServiceContext:
     sessions: async_sessionmaker[AsyncSession]
@@ -26,6 +38,7 @@ class ServiceContext:
     default_ins_oid: str = "1.2.250.1.213.1.4.8"
     accept_test_ins: bool = True
     clock: Callable[[], dt.datetime] = utcnow
+    auth: AuthRules = field(default_factory=AuthRules)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)

@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from opendmp.audit.writer import NewEvent, Outcome, append
 from opendmp.domain.actors import Actor
 from opendmp.domain.errors import AccessDenied
@@ -63,23 +65,34 @@ async def require(
 
 async def audit(
     ctx: ServiceContext,
-    uow: UnitOfWork,
+    uow: UnitOfWork | AsyncSession,
     *,
     actor: Actor,
     action: str,
     record_id: uuid.UUID | None,
     target_document_id: uuid.UUID | None = None,
     details: Mapping[str, Any] | None = None,
+    outcome: str = Outcome.SUCCESS,
+    reason: str | None = None,
+    client_address: str | None = None,
 ) -> None:
-    """Record a successful action in the caller's transaction."""
+    """Record an action in the caller's transaction (a success unless ``outcome`` says not).
+
+    ``uow`` may also be a bare session, for use cases that run inside another one's
+    transaction (e.g. an account created with its record).
+    """
+    session = uow.session if isinstance(uow, UnitOfWork) else uow
     await append(
-        uow.session,
+        session,
         NewEvent(
             action=action,
             actor=actor,
             time=ctx.now(),
             record_id=record_id,
+            outcome=outcome,
+            reason=reason,
             target_document_id=target_document_id,
+            client_address=client_address,
             details=details or {},
         ),
     )

@@ -12,6 +12,7 @@ import uuid
 from typing import Annotated
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -136,6 +137,8 @@ class Account(Base):
     login: Mapped[Str64]
     password_hash: Mapped[Str255]
     totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The last TOTP time step accepted: a code is refused unless its step is later (no replay).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
     password_expires_at: Mapped[OptTimestamp]
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -271,6 +274,8 @@ class SubmissionSet(Base):
     author_name: Mapped[OptStr255]
     author_organization: Mapped[OptStr64]
     submitted_at: Mapped[Timestamp]
+    entry_uuid: Mapped[OptStr64]
+    extra: Mapped[str | None] = mapped_column(Text, nullable=True)  # contained source, note…
 
 
 class Document(Base):
@@ -324,6 +329,10 @@ class Document(Base):
     submission_set_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("submission_set.id"), nullable=True
     )
+    version: Mapped[int] = mapped_column(Integer, default=1)  # metadata version (meta.versionId)
+    # FHIR/XDS metadata kept as given (contained author, authenticator, custodian, full
+    # codings with displays, sourcePatientInfo, description…): canonical JSON, no search on it.
+    extra: Mapped[str | None] = mapped_column(Text, nullable=True)
     deposited_at: Mapped[Timestamp]
     deposited_by_kind: Mapped[Str32]  # professional | patient | system
     deposited_by_id: Mapped[Str128]
