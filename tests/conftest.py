@@ -10,21 +10,32 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey
 from opendmp.services.context import ServiceContext
+from opendmp.services.passwords import configure_password_hasher
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import upgrade
 from opendmp.storage.models import Base
 
 PG_URL = os.environ.get("OPENDMP_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Iterator[None]:
+    """argon2id at production cost takes ~220 ms; every record creation hashes a one-time
+    password, so the suite uses tiny parameters (tests of the cost itself restore them)."""
+    configure_password_hasher(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    yield
+    configure_password_hasher(None)
 
 
 class Clock:

@@ -358,7 +358,7 @@ async def test_the_reset_e_mail_carries_the_code_and_no_health_data(ctx: Service
     assert message.kind == "password-reset"
     assert message.recipient == "alex.fictif@example.org"
     payload = orjson.loads(message.payload)
-    assert set(payload) == {"code"}
+    assert set(payload) == {"code", "at"}
     assert len(payload["code"]) == 8 and payload["code"].isdigit()
     for secret in (patient.ins.value, "FICTIF", "Alex", patient.login, str(message.record_id)):
         assert secret not in message.payload

@@ -248,7 +248,11 @@ async def test_a_patient_cannot_close_someone_elses_record_and_the_refusal_is_au
     assert caught.value.code == "not-own-record"
     assert str(ins) not in str(caught.value)
     events = await events_of(ctx, str(record_id))
-    assert [e.action for e in events] == ["record:record:create", "record:record:close"]
+    assert [e.action for e in events] == [
+        "record:record:create",
+        "auth:account:create",
+        "record:record:close",
+    ]
     denied = events[-1]
     assert denied.outcome == "denied"
     assert denied.reason == "not-own-record"
@@ -282,7 +286,8 @@ async def test_each_state_change_writes_exactly_one_audit_event_in_order(
     ins = await create(ctx)
     record_id = (await record_row(ctx, ins)).id
     patient = as_patient(ins)
-    actions: list[str] = ["record:record:create"]
+    # Creation also creates the patient's account (its own event).
+    actions: list[str] = ["record:record:create", "auth:account:create"]
 
     async def step(action: str) -> None:
         actions.append(action)
@@ -312,7 +317,7 @@ async def test_each_state_change_writes_exactly_one_audit_event_in_order(
     assert [e.time for e in events] == sorted(e.time for e in events)
     assert events[0].actor_kind == "operator"
     assert events[-1].actor_kind == "patient"
-    assert orjson.loads(events[4].details or "{}") == {"reason": "FERMETURE_FRAUDE"}
+    assert orjson.loads(events[5].details or "{}") == {"reason": "FERMETURE_FRAUDE"}
     await assert_audit_ok(ctx)
 
 
@@ -379,7 +384,10 @@ async def test_a_patient_creating_their_own_record_is_not_notified(ctx: ServiceC
     assert view.status == RecordStatus.ACTIVE
     assert await count(ctx, m.Outbox) == 0
     events = await events_of(ctx, str(view.record_id))
-    assert [(e.action, e.actor_kind) for e in events] == [("record:record:create", "patient")]
+    assert [(e.action, e.actor_kind) for e in events] == [
+        ("record:record:create", "patient"),
+        ("auth:account:create", "system"),
+    ]
 
 
 async def test_closing_keeps_the_record_ten_years_after_closure(

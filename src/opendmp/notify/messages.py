@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Literal, NamedTuple
 
 Language = Literal["fr", "en"]
-KINDS = ("record-created", "access", "emergency-access", "new-document")
+KINDS = ("record-created", "access", "emergency-access", "new-document", "password-reset")
 AUDIENCES = ("patient", "treating-doctor")
 
 try:  # the wall-clock time the patient lives in; UTC if the system has no tz database
@@ -215,6 +215,24 @@ _TEMPLATES: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
             "You can read it in your patient portal.\n\n",
         ),
     },
+    ("password-reset", "patient"): {
+        "fr": (
+            "Code de réinitialisation de votre mot de passe DMP",
+            "Bonjour,\n\n"
+            "Une réinitialisation du mot de passe de votre espace patient a été demandée le "
+            "{at}.\n\n"
+            "Votre code, valable 15 minutes : {code}\n\n"
+            "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : votre mot "
+            "de passe reste inchangé.\n\n",
+        ),
+        "en": (
+            "Your DMP password reset code",
+            "Hello,\n\n"
+            "A password reset for your patient portal was requested on {at}.\n\n"
+            "Your code, valid for 15 minutes: {code}\n\n"
+            "If you did not ask for it, ignore this message: your password is unchanged.\n\n",
+        ),
+    },
 }
 
 _ACCESS_KINDS = {"access", "emergency-access"}
@@ -245,6 +263,7 @@ def render(kind: str, language: str, payload: Mapping[str, str]) -> Rendered:
         "at": format_time(_required(payload, "at"), lang),
         "channel": _CHANNELS.get(payload.get("channel", ""), {}).get(lang, ""),
         "details": _details(kind, payload, lang) if kind in _ACCESS_KINDS else "",
+        "code": _required(payload, "code") if kind == "password-reset" else "",
     }
     return Rendered(subject, body.format_map(fields) + _FOOTER[lang])
 

@@ -104,7 +104,7 @@ async def request_password_reset(
             record_id=found.account.record_id,
             kind="password-reset",
             recipient=found.email,
-            payload={"code": code},
+            payload={"code": code, "at": now.isoformat()},
             now=now,
             language=found.language,
         )

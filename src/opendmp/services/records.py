@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 from sqlalchemy import insert
@@ -80,6 +80,8 @@ class RecordView:
     destroy_after: dt.datetime | None
     destruction_requested_at: dt.datetime | None
     emergency: EmergencyChoices
+    # Login and one-time password, only on creation: printed once, never shown again.
+    credentials: tuple[str, str] | None = None
 
 
 def ins_hash(ins: Ins) -> str:
@@ -253,9 +255,15 @@ async def create_record(ctx: ServiceContext, *, actor: Actor, request: NewRecord
                 payload={"channel": request.consent.channel.value, "at": now.isoformat()},
                 now=now,
             )
+        # Imported here: accounts builds on this module (get_record).
+        from opendmp.services.accounts import create_account
+
+        credentials = await create_account(ctx, session, record_id=record_id, now=now)
         await uow.commit()
         patient, record = await get_record(session, request.ins)
-        return _view(patient, record)
+        return replace(
+            _view(patient, record), credentials=(credentials.login, credentials.one_time_password)
+        )
 
 
 async def _insert_consent(
