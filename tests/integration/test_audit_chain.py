@@ -31,7 +31,7 @@ from tests.factories import OPERATOR, make_ins, new_record
 
 
 async def record_with_history(ctx: ServiceContext, ins: Ins | None = None) -> tuple[Ins, str]:
-    """A record with four events: create, close, reactivate, read-status."""
+    """A record with five events: create, account creation, close, reactivate, read-status."""
     ins = ins or make_ins()
     view = await records.create_record(ctx, actor=OPERATOR, request=new_record(ins, ctx.now()))
     await records.close_record(ctx, actor=OPERATOR, ins=ins, reason=ClosureReason.OPERATOR)
@@ -135,11 +135,11 @@ async def test_deleting_the_last_event_without_touching_the_head_is_detected(
 ) -> None:
     _, chain = await record_with_history(ctx)
     async with engine.begin() as conn:
-        await conn.execute(delete(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq == 4))
+        await conn.execute(delete(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq == 5))
     report = report_for(await verify_audit(ctx), chain)
     assert not report.ok
-    assert report.broken_at_seq == 4
-    assert report.events == 3
+    assert report.broken_at_seq == 5
+    assert report.events == 4
     assert report.problem is not None and "head" in report.problem
 
 
@@ -148,8 +148,8 @@ async def test_deleting_the_last_event_and_rewinding_the_head_wrongly_is_detecte
 ) -> None:
     _, chain = await record_with_history(ctx)
     async with engine.begin() as conn:
-        await conn.execute(delete(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq == 4))
-        await conn.execute(update(AuditChain).where(AuditChain.chain == chain).values(seq=3))
+        await conn.execute(delete(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq == 5))
+        await conn.execute(update(AuditChain).where(AuditChain.chain == chain).values(seq=4))
     report = report_for(await verify_audit(ctx), chain)
     assert not report.ok  # the head still holds the hash of the deleted event
 
@@ -158,9 +158,9 @@ async def test_appending_a_well_formed_forged_event_is_detected_by_the_head(
     ctx: ServiceContext, engine: AsyncEngine
 ) -> None:
     _, chain = await record_with_history(ctx)
-    last = await event_row(engine, chain, 4)
+    last = await event_row(engine, chain, 5)
     forged = {name: last[name] for name in HASHED_FIELDS}
-    forged.update(seq=5, actor_id="forger", prev_hash=last["hash"])
+    forged.update(seq=6, actor_id="forger", prev_hash=last["hash"])
     async with engine.begin() as conn:
         await conn.execute(insert(AuditEvent).values(**forged, hash=event_hash(forged)))
     report = report_for(await verify_audit(ctx), chain)
@@ -225,7 +225,7 @@ async def test_verifying_one_record_checks_only_its_chain(
 
     (sound,) = await verify_audit(ctx, ins=sound_ins)
     assert sound.chain == sound_chain
-    assert sound.ok and sound.events == 4
+    assert sound.ok and sound.events == 5
 
     (broken,) = await verify_audit(ctx, ins=broken_ins)
     assert broken.chain == broken_chain
@@ -243,7 +243,7 @@ async def test_an_untouched_trail_verifies(ctx: ServiceContext) -> None:
     reports = await verify_audit(ctx)
     assert {r.chain for r in reports} == {"system", chain}
     assert all(r.ok for r in reports)
-    assert report_for(reports, chain).events == 4
+    assert report_for(reports, chain).events == 5
 
 
 async def test_concurrent_requests_on_one_record_keep_its_chain_linear(
@@ -264,9 +264,9 @@ async def test_concurrent_requests_on_one_record_keep_its_chain_linear(
             .scalars()
             .all()
         )
-    assert seqs == list(range(1, 22))
+    assert seqs == list(range(1, 23))  # create, account, 20 reads
     (report,) = await verify_audit(ctx, ins=ins)
-    assert report.ok and report.events == 21
+    assert report.ok and report.events == 22
 
 
 # --- the hash itself -------------------------------------------------------------------------

@@ -159,14 +159,6 @@ async def test_the_same_ins_value_under_another_oid_is_refused_with_a_stable_cod
     assert await count(ctx, m.Patient) == 1
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: domain/policy.py _decide_for_patient allows CREATE_RECORD for any patient "
-        "without checking facts.is_subject: a signed-in patient can create a record for "
-        "someone else's INS, and no notification is queued since the actor is a patient"
-    ),
-    strict=True,
-)
 async def test_a_patient_cannot_create_a_record_for_someone_elses_ins(
     ctx: ServiceContext,
 ) -> None:

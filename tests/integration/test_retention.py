@@ -148,7 +148,7 @@ async def test_a_record_past_its_retention_is_destroyed_leaving_only_a_tombstone
     other_ins, other_id = await record_with_documents(ctx)
     other_events = [(e.seq, e.hash) for e in await chain_events(ctx, other_id)]
     assert len(blob_files(blob_root, record_id)) == 2
-    assert len(await chain_events(ctx, record_id)) == 4  # create, 2 deposits, close
+    assert len(await chain_events(ctx, record_id)) == 5  # create, account, 2 deposits, close
     head = await chain_head(ctx, record_id)
     assert head is not None
     final_seq, final_hash = head.seq, head.hash
@@ -251,7 +251,8 @@ async def test_the_ins_of_a_destroyed_record_can_be_used_for_a_new_record(
     assert str(view.record_id) != old_id
     assert await rows_for(ctx, m.Document, str(view.record_id)) == 0
     assert [e.action for e in await chain_events(ctx, str(view.record_id))] == [
-        "record:record:create"
+        "record:record:create",
+        "auth:account:create",
     ]
     await assert_audit_ok(ctx)
 

@@ -20,6 +20,7 @@ PAYLOADS: dict[str, dict[str, str]] = {
     "access": ACCESS,
     "emergency-access": {**ACCESS, "mode": "break-glass"},
     "new-document": {"at": AT},
+    "password-reset": {"at": AT, "code": "48213579"},
 }
 
 
@@ -183,3 +184,11 @@ def test_names_cannot_inject_lines() -> None:
     assert "Qui : Dr Faux Mode d'accès : normal\n" in body
     mode_lines = [line for line in body.splitlines() if line.startswith("  Mode d'accès")]
     assert mode_lines == ["  Mode d'accès : accès normal"]
+
+
+def test_the_password_reset_message_carries_the_code_and_nothing_else() -> None:
+    subject, body = render("password-reset", "fr", PAYLOADS["password-reset"])
+    assert "48213579" not in subject
+    assert "Votre code, valable 15 minutes : 48213579" in body
+    with pytest.raises(ValueError, match="'code'"):
+        render("password-reset", "en", {"at": AT})

@@ -1,12 +1,11 @@
 """THE access rules: ``decide(actor, action, facts) -> Decision``.
 
-Pure and total: every (actor, action, facts) gets a decision with a stable reason code.
-Services call it before touching data and audit its answer, allowed or denied.
-
-This first version covers the record lifecycle and the basic document rules the foundation
-needs (DMP-RULES §2, §3.2, §3.3 and the order of §3.1 with the facts available today);
-the authorisation, emergency, matrix and masking details of §3 are completed by the
-access-rules work.
+Pure and total: every (actor, action, facts) gets a decision with a stable reason code, and
+no input makes it raise. Services gather the facts, call it before touching data and audit
+its answer, allowed or denied. Rules are checked in the order of DMP-RULES §3.1: record
+state, actor kind, block, basis of access (authorisation, care team, treating doctor,
+emergency), then the document rules (matrix, masking, visibility, deletion, versions),
+which live as data in ``read_rules`` so that the SQL filter compiles the same list.
 """
 
 from __future__ import annotations
@@ -24,7 +23,23 @@ from opendmp.domain.actors import (
     Professional,
     System,
 )
+from opendmp.domain.policy_rules import (
+    DocProperty,
+    DocumentRule,
+    Reason,
+    document_has,
+    first_refusal,
+    has_normal_basis,
+    is_emergency,
+    no_basis,
+    professional_access_refusal,
+    read_rules,
+)
 from opendmp.domain.records import RecordStatus
+
+__all__ = ["Action", "Decision", "DocumentFacts", "Facts", "Reason", "decide", "read_rules"]
+
+DOCTOR = "10"  # TRE_G15: médecin
 
 
 class Action(StrEnum):
@@ -40,20 +55,19 @@ class Action(StrEnum):
     READ_DOCUMENT = "read-document"
     DEPOSIT = "deposit"
     READ_HISTORY = "read-history"
-
-
-class Reason(StrEnum):
-    ALLOWED = "allowed"
-    RECORD_CLOSED = "record-closed"
-    RECORD_DESTROYED = "record-destroyed"
-    NOT_OWN_RECORD = "not-own-record"
-    ACTOR_NOT_PERMITTED = "actor-not-permitted"
-    CPE_NEVER_READS = "cpe-never-reads"
-    BLOCKED_BY_PATIENT = "blocked-by-patient"
-    NOT_AUTHORIZED = "not-authorized"
-    DOCUMENT_DELETED = "document-deleted"
-    INVISIBLE_TO_PATIENT = "invisible-to-patient"
-    INVISIBLE_TO_REPRESENTATIVES = "invisible-to-representatives"
+    REPLACE_DOCUMENT = "replace-document"
+    DELETE_DOCUMENT = "delete-document"
+    ARCHIVE_DOCUMENT = "archive-document"
+    SET_VISIBILITY = "set-visibility"  # INVISIBLE_PATIENT / INVISIBLE_REPRESENTANTS_LEGAUX
+    MASK_DOCUMENT = "mask-document"  # MASQUE_PS, both ways (mask and unmask)
+    DECLARE_AUTHORIZATION = "declare-authorization"
+    EXTEND_AUTHORIZATION = "extend-authorization"
+    MANAGE_AUTHORIZATIONS = "manage-authorizations"  # list, revoke
+    BLOCK = "block"  # block / unblock a professional or a structure
+    SET_TREATING_DOCTOR = "set-treating-doctor"
+    SET_EMERGENCY_CHOICES = "set-emergency-choices"
+    OPEN_EMERGENCY_ACCESS = "open-emergency-access"
+    MANAGE_REPRESENTATIVES = "manage-representatives"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,62 +110,77 @@ class Facts:
     include_superseded: bool = False  # the request asks for superseded versions
     matrix_allows: bool = True  # the access matrix lets this profession read this type
     document: DocumentFacts | None = None
+    # Added by the access-rules work:
+    blocked_may_deposit: bool = True  # §3.2 setting: a blocked professional may still deposit
+    target_is_actor: bool = False  # the professional an action names is the actor themself
+    target_blocked: bool = False  # the professional an action names is blocked by the patient
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     reason: str
-    access_mode: AccessMode = AccessMode.NORMAL
-    notify_patient: tuple[str, ...] = field(default_factory=tuple)
+    access_mode: AccessMode = AccessMode.NORMAL  # to audit
+    notify_patient: tuple[str, ...] = field(default_factory=tuple)  # notification kinds
+    notify_treating_doctors: bool = False  # DMP-RULES §3.4: after any emergency access
 
     def __bool__(self) -> bool:
         return self.allowed
 
 
-def _allow(actor: Actor, *notify: str) -> Decision:
-    return Decision(True, Reason.ALLOWED, actor.access_mode, tuple(notify))
+NOTIFY_ACCESS = "access"  # a professional read (the service checks the preferences)
+NOTIFY_EMERGENCY = "emergency-access"  # always sent, also to the treating doctors
+NOTIFY_NEW_DOCUMENT = "new-document"
+
+
+def _mode(actor: Actor) -> AccessMode:
+    # Only professionals reach a record in an emergency mode; others are audited as normal.
+    return actor.access_mode if isinstance(actor, Professional) else AccessMode.NORMAL
+
+
+def _allow(actor: Actor, *notify: str, treating_doctors: bool = False) -> Decision:
+    return Decision(True, Reason.ALLOWED, _mode(actor), tuple(notify), treating_doctors)
 
 
 def _deny(actor: Actor, reason: Reason) -> Decision:
-    return Decision(False, reason, actor.access_mode)
+    return Decision(False, reason, _mode(actor))
 
 
-_LIFECYCLE_BY_PATIENT = {Action.CLOSE, Action.REACTIVATE, Action.REQUEST_DESTRUCTION}
-_OPERATOR_ACTIONS = {
-    Action.CHECK_EXISTENCE,
-    Action.CREATE_RECORD,
-    Action.READ_RECORD_STATUS,
-    Action.CLOSE,
-    Action.REACTIVATE,
-    Action.REQUEST_DESTRUCTION,
-}
-_NEEDS_ACTIVE_RECORD = {
-    Action.CLOSE,
-    Action.SEARCH_DOCUMENTS,
-    Action.READ_DOCUMENT,
-    Action.DEPOSIT,
-    Action.EXPORT,
-    Action.READ_HISTORY,
-}
+# --- Record state (DMP-RULES §2, §3.1.1) ------------------------------------------------------
+
+_NO_RECORD_NEEDED = frozenset({Action.CHECK_EXISTENCE, Action.CREATE_RECORD})
+# Lifecycle actions that make sense on a closed record; the state machine has the last word.
+_CLOSED_RECORD_OK = frozenset(
+    {Action.READ_RECORD_STATUS, Action.REACTIVATE, Action.REQUEST_DESTRUCTION, Action.DESTROY}
+)
+
+
+def _record_state_refusal(
+    actor: Actor, action: Action, status: RecordStatus | None
+) -> Reason | None:
+    if action in _NO_RECORD_NEEDED:
+        return None
+    if status is None:
+        return Reason.RECORD_NOT_FOUND
+    if status is RecordStatus.DESTROYED:
+        # Nothing of a destroyed record is disclosed but its existence (CHECK_EXISTENCE).
+        return Reason.RECORD_DESTROYED
+    # DMP-RULES §2: a closed record can be neither read nor fed.
+    if status is RecordStatus.CLOSED and action not in _CLOSED_RECORD_OK:
+        return Reason.RECORD_CLOSED
+    return None
 
 
 def decide(actor: Actor, action: Action, facts: Facts) -> Decision:
     """Decide whether ``actor`` may perform ``action`` given ``facts``."""
-    status = facts.record_status
-    if action is not Action.CHECK_EXISTENCE and action is not Action.CREATE_RECORD:
-        if status is RecordStatus.DESTROYED:
-            return _deny(actor, Reason.RECORD_DESTROYED)
-        # DMP-RULES §2: a closed record can be neither read nor fed.
-        if status is RecordStatus.CLOSED and action in _NEEDS_ACTIVE_RECORD:
-            return _deny(actor, Reason.RECORD_CLOSED)
+    refusal = _record_state_refusal(actor, action, facts.record_status)
+    if refusal is not None:
+        return _deny(actor, refusal)
     match actor:
         case System():
-            return (
-                _allow(actor)
-                if action is Action.DESTROY
-                else _deny(actor, Reason.ACTOR_NOT_PERMITTED)
-            )
+            if action is Action.DESTROY:
+                return _allow(actor)
+            return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
         case Operator():
             if action in _OPERATOR_ACTIONS:
                 return _allow(actor)
@@ -162,52 +191,197 @@ def decide(actor: Actor, action: Action, facts: Facts) -> Decision:
             return _decide_for_professional(actor, action, facts)
 
 
-def _decide_for_patient(
-    actor: Patient | LegalRepresentative, action: Action, facts: Facts
-) -> Decision:
-    if action is Action.CREATE_RECORD:
-        return _allow(actor)  # online creation by the adult themself
-    if not facts.is_subject:
-        return _deny(actor, Reason.NOT_OWN_RECORD)
-    if action is Action.READ_DOCUMENT:
-        doc = facts.document or DocumentFacts()
-        if doc.deleted:
-            return _deny(actor, Reason.DOCUMENT_DELETED)
-        # DMP-RULES §3.3: hidden from the patient, and from legal representatives.
-        if doc.invisible_to_patient:
-            return _deny(actor, Reason.INVISIBLE_TO_PATIENT)
-        if isinstance(actor, LegalRepresentative) and doc.invisible_to_representatives:
-            return _deny(actor, Reason.INVISIBLE_TO_REPRESENTATIVES)
-        return _allow(actor)
-    if action in _LIFECYCLE_BY_PATIENT or action in {
+_OPERATOR_ACTIONS = frozenset(
+    {
+        Action.CHECK_EXISTENCE,
+        Action.CREATE_RECORD,
+        Action.READ_RECORD_STATUS,
+        Action.CLOSE,
+        Action.REACTIVATE,
+        Action.REQUEST_DESTRUCTION,
+        Action.MANAGE_REPRESENTATIVES,  # by procedure, on documentary evidence
+    }
+)
+
+
+# --- Document rules (DMP-RULES §3.1.4–6, §3.3): data in policy_rules ---------------------------
+
+
+def _document_refusal(facts: Facts, rules: tuple[DocumentRule, ...]) -> Reason | None:
+    doc = facts.document or DocumentFacts()
+    rule = first_refusal(rules, lambda prop: document_has(facts, doc, prop))
+    return None if rule is None else Reason(rule.reason)
+
+
+# --- Patients and legal representatives (DMP-RULES §3.3) --------------------------------------
+
+_REPRESENTATIVE_FORBIDDEN = frozenset(
+    {
+        # Export and visibility stay with the patient: a representative could otherwise read
+        # or undo the minor's secret (INVISIBLE_REPRESENTANTS_LEGAUX).
+        Action.EXPORT,
+        Action.MANAGE_REPRESENTATIVES,
+        Action.SET_VISIBILITY,
+    }
+)
+_PATIENT_SIMPLE = frozenset(
+    {
+        Action.CHECK_EXISTENCE,
+        Action.CREATE_RECORD,
         Action.READ_RECORD_STATUS,
         Action.SEARCH_DOCUMENTS,
         Action.DEPOSIT,
-        Action.EXPORT,
+        Action.DECLARE_AUTHORIZATION,
+        Action.MANAGE_AUTHORIZATIONS,
+        Action.BLOCK,
+        Action.SET_TREATING_DOCTOR,
+        Action.SET_EMERGENCY_CHOICES,
         Action.READ_HISTORY,
-    }:
+        Action.EXPORT,
+        Action.CLOSE,
+        Action.REACTIVATE,
+        Action.REQUEST_DESTRUCTION,
+        Action.MANAGE_REPRESENTATIVES,
+    }
+)
+_PATIENT_ON_A_DOCUMENT = frozenset(
+    {
+        Action.READ_DOCUMENT,
+        Action.MASK_DOCUMENT,
+        Action.SET_VISIBILITY,
+        Action.DELETE_DOCUMENT,
+        Action.REPLACE_DOCUMENT,
+        Action.ARCHIVE_DOCUMENT,
+    }
+)
+
+
+def _decide_for_patient(
+    actor: Patient | LegalRepresentative, action: Action, facts: Facts
+) -> Decision:
+    representative = isinstance(actor, LegalRepresentative)
+    # A representative manages the record when ``is_representative`` (``is_subject`` is also
+    # accepted for them: the lifecycle callers and tests set it for the managed record).
+    manages = facts.is_representative or facts.is_subject if representative else facts.is_subject
+    if not manages:
+        return _deny(actor, Reason.NOT_OWN_RECORD)
+    if representative and action in _REPRESENTATIVE_FORBIDDEN:
+        return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    if action in _PATIENT_SIMPLE:
         return _allow(actor)
-    return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    if action not in _PATIENT_ON_A_DOCUMENT:
+        return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    rules = read_rules(actor, facts)
+    if action is not Action.READ_DOCUMENT:
+        # One cannot act on what one cannot see; acting on an old version is allowed.
+        rules = tuple(r for r in rules if r.forbidden is not DocProperty.SUPERSEDED)
+    refusal = _document_refusal(facts, rules)
+    if refusal is not None:
+        return _deny(actor, refusal)
+    doc = facts.document or DocumentFacts()
+    if action is Action.DELETE_DOCUMENT and not doc.deposited_by_patient:
+        return _deny(actor, Reason.NOT_OWN_DOCUMENT)  # §3.2: only their own uploads
+    if action in {Action.REPLACE_DOCUMENT, Action.ARCHIVE_DOCUMENT}:
+        if not doc.deposited_by_patient:
+            return _deny(actor, Reason.NOT_AUTHOR)  # the patient is the author of uploads only
+        if action is Action.REPLACE_DOCUMENT and doc.superseded:
+            return _deny(actor, Reason.DOCUMENT_SUPERSEDED)
+    return _allow(actor)
+
+
+# --- Professionals (DMP-RULES §3.1, §3.2) -----------------------------------------------------
+
+_PROFESSIONAL_ALWAYS = frozenset(
+    {
+        Action.CHECK_EXISTENCE,
+        Action.READ_RECORD_STATUS,
+        Action.CREATE_RECORD,
+        Action.REACTIVATE,  # offered at the admission desk, the patient present (§2)
+    }
+)
+_AUTHOR_ACTIONS = frozenset(
+    {
+        Action.REPLACE_DOCUMENT,
+        Action.DELETE_DOCUMENT,
+        Action.ARCHIVE_DOCUMENT,
+        Action.SET_VISIBILITY,
+    }
+)
+
+
+def _read_allowed(actor: Professional) -> Decision:
+    if is_emergency(actor):
+        # §3.4: after any emergency access the patient and the treating doctors are told.
+        return _allow(actor, NOTIFY_EMERGENCY, treating_doctors=True)
+    return _allow(actor, NOTIFY_ACCESS)
 
 
 def _decide_for_professional(actor: Professional, action: Action, facts: Facts) -> Decision:
-    if action in {Action.CHECK_EXISTENCE, Action.CREATE_RECORD, Action.READ_RECORD_STATUS}:
-        return _allow(actor)
-    if action is Action.REACTIVATE:
-        # Offered at the admission desk, with the patient present (DMP-RULES §2).
+    doc = facts.document or DocumentFacts()
+    cpe = actor.card_kind is CardKind.CPE
+    if action in _PROFESSIONAL_ALWAYS:
         return _allow(actor)
     if action is Action.DEPOSIT:
-        # §3.2: depositing needs no authorisation while the record is active.
-        return _allow(actor, "new-document")
-    if action in {Action.SEARCH_DOCUMENTS, Action.READ_DOCUMENT}:
-        if actor.card_kind is CardKind.CPE:
+        # §3.2: depositing needs no authorisation; a block stops it only if the setting says so.
+        if facts.blocked and not facts.blocked_may_deposit:
+            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+        return _allow(actor, NOTIFY_NEW_DOCUMENT)
+    if action in {Action.SEARCH_DOCUMENTS, Action.READ_DOCUMENT, Action.OPEN_EMERGENCY_ACCESS}:
+        if action is Action.OPEN_EMERGENCY_ACCESS and not is_emergency(actor) and not cpe:
+            return _deny(actor, Reason.EMERGENCY_MODE_REQUIRED)
+        refusal = professional_access_refusal(actor, facts)
+        if refusal is None and action is Action.READ_DOCUMENT:
+            refusal = _document_refusal(facts, read_rules(actor, facts))
+        return _deny(actor, refusal) if refusal is not None else _read_allowed(actor)
+    if action in _AUTHOR_ACTIONS:
+        # §3.2: only the author, or the author's structure, manages a document it deposited.
+        if not (doc.author_is_actor or doc.author_organization_is_actors):
+            return _deny(actor, Reason.NOT_AUTHOR)
+        if doc.deleted:
+            return _deny(actor, Reason.DOCUMENT_DELETED)
+        if action is Action.REPLACE_DOCUMENT and doc.superseded:
+            return _deny(actor, Reason.DOCUMENT_SUPERSEDED)
+        return _allow(actor)
+    if action is Action.MASK_DOCUMENT:
+        # §3.5: a professional sets MASQUE_PS at the patient's request, on a record they may
+        # access (or on their own document).
+        if cpe:
             return _deny(actor, Reason.CPE_NEVER_READS)
-        # §3.1.2: a blocked professional never reads, emergency included.
         if facts.blocked:
             return _deny(actor, Reason.BLOCKED_BY_PATIENT)
-        if not (facts.authorized or facts.care_team or facts.treating_doctor):
-            return _deny(actor, Reason.NOT_AUTHORIZED)
-        if facts.document is not None and facts.document.deleted:
+        own = doc.author_is_actor or doc.author_organization_is_actors
+        if not (own or has_normal_basis(facts)):
+            return _deny(actor, no_basis(facts))
+        if doc.deleted:
             return _deny(actor, Reason.DOCUMENT_DELETED)
-        return _allow(actor, "access")
+        return _allow(actor)
+    if action is Action.DECLARE_AUTHORIZATION:
+        # §3.1: the professional records the patient's consent; a block is the patient's
+        # will and no declaration overrides it.
+        if facts.blocked:
+            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+        return _allow(actor)
+    if action is Action.EXTEND_AUTHORIZATION:
+        # §3.1: an authorised professional extends it to a colleague to whom care is entrusted.
+        if cpe:
+            return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+        if facts.blocked:
+            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+        if not has_normal_basis(facts):
+            return _deny(actor, no_basis(facts))
+        if facts.target_blocked:
+            return _deny(actor, Reason.TARGET_BLOCKED)
+        return _allow(actor)
+    if action is Action.SET_TREATING_DOCTOR:
+        # The patient names treating doctors; a doctor may name only themself, when declaring.
+        if not facts.target_is_actor:
+            return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+        if cpe:
+            return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+        if actor.profession != DOCTOR:
+            return _deny(actor, Reason.NOT_A_DOCTOR)
+        if facts.blocked:
+            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+        return _allow(actor)
+    # The rest is the patient's (§3.3) or the system's.
     return _deny(actor, Reason.ACTOR_NOT_PERMITTED)

@@ -27,6 +27,21 @@ _MESSAGES = {
     "cpe-never-reads": "establishment staff cards (CPE) never read documents",
     "blocked-by-patient": "the patient has blocked this access",
     "not-authorized": "you are not authorised on this record",
+    "record-not-found": "no record exists for this INS",
+    "authorization-expired": "your authorisation on this record has expired",
+    "justification-required": "an emergency access needs a written justification",
+    "emergency-opposed-by-patient": "the patient refused this kind of emergency access",
+    "emergency-mode-required": "open an emergency access in break-glass or regulation mode",
+    "type-not-allowed-for-profession": "your profession may not read this type of document",
+    "masked-by-patient": "the patient has masked this document",
+    "document-superseded": "this version was replaced",
+    "document-deleted": "this document was deleted",
+    "invisible-to-patient": "this document is not yet visible to the patient",
+    "invisible-to-representatives": "this document is not visible to legal representatives",
+    "not-author": "only the author or the author's organisation may do this",
+    "not-own-document": "the patient may only delete the documents they added",
+    "not-a-doctor": "only a doctor can be a treating doctor",
+    "target-blocked-by-patient": "the patient has blocked this professional",
 }
 
 
