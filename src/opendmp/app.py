@@ -28,9 +28,10 @@ from opendmp.domain.records import RetentionRules
 from opendmp.notify.outbox import outbox_lag_seconds
 from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
-from opendmp.services.context import AuthRules, ServiceContext
+from opendmp.services.context import AccessRules, AuthRules, ServiceContext
 from opendmp.services.health import check_master_key, check_ready
 from opendmp.services.maintenance import reap_orphan_blobs, run_retention
+from opendmp.services.matrix_loader import load_matrix
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
 
@@ -113,6 +114,13 @@ def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
         retention=RetentionRules(settings.retention_years, settings.early_destruction_days),
         default_ins_oid=INS_NIR_OID if settings.mode is Mode.PRODUCTION else INS_NIR_TEST_OID,
         accept_test_ins=settings.mode is not Mode.PRODUCTION,
+        access=AccessRules(
+            authorization_validity=dt.timedelta(days=settings.authorization_validity_days),
+            emergency_access_duration=dt.timedelta(hours=settings.emergency_access_hours),
+            blocked_may_deposit=settings.blocked_may_deposit,
+        ),
+        matrix=load_matrix(settings.access_matrix_file),
+        base_url=settings.base_url,
         auth=AuthRules(
             session_idle=dt.timedelta(minutes=settings.session_idle_minutes),
             session_absolute=dt.timedelta(hours=settings.session_absolute_hours),

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         default=False, description="TLS is terminated by a reverse proxy in front of OpenDMP"
     )
     retention_years: int = Field(default=10, ge=1, le=100)
+    access_matrix_file: Path | None = Field(
+        default=None, description="official access matrix (CSV or JSON); default: OpenDMP's"
+    )
+    authorization_validity_days: int = Field(default=365, ge=1, le=3650)
+    emergency_access_hours: int = Field(default=24, ge=1, le=168)
+    blocked_may_deposit: bool = True
     early_destruction_days: int = Field(default=90, ge=0, le=92)
     blob_grace_seconds: int = Field(default=3600, ge=0)
     run_worker_in_process: bool = True

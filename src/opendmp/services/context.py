@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opendmp.blobs import EncryptedBlobs, MasterKey
+from opendmp.domain.matrix import AccessMatrix
 from opendmp.domain.records import RetentionRules
 from opendmp.storage.uow import UnitOfWork
 
@@ -29,6 +30,21 @@ class AuthRules:
     one_time_password_validity: dt.timedelta = dt.timedelta(days=30)
 
 
+@dataclass(frozen=True, slots=True)
+class AccessRules:
+    """Configurable parts of the access rules (DMP-RULES §3; values set by order)."""
+
+    authorization_validity: dt.timedelta = dt.timedelta(days=365)
+    emergency_access_duration: dt.timedelta = dt.timedelta(hours=24)
+    blocked_may_deposit: bool = True
+
+
+def _default_matrix() -> AccessMatrix:
+    from opendmp.services.matrix_loader import load_matrix
+
+    return load_matrix()
+
+
 @dataclass
 class ServiceContext:
     sessions: async_sessionmaker[AsyncSession]
@@ -39,6 +55,9 @@ class ServiceContext:
     accept_test_ins: bool = True
     clock: Callable[[], dt.datetime] = utcnow
     auth: AuthRules = field(default_factory=AuthRules)
+    access: AccessRules = field(default_factory=AccessRules)
+    matrix: AccessMatrix = field(default_factory=_default_matrix)
+    base_url: str = "http://127.0.0.1:8080"
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
