@@ -369,6 +369,7 @@ async def test_deposit_and_read_are_audited(ctx: ServiceContext) -> None:
     events = await record_events(ctx, ins)
     assert [(e.action, e.outcome) for e in events] == [
         ("record:record:create", "success"),
+        ("auth:account:create", "success"),
         ("document:document:deposit", "success"),
         ("document:document:read", "success"),
     ]
