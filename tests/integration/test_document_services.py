@@ -376,7 +376,7 @@ async def test_deposit_and_read_are_audited(ctx: ServiceContext) -> None:
     read = events[-1]
     assert read.target_document_id == doc.id
     assert (read.actor_kind, read.actor_id) == ("patient", str(ins))
-    assert events[1].target_document_id == doc.id
+    assert events[2].target_document_id == doc.id
     await assert_audit_ok(ctx)
 
 
