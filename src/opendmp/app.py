@@ -25,6 +25,7 @@ from opendmp.config import Mode, Settings
 from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from opendmp.domain.records import RetentionRules
+from opendmp.fhir import api as fhir_api
 from opendmp.notify.outbox import outbox_lag_seconds
 from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
@@ -201,10 +202,20 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         metrics.latency.labels(name, request.method).observe(time.perf_counter() - started)
         return response
 
+    fhir_api.install(app)
+
     @app.exception_handler(OpenDMPError)
-    async def domain_error(_request: Request, exc: OpenDMPError) -> JSONResponse:
+    async def domain_error(request: Request, exc: OpenDMPError) -> Response:
+        if fhir_api.is_fhir(request):
+            return fhir_api.fhir_error(request, exc)
+        headers = {}
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            headers["Retry-After"] = str(int(retry_after))
         return JSONResponse(
-            {"error": exc.code, "message": exc.message}, status_code=exc.http_status
+            {"error": exc.code, "message": exc.message},
+            status_code=exc.http_status,
+            headers=headers,
         )
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,0 +1,69 @@
+"""The FHIR R4 API at ``/fhir``: one router assembling the transaction modules, and the
+error handlers that make ``OperationOutcome`` the only error shape under ``/fhir``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from opendmp.domain.errors import OpenDMPError
+from opendmp.fhir.formats import NotAcceptable, fhir_response
+from opendmp.fhir.outcome import from_error, issue, outcome
+
+router = APIRouter(prefix="/fhir")
+
+# Transaction modules add their routes to ``router`` (import them below).
+
+
+def _error_response(request: Request, body: dict[str, object], status: int) -> Response:
+    try:
+        return fhir_response(request, body, status_code=status)
+    except NotAcceptable:
+        return fhir_response(request, body, status_code=status, fmt="json")
+
+
+def is_fhir(request: Request) -> bool:
+    return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
+
+
+def fhir_error(request: Request, exc: OpenDMPError) -> Response:
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        headers["Retry-After"] = str(int(retry_after))
+    response = _error_response(request, from_error(exc), exc.http_status)
+    response.headers.update(headers)
+    if exc.http_status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="opendmp"'
+    return response
+
+
+def install(app: FastAPI) -> None:
+    """Include the router and the OperationOutcome handlers for FHIR paths."""
+    app.include_router(router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = f"{where}: {first.get('msg', 'invalid request')}"
+        body = outcome(issue(message, code="invalid-request", issue_type="invalid"))
+        if is_fhir(request):
+            return _error_response(request, body, 400)
+        return JSONResponse({"error": "invalid-request", "message": message}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_fhir(request):
+            code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "error")
+            issue_type = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+            body = outcome(issue(str(exc.detail), code=code, issue_type=issue_type))
+            return _error_response(request, body, exc.status_code)
+        return JSONResponse(
+            {"error": f"http-{exc.status_code}", "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
