@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
 import os
 import signal
 import sys
@@ -230,6 +231,12 @@ def demo(
             table.add_row(who, ident, role)
         out.print(table)
         out.print(f"  professional token: {_demo_token_command(s, summary)}")
+        for name, ins, login, one_time in _demo_patient_logins(s, summary):
+            out.print(
+                f"  patient {name}: portal {s.base_url}/patient — login {login}, one-time "
+                f"password {one_time} (change it at first sign-in); API token: "
+                f"opendmp token patient --ins '{ins}'"
+            )
     out.print(f"ready in {time.perf_counter() - started:.1f}s — Ctrl-C to stop")
     _serve(s, 1)
 
@@ -451,6 +458,18 @@ async def keys_rotate() -> None:
 
     count = await _with_runtime(_do)
     out.print(f"re-wrapped {count} data key(s); master key is now {new_key.key_id}")
+
+
+def _demo_patient_logins(s: Settings, summary: Any) -> list[tuple[str, str, str, str]]:
+    """The demo patients' first credentials, kept (0600) in OPENDMP_HOME once generated:
+    the one-time passwords exist nowhere else, and a second `make demo` prints them again."""
+    path = s.home / "demo-patient-logins.json"
+    if summary.patient_logins:
+        path.write_text(json.dumps(summary.patient_logins), encoding="utf-8")
+        path.chmod(0o600)
+    if not path.exists():
+        return []
+    return [tuple(row) for row in json.loads(path.read_text(encoding="utf-8"))]
 
 
 def _demo_token_command(s: Settings, summary: Any) -> str:

@@ -146,6 +146,8 @@ DOCUMENTS = (
 class DemoSummary:
     created: bool
     identities: list[tuple[str, str, str]] = field(default_factory=list)
+    # (name, INS "OID|VALUE", login, one-time password): only known when just created.
+    patient_logins: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 def _identities() -> list[tuple[str, str, str]]:
@@ -165,6 +167,7 @@ async def seed_demo(ctx: ServiceContext) -> DemoSummary:
     now = ctx.now()
     await _seed_directory(ctx, now)
     notice = current_notice()
+    logins: list[tuple[str, str, str, str]] = []
     for patient in PATIENTS:
         ins = parse_ins(patient.ins, INS_NIR_TEST_OID)
         consent = Consent(
@@ -179,7 +182,7 @@ async def seed_demo(ctx: ServiceContext) -> DemoSummary:
             captured_at=now,
             patient_confirmed=True,
         )
-        await records.create_record(
+        created = await records.create_record(
             ctx,
             actor=DESK.actor,
             request=records.NewRecord(
@@ -192,13 +195,16 @@ async def seed_demo(ctx: ServiceContext) -> DemoSummary:
                 email=patient.email,
             ),
         )
+        if created.credentials is not None:
+            login, one_time = created.credentials
+            logins.append((f"{patient.given} {patient.birth_name}", str(ins), login, one_time))
     await _seed_access(ctx, now)
     by_key = {p.key: p for p in PROFESSIONALS}
     for index, author_key, type_code, days_ago in DOCUMENTS:
         await _deposit(
             ctx, PATIENTS[index], by_key[author_key], type_code, now - dt.timedelta(days=days_ago)
         )
-    return DemoSummary(True, _identities())
+    return DemoSummary(True, _identities(), logins)
 
 
 async def _seed_directory(ctx: ServiceContext, now: dt.datetime) -> None:
