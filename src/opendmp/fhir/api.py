@@ -67,3 +67,7 @@ def install(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+
+# Transaction modules (they register their routes on ``router``).
+from opendmp.fhir import provide as _provide  # noqa: E402, F401

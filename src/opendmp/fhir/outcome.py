@@ -31,6 +31,8 @@ XDS_CODES: dict[str, str] = {
     "fhir-document-not-supported": "FHIRDocumentNotSupported",
     "unmodifiable-metadata": "UnmodifiableMetadataError",
     "record-closed": "LocalPolicyRestrictionError",
+    "missing-document": "XDSMissingDocument",
+    "unknown-type-code": "XDSRegistryMetadataError",
 }
 
 _ISSUE_TYPES: dict[int, str] = {

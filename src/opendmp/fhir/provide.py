@@ -1,0 +1,565 @@
+"""ITI-65 Provide Document Bundle (``POST /fhir``) and ITI-105 Simplified Publish
+(``POST /fhir/DocumentReference``).
+
+The request is read with a size limit (413 before the whole body is read), parsed (JSON or
+XML), validated with the R4B models and strict JSON types, mapped to the deposit service's
+inputs, and stored all or nothing by :func:`opendmp.services.deposit.provide_documents`.
+The answer is a ``transaction-response`` Bundle, one entry per request entry in the same
+order: ``201 Created`` + absolute ``location`` for what was created, ``200 OK`` for the
+PATCH that supersedes a replaced document (PDSm4DMP), the Patient and an ignored Folder;
+warnings in ``entry.response.outcome``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from opendmp.auth.dependencies import AuthContext, CurrentAuth, InsufficientScope
+from opendmp.domain.errors import OpenDMPError
+from opendmp.domain.identifiers import Ins
+from opendmp.fhir.api import router
+from opendmp.fhir.formats import fhir_response, parse_resource, read_body
+from opendmp.fhir.mapping import document_reference, fhir_instant
+from opendmp.fhir.metadata_in import (
+    MHD_LIST_TYPES,
+    EntryWarning,
+    InvalidMetadata,
+    Parsed,
+    _profiles,
+    document_input,
+    refuse,
+    resolve_subject,
+    submission_input,
+)
+from opendmp.fhir.outcome import XDS_ERROR_SYSTEM, information, issue, outcome
+from opendmp.fhir.validation import InvalidResource, validate_resource
+from opendmp.services.context import ServiceContext
+from opendmp.services.deposit import (
+    DepositWarning,
+    ProvideResult,
+    SubmissionSetInput,
+    provide_documents,
+)
+
+DEFAULT_MAX_REQUEST_BYTES = 50 * 1024 * 1024
+DEFAULT_SOURCE_ID = "1.2.250.1.213.1.1.9"
+PATCH_STATUS_PATH = "DocumentReference.status"
+
+
+def _settings_value(request: Request, name: str, default: Any) -> Any:
+    runtime = getattr(request.app.state, "runtime", None)
+    return getattr(getattr(runtime, "settings", None), name, default)
+
+
+def _ctx(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.runtime.ctx
+    return ctx
+
+
+async def _read(request: Request) -> dict[str, Any]:
+    limit = int(_settings_value(request, "max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
+    body = await read_body(request, limit=limit)
+    data = parse_resource(body, request.headers.get("content-type"))
+    validate_resource(data)
+    return data
+
+
+# --- ITI-65: the Bundle -> Parsed ------------------------------------------------------------
+
+
+def _binary_content(resource: dict[str, Any], where: str) -> bytes:
+    data = resource.get("data")
+    if not isinstance(data, str) or not data:
+        raise refuse(f"{where}.data is empty", f"{where}.data", code="missing-document")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidResource(f"{where}.data is not base64", expression=f"{where}.data") from None
+
+
+def _patch_is_supersede(resource: dict[str, Any], where: str) -> None:
+    operations = [p for p in resource.get("parameter") or [] if p.get("name") == "operation"]
+    if len(operations) != 1 or len(resource.get("parameter") or []) != 1:
+        raise refuse(f"{where}: the PATCH must hold one operation", f"{where}.parameter")
+    parts = {p.get("name"): p for p in operations[0].get("part") or []}
+    kind = (parts.get("type") or {}).get("valueCode")
+    path = (parts.get("path") or {}).get("valueString")
+    value_part = parts.get("value") or {}
+    value = value_part.get("valueCode") or value_part.get("valueString")
+    if (kind, path, value) != ("replace", PATCH_STATUS_PATH, "superseded"):
+        raise refuse(
+            f"{where}: only 'replace DocumentReference.status superseded' is accepted",
+            f"{where}.parameter[0]",
+        )
+
+
+def _patch_target(url: str) -> str:
+    """``DocumentReference/<id>`` (or an absolute URL ending so) -> ``<id>``."""
+    path = url.split("?", 1)[0].rstrip("/")
+    head, _, last = path.rpartition("/")
+    if not head.endswith("DocumentReference"):
+        return ""
+    return last
+
+
+def parse_bundle(bundle: dict[str, Any]) -> Parsed:
+    if bundle.get("resourceType") != "Bundle":
+        raise InvalidResource(
+            f"ITI-65 expects a transaction Bundle, got {bundle.get('resourceType')}",
+            expression="Bundle",
+        )
+    if bundle.get("type") != "transaction":
+        raise InvalidResource(
+            f"Bundle.type must be transaction, got {bundle.get('type')!r}",
+            expression="Bundle.type",
+        )
+    bundle_profiles = _profiles(bundle)
+    entries = bundle.get("entry") or []
+    kinds: list[str] = []
+    by_url: dict[str, int] = {}
+    lists: list[int] = []
+    docs: list[int] = []
+    binaries: list[int] = []
+    patches: list[int] = []
+    bundled_patients: dict[str, dict[str, Any]] = {}
+    for i, entry in enumerate(entries):
+        where = f"Bundle.entry[{i}]"
+        resource = entry.get("resource")
+        request = entry.get("request") or {}
+        if not isinstance(resource, dict):
+            raise InvalidResource(f"{where}.resource is required", expression=f"{where}.resource")
+        if not request.get("method"):
+            raise InvalidResource(
+                f"{where}.request is required in a transaction", expression=f"{where}.request"
+            )
+        method = str(request["method"]).upper()
+        rtype = resource.get("resourceType")
+        if entry.get("fullUrl"):
+            by_url[str(entry["fullUrl"])] = i
+        kind = "unknown"
+        if rtype == "List":
+            codes = [
+                c.get("code")
+                for c in (resource.get("code") or {}).get("coding") or []
+                if c.get("system") in (MHD_LIST_TYPES, None)
+            ]
+            if "submissionset" in codes and method == "POST":
+                kind = "submissionset"
+                lists.append(i)
+            elif "folder" in codes and method in ("POST", "PUT"):
+                kind = "folder"
+        elif rtype == "DocumentReference" and method == "POST":
+            kind = "document"
+            docs.append(i)
+        elif rtype == "Binary" and method == "POST":
+            kind = "binary"
+            binaries.append(i)
+        elif rtype == "Bundle":
+            raise OpenDMPError(
+                f"{where}: FHIR Document Bundles are not supported (ITI-65 FHIR Documents"
+                " Publish option)",
+                code="fhir-document-not-supported",
+                http_status=422,
+            )
+        elif rtype == "Parameters" and method == "PATCH":
+            kind = "patch"
+            patches.append(i)
+        elif rtype == "Patient" and method in ("GET", "POST", "PUT"):
+            kind = "patient"
+            if entry.get("fullUrl"):
+                bundled_patients[str(entry["fullUrl"])] = resource
+            if resource.get("id"):
+                bundled_patients[f"Patient/{resource['id']}"] = resource
+        if kind == "unknown":
+            raise refuse(
+                f"{where}: {rtype} with {method} is not an ITI-65 entry (SubmissionSet List,"
+                " DocumentReference, Binary, PATCH Parameters, Folder List, Patient)",
+                where,
+            )
+        kinds.append(kind)
+    if len(lists) != 1:
+        raise refuse(
+            f"the Bundle must hold exactly one SubmissionSet List (POST), found {len(lists)}",
+            "Bundle.entry",
+        )
+    if not docs:
+        raise refuse("the Bundle holds no DocumentReference", "Bundle.entry")
+
+    list_index = lists[0]
+    list_resource = entries[list_index]["resource"]
+    list_where = f"Bundle.entry[{list_index}].resource"
+    list_profiles = bundle_profiles + _profiles(list_resource)
+    warnings: dict[int, list[EntryWarning]] = {}
+    list_warnings: list[EntryWarning] = []
+    submission = submission_input(list_resource, list_where, list_profiles, list_warnings)
+    warnings[list_index] = list_warnings
+
+    subjects: list[tuple[Ins, str]] = []
+    if list_resource.get("subject") is not None:
+        subjects.append(
+            (
+                resolve_subject(
+                    list_resource["subject"],
+                    f"{list_where}.subject",
+                    holder=list_resource,
+                    bundled=bundled_patients,
+                ),
+                f"{list_where}.subject",
+            )
+        )
+    # SubmissionSet members must be in the Bundle.
+    for position, item in enumerate(list_resource.get("entry") or []):
+        ref = (item.get("item") or {}).get("reference")
+        if ref not in by_url or kinds[by_url[ref]] not in ("document", "folder"):
+            here = f"{list_where}.entry[{position}].item"
+            raise refuse(f"{here}: {ref!r} is not a DocumentReference of this Bundle", here)
+
+    documents = []
+    document_entry: list[int] = []
+    binary_entry: list[int | None] = []
+    used_binaries: dict[int, int] = {}
+    for i in docs:
+        where = f"Bundle.entry[{i}].resource"
+        resource = entries[i]["resource"]
+        entry_warnings = warnings.setdefault(i, [])
+        profiles = bundle_profiles + _profiles(resource)
+        if resource.get("subject") is not None:
+            subjects.append(
+                (
+                    resolve_subject(
+                        resource["subject"],
+                        f"{where}.subject",
+                        holder=resource,
+                        bundled=bundled_patients,
+                    ),
+                    f"{where}.subject",
+                )
+            )
+        attachments = resource.get("content") or []
+        att = (attachments[0].get("attachment") or {}) if attachments else {}
+        at = f"{where}.content[0].attachment"
+        if att.get("data") is not None:
+            raise refuse(f"{at}.data is not allowed in ITI-65 (0..0): use a Binary", f"{at}.data")
+        url = att.get("url")
+        if not url:
+            raise refuse(f"{at}.url is required", f"{at}.url", code="missing-document")
+        target = by_url.get(str(url))
+        if target is None or kinds[target] != "binary":
+            raise refuse(
+                f"{at}.url: {url!r} is not a Binary of this Bundle (content hosted elsewhere is"
+                " not fetched)",
+                f"{at}.url",
+                code="missing-document",
+            )
+        if target in used_binaries:
+            raise refuse(f"{at}.url: the Binary is already used by another document", at)
+        used_binaries[target] = i
+        binary = entries[target]["resource"]
+        content = _binary_content(binary, f"Bundle.entry[{target}].resource")
+        if binary.get("contentType") and binary["contentType"] != att.get("contentType"):
+            entry_warnings.append(
+                EntryWarning(
+                    "content-type-differs",
+                    f"{at}.contentType differs from the Binary's contentType",
+                )
+            )
+        documents.append(
+            document_input(
+                resource,
+                where,
+                content=content,
+                profiles=profiles,
+                warnings=entry_warnings,
+            )
+        )
+        document_entry.append(i)
+        binary_entry.append(target)
+    for i in binaries:
+        if i not in used_binaries:
+            raise refuse(
+                f"Bundle.entry[{i}]: the Binary is not referenced by any DocumentReference",
+                f"Bundle.entry[{i}]",
+            )
+    if not subjects:
+        raise refuse("the SubmissionSet or the DocumentReferences must name the patient", None)
+    first, first_where = subjects[0]
+    for ins, where in subjects[1:]:
+        if ins != first:
+            raise refuse(
+                f"{where} is not the same patient as {first_where}",
+                where,
+                code="patient-mismatch",
+            )
+    parsed = Parsed(
+        ins=first,
+        submission=submission,
+        documents=documents,
+        kinds=kinds,
+        document_entry=document_entry,
+        binary_entry=binary_entry,
+        warnings=warnings,
+    )
+    _match_patches(parsed, entries, patches)
+    for i, kind in enumerate(kinds):
+        if kind == "folder":
+            parsed.warn(
+                i,
+                EntryWarning(
+                    "folder-not-processed",
+                    "Folders are not supported: this Folder was ignored",
+                    "PartialFolderContentNotProcessed",
+                ),
+            )
+    if not bundle_profiles:
+        parsed.warn(
+            list_index,
+            EntryWarning("no-profile", "Bundle.meta.profile is absent: Minimal metadata assumed"),
+        )
+    return parsed
+
+
+def _match_patches(parsed: Parsed, entries: list[dict[str, Any]], patches: list[int]) -> None:
+    """A PATCH superseding a DocumentReference must match a ``relatesTo replaces``."""
+    for i in patches:
+        where = f"Bundle.entry[{i}]"
+        _patch_is_supersede(entries[i]["resource"], f"{where}.resource")
+        url = str((entries[i].get("request") or {}).get("url") or "")
+        target = _patch_target(url)
+        match = next(
+            (
+                position
+                for position, doc in enumerate(parsed.documents)
+                if doc.replaces is not None
+                and doc.replaces.kind == "id"
+                and target
+                and doc.replaces.value.removeprefix("urn:uuid:") == target.removeprefix("urn:uuid:")
+            ),
+            None,
+        )
+        if match is None:
+            raise refuse(
+                f"{where}.request.url: {url!r} is not the target of a relatesTo replaces",
+                f"{where}.request.url",
+            )
+        parsed.patch_targets[i] = match
+
+
+# --- the response -------------------------------------------------------------------------------
+
+
+def _warning_issue(warning: EntryWarning) -> dict[str, Any]:
+    item = issue(warning.message, code=warning.code, severity="warning", issue_type="informational")
+    if warning.xds_code is not None:
+        item["details"]["coding"].insert(0, {"system": XDS_ERROR_SYSTEM, "code": warning.xds_code})
+    return item
+
+
+def _entry_outcome(warnings: list[EntryWarning]) -> dict[str, Any] | None:
+    if not warnings:
+        return None
+    return outcome(*(_warning_issue(w) for w in warnings))
+
+
+def _response_entry(
+    status: str,
+    *,
+    location: str | None = None,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    warnings: list[EntryWarning] | None = None,
+) -> dict[str, Any]:
+    response: dict[str, Any] = {"status": status}
+    if location:
+        response["location"] = location
+    if etag:
+        response["etag"] = etag
+    if last_modified:
+        response["lastModified"] = last_modified
+    result = _entry_outcome(warnings or [])
+    if result is not None:
+        response["outcome"] = result
+    return {"response": response}
+
+
+def _service_warnings(parsed: Parsed, warnings: list[DepositWarning]) -> None:
+    for warning in warnings:
+        index = warning.entry_index
+        entry = (
+            parsed.document_entry[index]
+            if index is not None
+            else parsed.kinds.index("submissionset")
+        )
+        parsed.warn(entry, EntryWarning(warning.code, warning.message))
+
+
+def transaction_response(parsed: Parsed, result: ProvideResult, base: str) -> dict[str, Any]:
+    _service_warnings(parsed, result.warnings)
+    fhir = f"{base}/fhir"
+    doc_of_entry = {entry: n for n, entry in enumerate(parsed.document_entry)}
+    doc_of_binary = {entry: n for n, entry in enumerate(parsed.binary_entry) if entry is not None}
+    out: list[dict[str, Any]] = []
+    for i, kind in enumerate(parsed.kinds):
+        warnings = parsed.warnings.get(i, [])
+        if kind == "submissionset":
+            set_id = result.submission_set_entry_uuid.removeprefix("urn:uuid:")
+            out.append(
+                _response_entry("201 Created", location=f"{fhir}/List/{set_id}", warnings=warnings)
+            )
+        elif kind == "document":
+            n = doc_of_entry[i]
+            view = result.documents[n]
+            entry_id = view.entry_uuid.removeprefix("urn:uuid:")
+            out.append(
+                _response_entry(
+                    "201 Created" if result.created[n] else "200 OK",
+                    location=f"{fhir}/DocumentReference/{entry_id}",
+                    etag=f'W/"{view.version}"',
+                    last_modified=fhir_instant(view.updated_at or view.deposited_at),
+                    warnings=warnings,
+                )
+            )
+        elif kind == "binary":
+            view = result.documents[doc_of_binary[i]]
+            out.append(
+                _response_entry(
+                    "201 Created" if result.created[doc_of_binary[i]] else "200 OK",
+                    location=f"{fhir}/Binary/{view.id}",
+                    warnings=warnings,
+                )
+            )
+        elif kind == "patch":
+            old = result.superseded[parsed.patch_targets[i]]
+            location = None
+            if old is not None:
+                location = f"{fhir}/DocumentReference/{old.entry_uuid.removeprefix('urn:uuid:')}"
+            out.append(_response_entry("200 OK", location=location, warnings=warnings))
+        else:  # patient, folder
+            out.append(_response_entry("200 OK", warnings=warnings))
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": out}
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+def _scopes(*accepted: str) -> Any:
+    async def dependency(auth: CurrentAuth) -> AuthContext:
+        if auth.scopes is not None and not auth.scopes.intersection(accepted):
+            raise InsufficientScope(f"the token lacks the scope {' or '.join(accepted)}")
+        return auth
+
+    return dependency
+
+
+def _metadata_outcome(request: Request, exc: InvalidMetadata) -> Response:
+    issues = [
+        issue(exc.message, code=exc.code, issue_type="processing", expression=path)
+        for path in (exc.paths or [None])  # type: ignore[list-item]
+    ]
+    return fhir_response(request, outcome(*issues), status_code=exc.http_status)
+
+
+@router.post("", include_in_schema=True, summary="ITI-65 Provide Document Bundle")
+async def provide_document_bundle(
+    request: Request, auth: AuthContext = Depends(_scopes("ITI-65"))
+) -> Response:
+    data = await _read(request)
+    try:
+        parsed = parse_bundle(data)
+    except InvalidMetadata as exc:
+        return _metadata_outcome(request, exc)
+    auth.check_patient(str(parsed.ins))
+    ctx = _ctx(request)
+    result = await provide_documents(
+        ctx,
+        actor=auth.actor,
+        ins=parsed.ins,
+        submission=parsed.submission,
+        documents=parsed.documents,
+    )
+    return fhir_response(request, transaction_response(parsed, result, ctx.base_url))
+
+
+def _source_id(request: Request, auth: AuthContext) -> str:
+    organization = getattr(auth.actor, "organization", None)
+    if isinstance(organization, str) and organization.isdigit():
+        # Struct_IdNat under the ANS structure-identifier OID.
+        return f"1.2.250.1.71.4.2.2.{int(organization)}"
+    return str(_settings_value(request, "default_source_id", DEFAULT_SOURCE_ID))
+
+
+def parse_simplified(resource: dict[str, Any]) -> tuple[Ins, Any, list[EntryWarning]]:
+    where = "DocumentReference"
+    if resource.get("resourceType") != "DocumentReference":
+        raise InvalidResource(
+            f"ITI-105 expects a DocumentReference, got {resource.get('resourceType')}",
+            expression="DocumentReference",
+        )
+    if resource.get("identifier"):
+        raise refuse(
+            f"{where}.identifier is assigned by the recipient (0..0)", f"{where}.identifier"
+        )
+    if resource.get("relatesTo"):
+        raise refuse(
+            f"{where}.relatesTo: Simplified Publish cannot replace a document",
+            f"{where}.relatesTo",
+        )
+    attachments = resource.get("content") or []
+    att = (attachments[0].get("attachment") or {}) if attachments else {}
+    at = f"{where}.content[0].attachment"
+    if att.get("url"):
+        raise refuse(f"{at}.url is not allowed in ITI-105 (0..0)", f"{at}.url")
+    data = att.get("data")
+    if not isinstance(data, str) or not data:
+        raise refuse(f"{at}.data is required (1..1)", f"{at}.data", code="missing-document")
+    try:
+        content = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidResource(f"{at}.data is not base64", expression=f"{at}.data") from None
+    ins = resolve_subject(resource.get("subject"), f"{where}.subject", holder=resource, bundled={})
+    warnings: list[EntryWarning] = []
+    document = document_input(
+        resource, where, content=content, profiles=[], warnings=warnings, inline=True
+    )
+    return ins, document, warnings
+
+
+@router.post(
+    "/DocumentReference", status_code=201, summary="ITI-105 Simplified Publish (inline content)"
+)
+async def simplified_publish(
+    request: Request, auth: AuthContext = Depends(_scopes("ITI-105", "ITI-65"))
+) -> Response:
+    data = await _read(request)
+    try:
+        ins, document, warnings = parse_simplified(data)
+    except InvalidMetadata as exc:
+        return _metadata_outcome(request, exc)
+    auth.check_patient(str(ins))
+    ctx = _ctx(request)
+    submission = SubmissionSetInput(
+        unique_id=f"2.25.{uuid.uuid4().int}",
+        source_id=_source_id(request, auth),
+        submitted_at=ctx.now(),
+    )
+    result = await provide_documents(
+        ctx, actor=auth.actor, ins=ins, submission=submission, documents=[document]
+    )
+    view = result.documents[0]
+    body = document_reference(view, base_url=ctx.base_url, ins_oid=ins.oid, ins_value=ins.value)
+    entry_id = view.entry_uuid.removeprefix("urn:uuid:")
+    headers = {
+        "Location": f"{ctx.base_url}/fhir/DocumentReference/{entry_id}",
+        "ETag": f'W/"{view.version}"',
+    }
+    status = 201 if result.created[0] else 200
+    if "return=operationoutcome" in request.headers.get("prefer", "").lower():
+        # FHIR Prefer: the warnings have no other place in an ITI-105 answer.
+        notes = [*warnings, *(EntryWarning(w.code, w.message) for w in result.warnings)]
+        body = _entry_outcome(notes) or information("the document was stored")
+    return fhir_response(request, body, status_code=status, headers=headers)

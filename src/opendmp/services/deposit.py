@@ -1,0 +1,768 @@
+"""Provide documents (IHE ITI-65 / ITI-105, XDS ITI-41): one submission, all or nothing.
+
+DESIGN.md §6. Everything that can be checked without the database is checked first
+(declared size and SHA-1, duplicates inside the message, the CDA header against the
+metadata and the record's INS). Then, in one transaction holding the record row lock: the
+policy, the uniqueIds already in the record, the replaced documents; the blobs are
+encrypted and written, then the rows go in with Core inserts. If anything fails after a
+blob was written, the blobs written by this call are deleted before the error leaves.
+
+Idempotent retry: a uniqueId already in the record with the *same* content (SHA-256 and
+size) is not stored twice; the existing entry is returned with a warning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opendmp.cda.header import CdaHeader, InstanceId, parse_header
+from opendmp.cda.xml import HL7_V3, parse_xml
+from opendmp.domain.actors import Actor, Professional
+from opendmp.domain.codes import class_for_type, type_label
+from opendmp.domain.errors import Conflict, InvalidIdentifier, InvalidInput, OpenDMPError
+from opendmp.domain.identifiers import Ins, parse_idnat_ps
+from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action
+from opendmp.services.context import ServiceContext
+from opendmp.services.directory import ensure_organization, ensure_professional
+from opendmp.services.document_views import DocumentView, data_key_of, document_view
+from opendmp.services.facts import actor_on_record, document_facts
+from opendmp.services.gate import audit, require
+from opendmp.services.records import enqueue_notification, get_record
+from opendmp.storage import models as m
+
+LOINC = "http://loinc.org"
+XML_MIME_TYPES = frozenset({"text/xml", "application/xml"})
+DEFAULT_FORMAT_CODE = "urn:ihe:iti:xds:2017:mimeTypeSufficient"
+
+
+class DepositRefused(OpenDMPError):
+    """A business rule of the deposit refused the submission (HTTP 422)."""
+
+    code = "invalid-metadata"
+    http_status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        entry_index: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, http_status=http_status)
+        self.entry_index = entry_index
+
+
+@dataclass(frozen=True, slots=True)
+class DepositWarning:
+    """Something accepted but worth telling the producer (``entry_index``: document index)."""
+
+    code: str
+    message: str
+    entry_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceTarget:
+    """The document a new one replaces: by ``id`` (logicalId or entryUUID) or uniqueId."""
+
+    value: str
+    kind: Literal["id", "unique-id"] = "id"
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionSetInput:
+    unique_id: str
+    source_id: str
+    entry_uuid: str | None = None  # urn:uuid:…; assigned when absent
+    submitted_at: dt.datetime | None = None  # the source's submissionTime; now when absent
+    title: str | None = None
+    content_type_code: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInput:
+    unique_id: str
+    type_code: str
+    mime_type: str
+    content: bytes
+    title: str | None = None  # the CDA title, else the type's label, when absent
+    format_code: str = DEFAULT_FORMAT_CODE
+    type_system: str = LOINC
+    creation_time: dt.datetime | None = None  # from the CDA header when absent
+    declared_size: int | None = None
+    declared_sha1: str | None = None  # hex
+    service_start: dt.datetime | None = None
+    service_stop: dt.datetime | None = None
+    practice_setting: str | None = None
+    facility_type: str | None = None
+    event_codes: tuple[str, ...] = ()
+    language: str = "fr-FR"
+    invisible_to_patient: bool = False
+    invisible_to_representatives: bool = False
+    author_idnat: str | None = None  # the author the metadata names (checked against CDA)
+    author_organization_name: str | None = None
+    replaces: ReplaceTarget | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProvideResult:
+    submission_set_id: uuid.UUID
+    submission_set_entry_uuid: str
+    documents: list[DocumentView]
+    warnings: list[DepositWarning]
+    created: list[bool]  # per document: False when an identical one was already stored
+    superseded: list[DocumentView | None] = field(default_factory=list)  # per document
+    ins: Ins | None = None
+
+
+@dataclass(slots=True)
+class _Checked:
+    """One document after the checks that need no database."""
+
+    index: int
+    doc: DocumentInput
+    class_code: str
+    title: str
+    creation_time: dt.datetime
+    service_start: dt.datetime | None
+    service_stop: dt.datetime | None
+    sha1: str
+    sha256: str
+    document_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    entry_uuid: str = field(default_factory=lambda: f"urn:uuid:{uuid.uuid4()}")
+    existing: m.Document | None = None
+    replaced: m.Document | None = None
+
+
+def canonical_json(value: dict[str, Any] | None) -> str | None:
+    if not value:
+        return None
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+# --- checks without the database -------------------------------------------------------------
+
+
+def _same_instant(a: dt.datetime, b: dt.datetime) -> bool:
+    return abs((a - b).total_seconds()) < 1
+
+
+def _looks_like_xml(content: bytes) -> bool:
+    return content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<"
+
+
+def _cda_header(index: int, doc: DocumentInput) -> CdaHeader | None:
+    """The CDA header when the content is a CDA document; ``None`` for other content."""
+    declared_xml = doc.mime_type.split(";", 1)[0].strip().lower() in XML_MIME_TYPES
+    if not declared_xml and not _looks_like_xml(doc.content):
+        return None
+    try:
+        root = parse_xml(doc.content)
+    except InvalidInput as exc:
+        if not declared_xml:
+            return None
+        raise DepositRefused(
+            f"document {index + 1}: {exc.message}", code="invalid-document", entry_index=index
+        ) from None
+    is_cda = root.tag == f"{{{HL7_V3}}}ClinicalDocument" or (
+        root.tag == "{http://www.w3.org/1999/XSL/Transform}stylesheet"
+        and b"ClinicalDocument" in doc.content
+    )
+    if not is_cda:
+        return None
+    try:
+        return parse_header(doc.content)
+    except InvalidInput as exc:
+        raise DepositRefused(
+            f"document {index + 1}: {exc.message}", code="invalid-cda", entry_index=index
+        ) from None
+
+
+def _ii_text(ii: InstanceId) -> str:
+    return f"{ii.root}^{ii.extension}" if ii.extension else ii.root
+
+
+def _check_cda(
+    index: int, doc: DocumentInput, header: CdaHeader, ins: Ins, warnings: list[DepositWarning]
+) -> None:
+    ids = {_ii_text(header.document_id)}
+    if header.document_id.extension is None:
+        ids.add(header.document_id.root)
+    if doc.unique_id not in ids:
+        raise DepositRefused(
+            f"document {index + 1}: the CDA ClinicalDocument/id ({_ii_text(header.document_id)})"
+            " is not the uniqueId given in the metadata",
+            code="cda-mismatch",
+            entry_index=index,
+        )
+    if header.patient.ins_value is None:
+        raise DepositRefused(
+            f"document {index + 1}: the CDA recordTarget carries no INS",
+            code="patient-mismatch",
+            entry_index=index,
+        )
+    if (header.patient.ins_oid, header.patient.ins_value) != (ins.oid, ins.value):
+        raise DepositRefused(
+            f"document {index + 1}: the INS in the CDA header is not the record's INS",
+            code="patient-mismatch",
+            entry_index=index,
+        )
+
+    def warn(code: str, message: str) -> None:
+        warnings.append(DepositWarning(code, f"document {index + 1}: {message}", index))
+
+    if header.code.code != doc.type_code:
+        warn(
+            "cda-type-mismatch",
+            f"the CDA code {header.code.code} differs from the type {doc.type_code}",
+        )
+    if doc.creation_time is not None and not _same_instant(
+        doc.creation_time, header.effective_time
+    ):
+        warn("cda-creation-time-mismatch", "the CDA effectiveTime differs from the creation time")
+    for name, given, found in (
+        ("start", doc.service_start, header.service_start),
+        ("stop", doc.service_stop, header.service_stop),
+    ):
+        if given is not None and found is not None and not _same_instant(given, found):
+            warn(
+                f"cda-service-{name}-mismatch",
+                f"the CDA serviceEvent {name} differs from the service {name} time",
+            )
+    authors = [a.idnat for a in header.authors if a.idnat]
+    if doc.author_idnat and authors and doc.author_idnat not in authors:
+        warn("cda-author-mismatch", "the CDA author IdNat differs from the metadata's author")
+    for idnat in authors:
+        try:
+            parsed = parse_idnat_ps(idnat, strict_key=False)
+        except InvalidIdentifier as exc:
+            warn("invalid-author-idnat", f"CDA author: {exc.message}")
+            continue
+        if not parsed.key_valid:
+            warn("invalid-rpps-key", f"CDA author: {'; '.join(parsed.warnings)}")
+
+
+def _check_document(
+    index: int, doc: DocumentInput, ins: Ins, now: dt.datetime, warnings: list[DepositWarning]
+) -> _Checked:
+    if not doc.content:
+        raise DepositRefused(
+            f"document {index + 1} is empty", code="invalid-document", entry_index=index
+        )
+    if not doc.unique_id or len(doc.unique_id) > 128:
+        raise DepositRefused(
+            f"document {index + 1}: uniqueId is required (at most 128 characters)",
+            entry_index=index,
+        )
+    if doc.declared_size is not None and doc.declared_size != len(doc.content):
+        raise DepositRefused(
+            f"document {index + 1}: declared size {doc.declared_size} differs from the content's"
+            f" {len(doc.content)} bytes",
+            code="size-mismatch",
+            entry_index=index,
+        )
+    sha1 = hashlib.sha1(doc.content, usedforsecurity=False).hexdigest()
+    if doc.declared_sha1 is not None and doc.declared_sha1.lower() != sha1:
+        raise DepositRefused(
+            f"document {index + 1}: the declared SHA-1 hash does not match the content",
+            code="hash-mismatch",
+            entry_index=index,
+        )
+    try:
+        class_code = class_for_type(doc.type_code)
+    except InvalidInput as exc:
+        raise DepositRefused(exc.message, code=exc.code, entry_index=index) from None
+    header = _cda_header(index, doc)
+    creation, start, stop, title = doc.creation_time, doc.service_start, doc.service_stop, doc.title
+    if header is not None:
+        _check_cda(index, doc, header, ins, warnings)
+        creation = creation or header.effective_time
+        start = start or header.service_start
+        stop = stop or header.service_stop
+        title = title or header.title
+    if creation is None:
+        raise DepositRefused(
+            f"document {index + 1}: the creation time is required", entry_index=index
+        )
+    if creation.tzinfo is None or (start is not None and start.tzinfo is None):
+        raise DepositRefused(
+            f"document {index + 1}: times must carry a time zone", entry_index=index
+        )
+    if start is not None and stop is not None and stop < start:
+        raise DepositRefused(
+            f"document {index + 1}: the service stop time is before its start", entry_index=index
+        )
+    if creation > now + dt.timedelta(minutes=5):
+        warnings.append(
+            DepositWarning(
+                "creation-time-in-future",
+                f"document {index + 1}: the creation time is in the future",
+                index,
+            )
+        )
+    if not title or not title.strip():
+        title = type_label(doc.type_code)
+    return _Checked(
+        index=index,
+        doc=doc,
+        class_code=class_code,
+        title=title.strip()[:255],
+        creation_time=creation,
+        service_start=start,
+        service_stop=stop,
+        sha1=sha1,
+        sha256=hashlib.sha256(doc.content).hexdigest(),
+    )
+
+
+def _check_message(
+    documents: Sequence[DocumentInput], ins: Ins, now: dt.datetime
+) -> tuple[list[_Checked], list[DepositWarning]]:
+    if not documents:
+        raise DepositRefused("the submission holds no document")
+    warnings: list[DepositWarning] = []
+    seen: dict[str, int] = {}
+    targets: dict[tuple[str, str], int] = {}
+    for index, doc in enumerate(documents):
+        if doc.unique_id in seen:
+            raise DepositRefused(
+                f"documents {seen[doc.unique_id] + 1} and {index + 1} share one uniqueId",
+                code="duplicate-unique-id-in-message",
+                entry_index=index,
+            )
+        seen[doc.unique_id] = index
+        if doc.replaces is not None:
+            key = (doc.replaces.kind, doc.replaces.value)
+            if key in targets:
+                raise DepositRefused(
+                    f"documents {targets[key] + 1} and {index + 1} replace the same document",
+                    entry_index=index,
+                )
+            targets[key] = index
+    checked = [_check_document(i, d, ins, now, warnings) for i, d in enumerate(documents)]
+    return checked, warnings
+
+
+# --- the transaction ---------------------------------------------------------------------------
+
+
+async def _find_replaced(
+    session: AsyncSession, record_id: uuid.UUID, target: ReplaceTarget
+) -> m.Document | None:
+    query = select(m.Document).where(m.Document.record_id == record_id)
+    if target.kind == "unique-id":
+        query = query.where(m.Document.unique_id == target.value)
+    else:
+        raw = target.value.removeprefix("urn:uuid:")
+        try:
+            as_uuid = uuid.UUID(raw)
+        except ValueError:
+            return None
+        query = query.where(
+            or_(m.Document.id == as_uuid, m.Document.entry_uuid == f"urn:uuid:{as_uuid}")
+        )
+    return (await session.execute(query.with_for_update())).scalars().first()
+
+
+def _view(doc: m.Document) -> DocumentView:
+    return document_view(doc)
+
+
+async def provide_documents(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    ins: Ins,
+    submission: SubmissionSetInput,
+    documents: Sequence[DocumentInput],
+) -> ProvideResult:
+    """Store a submission set and its documents in one transaction (see the module doc)."""
+    now = ctx.now()
+    checked, warnings = _check_message(documents, ins, now)
+    written: list[str] = []
+    committed = False
+    try:
+        async with ctx.uow() as uow:
+            session = uow.session
+            patient, record = await get_record(session, ins, for_update=True)
+            who = await actor_on_record(
+                session, actor=actor, patient=patient, record=record, now=now
+            )
+            who = replace(
+                who, facts=replace(who.facts, blocked_may_deposit=ctx.access.blocked_may_deposit)
+            )
+            decision = await require(
+                ctx,
+                uow,
+                actor=actor,
+                action=Action.DEPOSIT,
+                facts=who.facts,
+                audit_action="document:document:deposit",
+                record_id=record.id,
+            )
+            await _resolve_existing(session, record.id, checked, warnings)
+            for item in checked:
+                target = item.doc.replaces
+                if target is None or item.existing is not None:
+                    continue
+                old = await _find_replaced(session, record.id, target)
+                if old is None:
+                    raise DepositRefused(
+                        f"document {item.index + 1}: the document it replaces is not in"
+                        " this record",
+                        code="unresolved-reference",
+                        entry_index=item.index,
+                    )
+                if old.status != "current":
+                    raise DepositRefused(
+                        f"document {item.index + 1}: the document it replaces is {old.status},"
+                        " not current",
+                        code="replaced-document-not-current",
+                        http_status=409,
+                        entry_index=item.index,
+                    )
+                facts, _ = document_facts(old, actor=actor, who=who, matrix=ctx.matrix)
+                await require(
+                    ctx,
+                    uow,
+                    actor=actor,
+                    action=Action.REPLACE_DOCUMENT,
+                    facts=facts,
+                    audit_action="document:document:replace",
+                    record_id=record.id,
+                    target_document_id=old.id,
+                )
+                item.replaced = old
+            new_items = [c for c in checked if c.existing is None]
+            set_id, set_entry_uuid = await _submission_set_for(
+                session, record.id, submission, bool(new_items), checked
+            )
+            if new_items:
+                data_key = data_key_of(ctx, record)
+                await _insert_submission_set(
+                    ctx, session, actor, record.id, set_id, set_entry_uuid, submission, now
+                )
+                for item in new_items:
+                    key = await ctx.blobs.put_document(
+                        data_key=data_key,
+                        record_id=str(record.id),
+                        document_id=str(item.document_id),
+                        content=item.doc.content,
+                    )
+                    written.append(key)
+                    await _insert(ctx, session, actor, record, item, key, set_id, now)
+                for item in new_items:
+                    await audit(
+                        ctx,
+                        uow,
+                        actor=actor,
+                        action="document:document:deposit",
+                        record_id=record.id,
+                        target_document_id=item.document_id,
+                        details={"type": item.doc.type_code},
+                    )
+                    if item.replaced is not None:
+                        await _supersede(session, record.id, item.replaced, now)
+                        await audit(
+                            ctx,
+                            uow,
+                            actor=actor,
+                            action="document:document:replace",
+                            record_id=record.id,
+                            target_document_id=item.replaced.id,
+                            details={"replaced_by": str(item.document_id)},
+                        )
+                recipient = patient.email or patient.mobile
+                if (
+                    record.notify_on_new_document
+                    and NOTIFY_NEW_DOCUMENT in decision.notify_patient
+                    and recipient
+                ):
+                    await enqueue_notification(
+                        session,
+                        record_id=record.id,
+                        kind="new-document",
+                        recipient=recipient,
+                        payload={"at": now.isoformat()},
+                        now=now,
+                        language=record.preferred_language,
+                    )
+            await uow.commit()
+            committed = True
+            views, superseded = await _read_back(session, record.id, checked)
+    except IntegrityError:
+        await _delete_blobs(ctx, written, committed)
+        raise Conflict(
+            "a document or submission set with one of these uniqueIds was stored meanwhile",
+            code="duplicate-unique-id",
+        ) from None
+    except BaseException:
+        await _delete_blobs(ctx, written, committed)
+        raise
+    return ProvideResult(
+        submission_set_id=set_id,
+        submission_set_entry_uuid=set_entry_uuid,
+        documents=views,
+        warnings=warnings,
+        created=[c.existing is None for c in checked],
+        superseded=superseded,
+        ins=ins,
+    )
+
+
+async def _delete_blobs(ctx: ServiceContext, keys: list[str], committed: bool) -> None:
+    """Remove the blobs of a failed deposit (never those of committed rows)."""
+    if committed:
+        return
+    for key in keys:
+        await ctx.blobs.store.delete(key)
+
+
+async def _resolve_existing(
+    session: AsyncSession,
+    record_id: uuid.UUID,
+    checked: list[_Checked],
+    warnings: list[DepositWarning],
+) -> None:
+    """Find uniqueIds already stored: same content = idempotent retry, else a conflict."""
+    rows = (
+        (
+            await session.execute(
+                select(m.Document).where(
+                    m.Document.record_id == record_id,
+                    m.Document.unique_id.in_([c.doc.unique_id for c in checked]),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    by_uid = {row.unique_id: row for row in rows}
+    for item in checked:
+        row = by_uid.get(item.doc.unique_id)
+        if row is None:
+            continue
+        if row.sha256 != item.sha256 or row.size != len(item.doc.content):
+            raise DepositRefused(
+                f"document {item.index + 1}: a document with this uniqueId and another"
+                " content is already in the record",
+                code="duplicate-unique-id",
+                http_status=409,
+                entry_index=item.index,
+            )
+        item.existing = row
+        warnings.append(
+            DepositWarning(
+                "already-stored",
+                f"document {item.index + 1}: the same document was already stored;"
+                " the existing entry is returned",
+                item.index,
+            )
+        )
+
+
+async def _submission_set_for(
+    session: AsyncSession,
+    record_id: uuid.UUID,
+    submission: SubmissionSetInput,
+    creates: bool,
+    checked: list[_Checked],
+) -> tuple[uuid.UUID, str]:
+    existing = (
+        await session.execute(
+            select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
+                m.SubmissionSet.record_id == record_id,
+                m.SubmissionSet.unique_id == submission.unique_id,
+            )
+        )
+    ).first()
+    if existing is not None:
+        if creates:
+            raise DepositRefused(
+                "a submission set with this uniqueId is already in the record",
+                code="duplicate-unique-id",
+                http_status=409,
+            )
+        return existing.id, existing.entry_uuid or f"urn:uuid:{existing.id}"
+    if not creates:
+        # Every document was already stored, under another submission set: keep theirs.
+        first = checked[0].existing
+        assert first is not None and first.submission_set_id is not None
+        row = (
+            await session.execute(
+                select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
+                    m.SubmissionSet.record_id == record_id,
+                    m.SubmissionSet.id == first.submission_set_id,
+                )
+            )
+        ).one()
+        return row.id, row.entry_uuid or f"urn:uuid:{row.id}"
+    entry_uuid = submission.entry_uuid or f"urn:uuid:{uuid.uuid4()}"
+    return uuid.uuid4(), entry_uuid
+
+
+async def _insert_submission_set(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    actor: Actor,
+    record_id: uuid.UUID,
+    set_id: uuid.UUID,
+    entry_uuid: str,
+    sub: SubmissionSetInput,
+    now: dt.datetime,
+) -> None:
+    professional = actor if isinstance(actor, Professional) else None
+    await session.execute(
+        insert(m.SubmissionSet).values(
+            id=set_id,
+            record_id=record_id,
+            unique_id=sub.unique_id,
+            source_id=sub.source_id,
+            title=sub.title[:255] if sub.title else None,
+            content_type_code=sub.content_type_code,
+            author_idnat=professional.idnat if professional else None,
+            author_name=professional.name if professional else None,
+            author_organization=professional.organization if professional else None,
+            submitted_at=sub.submitted_at or now,
+            entry_uuid=entry_uuid,
+            extra=canonical_json(sub.extra),
+        )
+    )
+
+
+async def _insert(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    actor: Actor,
+    record: m.Record,
+    item: _Checked,
+    blob_key: str,
+    set_id: uuid.UUID,
+    now: dt.datetime,
+) -> None:
+    doc = item.doc
+    author_professional_id = author_org_id = None
+    author_idnat = author_name = author_role = author_specialty = author_org = None
+    if isinstance(actor, Professional):
+        professional = await ensure_professional(session, actor, now=now)
+        author_professional_id = professional.id
+        author_idnat, author_name = actor.idnat, actor.name
+        author_role, author_specialty = actor.profession, actor.specialty
+        if actor.organization:
+            org = await ensure_organization(
+                session, actor.organization, name=doc.author_organization_name, now=now
+            )
+            author_org_id, author_org = org.id, actor.organization
+    await session.execute(
+        insert(m.Document).values(
+            id=item.document_id,
+            entry_uuid=item.entry_uuid,
+            record_id=record.id,
+            unique_id=doc.unique_id,
+            status="current",
+            archived=False,
+            masked_by_patient=record.mask_new_documents,
+            invisible_to_patient=doc.invisible_to_patient,
+            invisible_to_representatives=doc.invisible_to_representatives,
+            class_code=item.class_code,
+            type_code=doc.type_code,
+            type_system=doc.type_system[:64],
+            format_code=doc.format_code[:128],
+            mime_type=doc.mime_type[:128],
+            title=item.title,
+            language=doc.language[:16],
+            author_professional_id=author_professional_id,
+            author_organization_id=author_org_id,
+            author_idnat=author_idnat,
+            author_name=author_name,
+            author_role=author_role,
+            author_specialty=author_specialty,
+            author_organization_idnat=author_org,
+            practice_setting=doc.practice_setting,
+            facility_type=doc.facility_type,
+            event_codes=orjson.dumps(list(doc.event_codes)).decode() if doc.event_codes else None,
+            service_start=item.service_start,
+            service_stop=item.service_stop,
+            creation_time=item.creation_time,
+            size=len(doc.content),
+            sha256=item.sha256,
+            sha1=item.sha1,
+            blob_key=blob_key,
+            replaces_id=item.replaced.id if item.replaced is not None else None,
+            submission_set_id=set_id,
+            version=1,
+            extra=canonical_json(doc.extra),
+            deposited_at=now,
+            deposited_by_kind=actor.kind.value,
+            deposited_by_id=actor.actor_id,
+            updated_at=now,
+            deleted_at=None,
+        )
+    )
+
+
+async def _supersede(
+    session: AsyncSession, record_id: uuid.UUID, old: m.Document, now: dt.datetime
+) -> None:
+    result = await session.execute(
+        update(m.Document)
+        .where(
+            m.Document.record_id == record_id,
+            m.Document.id == old.id,
+            m.Document.status == "current",
+        )
+        .values(status="superseded", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 1) != 1:
+        raise DepositRefused(
+            "the replaced document was replaced meanwhile",
+            code="replaced-document-not-current",
+            http_status=409,
+        )
+
+
+async def _read_back(
+    session: AsyncSession, record_id: uuid.UUID, checked: list[_Checked]
+) -> tuple[list[DocumentView], list[DocumentView | None]]:
+    ids = [c.existing.id if c.existing is not None else c.document_id for c in checked]
+    old_ids = [c.replaced.id for c in checked if c.replaced is not None]
+    rows = (
+        (
+            await session.execute(
+                select(m.Document)
+                .where(m.Document.record_id == record_id, m.Document.id.in_(ids + old_ids))
+                .execution_options(populate_existing=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    by_id = {row.id: row for row in rows}
+    views = [_view(by_id[i]) for i in ids]
+    superseded = [_view(by_id[c.replaced.id]) if c.replaced is not None else None for c in checked]
+    return views, superseded
+
+
+__all__ = [
+    "DepositRefused",
+    "DepositWarning",
+    "DocumentInput",
+    "ProvideResult",
+    "ReplaceTarget",
+    "SubmissionSetInput",
+    "provide_documents",
+]
