@@ -335,3 +335,18 @@ def profession_label(code: str, lang: Lang = "fr") -> str:
         raise InvalidInput(
             f"profession code {code!r} is not known", code="unknown-profession-code"
         ) from None
+
+
+# Relation of a legal representative to the patient (HL7 v3 RoleCode, the codes the DMP uses
+# for a minor's representatives, DMP-RULES §2). Added by the access-management services.
+REPRESENTATIVE_RELATIONS: dict[str, str] = {
+    "FTH": "père",
+    "MTH": "mère",
+    "STPFTH": "beau-père",
+    "STPMTH": "belle-mère",
+    "GRFTH": "grand-père",
+    "GRMTH": "grand-mère",
+    "GRPRN": "grand-parent",
+    "GUARD": "tuteur",
+    "RESPRSN": "autre représentant légal",
+}

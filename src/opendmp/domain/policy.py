@@ -68,6 +68,9 @@ class Action(StrEnum):
     SET_EMERGENCY_CHOICES = "set-emergency-choices"
     OPEN_EMERGENCY_ACCESS = "open-emergency-access"
     MANAGE_REPRESENTATIVES = "manage-representatives"
+    # Added by the access-management services:
+    READ_ACCESS_LIST = "read-access-list"  # who has access and why (patient, treating doctors)
+    SET_NOTIFICATION_PREFERENCES = "set-notification-preferences"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ class Facts:
     blocked_may_deposit: bool = True  # §3.2 setting: a blocked professional may still deposit
     target_is_actor: bool = False  # the professional an action names is the actor themself
     target_blocked: bool = False  # the professional an action names is blocked by the patient
+    target_is_doctor: bool = True  # the professional an action names is a doctor (TRE_G15 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +246,8 @@ _PATIENT_SIMPLE = frozenset(
         Action.REACTIVATE,
         Action.REQUEST_DESTRUCTION,
         Action.MANAGE_REPRESENTATIVES,
+        Action.READ_ACCESS_LIST,
+        Action.SET_NOTIFICATION_PREFERENCES,
     }
 )
 _PATIENT_ON_A_DOCUMENT = frozenset(
@@ -267,6 +273,8 @@ def _decide_for_patient(
         return _deny(actor, Reason.NOT_OWN_RECORD)
     if representative and action in _REPRESENTATIVE_FORBIDDEN:
         return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    if action is Action.SET_TREATING_DOCTOR and not facts.target_is_doctor:
+        return _deny(actor, Reason.NOT_A_DOCTOR)  # médecin traitant: a doctor, by definition
     if action in _PATIENT_SIMPLE:
         return _allow(actor)
     if action not in _PATIENT_ON_A_DOCUMENT:
@@ -380,6 +388,18 @@ def _decide_for_professional(actor: Professional, action: Action, facts: Facts) 
             return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
         if actor.profession != DOCTOR:
             return _deny(actor, Reason.NOT_A_DOCTOR)
+        if facts.blocked:
+            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+        # Naming oneself rests on the patient's consent: the service asks with the facts of
+        # the declaration it records in the same transaction.
+        if not has_normal_basis(facts):
+            return _deny(actor, no_basis(facts))
+        return _allow(actor)
+    if action is Action.READ_ACCESS_LIST:
+        # §3.3: the patient sees who has access; the treating doctors, who coordinate care,
+        # see it too. Nobody else: the list itself tells who treats the patient.
+        if cpe or not facts.treating_doctor:
+            return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
         if facts.blocked:
             return _deny(actor, Reason.BLOCKED_BY_PATIENT)
         return _allow(actor)

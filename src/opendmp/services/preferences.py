@@ -1,0 +1,130 @@
+"""The patient's choices: emergency access (DMP-RULES §3.4) and notifications (§5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opendmp.domain.actors import Actor
+from opendmp.domain.identifiers import Ins
+from opendmp.domain.policy import Action
+from opendmp.services.access_common import audit_allowed, locate
+from opendmp.services.context import ServiceContext
+from opendmp.services.facts import actor_on_record
+from opendmp.services.gate import require
+from opendmp.services.records import EmergencyChoices
+
+EMERGENCY_CHOICES = "access:emergency-choices:set"
+NOTIFICATION_PREFERENCES = "access:notification-preferences:set"
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationPreferences:
+    on_access: bool  # a message on each access by a professional (default on)
+    on_new_document: bool  # a message on each new document (default off)
+    mask_new_documents: bool  # new documents start masked from professionals (MASQUE_PS)
+
+
+async def set_emergency_choices(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    ins: Ins,
+    allow_regulation: bool,
+    allow_break_glass: bool,
+    allow_masked_in_emergency: bool,
+) -> EmergencyChoices:
+    """ETREAT, BTG and MASKED, each permit or deny. An emergency access already open stays
+    open until it expires: the choices govern the next ones."""
+    choices = EmergencyChoices(allow_regulation, allow_break_glass, allow_masked_in_emergency)
+    async with ctx.uow() as uow:
+        patient, record = await locate(
+            ctx,
+            uow,
+            actor=actor,
+            ins=ins,
+            action=Action.SET_EMERGENCY_CHOICES,
+            audit_action=EMERGENCY_CHOICES,
+            for_update=True,
+        )
+        who = await actor_on_record(
+            uow.session, actor=actor, patient=patient, record=record, now=ctx.now()
+        )
+        await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.SET_EMERGENCY_CHOICES,
+            facts=who.facts,
+            audit_action=EMERGENCY_CHOICES,
+            record_id=record.id,
+        )
+        record.allow_regulation = choices.allow_regulation
+        record.allow_break_glass = choices.allow_break_glass
+        record.allow_masked_in_emergency = choices.allow_masked_in_emergency
+        await audit_allowed(
+            ctx,
+            uow,
+            actor=actor,
+            action=EMERGENCY_CHOICES,
+            record_id=record.id,
+            details={
+                "ETREAT": choices.allow_regulation,
+                "BTG": choices.allow_break_glass,
+                "MASKED": choices.allow_masked_in_emergency,
+            },
+        )
+        await uow.commit()
+        return choices
+
+
+async def set_notification_preferences(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    ins: Ins,
+    on_access: bool,
+    on_new_document: bool,
+    mask_new_documents: bool,
+) -> NotificationPreferences:
+    """The patient's notification preferences. An emergency access is always notified,
+    whatever they say (§3.4)."""
+    prefs = NotificationPreferences(on_access, on_new_document, mask_new_documents)
+    async with ctx.uow() as uow:
+        patient, record = await locate(
+            ctx,
+            uow,
+            actor=actor,
+            ins=ins,
+            action=Action.SET_NOTIFICATION_PREFERENCES,
+            audit_action=NOTIFICATION_PREFERENCES,
+            for_update=True,
+        )
+        who = await actor_on_record(
+            uow.session, actor=actor, patient=patient, record=record, now=ctx.now()
+        )
+        await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.SET_NOTIFICATION_PREFERENCES,
+            facts=who.facts,
+            audit_action=NOTIFICATION_PREFERENCES,
+            record_id=record.id,
+        )
+        record.notify_on_access = prefs.on_access
+        record.notify_on_new_document = prefs.on_new_document
+        record.mask_new_documents = prefs.mask_new_documents
+        await audit_allowed(
+            ctx,
+            uow,
+            actor=actor,
+            action=NOTIFICATION_PREFERENCES,
+            record_id=record.id,
+            details={
+                "on_access": prefs.on_access,
+                "on_new_document": prefs.on_new_document,
+                "mask_new_documents": prefs.mask_new_documents,
+            },
+        )
+        await uow.commit()
+        return prefs
