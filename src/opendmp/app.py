@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opendmp import __version__
+from opendmp import __version__, web
 from opendmp.auth.dependencies import Authenticator
 from opendmp.auth.routes import router as auth_router
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey, load_or_create_master_key
@@ -203,11 +203,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         return response
 
     fhir_api.install(app)
+    web.install(app)
 
     @app.exception_handler(OpenDMPError)
     async def domain_error(request: Request, exc: OpenDMPError) -> Response:
         if fhir_api.is_fhir(request):
             return fhir_api.fhir_error(request, exc)
+        if web.is_portal(request):
+            return await web.error_response(request, exc)
         headers = {}
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     authorization_validity_days: int = Field(default=365, ge=1, le=3650)
     emergency_access_hours: int = Field(default=24, ge=1, le=168)
     blocked_may_deposit: bool = True
+    max_request_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="largest request body (413 above)"
+    )
+    default_source_id: str = Field(
+        default="1.2.250.1.213.1.1.9",
+        pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
+        description="SubmissionSet sourceId (OID) for ITI-105 when the actor has no structure",
+    )
     early_destruction_days: int = Field(default=90, ge=0, le=92)
     blob_grace_seconds: int = Field(default=3600, ge=0)
     run_worker_in_process: bool = True

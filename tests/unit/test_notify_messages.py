@@ -21,6 +21,7 @@ PAYLOADS: dict[str, dict[str, str]] = {
     "emergency-access": {**ACCESS, "mode": "break-glass"},
     "new-document": {"at": AT},
     "password-reset": {"at": AT, "code": "48213579"},
+    "email-proof": {"at": AT, "code": "30571946"},
 }
 
 

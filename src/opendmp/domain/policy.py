@@ -395,9 +395,10 @@ def _decide_for_professional(actor: Professional, action: Action, facts: Facts) 
         if not has_normal_basis(facts):
             return _deny(actor, no_basis(facts))
         return _allow(actor)
-    if action is Action.READ_ACCESS_LIST:
-        # §3.3: the patient sees who has access; the treating doctors, who coordinate care,
-        # see it too. Nobody else: the list itself tells who treats the patient.
+    if action in (Action.READ_ACCESS_LIST, Action.READ_HISTORY):
+        # §3.3: the patient sees who has access and the access history; the treating
+        # doctors, who coordinate care, see them too (the FHIR AuditEvent search of the
+        # API issue). Nobody else: the list itself tells who treats the patient.
         if cpe or not facts.treating_doctor:
             return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
         if facts.blocked:

@@ -21,7 +21,14 @@ from collections.abc import Mapping
 from typing import Literal, NamedTuple
 
 Language = Literal["fr", "en"]
-KINDS = ("record-created", "access", "emergency-access", "new-document", "password-reset")
+KINDS = (
+    "record-created",
+    "access",
+    "emergency-access",
+    "new-document",
+    "password-reset",
+    "email-proof",
+)
 AUDIENCES = ("patient", "treating-doctor")
 
 try:  # the wall-clock time the patient lives in; UTC if the system has no tz database
@@ -233,9 +240,29 @@ _TEMPLATES: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
             "If you did not ask for it, ignore this message: your password is unchanged.\n\n",
         ),
     },
+    ("email-proof", "patient"): {
+        "fr": (
+            "Code de vérification de votre adresse e-mail",
+            "Bonjour,\n\n"
+            "Pour créer votre dossier médical partagé (DMP) en ligne, le {at}, vous avez "
+            "indiqué cette adresse e-mail.\n\n"
+            "Votre code de vérification, valable 15 minutes : {code}\n\n"
+            "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : aucun "
+            "dossier ne sera créé.\n\n",
+        ),
+        "en": (
+            "Your e-mail verification code",
+            "Hello,\n\n"
+            "To create your shared medical record (DMP) online, on {at}, you gave this "
+            "e-mail address.\n\n"
+            "Your verification code, valid for 15 minutes: {code}\n\n"
+            "If you did not ask for it, ignore this message: no record will be created.\n\n",
+        ),
+    },
 }
 
 _ACCESS_KINDS = {"access", "emergency-access"}
+_CODE_KINDS = {"password-reset", "email-proof"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -263,7 +290,7 @@ def render(kind: str, language: str, payload: Mapping[str, str]) -> Rendered:
         "at": format_time(_required(payload, "at"), lang),
         "channel": _CHANNELS.get(payload.get("channel", ""), {}).get(lang, ""),
         "details": _details(kind, payload, lang) if kind in _ACCESS_KINDS else "",
-        "code": _required(payload, "code") if kind == "password-reset" else "",
+        "code": _required(payload, "code") if kind in _CODE_KINDS else "",
     }
     return Rendered(subject, body.format_map(fields) + _FOOTER[lang])
 

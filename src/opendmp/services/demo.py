@@ -23,6 +23,7 @@ from opendmp.services import records
 from opendmp.services.context import ServiceContext
 from opendmp.services.directory import ensure_organization, ensure_professional
 from opendmp.services.documents import DocumentSubmission, deposit_document
+from opendmp.services.identity_registry import ReferenceIdentity, register_identities
 from opendmp.services.notice import current_notice
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record
@@ -126,6 +127,70 @@ PATIENTS = (
     ),
 )
 
+
+@dataclass(frozen=True)
+class DemoPerson:
+    """Someone known to the identity registry (INSi stand-in) but without a DMP yet."""
+
+    nir13: str
+    birth_name: str
+    given: tuple[str, ...]
+    birth_date: dt.date
+    sex: str
+
+    @property
+    def ins(self) -> str:
+        return with_ins_key(self.nir13)
+
+
+# People the desk or the online journey can open a record for (synthetic): adults, and a
+# minor (online creation refuses them).
+OTHER_PEOPLE = (
+    DemoPerson("2850375112233", "DEMO-NOUVELLE", ("Alix", "Marie"), dt.date(1985, 3, 12), "F"),
+    DemoPerson("1900569123321", "DEMO-ESSAI", ("Noé",), dt.date(1990, 5, 4), "M"),
+    DemoPerson("1880813055111", "DEMO-ENLIGNE", ("Sacha",), dt.date(1988, 8, 21), "M"),
+    DemoPerson("2120675056789", "DEMO-MINEURE", ("Lou",), dt.date(2012, 6, 21), "F"),
+)
+
+
+def vitale_serial_of(nir13: str) -> str:
+    """A synthetic Carte Vitale serial number, stable for a person (demo only)."""
+    return "9" + nir13[1:10]
+
+
+def demo_identities() -> list[ReferenceIdentity]:
+    people = [
+        ReferenceIdentity(
+            ins=parse_ins(p.ins, INS_NIR_TEST_OID),
+            birth_name=p.birth_name,
+            given_names=(p.given,),
+            birth_date=p.birth_date,
+            sex=p.sex,
+            birth_place_code=p.nir13[5:10],
+            vitale_serial=vitale_serial_of(p.nir13),
+        )
+        for p in PATIENTS
+    ]
+    people += [
+        ReferenceIdentity(
+            ins=parse_ins(p.ins, INS_NIR_TEST_OID),
+            birth_name=p.birth_name,
+            given_names=p.given,
+            birth_date=p.birth_date,
+            sex=p.sex,
+            birth_place_code=p.nir13[5:10],
+            vitale_serial=vitale_serial_of(p.nir13),
+        )
+        for p in OTHER_PEOPLE
+    ]
+    return people
+
+
+async def seed_identity_registry(ctx: ServiceContext) -> int:
+    """Fill the identity registry with every demo person (idempotent)."""
+    return await register_identities(ctx, demo_identities())
+
+
 # (patient index, author key, LOINC type, days ago)
 DOCUMENTS = (
     (0, "gp", "11490-0", 400),
@@ -161,6 +226,7 @@ def _identities() -> list[tuple[str, str, str]]:
 
 async def seed_demo(ctx: ServiceContext) -> DemoSummary:
     first = parse_ins(PATIENTS[0].ins, INS_NIR_TEST_OID)
+    await seed_identity_registry(ctx)
     async with ctx.uow() as uow:
         if await find_record(uow.session, first) is not None:
             return DemoSummary(False, _identities())

@@ -1,4 +1,11 @@
-"""Document use cases of the foundation: deposit and read, encrypted, audited.
+"""Document use cases. This module holds deposits (a professional's, a patient's own) and
+re-exports the public names of the other document modules, so that callers import one place:
+
+- ``document_reads``: read a document's metadata, content, or content as a stream;
+- ``document_search``: ITI-67 / PDSm search with keyset paging;
+- ``document_updates``: metadata updates (mask, visibility, archive, logical delete);
+- ``history``: the access history and "report this access";
+- ``record_export``: the patient's export of their record.
 
 Deposit follows DESIGN.md §6: policy, content checks, encrypt and write the blob (atomic
 rename), then one transaction for the rows and the audit event. A blob written by a deposit
@@ -10,28 +17,86 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opendmp.blobs import unwrap_data_key
 from opendmp.domain.actors import Actor, Patient, Professional
-from opendmp.domain.codes import class_for_type
-from opendmp.domain.errors import Conflict, Gone, InvalidInput, NotFound
+from opendmp.domain.codes import DOCUMENT_TYPES, LOINC_OID, class_for_type
+from opendmp.domain.errors import Conflict, InvalidInput
 from opendmp.domain.identifiers import Ins
-from opendmp.domain.policy import Action, DocumentFacts, Facts
-from opendmp.domain.records import RecordStatus
+from opendmp.domain.policy import Action
 from opendmp.services.context import ServiceContext
 from opendmp.services.directory import ensure_organization, ensure_professional
+from opendmp.services.document_reads import (
+    DocumentStream,
+    read_document,
+    read_document_metadata,
+    stream_document,
+)
+from opendmp.services.document_search import (
+    DateRange,
+    DocumentPage,
+    DocumentQuery,
+    PageRequest,
+    search_documents,
+)
+from opendmp.services.document_updates import (
+    archive_document,
+    delete_document,
+    mask_document,
+    set_visibility,
+)
+from opendmp.services.document_views import DocumentView, data_key_of, document_view
+from opendmp.services.facts import actor_on_record
 from opendmp.services.gate import audit, require
-from opendmp.services.records import get_record, is_subject
+from opendmp.services.history import HistoryEntry, read_history, report_access
+from opendmp.services.record_export import export_record
+from opendmp.services.records import get_record
 from opendmp.storage import models as m
-from opendmp.storage.repositories import find_document, unique_id_taken
+from opendmp.storage.repositories import unique_id_taken
+
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "PATIENT_DOCUMENT_TYPES",
+    "PATIENT_MIME_TYPES",
+    "DateRange",
+    "DocumentPage",
+    "DocumentQuery",
+    "DocumentStream",
+    "DocumentSubmission",
+    "DocumentView",
+    "HistoryEntry",
+    "PageRequest",
+    "archive_document",
+    "data_key_of",
+    "delete_document",
+    "deposit_document",
+    "deposit_patient_document",
+    "document_view",
+    "export_record",
+    "mask_document",
+    "read_document",
+    "read_document_metadata",
+    "read_history",
+    "report_access",
+    "search_documents",
+    "set_visibility",
+    "stream_document",
+]
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 LOINC = "http://loinc.org"
+
+
+def type_system(type_code: str) -> str:
+    """The coding system of a known type: LOINC's URI, or ``urn:oid:`` of TRE_A05."""
+    known = DOCUMENT_TYPES.get(type_code)
+    if known is None or known.system == LOINC_OID:
+        return LOINC
+    return f"urn:oid:{known.system}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,92 +121,6 @@ class DocumentSubmission:
     source_id: str = "1.2.250.1.213.1.1.9"
 
 
-@dataclass(frozen=True, slots=True)
-class DocumentView:
-    """Everything an interface needs to present a document entry (no content)."""
-
-    id: uuid.UUID  # logicalId
-    unique_id: str
-    record_id: uuid.UUID
-    title: str
-    type_code: str
-    class_code: str
-    mime_type: str
-    size: int
-    sha256: str
-    status: str
-    deposited_at: dt.datetime
-    entry_uuid: str = ""
-    sha1: str = ""
-    format_code: str = ""
-    language: str = "fr-FR"
-    archived: bool = False
-    masked_by_patient: bool = False
-    invisible_to_patient: bool = False
-    invisible_to_representatives: bool = False
-    author_idnat: str | None = None
-    author_name: str | None = None
-    author_role: str | None = None
-    author_specialty: str | None = None
-    author_organization_idnat: str | None = None
-    practice_setting: str | None = None
-    facility_type: str | None = None
-    event_codes: tuple[str, ...] = ()
-    service_start: dt.datetime | None = None
-    service_stop: dt.datetime | None = None
-    creation_time: dt.datetime | None = None
-    replaces_id: uuid.UUID | None = None
-    submission_set_id: uuid.UUID | None = None
-    deposited_by_kind: str = ""
-    version: int = 1
-    updated_at: dt.datetime | None = None
-    extra: str | None = None  # canonical JSON of the FHIR metadata kept as given
-
-
-def document_view(doc: m.Document) -> DocumentView:
-    return DocumentView(
-        id=doc.id,
-        unique_id=doc.unique_id,
-        record_id=doc.record_id,
-        title=doc.title,
-        type_code=doc.type_code,
-        class_code=doc.class_code,
-        mime_type=doc.mime_type,
-        size=doc.size,
-        sha256=doc.sha256,
-        status=doc.status,
-        deposited_at=doc.deposited_at,
-        entry_uuid=doc.entry_uuid,
-        sha1=doc.sha1,
-        format_code=doc.format_code,
-        language=doc.language,
-        archived=doc.archived,
-        masked_by_patient=doc.masked_by_patient,
-        invisible_to_patient=doc.invisible_to_patient,
-        invisible_to_representatives=doc.invisible_to_representatives,
-        author_idnat=doc.author_idnat,
-        author_name=doc.author_name,
-        author_role=doc.author_role,
-        author_specialty=doc.author_specialty,
-        author_organization_idnat=doc.author_organization_idnat,
-        practice_setting=doc.practice_setting,
-        facility_type=doc.facility_type,
-        event_codes=tuple(orjson.loads(doc.event_codes)) if doc.event_codes else (),
-        service_start=doc.service_start,
-        service_stop=doc.service_stop,
-        creation_time=doc.creation_time,
-        replaces_id=doc.replaces_id,
-        submission_set_id=doc.submission_set_id,
-        deposited_by_kind=doc.deposited_by_kind,
-        version=doc.version,
-        updated_at=doc.updated_at,
-        extra=doc.extra,
-    )
-
-
-_view = document_view
-
-
 def _check(sub: DocumentSubmission) -> str:
     problems = []
     if not sub.content:
@@ -159,12 +138,6 @@ def _check(sub: DocumentSubmission) -> str:
     return class_for_type(sub.type_code)
 
 
-def data_key_of(ctx: ServiceContext, record: m.Record) -> bytes:
-    if record.wrapped_data_key is None:
-        raise Gone("the record's key was destroyed", code="record-destroyed")
-    return unwrap_data_key(ctx.master_key, record.wrapped_data_key)
-
-
 async def deposit_document(
     ctx: ServiceContext, *, actor: Actor, ins: Ins, submission: DocumentSubmission
 ) -> DocumentView:
@@ -173,13 +146,16 @@ async def deposit_document(
     document_id = uuid.uuid4()
     async with ctx.uow() as uow:
         session = uow.session
-        _, record = await get_record(session, ins, for_update=True)
+        patient, record = await get_record(session, ins, for_update=True)
+        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
+        # §3.2: a blocked professional may still deposit unless the setting says otherwise.
+        facts = replace(who.facts, blocked_may_deposit=ctx.access.blocked_may_deposit)
         await require(
             ctx,
             uow,
             actor=actor,
             action=Action.DEPOSIT,
-            facts=Facts(RecordStatus(record.status), is_subject=is_subject(actor, ins)),
+            facts=facts,
             audit_action="document:document:deposit",
             record_id=record.id,
         )
@@ -212,7 +188,7 @@ async def deposit_document(
             raise
         doc = await session.get(m.Document, document_id)
         assert doc is not None
-        return _view(doc)
+        return document_view(doc)
 
 
 async def _insert_document(
@@ -266,7 +242,7 @@ async def _insert_document(
             invisible_to_representatives=sub.invisible_to_representatives,
             class_code=class_code,
             type_code=sub.type_code,
-            type_system=LOINC,
+            type_system=type_system(sub.type_code),
             format_code=sub.format_code,
             mime_type=sub.mime_type,
             title=sub.title.strip(),
@@ -299,125 +275,103 @@ async def _insert_document(
     )
 
 
-async def professional_facts(
-    session: AsyncSession, record_id: uuid.UUID, actor: Professional, now: dt.datetime
-) -> tuple[bool, bool, bool, bool]:
-    """(blocked, authorized, care_team, treating_doctor) for ``actor`` on the record."""
-    pro_id = (
-        await session.execute(select(m.Professional.id).where(m.Professional.idnat == actor.idnat))
-    ).scalar_one_or_none()
-    org_id = None
-    if actor.organization:
-        org_id = (
-            await session.execute(
-                select(m.Organization.id).where(m.Organization.struct_idnat == actor.organization)
-            )
-        ).scalar_one_or_none()
-    if pro_id is None and org_id is None:
-        return False, False, False, False
-    rows = (
-        await session.execute(
-            select(
-                m.Authorization.professional_id,
-                m.Authorization.organization_id,
-                m.Authorization.state,
-                m.Authorization.expires_at,
-            ).where(
-                m.Authorization.record_id == record_id,
-                or_(
-                    and_(
-                        m.Authorization.professional_id == pro_id,
-                        m.Authorization.professional_id.is_not(None),
-                    ),
-                    and_(
-                        m.Authorization.organization_id == org_id,
-                        m.Authorization.organization_id.is_not(None),
-                    ),
-                ),
-            )
+# --- the patient's own documents (DMP-RULES §3.3, §4) ------------------------------------------
+
+PATIENT_CLASS = "90"  # TRE_A03: documents du patient
+PATIENT_DOCUMENT_TYPES = frozenset(
+    code for code, known in DOCUMENT_TYPES.items() if known.class_code == PATIENT_CLASS
+)
+PDF_FORMAT = "urn:ihe:iti:xds-sd:pdf:2008"
+TEXT_FORMAT = "urn:ihe:iti:xds-sd:text:2008"
+MIME_SUFFICIENT_FORMAT = "urn:ihe:iti:xds:2017:mimeTypeSufficient"  # IHE ITI: no finer code
+
+
+def _is_utf8_text(content: bytes) -> bool:
+    if b"\x00" in content:
+        return False
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# MIME type -> (the content's signature check, formatCode). The declared type must match
+# the bytes: a patient's upload is shown to professionals, who must be able to trust it.
+PATIENT_MIME_TYPES: dict[str, tuple[str, str]] = {
+    "application/pdf": ("PDF", PDF_FORMAT),
+    "image/jpeg": ("JPEG", MIME_SUFFICIENT_FORMAT),
+    "image/png": ("PNG", MIME_SUFFICIENT_FORMAT),
+    "image/tiff": ("TIFF", MIME_SUFFICIENT_FORMAT),
+    "application/rtf": ("RTF", MIME_SUFFICIENT_FORMAT),
+    "text/rtf": ("RTF", MIME_SUFFICIENT_FORMAT),
+    "text/plain": ("TXT", TEXT_FORMAT),
+}
+
+
+def content_matches(kind: str, content: bytes) -> bool:
+    """Whether ``content`` starts with the signature of ``kind`` (TXT: UTF-8, no NUL)."""
+    match kind:
+        case "PDF":
+            return content.startswith(b"%PDF")
+        case "JPEG":
+            return content.startswith(b"\xff\xd8\xff")
+        case "PNG":
+            return content.startswith(b"\x89PNG")
+        case "TIFF":
+            return content.startswith((b"II*\x00", b"MM\x00*"))
+        case "RTF":
+            return content.startswith(b"{\\rtf")
+        case "TXT":
+            return _is_utf8_text(content)
+    return False
+
+
+async def deposit_patient_document(
+    ctx: ServiceContext,
+    *,
+    actor: Patient,
+    ins: Ins,
+    title: str,
+    type_code: str,
+    mime_type: str,
+    content: bytes,
+) -> DocumentView:
+    """The patient adds a document of their own (class 90, ``deposited_by_kind`` patient).
+
+    Refused before anything is stored: an unknown or non-patient type (``invalid-type``), a
+    MIME type outside PDF/JPEG/PNG/TIFF/RTF/TXT or content whose bytes are not of that type
+    (``invalid-content``). The policy (DEPOSIT) then checks it is the patient's own record.
+    """
+    if type_code not in PATIENT_DOCUMENT_TYPES:
+        raise InvalidInput(
+            "a patient's document must use a patient type (DOCPAT01…09, EXPPAT_1…3)",
+            code="invalid-type",
         )
-    ).all()
-    blocked = any(r.state == "blocked" for r in rows)
-    valid = [
-        r for r in rows if r.state == "authorized" and (r.expires_at is None or r.expires_at > now)
-    ]
-    authorized = any(r.professional_id == pro_id and pro_id is not None for r in valid)
-    care_team = False
-    if (
-        org_id is not None
-        and pro_id is not None
-        and any(r.organization_id == org_id for r in valid)
-    ):
-        care_team = (
-            await session.execute(
-                select(m.Membership.care_team).where(
-                    m.Membership.professional_id == pro_id, m.Membership.organization_id == org_id
-                )
-            )
-        ).scalar_one_or_none() is True
-    treating = (
-        pro_id is not None
-        and (
-            await session.execute(
-                select(m.TreatingDoctor.professional_id).where(
-                    m.TreatingDoctor.record_id == record_id,
-                    m.TreatingDoctor.professional_id == pro_id,
-                )
-            )
-        ).first()
-        is not None
+    mime = mime_type.split(";", 1)[0].strip().lower()
+    expected = PATIENT_MIME_TYPES.get(mime)
+    if expected is None:
+        raise InvalidInput(
+            "accepted formats: PDF, JPEG, PNG, TIFF, RTF, plain text", code="invalid-content"
+        )
+    kind, format_code = expected
+    if not content_matches(kind, content):
+        raise InvalidInput(f"the content is not a {kind} file", code="invalid-content")
+    now = ctx.now()
+    return await deposit_document(
+        ctx,
+        actor=actor,
+        ins=ins,
+        submission=DocumentSubmission(
+            unique_id=f"2.25.{uuid.uuid4().int}",
+            title=title,
+            type_code=type_code,
+            mime_type=mime,
+            format_code=format_code,
+            content=content,
+            creation_time=now,
+            service_start=now,
+            practice_setting="EXP_PATIENT",
+            facility_type="EXP_PATIENT",
+        ),
     )
-    return blocked, authorized, care_team, treating
-
-
-async def read_document(
-    ctx: ServiceContext, *, actor: Actor, ins: Ins, document_id: uuid.UUID
-) -> tuple[DocumentView, bytes]:
-    """Return a document's metadata and decrypted content, audited as a consultation."""
-    async with ctx.uow() as uow:
-        session = uow.session
-        _, record = await get_record(session, ins)
-        doc = await find_document(session, record.id, document_id)
-        if doc is None:
-            raise NotFound("no such document in this record", code="document-not-found")
-        blocked = authorized = care_team = treating = False
-        if isinstance(actor, Professional):
-            blocked, authorized, care_team, treating = await professional_facts(
-                session, record.id, actor, ctx.now()
-            )
-        facts = Facts(
-            RecordStatus(record.status),
-            is_subject=is_subject(actor, ins) if isinstance(actor, Patient) else False,
-            blocked=blocked,
-            authorized=authorized,
-            care_team=care_team,
-            treating_doctor=treating,
-            document=DocumentFacts(
-                deleted=doc.status == "deleted",
-                invisible_to_patient=doc.invisible_to_patient,
-                invisible_to_representatives=doc.invisible_to_representatives,
-            ),
-        )
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.READ_DOCUMENT,
-            facts=facts,
-            audit_action="document:document:read",
-            record_id=record.id,
-            target_document_id=doc.id,
-        )
-        content = await ctx.blobs.get_document(
-            data_key=data_key_of(ctx, record), blob_key=doc.blob_key, document_id=str(doc.id)
-        )
-        await audit(
-            ctx,
-            uow,
-            actor=actor,
-            action="document:document:read",
-            record_id=record.id,
-            target_document_id=doc.id,
-        )
-        await uow.commit()
-        return _view(doc), content

@@ -286,6 +286,9 @@ class Document(Base):
         UniqueConstraint("record_id", "unique_id"),
         UniqueConstraint("entry_uuid"),
         Index("ix_document_record_listing", "record_id", "status", "service_start"),
+        # Keyset paging of searches (migration 0005).
+        Index("ix_document_record_deposited", "record_id", "deposited_at", "id"),
+        Index("ix_document_record_creation", "record_id", "creation_time", "id"),
     )
 
     id: Mapped[UUIDPK]  # logicalId: stable across metadata changes
@@ -384,7 +387,11 @@ class Outbox(Base):
     """A notification to deliver at least once, idempotently by its id."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # "Already told of this access today?" (migration 0005).
+        Index("ix_outbox_record_kind_created", "record_id", "kind", "created_at"),
+    )
 
     id: Mapped[UUIDPK]
     record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
@@ -485,3 +492,25 @@ class OneTimeCode(Base):
     created_at: Mapped[Timestamp]
     expires_at: Mapped[Timestamp]
     used_at: Mapped[OptTimestamp]
+
+
+class IdentityRegistryEntry(Base):
+    """The reference identities the desk and online creation check against.
+
+    In production this is the national INSi teleservice; here a local table (filled by the
+    demo) stands in for it. Not per-record: a person is in it whether they have a DMP or not.
+    """
+
+    __tablename__ = "identity_registry"
+    __table_args__ = (UniqueConstraint("ins_value"),)
+
+    id: Mapped[UUIDPK]
+    ins_value: Mapped[str] = mapped_column(String(15))
+    ins_oid: Mapped[Str64]
+    birth_name: Mapped[Str128]
+    given_names: Mapped[Str255]  # birth given names, space separated, civil-status order
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))
+    birth_place_code: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    vitale_serial: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    updated_at: Mapped[Timestamp]

@@ -1,1 +1,99 @@
+"""The portals: professional sign-in (``/pro``), admission desk (``/accueil``), online
+creation (``/patient/creer``). Server-rendered HTML, no JavaScript, FR/EN.
 
+``install(app)`` adds the routers, the static files, the language switch and the security
+headers; ``app.py`` hands portal errors to :func:`error_response`.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from opendmp.domain.errors import OpenDMPError
+from opendmp.web import i18n
+from opendmp.web.common import HERE, SignInRequired, error_text, language, render, safe_next
+
+PORTAL_PREFIXES = ("/accueil", "/patient", "/pro", "/langue", "/static/portal")
+SIGN_IN_PATH = "/pro/connexion"
+
+# Strict by default: the portals load only their own stylesheet, run no script, are never
+# framed, and post forms only to themselves.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+
+def is_portal(request: Request) -> bool:
+    path = request.url.path
+    return any(path == p or path.startswith(p + "/") for p in PORTAL_PREFIXES)
+
+
+async def error_response(request: Request, exc: OpenDMPError) -> Response:
+    """The portal's answer to an error: a sign-in redirect, or a readable page (no trace)."""
+    if isinstance(exc, SignInRequired):
+        # Back to the page after sign-in; a form's target cannot be replayed by a GET.
+        back = request.url.path if request.method == "GET" else "/accueil"
+        target = urllib.parse.quote(safe_next(back), safe="/")
+        return RedirectResponse(f"{SIGN_IN_PATH}?next={target}", status_code=303)
+    lang = language(request)
+    response = render(
+        request,
+        "error.html",
+        {"message": error_text(exc, lang), "code": exc.code},
+        status_code=exc.http_status,
+    )
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(int(retry_after))
+    return response
+
+
+def install(app: FastAPI) -> None:
+    from opendmp.web.desk.routes import router as desk_router
+    from opendmp.web.patient.creation import router as creation_router
+    from opendmp.web.pro.routes import router as pro_router
+
+    app.include_router(pro_router)
+    app.include_router(desk_router)
+    app.include_router(creation_router)
+    app.mount("/static/portal", StaticFiles(directory=HERE / "static"), name="portal-static")
+
+    @app.get("/langue", include_in_schema=False)
+    async def switch_language(request: Request, lang: str = "fr", next: str = "/") -> Response:
+        response = RedirectResponse(safe_next(next, "/accueil"), status_code=303)
+        response.set_cookie(
+            i18n.COOKIE,
+            i18n.language_of(lang),
+            max_age=365 * 24 * 3600,
+            path="/",
+            samesite="lax",
+            httponly=True,
+        )
+        return response
+
+    @app.middleware("http")
+    async def portal_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if is_portal(request):
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            if not request.url.path.startswith("/static/"):
+                # Pages carry personal data (identities, credentials): never stored.
+                response.headers["Cache-Control"] = "no-store"
+                response.headers["Pragma"] = "no-cache"
+        return response

@@ -1,0 +1,184 @@
+"""Reading a document: metadata, content, or content as a stream; audited consultations.
+
+Checks, in this order (no existence leak to an unauthorised reader):
+
+1. the record exists (``record-not-found``; a record's existence is public, TD0.2);
+2. the record-level rules (state, block, basis, CPE…) *before* looking at the document: a
+   reader refused there gets the same refusal whether the document exists or not;
+3. the document exists (``document-not-found``, only for readers who may read the record);
+4. the document rules in DMP-RULES order (matrix, mask, visibility), then deletion: a
+   deleted document answers ``Gone`` (410, ``document-deleted``) only to a reader who would
+   otherwise have been allowed to read it, so that code reveals nothing to anyone else.
+
+Reading one version by its id is "asking for it": superseded versions are readable there,
+while searches list them only on request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from opendmp.domain.actors import Actor
+from opendmp.domain.errors import AccessDenied, Gone, NotFound
+from opendmp.domain.identifiers import Ins
+from opendmp.domain.policy import Action, Decision
+from opendmp.services.context import ServiceContext
+from opendmp.services.document_access import after_access
+from opendmp.services.document_views import DocumentView, data_key_of, document_view
+from opendmp.services.facts import actor_on_record, document_facts
+from opendmp.services.gate import audit, require
+from opendmp.services.records import get_record
+from opendmp.storage import models as m
+from opendmp.storage.repositories import find_document
+from opendmp.storage.uow import UnitOfWork
+
+STREAM_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentStream:
+    """A document's metadata and its content as chunks.
+
+    The API is streaming-ready, the storage is not yet: a blob is one AES-GCM message whose
+    tag authenticates the whole content, so nothing may be released before all of it was
+    read and checked. ``chunks`` therefore yields slices of bytes already decrypted and
+    verified; a chunked encryption format (one tag per segment, STREAM construction) would
+    let it stream from the store without changing this signature.
+    """
+
+    view: DocumentView
+    size: int
+    chunks: AsyncIterator[bytes]
+
+
+async def _chunks(content: bytes, size: int = STREAM_CHUNK) -> AsyncIterator[bytes]:
+    for start in range(0, len(content), size):
+        yield content[start : start + size]
+
+
+async def _consult(
+    ctx: ServiceContext, uow: UnitOfWork, *, actor: Actor, ins: Ins, document_id: uuid.UUID
+) -> tuple[m.Patient, m.Record, m.Document, Decision]:
+    """Steps 1–4 of the module docstring; a refusal is audited (and committed) by the gate."""
+    session, now = uow.session, ctx.now()
+    patient, record = await get_record(session, ins)
+    who = await actor_on_record(
+        session, actor=actor, patient=patient, record=record, now=now, include_superseded=True
+    )
+    doc = await find_document(session, record.id, document_id)
+    if doc is None:
+        await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.READ_DOCUMENT,
+            facts=who.facts,
+            audit_action="document:document:read",
+            record_id=record.id,
+        )
+        raise NotFound("no such document in this record", code="document-not-found")
+    facts, _ = document_facts(doc, actor=actor, who=who, matrix=ctx.matrix)
+    try:
+        decision = await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.READ_DOCUMENT,
+            facts=facts,
+            audit_action="document:document:read",
+            record_id=record.id,
+            target_document_id=doc.id,
+        )
+    except AccessDenied as refused:
+        # The rules put deletion last: this reader passed every other check.
+        if refused.code == "document-deleted":
+            raise Gone("this document was deleted", code="document-deleted") from None
+        raise
+    return patient, record, doc, decision
+
+
+async def _conclude(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    patient: m.Patient,
+    record: m.Record,
+    doc: m.Document,
+    decision: Decision,
+    part: str,
+) -> None:
+    """Audit the consultation and carry out its obligations, then commit."""
+    now = ctx.now()
+    await audit(
+        ctx,
+        uow,
+        actor=actor,
+        action="document:document:read",
+        record_id=record.id,
+        target_document_id=doc.id,
+        details={"part": part},
+    )
+    await after_access(
+        ctx, uow.session, actor=actor, decision=decision, patient=patient, record=record, now=now
+    )
+    await uow.commit()
+
+
+async def read_document(
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, document_id: uuid.UUID
+) -> tuple[DocumentView, bytes]:
+    """Return a document's metadata and decrypted content, audited as a consultation."""
+    async with ctx.uow() as uow:
+        patient, record, doc, decision = await _consult(
+            ctx, uow, actor=actor, ins=ins, document_id=document_id
+        )
+        content = await ctx.blobs.get_document(
+            data_key=data_key_of(ctx, record), blob_key=doc.blob_key, document_id=str(doc.id)
+        )
+        await _conclude(
+            ctx,
+            uow,
+            actor=actor,
+            patient=patient,
+            record=record,
+            doc=doc,
+            decision=decision,
+            part="content",
+        )
+        return document_view(doc), content
+
+
+async def read_document_metadata(
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, document_id: uuid.UUID
+) -> DocumentView:
+    """A document's metadata alone (FHIR ``GET DocumentReference/<id>``), audited likewise."""
+    async with ctx.uow() as uow:
+        patient, record, doc, decision = await _consult(
+            ctx, uow, actor=actor, ins=ins, document_id=document_id
+        )
+        await _conclude(
+            ctx,
+            uow,
+            actor=actor,
+            patient=patient,
+            record=record,
+            doc=doc,
+            decision=decision,
+            part="metadata",
+        )
+        return document_view(doc)
+
+
+async def stream_document(
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, document_id: uuid.UUID
+) -> DocumentStream:
+    """Like ``read_document`` for large contents (ITI-68): see ``DocumentStream``.
+
+    The access is decided, the content verified and the consultation audited and committed
+    before the first chunk is handed out.
+    """
+    view, content = await read_document(ctx, actor=actor, ins=ins, document_id=document_id)
+    return DocumentStream(view=view, size=len(content), chunks=_chunks(content))

@@ -1,0 +1,314 @@
+"""Admission desk (``/accueil``): a signed-in desk agent (CPE) or professional (CPS) opens a
+DMP for the person in front of them (DMP-RULES §2).
+
+1. read the Carte Vitale (the reader's card file) or type the identity; pick the person;
+2. check the identity against the identity registry (INSi), then the existence test —
+   a closed record is offered for reactivation;
+3. show the information notice, capture the express consent (who, where, when, which
+   notice), the emergency choices and a contact channel; create the record;
+4. hand over the welcome letter: sealed in the agent's session, downloadable once.
+
+The identity the registry confirmed is kept in the agent's session between steps, so the
+consent form cannot be posted for someone else than the person checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData, UploadFile
+
+from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
+from opendmp.domain.errors import Conflict, InvalidInput, OpenDMPError
+from opendmp.domain.records import RecordStatus
+from opendmp.domain.vitale import MAX_FILE_BYTES, parse_card
+from opendmp.services.identity_registry import ReferenceIdentity, verify_identity
+from opendmp.services.notice import current_notice
+from opendmp.services.onboarding import (
+    LETTER_KEY,
+    check_existence,
+    seal_welcome_letter,
+    take_welcome_letter,
+)
+from opendmp.services.records import NewRecord, create_record, reactivate_record
+from opendmp.services.web_sessions import update_attributes
+from opendmp.web.common import (
+    Staff,
+    ctx_of,
+    error_text,
+    field,
+    format_date,
+    language,
+    read_form,
+    render,
+    require_staff,
+)
+from opendmp.web.forms import (
+    IDENTITY_FIELDS,
+    emergency_choices,
+    identity_claim,
+    identity_from_json,
+    identity_json,
+    notice_blocks,
+    values_of,
+)
+
+router = APIRouter(prefix="/accueil", include_in_schema=False)
+PENDING = "desk_identity"
+CREATED = "desk_created"
+
+
+def _expired() -> Conflict:
+    return Conflict("start again from the card or the identity form", code="journey-expired")
+
+
+def _home(
+    request: Request, staff: Staff, *, values: dict[str, str] | None = None, problem: str | None
+) -> Response:
+    return render(
+        request,
+        "desk/home.html",
+        {"values": values or {}, "problem": problem},
+        binding=staff.binding,
+        staff=staff,
+        status_code=422 if problem else 200,
+    )
+
+
+def _identity_view(identity: ReferenceIdentity, lang: str) -> dict[str, str]:
+    return {
+        "name": f"{identity.birth_name} {' '.join(identity.given_names)}",
+        "date": format_date(identity.birth_date, lang),
+        "ins": identity.ins.value,
+    }
+
+
+def _consent_page(
+    request: Request,
+    staff: Staff,
+    identity: ReferenceIdentity,
+    *,
+    problem: str | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    lang = language(request)
+    notice = current_notice()
+    ctx = ctx_of(request)
+    return render(
+        request,
+        "desk/consent.html",
+        {
+            "person": _identity_view(identity, lang),
+            "notice": notice,
+            "notice_blocks": notice_blocks(notice.text),
+            "problem": problem,
+            "values": values or {},
+            "captured_by": {
+                "who": staff.actor.name or staff.actor.idnat,
+                "org": staff.actor.organization or "—",
+                "when": f"{ctx.now():%d/%m/%Y %H:%M} UTC",
+            },
+        },
+        binding=staff.binding,
+        staff=staff,
+        status_code=422 if problem else 200,
+    )
+
+
+def _pending(staff: Staff) -> tuple[ReferenceIdentity, dict[str, Any]]:
+    raw = staff.session.attributes.get(PENDING)
+    if not isinstance(raw, dict):
+        raise _expired()
+    return identity_from_json(raw), raw
+
+
+@router.get("")
+async def home(request: Request) -> Response:
+    staff = await require_staff(request)
+    return _home(request, staff, problem=None)
+
+
+@router.post("/carte")
+async def read_card(request: Request) -> Response:
+    staff = await require_staff(request)
+    form = await read_form(request, staff.binding)
+    upload = form.get("card")
+    try:
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("choose the card file", code="invalid-vitale-card")
+        card = parse_card(await upload.read(MAX_FILE_BYTES + 1))
+    except OpenDMPError as error:
+        return _home(request, staff, problem=error_text(error, language(request)))
+    lang = language(request)
+    people = [
+        {
+            "role": "desk.insured" if index == 0 else "desk.beneficiary",
+            "name": person.display_name,
+            "date": format_date(person.birth_date, lang),
+            "rank": person.birth_rank,
+            "fields": {
+                "ins": person.ins or "",
+                "birth_name": person.birth_name,
+                "given_names": " ".join(person.given_names),
+                "birth_date": person.birth_date.isoformat(),
+                "sex": person.sex or "",
+            },
+        }
+        for index, person in enumerate(card.people)
+    ]
+    return render(request, "desk/pick.html", {"people": people}, binding=staff.binding, staff=staff)
+
+
+@router.post("/identite")
+async def check_identity(request: Request) -> Response:
+    staff = await require_staff(request)
+    form = await read_form(request, staff.binding)
+    ctx = ctx_of(request)
+    lang = language(request)
+    values = values_of(form, IDENTITY_FIELDS)
+    try:
+        claim = identity_claim(form, require_ins=False, require_serial=False)
+        identity = await verify_identity(ctx, claim, detailed=True)
+        status = await check_existence(ctx, actor=staff.actor, ins=identity.ins)
+    except OpenDMPError as error:
+        return _home(request, staff, values=values, problem=error_text(error, lang))
+    await update_attributes(
+        ctx,
+        staff.session.session_id,
+        set_items={PENDING: {**identity_json(identity), "status": status.value if status else ""}},
+        remove=(CREATED,),
+    )
+    if status is None:
+        return _consent_page(request, staff, identity)
+    return render(
+        request,
+        "desk/exists.html",
+        {"person": _identity_view(identity, lang), "closed": status is RecordStatus.CLOSED},
+        binding=staff.binding,
+        staff=staff,
+    )
+
+
+def _consent(staff: Staff, form: FormData, now: Any) -> Consent:
+    notice = current_notice()
+    if field(form, "notice_version") != notice.version:
+        raise Conflict("the notice changed: read it again", code="notice-changed")
+    return Consent(
+        kind=ConsentKind.CREATION,
+        channel=ConsentChannel.DESK,
+        captured_by_kind=staff.actor.kind.value,
+        captured_by_id=staff.actor.idnat,
+        captured_by_name=staff.actor.name,
+        place=staff.actor.organization,
+        notice_version=notice.version,
+        notice_sha256=notice.sha256,
+        captured_at=now,
+        patient_confirmed=field(form, "consent") == "yes",
+    )
+
+
+@router.post("/creer")
+async def create(request: Request) -> Response:
+    staff = await require_staff(request)
+    form = await read_form(request, staff.binding)
+    ctx = ctx_of(request)
+    lang = language(request)
+    identity, raw = _pending(staff)
+    if raw.get("status"):
+        raise Conflict("a record exists for this person", code="record-exists")
+    values = values_of(form, ("email", "mobile", "consent", "allow_regulation"))
+    values.update(values_of(form, ("allow_break_glass", "allow_masked")))
+    email, mobile = field(form, "email"), field(form, "mobile")
+    if not email and not mobile:
+        return _consent_page(
+            request,
+            staff,
+            identity,
+            problem=error_text(InvalidInput("", code="contact-required"), lang),
+            values=values,
+        )
+    try:
+        view = await create_record(
+            ctx,
+            actor=staff.actor,
+            request=NewRecord(
+                ins=identity.ins,
+                birth_name=identity.birth_name,
+                given_names=identity.given_names,
+                birth_date=identity.birth_date,
+                sex=identity.sex,
+                birth_place_code=identity.birth_place_code,
+                consent=_consent(staff, form, ctx.now()),
+                email=email or None,
+                mobile=mobile or None,
+                emergency=emergency_choices(form),
+            ),
+        )
+    except OpenDMPError as error:
+        return _consent_page(
+            request, staff, identity, problem=error_text(error, lang), values=values
+        )
+    await update_attributes(
+        ctx,
+        staff.session.session_id,
+        set_items={CREATED: _identity_view(identity, lang)},
+        remove=(PENDING,),
+    )
+    await seal_welcome_letter(ctx, session_id=staff.session.session_id, view=view)
+    return RedirectResponse("/accueil/cree", status_code=303)
+
+
+@router.get("/cree")
+async def created(request: Request) -> Response:
+    staff = await require_staff(request)
+    person = staff.session.attributes.get(CREATED)
+    if not isinstance(person, dict):
+        return RedirectResponse("/accueil", status_code=303)
+    letter = staff.session.attributes.get(LETTER_KEY)
+    return render(
+        request,
+        "desk/created.html",
+        {"person": person, "letter_id": letter.get("id") if isinstance(letter, dict) else None},
+        binding=staff.binding,
+        staff=staff,
+    )
+
+
+@router.post("/lettre")
+async def download_letter(request: Request) -> Response:
+    staff = await require_staff(request)
+    form = await read_form(request, staff.binding)
+    pdf = await take_welcome_letter(
+        ctx_of(request),
+        actor=staff.actor,
+        session_id=staff.session.session_id,
+        letter_id=field(form, "letter_id"),
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'attachment; filename="courrier-bienvenue-dmp.pdf"'},
+    )
+
+
+@router.post("/reactiver")
+async def reactivate(request: Request) -> Response:
+    staff = await require_staff(request)
+    form = await read_form(request, staff.binding)
+    identity, raw = _pending(staff)
+    if raw.get("status") != RecordStatus.CLOSED.value:
+        raise _expired()
+    ctx = ctx_of(request)
+    await reactivate_record(
+        ctx, actor=staff.actor, ins=identity.ins, emergency=emergency_choices(form)
+    )
+    await update_attributes(ctx, staff.session.session_id, remove=(PENDING,))
+    return render(
+        request,
+        "desk/reactivated.html",
+        {"person": _identity_view(identity, language(request))},
+        binding=staff.binding,
+        staff=staff,
+    )

@@ -1,0 +1,119 @@
+"""Professional web sign-in (shared by the desk and the professional portal).
+
+Two ways in: the card certificate the browser presents (CPS/CPE, verified by
+``auth.dependencies``), and — only where the development issuer is on (demo, development)
+— a page listing the demo professionals and the demo desk agent. Either opens a
+server-side session (``web_session``, ``subject_kind = "professional"``) whose attributes
+hold the actor.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from opendmp.auth.dependencies import Authenticator
+from opendmp.domain.actors import Professional
+from opendmp.domain.errors import NotFound, Unauthenticated
+from opendmp.services.web_sessions import end_web_session, open_staff_session
+from opendmp.web.common import (
+    STAFF_COOKIE,
+    clear_cookie,
+    client_address,
+    ctx_of,
+    field,
+    optional_staff,
+    read_cookie,
+    read_form,
+    render,
+    require_staff,
+    safe_next,
+    set_cookie,
+    settings_of,
+)
+
+router = APIRouter(prefix="/pro", include_in_schema=False)
+
+
+def _demo_staff() -> list[tuple[str, Professional, str]]:
+    # Imported here: the demo data is only needed where the development issuer is on.
+    from opendmp.services.demo import DESK, PROFESSIONALS
+
+    return [(p.key, p.actor, p.role) for p in (DESK, *PROFESSIONALS)]
+
+
+def _dev_enabled(request: Request) -> bool:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.dev is not None
+
+
+async def _signed_in(request: Request, actor: Professional, method: str, target: str) -> Response:
+    ctx = ctx_of(request)
+    token = await open_staff_session(
+        ctx, actor=actor, method=method, client_address=client_address(request)
+    )
+    response = RedirectResponse(safe_next(target), status_code=303)
+    set_cookie(
+        response,
+        settings_of(request),
+        STAFF_COOKIE,
+        token,
+        max_age=int(ctx.auth.session_absolute.total_seconds()),
+    )
+    return response
+
+
+@router.get("/connexion")
+async def sign_in_page(request: Request, next: str = "/accueil") -> Response:
+    settings = settings_of(request)
+    return render(
+        request,
+        "pro/signin.html",
+        {
+            "next": safe_next(next),
+            "demo": _demo_staff() if _dev_enabled(request) else [],
+            "card": settings.client_ca_file is not None,
+        },
+    )
+
+
+@router.post("/connexion/demo")
+async def sign_in_demo(request: Request) -> Response:
+    form = await read_form(request, "")
+    if not _dev_enabled(request):
+        raise NotFound("demo sign-in is off", code="dev-sign-in-off")
+    key = field(form, "who")
+    actor = next((a for k, a, _ in _demo_staff() if k == key), None)
+    if actor is None:
+        raise NotFound("unknown demo identity", code="not-found")
+    return await _signed_in(request, actor, "demo", field(form, "next"))
+
+
+@router.post("/connexion/carte")
+async def sign_in_card(request: Request) -> Response:
+    form = await read_form(request, "")
+    authenticator: Authenticator = request.app.state.authenticator
+    auth = await authenticator.authenticate(request)
+    if auth.mechanism != "certificate" or not isinstance(auth.actor, Professional):
+        raise Unauthenticated("sign in with a card certificate", code="authentication-required")
+    return await _signed_in(request, auth.actor, "card", field(form, "next"))
+
+
+@router.post("/deconnexion")
+async def sign_out(request: Request) -> Response:
+    staff = await optional_staff(request)
+    if staff is not None:
+        await read_form(request, staff.binding)
+    await end_web_session(ctx_of(request), read_cookie(request, STAFF_COOKIE))
+    response = RedirectResponse("/pro/connexion", status_code=303)
+    clear_cookie(response, settings_of(request), STAFF_COOKIE)
+    return response
+
+
+@router.get("")
+async def home(request: Request) -> Response:
+    staff = await require_staff(request)
+    if staff.actor.card_kind.value == "CPE" and staff.actor.profession is None:
+        # A desk agent's portal is the admission desk.
+        return RedirectResponse("/accueil", status_code=303)
+    return render(request, "pro/home.html", binding=staff.binding, staff=staff)
