@@ -367,6 +367,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
 }
 
 
+def register(entries: dict[str, dict[str, str]]) -> None:
+    """Add a portal's own wording (each portal keeps its catalogue beside its routes)."""
+    clash = set(entries) & set(CATALOGUE)
+    if clash:
+        raise ValueError(f"wording keys defined twice: {sorted(clash)}")
+    CATALOGUE.update(entries)
+
+
 def language_of(value: str | None) -> Lang:
     """``en`` for English, French otherwise (the default)."""
     return "en" if (value or "").lower().startswith("en") else "fr"
