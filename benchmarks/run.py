@@ -233,7 +233,7 @@ def wrk(scenario: Scenario, port: int, duration: int, env: dict[str, str]) -> di
     before = os.times()
     out = run(cmd, {**env, **scenario.env, "BENCH_LUA": str(LUA)})
     after = os.times()
-    line = next(l for l in out.splitlines() if l.startswith("@@RESULT "))
+    line = next(x for x in out.splitlines() if x.startswith("@@RESULT "))
     result: dict[str, Any] = json.loads(line.removeprefix("@@RESULT "))
     result["driver_cpu_s"] = round(
         (after.children_user - before.children_user)
