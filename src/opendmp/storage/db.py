@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
 
 
 def make_engine(
@@ -23,12 +22,15 @@ def make_engine(
     the test suite uses it so that concurrent runs on one database never collide.
     """
     if url.startswith("sqlite"):
+        if ":memory:" in url or "mode=memory" in url:
+            raise ValueError("an in-memory SQLite database cannot be shared: use a file")
         engine = create_async_engine(
             url,
             echo=echo,
-            # One SQLite connection per checkout is cheap; pooling file handles across
-            # event loops (tests, CLI) only causes "attached to a different loop" errors.
-            poolclass=NullPool,
+            # A small pool: opening a SQLite connection and setting its pragmas costs more
+            # than a whole indexed query. Writers are serialised by BEGIN IMMEDIATE anyway.
+            pool_size=min(pool_size, 8),
+            max_overflow=pool_size,
             connect_args={"timeout": 30},
         )
         _configure_sqlite(engine)
