@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements.lock
 
-.PHONY: demo test lint typecheck importlint pytest install install-dev lock clean
+.PHONY: demo test lint typecheck importlint pytest install install-dev lock clean bench bench-full wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,25 @@ importlint: $(VENV)/.installed-dev
 
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
+
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet -c $(LOCK) -e ".[dev,bench]"
+	touch $@
+
+wrk:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+
+## make bench: 10 k documents on SQLite and PostgreSQL, every scenario, ~5 minutes;
+## results in benchmarks/results/, report in docs/benchmarks.md
+bench: $(VENV)/.installed-bench wrk
+	$(BIN)/python benchmarks/run.py --quick --out benchmarks/results/bench-quick.json
+	$(BIN)/python benchmarks/report.py benchmarks/results/bench-quick.json
+
+## make bench-full: 10 k and 1 M documents (about 20 GB of disk, ~40 minutes)
+bench-full: $(VENV)/.installed-bench wrk
+	$(BIN)/python benchmarks/run.py --sizes 10000,1000000 --duration 15 \
+		--out benchmarks/results/bench-full.json
+	$(BIN)/python benchmarks/report.py benchmarks/results/bench-full.json
 
 ## make lock: re-resolve the pinned versions (after changing pyproject.toml)
 lock: $(BIN)/python

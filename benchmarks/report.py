@@ -1,0 +1,203 @@
+"""Turn benchmark results (benchmarks/results/*.json) into docs/benchmarks.md with plots.
+
+python benchmarks/report.py benchmarks/results/bench-*.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+PLOTS = ROOT / "docs" / "benchmarks"
+
+# (scenario, clients, metric, comparison, target, label) — the issue's targets.
+TARGETS = [
+    (
+        "ITI-65 deposit 10k",
+        16,
+        "throughput_rps",
+        ">=",
+        900,
+        "ITI-65 10 KB, 16 clients: documents/s",
+    ),
+    ("ITI-65 deposit 10k", 16, "p99_ms", "<=", 50, "ITI-65 10 KB, 16 clients: p99 ms"),
+    ("ITI-67 search", 16, "throughput_rps", ">=", 1100, "ITI-67, 16 clients: searches/s"),
+    ("ITI-67 search", 16, "p99_ms", "<=", 30, "ITI-67, 16 clients: p99 ms"),
+    ("ITI-68 retrieve 100k", 16, "throughput_rps", ">=", 2000, "ITI-68 100 KB: retrievals/s"),
+]
+
+
+def load(paths: list[Path]) -> list[dict[str, Any]]:
+    runs: list[dict[str, Any]] = []
+    for path in paths:
+        data = json.loads(path.read_text())
+        for run in data["runs"]:
+            run["_file"] = path.name
+            run["_machine"] = data.get("machine", {})
+            runs.append(run)
+    return runs
+
+
+def find(run: dict[str, Any], scenario: str, clients: int) -> dict[str, Any] | None:
+    for res in run["results"]:
+        if res["scenario"].startswith(scenario) and res["clients"] == clients:
+            return res
+    return None
+
+
+def table(run: dict[str, Any]) -> str:
+    lines = [
+        f"### {run['database']} — {run['documents']:,} documents "
+        f"(startup {run['startup_seconds']} s, peak RSS {run['peak_rss_mb']} MB, "
+        f"{run['workers']} worker(s); seeded in {run['dataset']['seed_seconds']} s)",
+        "",
+        "| scenario | clients | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/req "
+        "| driver CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in run["results"]:
+        lines.append(
+            f"| {r['scenario']} | {r['clients']} | {r['throughput_rps']:.1f} | {r['p50_ms']:.1f} "
+            f"| {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} "
+            f"| {r['server_cpu_ms_per_request']:.2f} | {r['driver_cpu_ms_per_request']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def targets(runs: list[dict[str, Any]]) -> str:
+    lines = [
+        "| target | goal | "
+        + " | ".join(f"{r['database']} {r['documents']:,}" for r in runs)
+        + " |",
+        "|---|---|" + "---:|" * len(runs),
+    ]
+    for scenario, clients, metric, op, goal, label in TARGETS:
+        cells = []
+        for run in runs:
+            res = find(run, scenario, clients)
+            if res is None:
+                cells.append("—")
+                continue
+            value = res[metric]
+            ok = value >= goal if op == ">=" else value <= goal
+            cells.append(f"{value:.1f} {'✅' if ok else '❌'}")
+        lines.append(f"| {label} | {op} {goal} | " + " | ".join(cells) + " |")
+    startup = " | ".join(
+        f"{r['startup_seconds']} {'✅' if r['startup_seconds'] <= 3 else '❌'}" for r in runs
+    )
+    lines.append(f"| `opendmp serve` ready (s) | <= 3 | {startup} |")
+    rss = " | ".join(
+        f"{r['peak_rss_mb']} {'✅' if r['peak_rss_mb'] <= 250 else '❌'}" for r in runs
+    )
+    lines.append(f"| peak RSS per worker (MB) | <= 250 | {rss} |")
+    growth = []
+    for db in sorted({r["database"] for r in runs}):
+        sized = sorted((r for r in runs if r["database"] == db), key=lambda r: r["documents"])
+        if len(sized) >= 2:
+            small, large = find(sized[0], "ITI-67 search", 1), find(sized[-1], "ITI-67 search", 1)
+            if small and large and small["p50_ms"]:
+                ratio = large["p50_ms"] / small["p50_ms"]
+                growth.append(f"{db}: {ratio:.2f} {'✅' if ratio <= 1.2 else '❌'}")
+    if growth:
+        lines.append(
+            "| ITI-67 p50 at the largest size / at the smallest (1 client) | <= 1.2 | "
+            + "; ".join(growth)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def plots(runs: list[dict[str, Any]]) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ["(plots need matplotlib: `pip install -e '.[bench]'`)"]
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    made = []
+    scenarios = sorted({r["scenario"] for run in runs for r in run["results"]})
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for db in sorted({r["database"] for r in runs}):
+        for sc in scenarios:
+            points = sorted(
+                (run["documents"], res["p50_ms"])
+                for run in runs
+                if run["database"] == db
+                for res in run["results"]
+                if res["scenario"] == sc and res["clients"] == 1
+            )
+            if len(points) >= 1:
+                ax.plot(
+                    [p[0] for p in points], [p[1] for p in points], marker="o", label=f"{db}: {sc}"
+                )
+    ax.set_xscale("log")
+    ax.set_xlabel("documents in the database")
+    ax.set_ylabel("p50 latency, 1 client (ms)")
+    ax.set_title("Latency against database size")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(PLOTS / "latency-vs-size.png", dpi=110)
+    made.append("![latency against database size](benchmarks/latency-vs-size.png)")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    largest = {
+        db: max((r for r in runs if r["database"] == db), key=lambda r: r["documents"])
+        for db in {r["database"] for r in runs}
+    }
+    for db, run in sorted(largest.items()):
+        for sc in scenarios:
+            points = sorted(
+                (res["clients"], res["throughput_rps"])
+                for res in run["results"]
+                if res["scenario"] == sc
+            )
+            if len(points) >= 2:
+                ax.plot(
+                    [p[0] for p in points], [p[1] for p in points], marker="o", label=f"{db}: {sc}"
+                )
+    ax.set_xlabel("concurrent clients")
+    ax.set_ylabel("requests/s")
+    ax.set_title("Throughput against clients")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(PLOTS / "throughput-vs-clients.png", dpi=110)
+    made.append("![throughput against clients](benchmarks/throughput-vs-clients.png)")
+    return made
+
+
+def main() -> None:
+    paths = [Path(p) for p in sys.argv[1:]] or sorted(
+        (ROOT / "benchmarks" / "results").glob("*.json")
+    )
+    runs = sorted(load(paths), key=lambda r: (r["database"], r["documents"]))
+    machine = runs[0]["_machine"] if runs else {}
+    intro = DOC.read_text().split("<!-- results -->")[0] if DOC.exists() else "# Benchmarks\n\n"
+    body = [
+        "<!-- results -->",
+        "",
+        f"Results from {', '.join(sorted({r['_file'] for r in runs}))} on "
+        f"{machine.get('cpus', '?')} CPUs, Python {machine.get('python', '?')}.",
+        "",
+        "## Against the targets",
+        "",
+        targets(runs),
+        "",
+        "## Plots",
+        "",
+        *plots(runs),
+        "",
+        "## Every scenario",
+        "",
+    ]
+    body += [table(run) + "\n" for run in runs]
+    DOC.write_text(intro + "\n".join(body) + "\n")
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
