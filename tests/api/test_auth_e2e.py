@@ -266,7 +266,15 @@ async def test_the_same_professional_is_the_same_actor_whatever_the_mechanism(
         "assertion": "assertion",
     }
     assert indirect.json()["assertion_patient_ins"] == str(ins)
-    assert bearer.json()["scopes"] == ["ITI-65", "ITI-66", "ITI-67", "ITI-68", "ITI-78"]
+    assert bearer.json()["scopes"] == [
+        "ITI-108",
+        "ITI-65",
+        "ITI-66",
+        "ITI-67",
+        "ITI-68",
+        "ITI-78",
+        "ITI-81",
+    ]
     assert by_card.json()["scopes"] is None
 
 

@@ -27,8 +27,9 @@ from opendmp.domain.identifiers import parse_idnat_ps, parse_ins_reference, pars
 KEY_FILE = "dev-issuer.jwk"
 PATH = "/dev-issuer"
 JWKS_PATH = f"{PATH}/jwks.json"
-# IHE MHD (ITI-65/66/67/68) and PDQm (ITI-78): everything OpenDMP serves.
-DEFAULT_SCOPES = "ITI-65 ITI-66 ITI-67 ITI-68 ITI-78"
+# IHE MHD (ITI-65/66/67/68), PDQm (ITI-78), RESTful ATNA (ITI-81, AuditEvent search) and
+# PCF (ITI-108, Consent): everything OpenDMP serves.
+DEFAULT_SCOPES = "ITI-65 ITI-66 ITI-67 ITI-68 ITI-78 ITI-81 ITI-108"
 MAX_TTL = dt.timedelta(hours=12)
 _TTL_RE = re.compile(r"^\s*(\d+)\s*([smh]?)\s*$")
 

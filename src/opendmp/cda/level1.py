@@ -83,11 +83,14 @@ def wrap_level1(
     facility_type: str | None,
     language: str = "fr-FR",
     type_system: str = OID_LOINC,
+    replaces: tuple[str, str | None] | None = None,
 ) -> bytes:
     """Return the CDA document (UTF-8 bytes with an XML declaration).
 
     Times must be timezone-aware; they are written in UTC to the second. The author is
-    also the legal authenticator and the performer of the service event.
+    also the legal authenticator and the performer of the service event. ``replaces`` is
+    the id of the document this version replaces (``relatedDocument`` RPLC): pass the same
+    ``set_id`` and the next ``version``.
     """
     if version < 1:
         raise ValueError("version must be a positive integer")
@@ -124,6 +127,9 @@ def wrap_level1(
     _custodian(root, custodian)
     _legal_authenticator(root, author, effective_time)
     _documentation_of(root, author, service_start, service_stop, practice_setting)
+    if replaces is not None:
+        related = _sub(_sub(root, "relatedDocument", typeCode="RPLC"), "parentDocument")
+        _ii(related, "id", *replaces)
     _component_of(root, service_start, service_stop, facility_type)
     body = _sub(_sub(root, "component"), "nonXMLBody")
     text = _sub(body, "text", mediaType=media_type, representation="B64")

@@ -11,9 +11,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opendmp.domain.errors import OpenDMPError
 from opendmp.fhir.formats import NotAcceptable, fhir_response
+from opendmp.fhir.openapi import FHIR_ERRORS
 from opendmp.fhir.outcome import from_error, issue, outcome
 
-router = APIRouter(prefix="/fhir")
+# FHIR_ERRORS: every route documents its OperationOutcome errors in /openapi.json.
+router = APIRouter(prefix="/fhir", responses=FHIR_ERRORS)
 
 # Transaction modules add their routes to ``router`` (import them below).
 
@@ -70,4 +72,12 @@ def install(app: FastAPI) -> None:
 
 
 # Transaction modules (they register their routes on ``router``).
+from opendmp.fhir import audit as _audit  # noqa: E402, F401
+from opendmp.fhir import capability as _capability  # noqa: E402, F401
+from opendmp.fhir import consent as _consent  # noqa: E402, F401
+from opendmp.fhir import lists as _lists  # noqa: E402, F401
+from opendmp.fhir import patient as _patient  # noqa: E402, F401
 from opendmp.fhir import provide as _provide  # noqa: E402, F401
+from opendmp.fhir import retrieve as _retrieve  # noqa: E402, F401
+from opendmp.fhir import search as _search  # noqa: E402, F401
+from opendmp.fhir import update as _update  # noqa: E402, F401

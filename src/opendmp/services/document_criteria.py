@@ -59,7 +59,8 @@ class DocumentQuery:
     ``author_family`` matches the start of the author's name (stored "FAMILY Given"),
     ``author_given`` the start of a later word, case-insensitively (ASCII case on SQLite).
     ``related_ids`` match ``context.related[].identifier.value`` of the metadata kept as
-    given. ``is_archived`` None lists both. ``sort``: ``date`` (deposit), ``creation`` or
+    given. ``title`` matches a part of the title, any case (ASCII case on SQLite, as the
+    author criteria). ``is_archived`` None lists both. ``sort``: ``date`` (deposit), ``creation`` or
     ``period`` (service start), ascending, or descending with a leading ``-``.
     """
 
@@ -83,6 +84,7 @@ class DocumentQuery:
     related_ids: tuple[str, ...] = ()
     author_given: str | None = None
     author_family: str | None = None
+    title: str | None = None  # the title contains this text (portal search), any case
     is_archived: bool | None = None
     sort: str = "-date"
 
@@ -198,6 +200,13 @@ def _author(query: DocumentQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _title(query: DocumentQuery) -> list[ColumnElement[bool]]:
+    text = (query.title or "").strip().lower()
+    if not text:
+        return []
+    return [func.lower(m.Document.title).contains(text, autoescape=True)]
+
+
 def _codes(column: Any, values: tuple[str, ...]) -> list[ColumnElement[bool]]:
     return [column.in_(sorted(set(values)))] if values else []
 
@@ -219,6 +228,7 @@ def criteria_conditions(query: DocumentQuery, *, dialect: str) -> list[ColumnEle
         *_range(m.Document.service_stop, query.period_end),
         *_related(query.related_ids, dialect),
         *_author(query),
+        *_title(query),
     ]
     if query.event_codes:
         # Stored as a JSON list of strings: match the JSON-encoded code, quotes included.

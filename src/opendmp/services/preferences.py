@@ -128,3 +128,51 @@ async def set_notification_preferences(
         )
         await uow.commit()
         return prefs
+
+
+SHOW_PREFERENCES = "access:preferences:read"
+
+
+@dataclass(frozen=True, slots=True)
+class PatientChoices:
+    """What the patient chose (the portal shows it before they change it)."""
+
+    emergency: EmergencyChoices
+    notifications: NotificationPreferences
+
+
+async def show_preferences(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> PatientChoices:
+    """The current emergency choices and notification preferences. Whoever may set them may
+    read them (same policy action); audited like every read."""
+    async with ctx.uow() as uow:
+        patient, record = await locate(
+            ctx,
+            uow,
+            actor=actor,
+            ins=ins,
+            action=Action.SET_NOTIFICATION_PREFERENCES,
+            audit_action=SHOW_PREFERENCES,
+        )
+        who = await actor_on_record(
+            uow.session, actor=actor, patient=patient, record=record, now=ctx.now()
+        )
+        await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.SET_NOTIFICATION_PREFERENCES,
+            facts=who.facts,
+            audit_action=SHOW_PREFERENCES,
+            record_id=record.id,
+        )
+        choices = PatientChoices(
+            EmergencyChoices(
+                record.allow_regulation, record.allow_break_glass, record.allow_masked_in_emergency
+            ),
+            NotificationPreferences(
+                record.notify_on_access, record.notify_on_new_document, record.mask_new_documents
+            ),
+        )
+        await audit_allowed(ctx, uow, actor=actor, action=SHOW_PREFERENCES, record_id=record.id)
+        await uow.commit()
+        return choices

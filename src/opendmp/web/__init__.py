@@ -1,5 +1,6 @@
 """The portals: professional sign-in (``/pro``), admission desk (``/accueil``), online
-creation (``/patient/creer``). Server-rendered HTML, no JavaScript, FR/EN.
+creation (``/patient/creer``), the patient portal (``/patient``). Server-rendered HTML,
+no JavaScript, FR/EN.
 
 ``install(app)`` adds the routers, the static files, the language switch and the security
 headers; ``app.py`` hands portal errors to :func:`error_response`.
@@ -45,14 +46,19 @@ async def error_response(request: Request, exc: OpenDMPError) -> Response:
     """The portal's answer to an error: a sign-in redirect, or a readable page (no trace)."""
     if isinstance(exc, SignInRequired):
         # Back to the page after sign-in; a form's target cannot be replayed by a GET.
-        back = request.url.path if request.method == "GET" else "/accueil"
-        target = urllib.parse.quote(safe_next(back), safe="/")
-        return RedirectResponse(f"{SIGN_IN_PATH}?next={target}", status_code=303)
+        back = request.url.path if request.method == "GET" else exc.home_path
+        target = urllib.parse.quote(safe_next(back, exc.home_path), safe="/")
+        return RedirectResponse(f"{exc.sign_in_path}?next={target}", status_code=303)
     lang = language(request)
+    message = error_text(exc, lang)
+    # The patient portal words its refusals for patients (``web.patient.catalogue``).
+    patient_key = f"patient.errors.{exc.code}"
+    if request.url.path.startswith("/patient") and patient_key in i18n.CATALOGUE:
+        message = i18n.t(patient_key, lang)
     response = render(
         request,
         "error.html",
-        {"message": error_text(exc, lang), "code": exc.code},
+        {"message": message, "code": exc.code},
         status_code=exc.http_status,
     )
     retry_after = getattr(exc, "retry_after", None)
@@ -64,11 +70,14 @@ async def error_response(request: Request, exc: OpenDMPError) -> Response:
 def install(app: FastAPI) -> None:
     from opendmp.web.desk.routes import router as desk_router
     from opendmp.web.patient.creation import router as creation_router
+    from opendmp.web.patient.portal import routers as patient_routers
     from opendmp.web.pro.routes import router as pro_router
 
     app.include_router(pro_router)
     app.include_router(desk_router)
     app.include_router(creation_router)
+    for patient_router in patient_routers:
+        app.include_router(patient_router)
     app.mount("/static/portal", StaticFiles(directory=HERE / "static"), name="portal-static")
 
     @app.get("/langue", include_in_schema=False)

@@ -57,9 +57,15 @@ templates = Jinja2Templates(env=_env)
 
 
 class SignInRequired(Unauthenticated):
-    """No live staff session: the portal answers with a redirect to the sign-in page."""
+    """No live staff session: the portal answers with a redirect to the sign-in page.
+
+    ``sign_in_path`` is where to go, ``home_path`` where to come back after a refused POST
+    (a form's target cannot be replayed by a GET); the patient portal overrides both.
+    """
 
     code = "not-signed-in"
+    sign_in_path = "/pro/connexion"
+    home_path = "/accueil"
 
 
 class CsrfFailed(AccessDenied):

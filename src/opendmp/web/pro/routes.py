@@ -31,6 +31,8 @@ from opendmp.web.common import (
     set_cookie,
     settings_of,
 )
+from opendmp.web.pro import documents, patients
+from opendmp.web.pro.patients import home_page
 
 router = APIRouter(prefix="/pro", include_in_schema=False)
 
@@ -116,4 +118,9 @@ async def home(request: Request) -> Response:
     if staff.actor.card_kind.value == "CPE" and staff.actor.profession is None:
         # A desk agent's portal is the admission desk.
         return RedirectResponse("/accueil", status_code=303)
-    return render(request, "pro/home.html", binding=staff.binding, staff=staff)
+    return home_page(request, staff)
+
+
+# The portal's pages around a patient live beside this module.
+router.include_router(patients.router)
+router.include_router(documents.router)

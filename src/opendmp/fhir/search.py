@@ -1,0 +1,180 @@
+"""ITI-67 Find Document References (DMP TD3.1): ``GET /fhir/DocumentReference?…`` and
+``POST /fhir/DocumentReference/_search`` (form-encoded).
+
+Parameters map one to one to :class:`opendmp.services.documents.DocumentQuery` (parsing
+rules in ``fhir.search_params``); the service filters in SQL (the policy's filter AND the
+criteria) and pages by keyset. Choices (docs/api.md):
+
+- ``patient`` is ``[base/]Patient/ins-<INS OID>-<INS>`` (the Patient id scheme of
+  ``fhir.identities``); ``patient.identifier`` is ``<INS system>|<INS>``.
+- A token's system is not compared: codes are matched alone (one code system per element
+  in the DMP's value sets). Comma = OR.
+- An unknown INS answers 200 with an empty Bundle and a warning (``XDSUnknownPatientId``):
+  whether a record exists is public (TD0.2), so this reveals nothing; a refused reader of an
+  existing record gets 403 with the policy's reason.
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from opendmp.auth.dependencies import AuthContext, require_scope
+from opendmp.domain.errors import NotFound
+from opendmp.fhir.api import router
+from opendmp.fhir.formats import fhir_response
+from opendmp.fhir.mapping import bundle, document_reference
+from opendmp.fhir.openapi import fhir_ok
+from opendmp.fhir.provide import _ctx
+from opendmp.fhir.search_params import (
+    SORTS,
+    InvalidSearch,
+    Params,
+    count_of,
+    identifiers_of,
+    links,
+    patient_of,
+    required_statuses,
+    search_pairs,
+    unknown_patient_bundle,
+)
+from opendmp.services.documents import DocumentQuery, PageRequest, search_documents
+
+# --- ITI-67 -----------------------------------------------------------------------------------
+
+DOCUMENT_PARAMETERS: dict[str, frozenset[str]] = {
+    name: frozenset()
+    for name in (
+        "patient",
+        "patient.identifier",
+        "status",
+        "identifier",
+        "category",
+        "type",
+        "setting",
+        "facility",
+        "event",
+        "security-label",
+        "format",
+        "date",
+        "creation",
+        "period",
+        "period-start",
+        "period-end",
+        "related",
+        "author.given",
+        "author.family",
+        "isArchived",
+        "_count",
+        "_sort",
+        "_cursor",
+    )
+}
+
+
+def _related(params: Params) -> tuple[str, ...]:
+    # context.related is a Reference holding an identifier: accept its value, or system|value.
+    return params.codes("related")
+
+
+def document_query(params: Params) -> DocumentQuery:
+    sort = params.one("_sort") or "-date"
+    if sort not in SORTS:
+        raise InvalidSearch(
+            "_sort must be date, creation or period (- for descending)", parameter="_sort"
+        )
+    unique_ids, entry_uuids, ids = identifiers_of(params)
+    return DocumentQuery(
+        statuses=required_statuses(params),
+        unique_ids=unique_ids,
+        entry_uuids=entry_uuids,
+        ids=ids,
+        class_codes=params.codes("category"),
+        type_codes=params.codes("type"),
+        practice_settings=params.codes("setting"),
+        facility_types=params.codes("facility"),
+        event_codes=params.codes("event"),
+        security_labels=params.codes("security-label"),
+        format_codes=params.codes("format"),
+        date=params.dates("date"),
+        creation=params.dates("creation"),
+        period=params.dates("period"),
+        period_start=params.dates("period-start"),
+        period_end=params.dates("period-end"),
+        related_ids=_related(params),
+        author_given=params.string("author.given"),
+        author_family=params.string("author.family"),
+        is_archived=params.boolean("isArchived"),
+        sort=sort,
+    )
+
+
+def _format_param(request: Request) -> str | None:
+    return request.query_params.get("_format")
+
+
+async def find_document_references(request: Request, auth: AuthContext) -> Response:
+    params = Params(await search_pairs(request), DOCUMENT_PARAMETERS)
+    ins = patient_of(params)
+    query = document_query(params)
+    count = count_of(params)
+    cursor = params.one("_cursor")
+    auth.check_patient(str(ins))
+    ctx = _ctx(request)
+    fmt = _format_param(request)
+    path = "DocumentReference"
+    try:
+        page = await search_documents(
+            ctx, actor=auth.actor, ins=ins, query=query, page=PageRequest(count, cursor)
+        )
+    except NotFound as exc:
+        if exc.code != "record-not-found":
+            raise
+        return fhir_response(request, unknown_patient_bundle(ctx.base_url, path, params, fmt))
+    entries = []
+    for view in page.items:
+        resource = document_reference(
+            view,
+            base_url=ctx.base_url,
+            ins_oid=ins.oid,
+            ins_value=ins.value,
+            replaces_entry_uuid=(
+                page.replaced_entry_uuids.get(view.replaces_id) if view.replaces_id else None
+            ),
+        )
+        entries.append(
+            {
+                "fullUrl": f"{ctx.base_url}/fhir/DocumentReference/{resource['id']}",
+                "resource": resource,
+                "search": {"mode": "match"},
+            }
+        )
+    body = bundle(
+        "searchset",
+        entries,
+        total=page.total,
+        links=links(ctx.base_url, path, params, fmt, page.next_cursor),
+    )
+    return fhir_response(request, body)
+
+
+@router.get(
+    "/DocumentReference",
+    summary="ITI-67 Find Document References",
+    responses=fhir_ok("searchset Bundle of DocumentReference"),
+)
+async def search_get(
+    request: Request, auth: AuthContext = Depends(require_scope("ITI-67"))
+) -> Response:
+    return await find_document_references(request, auth)
+
+
+@router.post(
+    "/DocumentReference/_search",
+    summary="ITI-67 Find Document References (POST, form-encoded)",
+    responses=fhir_ok("searchset Bundle of DocumentReference"),
+)
+async def search_post(
+    request: Request, auth: AuthContext = Depends(require_scope("ITI-67"))
+) -> Response:
+    return await find_document_references(request, auth)

@@ -1,0 +1,457 @@
+"""The patient's control of their record: access history (and reporting an access), the
+professionals who have access (remove, block, treating doctors), emergency choices and
+notifications, the account, and the record itself (export, close, destruction,
+reactivation). DMP-RULES §2, §3.3, §3.4, §5.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from opendmp.domain.actors import AccessMode
+from opendmp.domain.errors import InvalidInput, OpenDMPError
+from opendmp.domain.records import ClosureReason, RecordStatus
+from opendmp.services.access import (
+    AccessBasis,
+    block,
+    list_access,
+    revoke_authorization,
+    set_treating_doctor,
+    unblock,
+)
+from opendmp.services.documents import export_record, read_history, report_access
+from opendmp.services.preferences import (
+    set_emergency_choices,
+    set_notification_preferences,
+    show_preferences,
+)
+from opendmp.services.reauthentication import confirm_password
+from opendmp.services.records import (
+    close_record,
+    reactivate_record,
+    request_record_destruction,
+    show_record,
+)
+from opendmp.web.common import ctx_of, field, language
+from opendmp.web.forms import emergency_choices
+from opendmp.web.patient.documents import with_done
+from opendmp.web.patient.session import Signed, page, patient_form, require_full
+from opendmp.web.patient.texts import (
+    PARIS,
+    action_label,
+    day,
+    profession_label,
+    refusal,
+    specialty_label,
+    when,
+)
+
+router = APIRouter(prefix="/patient", include_in_schema=False)
+HISTORY_LIMIT = 500
+
+
+# --- home ----------------------------------------------------------------------------------
+
+
+@router.get("")
+async def home(request: Request) -> Response:
+    signed = await require_full(request)
+    record = await show_record(ctx_of(request), actor=signed.actor, ins=signed.ins)
+    lang = language(request)
+    return page(
+        request,
+        "patient/home.html",
+        {
+            "name": f"{record.given_names} {record.birth_name}",
+            "closed": record.status is not RecordStatus.ACTIVE,
+            "created": day(record.created_at, lang),
+        },
+        signed=signed,
+    )
+
+
+# --- access history -----------------------------------------------------------------------------
+
+
+def _day(value: str, *, end: bool) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        chosen = dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"not a date: {value[:20]}", code="invalid-search") from None
+    moment = dt.datetime.combine(chosen, dt.time.min, tzinfo=PARIS)
+    return moment + dt.timedelta(days=1) if end else moment
+
+
+@router.get("/historique")
+async def history(request: Request) -> Response:
+    signed = await require_full(request)
+    ctx = ctx_of(request)
+    lang = language(request)
+    values = {name: request.query_params.get(name, "").strip()[:64] for name in ("du", "au", "pro")}
+    problem = None
+    rows: list[dict[str, Any]] = []
+    try:
+        entries = await read_history(
+            ctx,
+            actor=signed.actor,
+            ins=signed.ins,
+            since=_day(values["du"], end=False),
+            until=_day(values["au"], end=True),
+            professional_idnat=values["pro"] or None,
+            limit=HISTORY_LIMIT,
+        )
+    except OpenDMPError as error:
+        if error.code in {"record-closed", "record-destroyed"}:
+            raise
+        entries = []
+        problem = refusal(error, lang, ctx.now())
+    professionals: dict[str, str] = {}
+    for entry in entries:
+        is_pro = entry.actor_kind == "professional"
+        if is_pro:
+            professionals.setdefault(entry.actor_id, entry.actor_name or entry.actor_id)
+        mode = entry.access_mode
+        rows.append(
+            {
+                "id": entry.event_id,
+                "when": when(entry.time, lang),
+                "iso": entry.time.astimezone(PARIS).isoformat(timespec="minutes"),
+                "who": entry.actor_name or entry.actor_id,
+                "you": entry.actor_kind == "patient",
+                "kind": entry.actor_kind,
+                "idnat": entry.actor_id if is_pro else None,
+                "profession": profession_label(entry.actor_profession, lang)
+                if entry.actor_profession
+                else None,
+                "organization": entry.actor_organization,
+                "what": action_label(entry.action, lang),
+                "mode": mode if mode in {m.value for m in AccessMode} else "normal",
+                "denied": entry.outcome != "success" and entry.outcome != "allowed",
+                "emergency": entry.emergency,
+                "reportable": is_pro,
+            }
+        )
+    if values["pro"] and values["pro"] not in professionals:
+        professionals[values["pro"]] = values["pro"]
+    return page(
+        request,
+        "patient/history.html",
+        {
+            "values": values,
+            "rows": rows,
+            "professionals": sorted(professionals.items(), key=lambda p: p[1].lower()),
+            "limit": HISTORY_LIMIT,
+            "emergencies": sum(1 for row in rows if row["emergency"]),
+            "problem": problem,
+            "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        },
+        signed=signed,
+        status_code=422 if problem else 200,
+    )
+
+
+@router.post("/historique/signaler")
+async def report(request: Request) -> Response:
+    signed = await require_full(request)
+    form = await patient_form(request, signed)
+    event = field(form, "event")
+    if not event.isdigit():
+        raise InvalidInput("no such event", code="event-not-found")
+    await report_access(
+        ctx_of(request),
+        actor=signed.actor,
+        ins=signed.ins,
+        event_id=int(event),
+        comment=field(form, "comment"),
+    )
+    return RedirectResponse(
+        with_done(field(form, "retour"), "reported", default="/patient/historique"),
+        status_code=303,
+    )
+
+
+# --- my professionals ---------------------------------------------------------------------------
+
+
+def _access_rows(entries: list[Any], lang: str) -> list[dict[str, Any]]:
+    rows = []
+    for entry in entries:
+        bases = [basis.value for basis in entry.bases]
+        rows.append(
+            {
+                "kind": entry.kind,
+                "idnat": entry.idnat,
+                "name": entry.name or entry.idnat,
+                "profession": profession_label(entry.profession, lang)
+                if entry.profession
+                else None,
+                "specialty": specialty_label(entry.specialty, lang),
+                "state": entry.state.value,
+                "bases": bases,
+                "since": day(entry.granted_at, lang) if entry.granted_at else None,
+                "until": day(entry.expires_at, lang) if entry.expires_at else None,
+                "blocked": entry.blocked_since is not None,
+                "blocked_since": day(entry.blocked_since, lang) if entry.blocked_since else None,
+                "emergency_until": when(entry.emergency_expires_at, lang)
+                if entry.emergency_expires_at
+                else None,
+                "removable": AccessBasis.AUTHORIZATION.value in bases
+                or AccessBasis.CARE_TEAM.value in bases,
+                "treating": AccessBasis.TREATING_DOCTOR.value in bases,
+                "doctor": entry.profession == "10",
+            }
+        )
+    return rows
+
+
+async def _professionals_page(
+    request: Request,
+    signed: Signed,
+    *,
+    problem: str | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    entries = await list_access(ctx_of(request), actor=signed.actor, ins=signed.ins)
+    return page(
+        request,
+        "patient/professionals.html",
+        {
+            "rows": _access_rows(entries, language(request)),
+            "problem": problem,
+            "values": values or {},
+        },
+        signed=signed,
+        status_code=status,
+    )
+
+
+@router.get("/professionnels")
+async def professionals(request: Request) -> Response:
+    signed = await require_full(request)
+    return await _professionals_page(request, signed)
+
+
+def _target(form: Any) -> dict[str, str | None]:
+    kind = field(form, "kind")
+    idnat = field(form, "idnat").replace(" ", "")
+    if not idnat:
+        raise InvalidInput("an identifier is required", code="identifier-required")
+    if kind == "organization":
+        return {"professional_idnat": None, "organization_idnat": idnat}
+    return {"professional_idnat": idnat, "organization_idnat": None}
+
+
+@router.post("/professionnels/{what}")
+async def change_access(request: Request, what: str) -> Response:
+    """``retirer`` (remove an authorisation), ``bloquer``, ``debloquer``,
+    ``medecin-traitant`` (``on=1`` names, ``on=0`` removes a treating doctor)."""
+    signed = await require_full(request)
+    form = await patient_form(request, signed)
+    ctx = ctx_of(request)
+    values = {"kind": field(form, "kind"), "idnat": field(form, "idnat")}
+    try:
+        target = _target(form)
+        if what == "retirer":
+            await revoke_authorization(ctx, actor=signed.actor, ins=signed.ins, **target)
+            done = "revoked"
+        elif what == "bloquer":
+            await block(ctx, actor=signed.actor, ins=signed.ins, **target)
+            done = "blocked"
+        elif what == "debloquer":
+            await unblock(ctx, actor=signed.actor, ins=signed.ins, **target)
+            done = "unblocked"
+        elif what == "medecin-traitant":
+            on = field(form, "on") == "1"
+            await set_treating_doctor(
+                ctx,
+                actor=signed.actor,
+                ins=signed.ins,
+                professional_idnat=target["professional_idnat"] or "",
+                on=on,
+            )
+            done = "treating-on" if on else "treating-off"
+        else:
+            raise InvalidInput("unknown change", code="invalid-input")
+    except OpenDMPError as error:
+        if error.code in {"record-closed", "record-destroyed", "csrf-failed"}:
+            raise
+        return await _professionals_page(
+            request,
+            signed,
+            problem=refusal(error, language(request), ctx.now()),
+            values=values,
+            status=error.http_status if error.http_status >= 400 else 422,
+        )
+    return RedirectResponse(f"/patient/professionnels?fait={done}", status_code=303)
+
+
+# --- choices -------------------------------------------------------------------------------------
+
+
+@router.get("/choix")
+async def choices(request: Request) -> Response:
+    signed = await require_full(request)
+    found = await show_preferences(ctx_of(request), actor=signed.actor, ins=signed.ins)
+    emergency = found.emergency
+    return page(
+        request,
+        "patient/choices.html",
+        {
+            "emergency": {
+                "allow_regulation": "permit" if emergency.allow_regulation else "deny",
+                "allow_break_glass": "permit" if emergency.allow_break_glass else "deny",
+                "allow_masked": "permit" if emergency.allow_masked_in_emergency else "deny",
+            },
+            "notifications": found.notifications,
+        },
+        signed=signed,
+    )
+
+
+@router.post("/choix/urgence")
+async def set_emergency(request: Request) -> Response:
+    signed = await require_full(request)
+    form = await patient_form(request, signed)
+    chosen = emergency_choices(form)
+    await set_emergency_choices(
+        ctx_of(request),
+        actor=signed.actor,
+        ins=signed.ins,
+        allow_regulation=chosen.allow_regulation,
+        allow_break_glass=chosen.allow_break_glass,
+        allow_masked_in_emergency=chosen.allow_masked_in_emergency,
+    )
+    return RedirectResponse("/patient/choix?fait=emergency", status_code=303)
+
+
+@router.post("/choix/notifications")
+async def set_notifications(request: Request) -> Response:
+    signed = await require_full(request)
+    form = await patient_form(request, signed)
+    await set_notification_preferences(
+        ctx_of(request),
+        actor=signed.actor,
+        ins=signed.ins,
+        on_access=field(form, "on_access") == "1",
+        on_new_document=field(form, "on_new_document") == "1",
+        mask_new_documents=field(form, "mask_new_documents") == "1",
+    )
+    return RedirectResponse("/patient/choix?fait=notifications", status_code=303)
+
+
+# --- account and record ---------------------------------------------------------------------------
+
+
+@router.get("/compte")
+async def account(request: Request) -> Response:
+    signed = await require_full(request)
+    return page(request, "patient/account.html", {"login": signed.info.login}, signed=signed)
+
+
+async def _record_page(
+    request: Request, signed: Signed, *, problem: str | None = None, status: int = 200
+) -> Response:
+    record = await show_record(ctx_of(request), actor=signed.actor, ins=signed.ins)
+    lang = language(request)
+    return page(
+        request,
+        "patient/record.html",
+        {
+            "status": record.status.value,
+            "closed": record.status is RecordStatus.CLOSED,
+            "closed_at": day(record.closed_at, lang) if record.closed_at else None,
+            "destroy_after": day(record.destroy_after, lang) if record.destroy_after else None,
+            "destruction_requested": record.destruction_requested_at is not None,
+            "problem": problem,
+        },
+        signed=signed,
+        status_code=status,
+    )
+
+
+@router.get("/dossier")
+async def record_page(request: Request) -> Response:
+    signed = await require_full(request)
+    return await _record_page(request, signed)
+
+
+@router.post("/dossier/export")
+async def export(request: Request) -> Response:
+    signed = await require_full(request)
+    await patient_form(request, signed)
+    archive = await export_record(ctx_of(request), actor=signed.actor, ins=signed.ins)
+    stamp = ctx_of(request).now().astimezone(PARIS).strftime("%Y%m%d")
+    return Response(
+        archive,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="mon-dmp-{stamp}.zip"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/dossier/fermer")
+async def close(request: Request) -> Response:
+    signed = await require_full(request)
+    form = await patient_form(request, signed)
+    ctx = ctx_of(request)
+    lang = language(request)
+    try:
+        if field(form, "confirm") != "yes":
+            raise InvalidInput("tick the box", code="close-not-confirmed")
+        await confirm_password(
+            ctx, session_token=signed.token, password=str(form.get("password") or "")
+        )
+        await close_record(
+            ctx,
+            actor=signed.actor,
+            ins=signed.ins,
+            reason=ClosureReason.PATIENT_REQUEST,
+            text=field(form, "text")[:2000] or None,
+        )
+    except OpenDMPError as error:
+        if error.code in {"csrf-failed"}:
+            raise
+        status = error.http_status if error.http_status >= 400 else 422
+        return await _record_page(
+            request, signed, problem=refusal(error, lang, ctx.now()), status=status
+        )
+    return RedirectResponse("/patient/dossier?fait=closed", status_code=303)
+
+
+@router.post("/dossier/destruction")
+async def destruction(request: Request) -> Response:
+    signed = await require_full(request)
+    form = await patient_form(request, signed)
+    ctx = ctx_of(request)
+    try:
+        if field(form, "confirm") != "yes":
+            raise InvalidInput("tick the box", code="destruction-not-confirmed")
+        await request_record_destruction(ctx, actor=signed.actor, ins=signed.ins)
+    except OpenDMPError as error:
+        if error.code in {"csrf-failed"}:
+            raise
+        status = error.http_status if error.http_status >= 400 else 422
+        return await _record_page(
+            request, signed, problem=refusal(error, language(request), ctx.now()), status=status
+        )
+    return RedirectResponse("/patient/dossier?fait=destruction", status_code=303)
+
+
+@router.post("/dossier/reactiver")
+async def reactivate(request: Request) -> Response:
+    signed = await require_full(request)
+    form = await patient_form(request, signed)
+    await reactivate_record(
+        ctx_of(request), actor=signed.actor, ins=signed.ins, emergency=emergency_choices(form)
+    )
+    return RedirectResponse("/patient?fait=reactivated", status_code=303)

@@ -1,0 +1,22 @@
+"""The patient portal (``/patient``): what the DMP promises its holder (DMP-RULES §3.3).
+
+Server-rendered, French by default with English, no JavaScript; every form carries the
+session's CSRF token; the session is server-side (``web.patient.session``). The routes only
+parse, call a service and shape the page:
+
+- ``signin``: sign-in, one-time password change, TOTP enrolment and code, password reset,
+  sign out (here or everywhere);
+- ``documents``: list, view, content, download, mask, add one's own;
+- ``manage``: home, access history and reports, professionals, choices, account, record.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from opendmp.web.patient.documents import router as documents_router
+from opendmp.web.patient.manage import router as manage_router
+from opendmp.web.patient.signin import router as signin_router
+
+# Sign-in first: its fixed paths must win over the others' patterns.
+routers: tuple[APIRouter, ...] = (signin_router, documents_router, manage_router)

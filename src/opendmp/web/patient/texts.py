@@ -1,0 +1,84 @@
+"""How the patient portal words things: refusals, dates, codes (actions, professions…)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from opendmp.domain.codes import DOCUMENT_TYPES, PROFESSIONS, SPECIALTIES
+from opendmp.domain.errors import OpenDMPError
+from opendmp.web import i18n
+from opendmp.web.common import error_text
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def local(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(PARIS)
+
+
+def when(value: dt.datetime | None, lang: str) -> str:
+    """A moment in French time, as a person reads it."""
+    if value is None:
+        return "—"
+    shown = local(value)
+    return f"{shown:%d/%m/%Y %H:%M}" if lang == "fr" else f"{shown:%Y-%m-%d %H:%M}"
+
+
+def day(value: dt.datetime | dt.date | None, lang: str) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime):
+        value = local(value).date()
+    return f"{value:%d/%m/%Y}" if lang == "fr" else value.isoformat()
+
+
+def refusal(error: OpenDMPError, lang: str, now: dt.datetime) -> str:
+    """The message of a refusal; a lockout or a rate limit says when to try again."""
+    retry = getattr(error, "retry_after", None)
+    if retry:
+        minutes = max(1, (int(retry) + 59) // 60)
+        at = local(now + dt.timedelta(seconds=int(retry)))
+        key = f"patient.errors.{error.code}"
+        if key not in i18n.CATALOGUE:
+            key = "patient.errors.rate-limited"
+        return i18n.t(key, lang, minutes=minutes, time=f"{at:%H:%M}")
+    key = f"patient.errors.{error.code}"
+    if key in i18n.CATALOGUE:
+        text = i18n.t(key, lang)
+        if error.code in {"weak-password", "invalid-content", "invalid-search"}:
+            text += f" ({error.message})"
+        return text
+    return error_text(error, lang)
+
+
+def action_label(action: str, lang: str) -> str:
+    key = f"patient.action.{action}"
+    return i18n.t(key, lang) if key in i18n.CATALOGUE else action
+
+
+def profession_label(code: str | None, lang: str) -> str:
+    if not code:
+        return "—"
+    found = PROFESSIONS.get(code)
+    return found.label(i18n.language_of(lang)) if found else code
+
+
+def specialty_label(code: str | None, lang: str) -> str | None:
+    if not code:
+        return None
+    found = SPECIALTIES.get(code)
+    return found.label(i18n.language_of(lang)) if found else code
+
+
+def type_label(code: str, lang: str) -> str:
+    found = DOCUMENT_TYPES.get(code)
+    return found.label(i18n.language_of(lang)) if found else code
+
+
+def size_label(size: int, lang: str) -> str:
+    if size < 1024:
+        return f"{size} o" if lang == "fr" else f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} Ko" if lang == "fr" else f"{size / 1024:.0f} KB"
+    return f"{size / 1024 / 1024:.1f} Mo" if lang == "fr" else f"{size / 1024 / 1024:.1f} MB"

@@ -1,0 +1,146 @@
+"""Helpers for the FHIR API tests that run on both databases: an app over the ``engine`` and
+``clock`` fixtures of ``tests/conftest.py``, bearer tokens minted at the test clock's time for
+professionals (any access mode) and patients, and R4B validation of every answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opendmp.app import Runtime, build_runtime, create_app
+from opendmp.config import load_settings
+from opendmp.domain.actors import Professional
+from opendmp.domain.identifiers import Ins
+from opendmp.services.context import ServiceContext
+from opendmp.storage.db import make_sessionmaker
+from tests.api.provide_support import PSC, valid_fhir
+from tests.auth_support import AUDIENCE, PSC_ISSUER
+from tests.conftest import Clock
+
+ALL_SCOPES = "ITI-65 ITI-67 ITI-68 ITI-78 ITI-81 ITI-108"
+FHIR_JSON = "application/fhir+json"
+
+
+@pytest.fixture(name="runtime")
+async def runtime_fixture(
+    tmp_path: Path, engine: AsyncEngine, clock: Clock
+) -> AsyncIterator[Runtime]:
+    jwks = tmp_path / "psc-jwks.json"
+    jwks.write_text(json.dumps(PSC.public_jwks()))
+    settings = load_settings(
+        home=tmp_path,
+        mode="development",
+        oidc_issuers=[{"issuer": PSC_ISSUER, "audience": AUDIENCE, "jwks_file": jwks}],
+        run_worker_in_process=False,
+    )
+    built = build_runtime(settings, create_key=True)
+    await built.engine.dispose()  # the test database instead (both backends)
+    ctx = dataclasses.replace(built.ctx, sessions=make_sessionmaker(engine), clock=clock)
+    yield Runtime(settings, engine, ctx)
+
+
+@pytest.fixture(name="ctx")
+def ctx_fixture(runtime: Runtime) -> ServiceContext:
+    """The app's service context (over the test database and clock)."""
+    return runtime.ctx
+
+
+@pytest.fixture(name="app")
+def app_fixture(runtime: Runtime) -> FastAPI:
+    return create_app(runtime.settings, runtime)
+
+
+class Api:
+    """An HTTP client of the app; every FHIR body it receives is validated with R4B."""
+
+    def __init__(self, app: FastAPI, clock: Clock) -> None:
+        self.app = app
+        self.clock = clock
+
+    def professional(self, pro: Professional, *, scope: str = ALL_SCOPES) -> dict[str, str]:
+        claims: dict[str, Any] = {
+            "sub": pro.idnat,
+            "profession": pro.profession,
+            "specialty": pro.specialty,
+            "organization": pro.organization,
+            "name": pro.name,
+            "card_kind": pro.card_kind.value,
+            "purpose": pro.access_mode.value,
+            "reason": pro.justification,
+        }
+        token = PSC.token(self.clock.now, scope=scope, **claims)
+        return {"Authorization": f"Bearer {token}"}
+
+    def patient(self, ins: Ins, *, scope: str = ALL_SCOPES) -> dict[str, str]:
+        token = PSC.token(
+            self.clock.now,
+            sub=str(ins),
+            kind="patient",
+            profession=None,
+            specialty=None,
+            organization=None,
+            name=None,
+            scope=scope,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        json_body: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> tuple[int, dict[str, Any]]:
+        sent = dict(headers or {})
+        if json_body is not None:
+            kwargs["content"] = orjson.dumps(json_body)
+            sent.setdefault("Content-Type", FHIR_JSON)
+        transport = httpx.ASGITransport(app=self.app, client=("10.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://dmp.test") as http:
+            response = await http.request(method, url, headers=sent, **kwargs)
+        if not response.content:
+            return response.status_code, {}
+        return response.status_code, valid_fhir(
+            response.content, response.headers.get("content-type", FHIR_JSON)
+        )
+
+    async def get(self, url: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        return await self.request("GET", url, **kwargs)
+
+
+@pytest.fixture(name="api")
+def api_fixture(app: FastAPI, clock: Clock) -> Api:
+    return Api(app, clock)
+
+
+def token(ins: Ins) -> str:
+    return f"{ins.system}|{ins.value}"
+
+
+def resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
+    return [e["resource"] for e in bundle.get("entry", [])]
+
+
+def extension(resource: dict[str, Any], url: str) -> dict[str, Any] | None:
+    return next((e for e in resource.get("extension", []) if e["url"] == url), None)
+
+
+def error_codes(outcome: dict[str, Any]) -> set[str]:
+    assert outcome["resourceType"] == "OperationOutcome", outcome
+    return {
+        c["code"]
+        for i in outcome.get("issue", [])
+        for c in (i.get("details") or {}).get("coding", [])
+    }

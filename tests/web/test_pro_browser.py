@@ -1,0 +1,290 @@
+"""The professional portal in a real browser (Debian's Chromium driven by Playwright),
+against a real server in demo mode with its in-process outbox worker and a real SMTP server
+(aiosmtpd) on loopback:
+
+1. a doctor of the demo establishment signs in, finds a demo patient by INS, declares her
+   consent and deposits a discharge letter (PDF, 11490-0), which the patient then sees;
+2. a pharmacist cannot see a psychiatric synthesis (68599-0);
+3. a professional the patient blocked is refused;
+4. a break-glass access shows its banner, appears in the patient's history and e-mails her.
+
+The patient's side is checked through the document and history services with a ``Patient``
+actor on the server's database (the patient portal's pages are being built beside this one).
+Screenshots go to the test's temporary folder (their paths are printed).
+
+Chromium comes from the Debian package ``chromium`` (``/usr/bin/chromium``). Without it the
+tests are skipped, except in CI (``CI=true``), where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import uvicorn
+
+from opendmp.app import build_runtime, create_app
+from opendmp.cda.pdf import make_pdf
+from opendmp.config import Settings, load_settings
+from opendmp.domain.actors import Patient
+from opendmp.domain.identifiers import INS_NIR_TEST_OID, parse_ins
+from opendmp.services import access, documents
+from opendmp.services.context import ServiceContext
+from opendmp.services.demo import PATIENTS, PROFESSIONALS, seed_demo
+from opendmp.storage.migrate import upgrade
+from tests.integration.test_notifications import SmtpServer, body_of, free_port
+from tests.web.test_desk_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+
+CAMILLE, _, LEA = PATIENTS
+PRO = {p.key: p.actor for p in PROFESSIONALS}
+T = TypeVar("T")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server_settings(tmp_path: Path, smtp: SmtpServer) -> Settings:
+    return load_settings(
+        home=tmp_path / "home",
+        mode="demo",
+        host="127.0.0.1",
+        port=free_port(),
+        cookie_secure=False,
+        run_worker_in_process=True,
+        worker_interval_seconds=0.2,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+    )
+
+
+def on_server_database(settings: Settings, work: Callable[[ServiceContext], Awaitable[T]]) -> T:
+    """Run service calls on the server's database, in a loop of their own (a thread)."""
+    result: list[T] = []
+
+    async def run() -> None:
+        rt = build_runtime(settings, create_key=True)
+        try:
+            result.append(await work(rt.ctx))
+        finally:
+            await rt.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(run()))
+    thread.start()
+    thread.join()
+    assert result, "the service call failed (see the thread's traceback)"
+    return result[0]
+
+
+@pytest.fixture
+def live_server(server_settings: Settings) -> Iterator[str]:
+    async def prepare(ctx: ServiceContext) -> bool:
+        return (await seed_demo(ctx)).created
+
+    async def migrate() -> None:
+        rt = build_runtime(server_settings, create_key=True)
+        try:
+            await upgrade(rt.engine)
+        finally:
+            await rt.close()
+
+    threading.Thread(target=lambda: asyncio.run(migrate())).run()
+    assert on_server_database(server_settings, prepare)
+    config = uvicorn.Config(
+        create_app(server_settings),
+        host=server_settings.host,
+        port=server_settings.port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield server_settings.base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+async def browser_page() -> AsyncIterator[Any]:
+    _browser_or_skip()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(locale="fr-FR")
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = tmp_path / "screenshots"
+    folder.mkdir()
+    return folder
+
+
+async def sign_in_and_open(page: Any, base: str, name: str, ins: str) -> None:
+    from playwright.async_api import expect
+
+    await page.goto(f"{base}/pro")
+    await expect(page).to_have_url(f"{base}/pro/connexion?next=/pro")
+    await page.get_by_role("button", name=f"Se connecter : {name}").click()
+    await expect(page).to_have_url(f"{base}/pro")
+    await page.get_by_label("INS (NIR de la personne, 15 caractères)").fill(ins)
+    await page.get_by_role("button", name="Rechercher").click()
+    await expect(page.get_by_role("heading", name="Test d'existence et statut")).to_be_visible()
+
+
+async def test_a_doctor_declares_consent_and_deposits_a_letter_the_patient_sees(
+    live_server: str, server_settings: Settings, browser_page: Any, shots: Path, tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    page = browser_page
+    letter = tmp_path / "lettre-de-liaison.pdf"
+    letter.write_bytes(make_pdf("Lettre de liaison", ["Sortie le 27/02 — données fictives."]))
+    await sign_in_and_open(page, live_server, "DEMO-PSYCHIATRE Inès", LEA.ins)
+    await expect(page.locator("#access-state")).to_contain_text("NON_EXISTE")
+    await page.get_by_label("Le patient m'a donné son consentement").check()
+    await page.get_by_label("Le patient me désigne aussi comme médecin traitant DMP").check()
+    await page.screenshot(path=shots / "pro-consent.png", full_page=True)
+    await page.get_by_role("button", name="Déclarer le consentement").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Documents du DMP")
+
+    await page.get_by_role("link", name="Ajouter un document").first.click()
+    await page.get_by_label("Fichier (PDF ou CDA)").set_input_files(letter)
+    await page.get_by_label("Type de document").select_option("11490-0")
+    await page.get_by_label("Titre").fill("Lettre de liaison — sortie de test")
+    await page.screenshot(path=shots / "pro-deposit.png", full_page=True)
+    await page.get_by_role("button", name="Déposer le document").click()
+    await expect(page.get_by_text("Le document a été déposé dans le DMP.")).to_be_visible()
+
+    await page.get_by_role("link", name="Consulter les documents").click()
+    link = page.get_by_role("link", name="Lettre de liaison — sortie de test")
+    await expect(link).to_be_visible()
+    await page.screenshot(path=shots / "pro-documents.png", full_page=True)
+    await link.click()
+    await expect(page.locator("iframe.pdf")).to_be_visible()
+    # The content route answers with its own sandbox (CSP), which the PDF viewer honours.
+    async with page.expect_response(lambda r: r.url.endswith("/contenu")) as shown:
+        await page.reload()
+    headers = await (await shown.value).all_headers()
+    assert "sandbox" in headers["content-security-policy"]
+    assert headers["content-type"] == "application/pdf"
+    await page.wait_for_timeout(1000)  # let the viewer paint before the screenshot
+    await page.screenshot(path=shots / "pro-document.png", full_page=True)
+
+    async def patient_view(ctx: ServiceContext) -> list[tuple[str, str]]:
+        ins = parse_ins(LEA.ins, INS_NIR_TEST_OID)
+        found = await documents.search_documents(
+            ctx, actor=Patient(ins=str(ins)), ins=ins, query=documents.DocumentQuery()
+        )
+        return [(v.title, v.type_code) for v in found.items]
+
+    seen = on_server_database(server_settings, patient_view)
+    assert ("Lettre de liaison — sortie de test", "11490-0") in seen
+    print(f"\nscreenshots: {' '.join(str(p) for p in sorted(shots.iterdir()))}")
+
+
+async def test_a_pharmacist_cannot_see_a_psychiatric_synthesis(
+    live_server: str, browser_page: Any, shots: Path
+) -> None:
+    from playwright.async_api import expect
+
+    page = browser_page
+    await sign_in_and_open(page, live_server, "DEMO-PHARMACIEN Luc", CAMILLE.ins)
+    await page.get_by_role("link", name="Consulter les documents").click()
+    await page.get_by_role("link", name="Voir tous les documents, archivés compris").click()
+    await expect(page.get_by_role("link", name="Dispensation médicamenteuse")).to_be_visible()
+    await expect(page.get_by_role("link", name="Synthèse psychiatrique")).to_have_count(0)
+    await page.screenshot(path=shots / "pro-pharmacist.png", full_page=True)
+    print(f"\nscreenshot: {shots / 'pro-pharmacist.png'}")
+
+
+async def test_a_blocked_professional_is_refused(
+    live_server: str, server_settings: Settings, browser_page: Any, shots: Path
+) -> None:
+    from playwright.async_api import expect
+
+    async def block_nurse(ctx: ServiceContext) -> bool:
+        ins = parse_ins(CAMILLE.ins, INS_NIR_TEST_OID)
+        return await access.block(
+            ctx, actor=Patient(ins=str(ins)), ins=ins, professional_idnat=PRO["nurse"].idnat
+        )
+
+    assert on_server_database(server_settings, block_nurse)
+    page = browser_page
+    await sign_in_and_open(page, live_server, "DEMO-INFIRMIERE Rose", CAMILLE.ins)
+    await expect(page.locator("#access-state")).to_contain_text("INTERDIT")
+    await page.goto(page.url + "/documents")
+    await expect(page.get_by_role("alert")).to_contain_text("Le patient vous a bloqué(e)")
+    await expect(page.get_by_role("button", name="Ouvrir l'accès d'urgence")).to_have_count(0)
+    await page.screenshot(path=shots / "pro-blocked.png", full_page=True)
+    print(f"\nscreenshot: {shots / 'pro-blocked.png'}")
+
+
+async def test_a_break_glass_access_is_in_the_history_and_e_mailed(
+    live_server: str,
+    server_settings: Settings,
+    browser_page: Any,
+    shots: Path,
+    smtp: SmtpServer,
+) -> None:
+    from playwright.async_api import expect
+
+    page = browser_page
+    await sign_in_and_open(page, live_server, "DEMO-KINE Marc", LEA.ins)
+    await page.get_by_label("Bris de glace").check()
+    await page.get_by_role("button", name="Ouvrir l'accès d'urgence").click()
+    # No justification: refused, nothing opened.
+    await expect(page.get_by_role("alert")).to_contain_text("exige une justification écrite")
+    await page.get_by_label("Justification").fill("Patiente inconsciente aux urgences")
+    await page.get_by_role("button", name="Ouvrir l'accès d'urgence").click()
+    banner = page.locator("#emergency-banner")
+    await expect(banner).to_contain_text("Accès en mode bris de glace.")
+    await expect(banner.locator("svg")).to_have_count(1)
+    await page.screenshot(path=shots / "pro-break-glass.png", full_page=True)
+
+    async def history(ctx: ServiceContext) -> list[tuple[str, str, str]]:
+        ins = parse_ins(LEA.ins, INS_NIR_TEST_OID)
+        entries = await documents.read_history(ctx, actor=Patient(ins=str(ins)), ins=ins)
+        return [(e.action, e.access_mode, e.outcome) for e in entries]
+
+    events = on_server_database(server_settings, history)
+    assert ("access:emergency:open", "break-glass", "success") in events
+    assert ("access:emergency:open", "break-glass", "denied") in events
+    assert ("document:document:search", "break-glass", "success") in events
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(LEA.email in rcpt for rcpt in smtp.inbox.recipients):
+            break
+        await asyncio.sleep(0.2)
+    assert any(LEA.email in rcpt for rcpt in smtp.inbox.recipients), smtp.inbox.recipients
+    message = next(
+        msg
+        for msg, rcpt in zip(smtp.inbox.messages, smtp.inbox.recipients, strict=True)
+        if LEA.email in rcpt
+    )
+    assert "Inconsciente" not in body_of(message) and "inconsciente" not in body_of(message)
+    print(f"\nscreenshot: {shots / 'pro-break-glass.png'}")
