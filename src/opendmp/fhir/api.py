@@ -63,7 +63,10 @@ def install(app: FastAPI) -> None:
             code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "error")
             issue_type = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
             body = outcome(issue(str(exc.detail), code=code, issue_type=issue_type))
-            return _error_response(request, body, exc.status_code)
+            response = _error_response(request, body, exc.status_code)
+            # RFC 9110: a 405 names the allowed methods (Starlette puts them in the headers).
+            response.headers.update(getattr(exc, "headers", None) or {})
+            return response
         return JSONResponse(
             {"error": f"http-{exc.status_code}", "message": str(exc.detail)},
             status_code=exc.status_code,
