@@ -247,3 +247,53 @@ def test_retention_with_nothing_due_destroys_nothing(home: Cli) -> None:
     result = home.ok("retention", "run")
     assert "destroyed 0 record(s), 0 blob(s)" in result.stdout
     assert "closed" in home.ok("record", "show", "--ins", str(INS)).stdout
+
+
+def test_a_representative_is_added_with_a_one_time_login(home: Cli) -> None:
+    home.ok("record", "create", *_minor_args())
+    added = home.ok(
+        "record",
+        "add-representative",
+        "--ins",
+        str(OTHER_INS),
+        "--relation",
+        "mth",
+        "--family",
+        "Fictif",
+        "--given",
+        "Maud",
+        "--email",
+        "maud@example.org",
+    )
+    found = re.search(r"login (\S+), one-time password (\S+)", " ".join(added.stdout.split()))
+    assert found, added.stdout
+    assert "MTH FICTIF Maud" in added.stdout
+    with sqlite3.connect(home.home / "opendmp.db") as db:
+        linked = db.execute(
+            "SELECT count(*) FROM representative r JOIN account a ON a.id = r.account_id"
+            " WHERE a.login = ?",
+            (found.group(1),),
+        ).fetchone()
+    assert linked == (1,)
+    refused = home(
+        "record", "add-representative", "--ins", str(OTHER_INS), "--relation", "XXX",
+        "--family", "A", "--given", "B",
+    )  # fmt: skip
+    assert_one_line_error(refused, "invalid-representative")
+
+
+def _minor_args() -> list[str]:
+    return [
+        "--ins",
+        str(OTHER_INS),
+        "--birth-name",
+        "FICTIF",
+        "--given",
+        "Noé",
+        "--birth-date",
+        "2015-06-01",
+        "--sex",
+        "M",
+        "--email",
+        "noe@example.org",
+    ]

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import io
 import uuid
-import zipfile
 
 import orjson
 import pytest
@@ -289,26 +287,26 @@ async def test_the_export_holds_every_readable_document_and_their_metadata(
     deleted = await deposit(ctx, ins)
     await documents.delete_document(ctx, actor=AUTHOR, ins=ins, document_id=deleted.id)
 
-    archive = await documents.export_record(ctx, actor=patient_actor(ins), ins=ins)
+    exported = await documents.export_record(ctx, actor=patient_actor(ins), ins=ins)
 
-    with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
-        names = zipped.namelist()
-        metadata = orjson.loads(zipped.read("metadata.json"))
-        files = {d["id"]: zipped.read(d["file"]) for d in metadata["documents"]}
-    assert "metadata.json" in names
+    files = {str(d.view.id): d.content for d in exported.documents}
     assert set(files) == {str(letter.id), str(own.id)}
     assert files[str(letter.id)] == CONTENT
     assert files[str(own.id)] == b"Note personnelle"
-    assert str(hidden.id) not in str(metadata) and str(deleted.id) not in str(metadata)
-    assert metadata["patient"]["ins"] == str(ins)
-    assert metadata["patient"]["birth_name"] == "FICTIF"
-    assert metadata["record"]["status"] == "active"
-    titles = {d["id"]: d["title"] for d in metadata["documents"]}
+    assert (exported.ins_oid, exported.ins_value) == (ins.oid, ins.value)
+    titles = {str(d.view.id): d.view.title for d in exported.documents}
     assert titles[str(own.id)] == "Note"
+    names = [d.file_name for d in exported.documents]
+    assert names[0].startswith("documents/0001-") and len(set(names)) == 2
+    assert str(hidden.id) not in str(exported)  # neither the document nor its events
+    assert str(deleted.id) not in str(exported.documents)
+    actions = [e.action for e in exported.history]
+    assert "document:document:deposit" in actions and "record:record:create" in actions
+    assert all(e.target_document_id != hidden.id for e in exported.history)
     event = await last_event(ctx, ins)
     assert (event.action, event.outcome, orjson.loads(event.details or "{}")) == (
         "record:record:export",
         "success",
-        {"documents": 2},
+        {"documents": 2, "events": len(exported.history)},
     )
     assert CONTENT.decode() not in str([e.details for e in await record_events(ctx, ins)])

@@ -5,7 +5,7 @@ that read CSRF tokens from the HTML and post forms the way a browser does."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from opendmp.app import Runtime, create_app
 from opendmp.config import load_settings
 from opendmp.services.context import ServiceContext
 from opendmp.services.demo import seed_identity_registry
+from tests.web.browser_support import Shots, screenshot_folder
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -76,3 +77,12 @@ async def sign_in(client: httpx.AsyncClient, who: str = "desk") -> None:
     )
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/accueil"
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Iterator[Shots]:
+    """The test's screenshots, in ``test-artifacts/screenshots/<test name>/``; the folder is
+    printed at the end (``pytest -s`` or the captured output of a failure shows it)."""
+    taken = Shots(screenshot_folder(request.node.name))
+    yield taken
+    taken.report()

@@ -2,8 +2,10 @@
 real server seeded like ``opendmp demo``: a demo patient signs in with the one-time
 password of her letter, chooses a password, enrols a TOTP app (the code computed with pyotp
 from the secret shown on the page), lists her documents, opens a PDF, masks it, blocks a
-professional — whose next access is then refused by the services — and reads the history.
-Screenshots go to the test's temporary folder (their paths are printed).
+professional — whose next request to the FHIR API, with a bearer token from
+``opendmp token professional``, is then refused (403) — reads the history, and closes her
+DMP (her password asked again). Screenshots go to
+``test-artifacts/screenshots/<test name>/`` (the folder is printed).
 
 Chromium comes from the Debian package ``chromium`` (``/usr/bin/chromium``); without it the
 test is skipped, except in CI (``CI=true``), where it fails.
@@ -12,25 +14,26 @@ test is skipped, except in CI (``CI=true``), where it fails.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyotp
+import httpx
 import pytest
 import uvicorn
 
 from opendmp.app import build_runtime, create_app
 from opendmp.config import Settings, load_settings
-from opendmp.domain.errors import AccessDenied
-from opendmp.domain.identifiers import INS_NIR_TEST_OID, parse_ins
+from opendmp.domain.actors import Professional
+from opendmp.domain.identifiers import INS_NIR_TEST_OID
 from opendmp.services.demo import PATIENTS, by_key, seed_demo
-from opendmp.services.documents import DocumentQuery, search_documents
 from opendmp.storage.migrate import upgrade
+from tests.web.browser_support import NEW_PASSWORD, Shots, patient_first_sign_in
 from tests.web.test_desk_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip, _free_port
-
-NEW_PASSWORD = "une phrase de passe fictive"
 
 
 @pytest.fixture
@@ -83,83 +86,59 @@ def demo_server(server_settings: Settings) -> Iterator[tuple[str, list[tuple[str
         thread.join(timeout=15)
 
 
-async def pharmacist_search(settings: Settings) -> str:
-    """The blocked pharmacist asks for the patient's documents, as the API would: the code
-    of the refusal (or "allowed")."""
-    outcome: list[str] = []
+def professional_token(settings: Settings, who: Professional) -> str:
+    """A bearer token for ``who`` from the CLI, run on the server's OPENDMP_HOME."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OPENDMP_")}
+    env |= {
+        "OPENDMP_HOME": str(settings.home),
+        "OPENDMP_MODE": "demo",
+        "OPENDMP_PUBLIC_BASE_URL": settings.base_url,
+    }
+    command = [str(Path(sys.executable).parent / "opendmp"), "token", "professional"]
+    command += ["--idnat", who.idnat, "--organization", who.organization or ""]
+    command += ["--profession", who.profession or "", "--name", who.name or ""]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
-    async def ask() -> None:
-        rt = build_runtime(settings)
-        try:
-            await search_documents(
-                rt.ctx,
-                actor=by_key("pharmacist"),
-                ins=parse_ins(PATIENTS[0].ins, INS_NIR_TEST_OID),
-                query=DocumentQuery(),
-            )
-            outcome.append("allowed")
-        except AccessDenied as refused:
-            outcome.append(refused.code)
-        finally:
-            await rt.close()
 
-    # Its own loop in its own thread: the server's connections belong to the server's loop.
-    await asyncio.to_thread(lambda: asyncio.run(ask()))
-    return outcome[0]
+async def api_search(base: str, token: str, ins: str) -> int:
+    """``GET /fhir/DocumentReference?patient.identifier=…&status=current``: the status."""
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        answer = await client.get(
+            "/fhir/DocumentReference",
+            params={
+                "patient.identifier": f"urn:oid:{INS_NIR_TEST_OID}|{ins}",
+                "status": "current",
+            },
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+        )
+    return answer.status_code
 
 
 async def test_a_demo_patient_uses_her_portal_in_the_browser(
     demo_server: tuple[str, list[tuple[str, str]]],
     server_settings: Settings,
-    tmp_path: Path,
+    shots: Shots,
 ) -> None:
     _browser_or_skip()
     from playwright.async_api import async_playwright, expect
 
     base, logins = demo_server
     login, one_time = logins[0]  # Camille FICTIVE: documents, a GP, a pharmacist
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    taken: list[Path] = []
-
-    async def shot(page: object, name: str) -> None:
-        path = shots / f"patient-{name}.png"
-        await page.screenshot(path=path, full_page=True)  # type: ignore[attr-defined]
-        taken.append(path)
+    pharmacist = by_key("pharmacist")
+    token = professional_token(server_settings, pharmacist)
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context(accept_downloads=True, locale="fr-FR")
             page = await context.new_page()
-            await page.goto(f"{base}/patient")
-            await expect(page).to_have_url(f"{base}/patient/connexion?next=/patient")
-            await expect(page.locator("html")).to_have_attribute("lang", "fr")
-            await page.locator("#f-login").fill(login)
-            await page.locator("#f-password").fill(one_time)
-            await shot(page, "signin")
-            await page.get_by_role("button", name="Se connecter").click()
-
-            # First sign-in: the one-time password must be replaced.
-            await expect(page).to_have_url(f"{base}/patient/mot-de-passe")
-            await page.locator("#f-old_password").fill(one_time)
-            await page.locator("#f-new_password").fill(NEW_PASSWORD)
-            await page.locator("#f-new_password_confirm").fill(NEW_PASSWORD)
-            await page.get_by_role("button", name="Enregistrer le mot de passe").click()
-
-            # TOTP enrolment: a QR code, and the key for manual entry.
-            await expect(page).to_have_url(f"{base}/patient/double-authentification")
-            await expect(page.locator("figure.qr svg")).to_be_visible()
-            secret = await page.locator("#totp-secret").get_attribute("data-secret")
-            assert secret
-            await shot(page, "totp-enrolment")
-            await page.locator("#f-code").fill(pyotp.TOTP(secret).now())
-            await page.get_by_role("button", name="Activer").click()
-            await expect(page).to_have_url(f"{base}/patient?fait=totp")
+            await patient_first_sign_in(page, base, login, one_time, shots=shots)
             await expect(page.get_by_role("heading", level=1)).to_have_text(
                 "Bonjour Camille FICTIVE"
             )
-            await shot(page, "home")
+            await shots(page, "home")
 
             # Documents.
             await (
@@ -170,7 +149,7 @@ async def test_a_demo_patient_uses_her_portal_in_the_browser(
             await expect(page.get_by_role("heading", level=1)).to_have_text("Mes documents")
             table = page.get_by_role("table", name="Documents de mon DMP")
             await expect(table).to_be_visible()
-            await shot(page, "documents")
+            await shots(page, "documents")
             first = table.get_by_role("row").nth(1).get_by_role("link")
             title = (await first.inner_text()).strip()
             await first.click()
@@ -187,7 +166,7 @@ async def test_a_demo_patient_uses_her_portal_in_the_browser(
             assert headers["x-content-type-options"] == "nosniff"
             assert headers["content-disposition"].startswith("inline")
             await page.wait_for_timeout(1000)  # let the PDF viewer paint for the screenshot
-            await shot(page, "document-pdf")
+            await shots(page, "document-pdf")
 
             # Mask it from professionals.
             await page.get_by_role("button", name=f"Masquer : {title}").click()
@@ -195,16 +174,17 @@ async def test_a_demo_patient_uses_her_portal_in_the_browser(
                 "le document est masqué aux professionnels"
             )
             await expect(page.get_by_text("Masqué aux professionnels").first).to_be_visible()
+            await shots(page, "document-masked")
 
-            # Block the pharmacist.
+            # Block the pharmacist: the API served him before, refuses him after.
             await page.goto(f"{base}/patient/professionnels")
-            assert await pharmacist_search(server_settings) == "allowed"
+            assert await api_search(base, token, PATIENTS[0].ins) == 200
             await page.get_by_role("button", name="Bloquer : DEMO-PHARMACIEN Luc").click()
             await expect(page).to_have_url(f"{base}/patient/professionnels?fait=blocked")
             row = page.get_by_role("row").filter(has_text="DEMO-PHARMACIEN Luc")
             await expect(row).to_contain_text("BLOQUÉ")
-            await shot(page, "professionals")
-            assert await pharmacist_search(server_settings) == "blocked-by-patient"
+            await shots(page, "professionals")
+            assert await api_search(base, token, PATIENTS[0].ins) == 403
 
             # The history shows the accesses, the refused one included.
             await page.goto(f"{base}/patient/historique")
@@ -212,11 +192,46 @@ async def test_a_demo_patient_uses_her_portal_in_the_browser(
             await expect(history).to_contain_text("DEMO-PHARMACIEN Luc")
             await expect(history).to_contain_text("a bloqué un professionnel")
             await expect(history).to_contain_text("a consulté un document")
-            await shot(page, "history")
+            # The pharmacist's API searches: the refused one after the block, marked so.
+            searches = (
+                history.get_by_role("row")
+                .filter(has_text="DEMO-PHARMACIEN Luc")
+                .filter(has_text="a consulté la liste des documents")
+            )
+            await expect(searches).to_have_count(2)
+            await expect(searches.first).to_contain_text("refusé")
+            await shots(page, "history")
+
+            # The other pages.
+            for path, name in (
+                ("/patient/choix", "choices"),
+                ("/patient/compte", "account"),
+                ("/patient/documents/ajouter", "upload"),
+                ("/patient/dossier", "record"),
+            ):
+                await page.goto(f"{base}{path}")
+                await expect(page.get_by_role("heading", level=1)).to_be_visible()
+                await shots(page, name)
 
             # English on request.
+            await page.goto(f"{base}/patient/historique")
             await page.get_by_role("link", name="English").click()
             await expect(page.get_by_role("heading", level=1)).to_have_text("Access history")
+            await shots(page, "history-en")
+            await page.get_by_role("link", name="Français").click()
+
+            # Close the DMP: the password is asked again; a wrong one closes nothing.
+            await page.goto(f"{base}/patient/dossier")
+            await page.get_by_label("Votre mot de passe (pour confirmer)").fill("pas le bon")
+            await page.locator("#f-close-confirm").check()
+            await page.get_by_role("button", name="Fermer mon DMP").click()
+            await expect(page.get_by_role("alert")).to_contain_text("Mot de passe incorrect")
+            await shots(page, "close-wrong-password")
+            await page.get_by_label("Votre mot de passe (pour confirmer)").fill(NEW_PASSWORD)
+            await page.locator("#f-close-confirm").check()
+            await page.get_by_role("button", name="Fermer mon DMP").click()
+            await expect(page).to_have_url(f"{base}/patient/dossier?fait=closed")
+            await expect(page.get_by_role("status")).to_contain_text("votre DMP est fermé")
+            await shots(page, "closed")
         finally:
             await browser.close()
-    print("\nscreenshots: " + " ".join(str(path) for path in taken))

@@ -3,14 +3,15 @@ against a real server in demo mode with its in-process outbox worker and a real 
 (aiosmtpd) on loopback:
 
 1. a doctor of the demo establishment signs in, finds a demo patient by INS, declares her
-   consent and deposits a discharge letter (PDF, 11490-0), which the patient then sees;
+   consent and deposits a discharge letter (PDF, 11490-0), which the patient then sees in
+   her portal (same browser, her first sign-in with the one-time password of her letter);
 2. a pharmacist cannot see a psychiatric synthesis (68599-0);
 3. a professional the patient blocked is refused;
 4. a break-glass access shows its banner, appears in the patient's history and e-mails her.
 
-The patient's side is checked through the document and history services with a ``Patient``
-actor on the server's database (the patient portal's pages are being built beside this one).
-Screenshots go to the test's temporary folder (their paths are printed).
+The history and the e-mail of (4) are checked through the history service with a ``Patient``
+actor on the server's database and the SMTP server's inbox. Screenshots go to
+``test-artifacts/screenshots/<test name>/`` (the folder is printed).
 
 Chromium comes from the Debian package ``chromium`` (``/usr/bin/chromium``). Without it the
 tests are skipped, except in CI (``CI=true``), where they fail.
@@ -38,6 +39,7 @@ from opendmp.services.context import ServiceContext
 from opendmp.services.demo import PATIENTS, PROFESSIONALS, seed_demo
 from opendmp.storage.migrate import upgrade
 from tests.integration.test_notifications import SmtpServer, body_of, free_port
+from tests.web.browser_support import Shots, patient_first_sign_in
 from tests.web.test_desk_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 
 CAMILLE, _, LEA = PATIENTS
@@ -86,10 +88,18 @@ def on_server_database(settings: Settings, work: Callable[[ServiceContext], Awai
     return result[0]
 
 
+PATIENT_LOGINS: dict[str, tuple[str, str]] = {}
+
+
 @pytest.fixture
 def live_server(server_settings: Settings) -> Iterator[str]:
     async def prepare(ctx: ServiceContext) -> bool:
-        return (await seed_demo(ctx)).created
+        summary = await seed_demo(ctx)
+        PATIENT_LOGINS.clear()
+        PATIENT_LOGINS.update(
+            {ins: (login, one_time) for _n, ins, login, one_time in summary.patient_logins}
+        )
+        return summary.created
 
     async def migrate() -> None:
         rt = build_runtime(server_settings, create_key=True)
@@ -136,13 +146,6 @@ async def browser_page() -> AsyncIterator[Any]:
             await browser.close()
 
 
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = tmp_path / "screenshots"
-    folder.mkdir()
-    return folder
-
-
 async def sign_in_and_open(page: Any, base: str, name: str, ins: str) -> None:
     from playwright.async_api import expect
 
@@ -156,7 +159,7 @@ async def sign_in_and_open(page: Any, base: str, name: str, ins: str) -> None:
 
 
 async def test_a_doctor_declares_consent_and_deposits_a_letter_the_patient_sees(
-    live_server: str, server_settings: Settings, browser_page: Any, shots: Path, tmp_path: Path
+    live_server: str, server_settings: Settings, browser_page: Any, shots: Shots, tmp_path: Path
 ) -> None:
     from playwright.async_api import expect
 
@@ -164,10 +167,11 @@ async def test_a_doctor_declares_consent_and_deposits_a_letter_the_patient_sees(
     letter = tmp_path / "lettre-de-liaison.pdf"
     letter.write_bytes(make_pdf("Lettre de liaison", ["Sortie le 27/02 — données fictives."]))
     await sign_in_and_open(page, live_server, "DEMO-PSYCHIATRE Inès", LEA.ins)
+    await shots(page, "pro-patient")
     await expect(page.locator("#access-state")).to_contain_text("NON_EXISTE")
     await page.get_by_label("Le patient m'a donné son consentement").check()
     await page.get_by_label("Le patient me désigne aussi comme médecin traitant DMP").check()
-    await page.screenshot(path=shots / "pro-consent.png", full_page=True)
+    await shots(page, "pro-consent")
     await page.get_by_role("button", name="Déclarer le consentement").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Documents du DMP")
 
@@ -175,14 +179,14 @@ async def test_a_doctor_declares_consent_and_deposits_a_letter_the_patient_sees(
     await page.get_by_label("Fichier (PDF ou CDA)").set_input_files(letter)
     await page.get_by_label("Type de document").select_option("11490-0")
     await page.get_by_label("Titre").fill("Lettre de liaison — sortie de test")
-    await page.screenshot(path=shots / "pro-deposit.png", full_page=True)
+    await shots(page, "pro-deposit")
     await page.get_by_role("button", name="Déposer le document").click()
     await expect(page.get_by_text("Le document a été déposé dans le DMP.")).to_be_visible()
 
     await page.get_by_role("link", name="Consulter les documents").click()
     link = page.get_by_role("link", name="Lettre de liaison — sortie de test")
     await expect(link).to_be_visible()
-    await page.screenshot(path=shots / "pro-documents.png", full_page=True)
+    await shots(page, "pro-documents")
     await link.click()
     await expect(page.locator("iframe.pdf")).to_be_visible()
     # The content route answers with its own sandbox (CSP), which the PDF viewer honours.
@@ -192,22 +196,33 @@ async def test_a_doctor_declares_consent_and_deposits_a_letter_the_patient_sees(
     assert "sandbox" in headers["content-security-policy"]
     assert headers["content-type"] == "application/pdf"
     await page.wait_for_timeout(1000)  # let the viewer paint before the screenshot
-    await page.screenshot(path=shots / "pro-document.png", full_page=True)
+    await shots(page, "pro-document")
 
-    async def patient_view(ctx: ServiceContext) -> list[tuple[str, str]]:
-        ins = parse_ins(LEA.ins, INS_NIR_TEST_OID)
-        found = await documents.search_documents(
-            ctx, actor=Patient(ins=str(ins)), ins=ins, query=documents.DocumentQuery()
-        )
-        return [(v.title, v.type_code) for v in found.items]
+    await page.goto(f"{live_server}/pro/mes-patients")
+    await shots(page, "pro-my-patients")
 
-    seen = on_server_database(server_settings, patient_view)
-    assert ("Lettre de liaison — sortie de test", "11490-0") in seen
-    print(f"\nscreenshots: {' '.join(str(p) for p in sorted(shots.iterdir()))}")
+    # The patient, in her portal (another browser context: her own cookies).
+    patient = await page.context.browser.new_context(locale="fr-FR")
+    mine = await patient.new_page()
+    login, one_time = PATIENT_LOGINS[f"{INS_NIR_TEST_OID}|{LEA.ins}"]
+    await patient_first_sign_in(mine, live_server, login, one_time)
+    await mine.goto(f"{live_server}/patient/documents")
+    listed = mine.get_by_role("table", name="Documents de mon DMP")
+    letter_link = listed.get_by_role("link", name="Lettre de liaison — sortie de test")
+    await expect(letter_link).to_be_visible()
+    await shots(mine, "patient-documents")
+    await letter_link.click()
+    await expect(mine.get_by_role("heading", level=1)).to_have_text(
+        "Lettre de liaison — sortie de test"
+    )
+    await expect(mine.locator("iframe.pdf")).to_be_visible()
+    await mine.wait_for_timeout(1000)
+    await shots(mine, "patient-letter")
+    await patient.close()
 
 
 async def test_a_pharmacist_cannot_see_a_psychiatric_synthesis(
-    live_server: str, browser_page: Any, shots: Path
+    live_server: str, browser_page: Any, shots: Shots
 ) -> None:
     from playwright.async_api import expect
 
@@ -217,12 +232,11 @@ async def test_a_pharmacist_cannot_see_a_psychiatric_synthesis(
     await page.get_by_role("link", name="Voir tous les documents, archivés compris").click()
     await expect(page.get_by_role("link", name="Dispensation médicamenteuse")).to_be_visible()
     await expect(page.get_by_role("link", name="Synthèse psychiatrique")).to_have_count(0)
-    await page.screenshot(path=shots / "pro-pharmacist.png", full_page=True)
-    print(f"\nscreenshot: {shots / 'pro-pharmacist.png'}")
+    await shots(page, "pro-pharmacist")
 
 
 async def test_a_blocked_professional_is_refused(
-    live_server: str, server_settings: Settings, browser_page: Any, shots: Path
+    live_server: str, server_settings: Settings, browser_page: Any, shots: Shots
 ) -> None:
     from playwright.async_api import expect
 
@@ -239,15 +253,14 @@ async def test_a_blocked_professional_is_refused(
     await page.goto(page.url + "/documents")
     await expect(page.get_by_role("alert")).to_contain_text("Le patient vous a bloqué(e)")
     await expect(page.get_by_role("button", name="Ouvrir l'accès d'urgence")).to_have_count(0)
-    await page.screenshot(path=shots / "pro-blocked.png", full_page=True)
-    print(f"\nscreenshot: {shots / 'pro-blocked.png'}")
+    await shots(page, "pro-blocked")
 
 
 async def test_a_break_glass_access_is_in_the_history_and_e_mailed(
     live_server: str,
     server_settings: Settings,
     browser_page: Any,
-    shots: Path,
+    shots: Shots,
     smtp: SmtpServer,
 ) -> None:
     from playwright.async_api import expect
@@ -263,7 +276,7 @@ async def test_a_break_glass_access_is_in_the_history_and_e_mailed(
     banner = page.locator("#emergency-banner")
     await expect(banner).to_contain_text("Accès en mode bris de glace.")
     await expect(banner.locator("svg")).to_have_count(1)
-    await page.screenshot(path=shots / "pro-break-glass.png", full_page=True)
+    await shots(page, "pro-break-glass")
 
     async def history(ctx: ServiceContext) -> list[tuple[str, str, str]]:
         ins = parse_ins(LEA.ins, INS_NIR_TEST_OID)
@@ -287,4 +300,3 @@ async def test_a_break_glass_access_is_in_the_history_and_e_mailed(
         if LEA.email in rcpt
     )
     assert "Inconsciente" not in body_of(message) and "inconsciente" not in body_of(message)
-    print(f"\nscreenshot: {shots / 'pro-break-glass.png'}")

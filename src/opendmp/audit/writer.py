@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.chain import GENESIS_HASH, canonical_details, chain_of, event_hash
@@ -35,6 +35,23 @@ class NewEvent:
     target_document_id: uuid.UUID | None = None
     client_address: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Built once: every API request appends at least one event. Table-level Core statements
+# with bound parameters skip the ORM's bulk-insert path and the per-call ``.values()``
+# construction, and hit SQLAlchemy's compiled cache directly.
+_CHAIN = AuditChain.metadata.tables[AuditChain.__tablename__]
+_HEAD = (
+    select(_CHAIN.c.seq, _CHAIN.c.hash)
+    .where(_CHAIN.c.chain == bindparam("head_chain"))
+    .with_for_update()
+)
+_INSERT_EVENT = insert(AuditEvent.metadata.tables[AuditEvent.__tablename__])
+_ADVANCE = (
+    update(_CHAIN)
+    .where(_CHAIN.c.chain == bindparam("head_chain"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 async def start_chain(session: AsyncSession, record_id: uuid.UUID) -> None:
@@ -64,13 +81,7 @@ async def append(session: AsyncSession, event: NewEvent) -> str:
     exclusive, see storage.db) so concurrent requests on one record keep the chain linear.
     """
     chain = chain_of(event.record_id)
-    head = (
-        await session.execute(
-            select(AuditChain.seq, AuditChain.hash)
-            .where(AuditChain.chain == chain)
-            .with_for_update()
-        )
-    ).one_or_none()
+    head = (await session.execute(_HEAD, {"head_chain": chain})).one_or_none()
     if head is None:
         raise RuntimeError(f"audit chain {chain} does not exist")
     actor = event.actor
@@ -95,8 +106,8 @@ async def append(session: AsyncSession, event: NewEvent) -> str:
         "prev_hash": head.hash,
     }
     digest = event_hash(fields)
-    await session.execute(insert(AuditEvent).values(**fields, hash=digest))
+    await session.execute(_INSERT_EVENT, {**fields, "hash": digest})
     await session.execute(
-        update(AuditChain).where(AuditChain.chain == chain).values(seq=fields["seq"], hash=digest)
+        _ADVANCE, {"head_chain": chain, "new_seq": fields["seq"], "new_hash": digest}
     )
     return digest

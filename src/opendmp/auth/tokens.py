@@ -21,6 +21,7 @@ import logging
 import time
 import urllib.parse
 import urllib.request
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ log = logging.getLogger("opendmp.auth")
 ALLOWED_ALGORITHMS = ("RS256", "ES256", "PS256")
 CLOCK_SKEW = dt.timedelta(seconds=60)
 MAX_TOKEN_BYTES = 16 * 1024
+VERIFIED_CACHE_SIZE = 10_000
+VERIFIED_CACHE_SECONDS = 300.0
 
 
 def invalid(message: str, code: str = "invalid-token") -> Unauthenticated:
@@ -250,10 +253,44 @@ def scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
 
 
 class TokenVerifier:
-    def __init__(self, issuers: list[TrustedIssuer]) -> None:
+    """Verify bearer tokens; a verified token is remembered for a while (see ``verify``)."""
+
+    def __init__(
+        self,
+        issuers: list[TrustedIssuer],
+        *,
+        cache_size: int = VERIFIED_CACHE_SIZE,
+        cache_seconds: float = VERIFIED_CACHE_SECONDS,
+    ) -> None:
         self.issuers = {issuer.issuer: issuer for issuer in issuers}
+        self.cache_size, self.cache_seconds = cache_size, cache_seconds
+        self._verified: OrderedDict[str, tuple[float, VerifiedToken]] = OrderedDict()
 
     async def verify(self, token: str, now: dt.datetime) -> VerifiedToken:
+        """The token's actor and scopes, or ``Unauthenticated``.
+
+        A client sends the same token on every request until it expires, and checking its
+        signature (RSA/ECDSA, plus JSON and claims parsing) was the largest part of
+        authenticating a request. A token that verified is therefore kept, keyed by its
+        exact text, for at most ``cache_seconds`` (so a key withdrawn from an issuer's JWKS
+        stops being honoured soon after) in a bounded LRU; its times are checked again on
+        every use, so it still expires on time.
+        """
+        cached = self._verified.get(token)
+        if cached is not None:
+            stored_at, verified = cached
+            if time.monotonic() - stored_at <= self.cache_seconds:
+                check_times(verified.claims, now)
+                self._verified.move_to_end(token)
+                return verified
+            del self._verified[token]
+        verified = await self._verify(token, now)
+        self._verified[token] = (time.monotonic(), verified)
+        if len(self._verified) > self.cache_size:
+            self._verified.popitem(last=False)
+        return verified
+
+    async def _verify(self, token: str, now: dt.datetime) -> VerifiedToken:
         header, unverified = decode_unverified(token)
         check_algorithm(header)
         issuer = self.issuers.get(str(unverified.get("iss")))

@@ -19,11 +19,11 @@ one ``Patient`` (PDSm4DMP TD0.2, STANDARDS §2.2):
   and a professional whose state is ``VALIDE`` on an open record (not a CPE, who never reads).
   Anyone else learns that the record exists, its status and their own access, nothing more.
 
-The professional's answer comes from ``access.authorization_status`` (audited
-``record:record:check-existence``); the demographics, when due, from
-``records.show_record`` (audited ``record:record:read-status``). A patient asking about
-another INS is refused (403) before any service is asked: the answer must not differ with the
-existence of someone else's record.
+The professional's answer comes from ``access.authorization_status_and_record`` (audited
+``record:record:check-existence``); the demographics, when due, in the same transaction
+as ``records.show_record`` gives them (audited ``record:record:read-status``). A patient
+asking about another INS is refused (403) before any service is asked: the answer must not
+differ with the existence of someone else's record.
 """
 
 from __future__ import annotations
@@ -137,12 +137,11 @@ async def lookup(ctx: ServiceContext, auth: AuthContext, ins: Ins) -> dict[str, 
     actor = auth.actor
     auth.check_patient(str(ins))
     if isinstance(actor, Professional):
-        status = await access.authorization_status(ctx, actor=actor, ins=ins)
+        status, view = await access.authorization_status_and_record(
+            ctx, actor=actor, ins=ins, show_record_if=lambda found: _may_read(actor, found)
+        )
         if status.record_status is None:
             return None
-        view = None
-        if _may_read(actor, status):
-            view = await records.show_record(ctx, actor=actor, ins=ins)
         return patient_resource(
             ins,
             status=status.record_status,

@@ -39,6 +39,7 @@ from opendmp.services.access_list import (
     AuthorizationStatus,
     access_entries,
     authorization_status,
+    authorization_status_and_record,
     list_access,
     state_of,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "Colleague",
     "ProfessionalLike",
     "authorization_status",
+    "authorization_status_and_record",
     "block",
     "declare_authorization",
     "extend_authorization",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -18,14 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.identifiers import Ins
-from opendmp.domain.policy import Action, Facts
+from opendmp.domain.policy import Action, Facts, decide
 from opendmp.domain.records import RecordStatus
+from opendmp.services import records
 from opendmp.services.access_common import audit_allowed, locate
 from opendmp.services.context import ServiceContext
 from opendmp.services.facts import actor_on_record
-from opendmp.services.gate import require
+from opendmp.services.gate import audit, require
+from opendmp.services.records import RecordView, show_record
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record
+from opendmp.storage.uow import UnitOfWork
 
 LIST = "access:access-list:read"
 CHECK_EXISTENCE = "record:record:check-existence"
@@ -226,6 +230,22 @@ async def authorization_status(
     ctx: ServiceContext, *, actor: Professional, ins: Ins
 ) -> AuthorizationStatus:
     """The existence test TD0.2: the record's status and the professional's access state."""
+    status, _ = await authorization_status_and_record(ctx, actor=actor, ins=ins)
+    return status
+
+
+async def authorization_status_and_record(
+    ctx: ServiceContext,
+    *,
+    actor: Professional,
+    ins: Ins,
+    show_record_if: Callable[[AuthorizationStatus], bool] | None = None,
+) -> tuple[AuthorizationStatus, RecordView | None]:
+    """The existence test, then — when ``show_record_if(status)`` — the record as
+    ``records.show_record`` shows it, in the same transaction (TD0.2 answered with the
+    Patient resource: one unit of work, one record lookup, instead of two). Both events
+    are audited as when done apart; a refused record read is left to ``show_record``,
+    which audits and commits the refusal on its own."""
     now = ctx.now()
     async with ctx.uow() as uow:
         session = uow.session
@@ -250,7 +270,7 @@ async def authorization_status(
                 details={"exists": False},
             )
             await uow.commit()
-            return AuthorizationStatus(AccessState.NON_EXISTE, False, None)
+            return AuthorizationStatus(AccessState.NON_EXISTE, False, None), None
         patient, record = found
         who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
         await require(
@@ -271,11 +291,38 @@ async def authorization_status(
             record_id=record.id,
             details={"exists": True, "state": state.value},
         )
-        await uow.commit()
-        return AuthorizationStatus(
+        status = AuthorizationStatus(
             state=state,
             treating_doctor=who.facts.treating_doctor,
             record_status=RecordStatus(record.status),
             closed_at=record.closed_at,
             closure_reason=record.closure_reason,
         )
+        view = None
+        if show_record_if is not None and show_record_if(status):
+            view = await _read_status_in(
+                ctx, uow, actor=actor, ins=ins, patient=patient, record=record
+            )
+        await uow.commit()
+    if show_record_if is not None and view is None and show_record_if(status):
+        view = await show_record(ctx, actor=actor, ins=ins)  # refused: audited there
+    return status, view
+
+
+async def _read_status_in(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    *,
+    actor: Actor,
+    ins: Ins,
+    patient: m.Patient,
+    record: m.Record,
+) -> RecordView | None:
+    """``records.show_record`` inside the caller's transaction, on the record it holds;
+    None (nothing written) when the policy refuses: the caller then calls ``show_record``,
+    which audits and commits the refusal on its own, as before."""
+    facts = await records.holder_facts(uow.session, actor, ins, record)
+    if not decide(actor, Action.READ_RECORD_STATUS, facts).allowed:
+        return None
+    await audit(ctx, uow, actor=actor, action="record:record:read-status", record_id=record.id)
+    return records._view(patient, record)

@@ -10,11 +10,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.writer import Outcome
-from opendmp.domain.actors import Patient, System
+from opendmp.domain.actors import LegalRepresentative, Patient, System
 from opendmp.domain.errors import (
     AccessDenied,
     AccountLocked,
@@ -73,10 +73,24 @@ class Found:
     email: str | None
     wrapped_data_key: bytes | None
     language: str
+    # Set when the account is a legal representative's (``representative.account_id``).
+    representative_id: uuid.UUID | None = None
+    relation: str | None = None
 
     @property
-    def actor(self) -> Patient:
-        return Patient(ins=self.ins)
+    def actor(self) -> Patient | LegalRepresentative:
+        return account_actor(self.ins, self.representative_id, self.relation)
+
+
+def account_actor(
+    ins: str, representative_id: uuid.UUID | None, relation: str | None
+) -> Patient | LegalRepresentative:
+    """Who signs in with an account: the patient, or the legal representative it belongs to."""
+    if representative_id is None:
+        return Patient(ins=ins)
+    return LegalRepresentative(
+        representative_id=str(representative_id), patient_ins=ins, relation=relation or ""
+    )
 
 
 def lock_delay(failures: int) -> dt.timedelta | None:
@@ -94,7 +108,8 @@ def retry_after(until: dt.datetime, now: dt.datetime) -> int:
 async def find_account(
     session: AsyncSession, login: str, *, for_update: bool = False
 ) -> Found | None:
-    """A *patient's* account by login (a legal representative's account is not one)."""
+    """An account by login: the patient's, or a legal representative's of the record (then
+    :attr:`Found.actor` is that :class:`LegalRepresentative` and the e-mail is theirs)."""
     query = (
         select(
             m.Account,
@@ -103,22 +118,29 @@ async def find_account(
             m.Patient.email,
             m.Record.wrapped_data_key,
             m.Record.preferred_language,
+            m.Representative.id,
+            m.Representative.relation,
+            m.Representative.email,
         )
         .join(m.Record, m.Record.id == m.Account.record_id)
         .join(m.Patient, m.Patient.id == m.Record.patient_id)
-        .where(
-            m.Account.login == login,
-            ~exists().where(m.Representative.account_id == m.Account.id),
+        .outerjoin(
+            m.Representative,
+            (m.Representative.account_id == m.Account.id)
+            & (m.Representative.record_id == m.Account.record_id),
         )
+        .where(m.Account.login == login)
     )
     if for_update:
         query = query.with_for_update(of=m.Account)
-    row = (await session.execute(query)).one_or_none()
+    row = (await session.execute(query)).first()
     if row is None:
         return None
     # A snapshot: it outlives its (short) transaction; changes go through UPDATE statements.
     session.expunge(row[0])
-    return Found(row[0], f"{row[1]}|{row[2]}", row[3], row[4], row[5])
+    rep_id = row[6]
+    email = row[8] if rep_id is not None else row[3]
+    return Found(row[0], f"{row[1]}|{row[2]}", email, row[4], row[5], rep_id, row[7])
 
 
 async def refuse(
@@ -217,7 +239,7 @@ async def session_account(
         raise AuthenticationFailed("please sign in", code="not-signed-in")
     row, account, _ins = loaded
     found = await find_account(uow.session, account.login)
-    if found is None:  # the account became a representative's: not a patient session
+    if found is None:
         raise AuthenticationFailed("please sign in", code="not-signed-in")
     return row, found
 

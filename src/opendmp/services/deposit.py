@@ -393,6 +393,7 @@ async def provide_documents(
     now = ctx.now()
     checked, warnings = _check_message(documents, ins, now)
     written: list[str] = []
+    inserted: dict[int, dict[str, Any]] = {}
     committed = False
     try:
         async with ctx.uow() as uow:
@@ -455,6 +456,7 @@ async def provide_documents(
                 await _insert_submission_set(
                     ctx, session, actor, record.id, set_id, set_entry_uuid, submission, now
                 )
+                author = _Author(who.professional_id, who.organization_id)
                 for item in new_items:
                     key = await ctx.blobs.put_document(
                         data_key=data_key,
@@ -463,7 +465,9 @@ async def provide_documents(
                         content=item.doc.content,
                     )
                     written.append(key)
-                    await _insert(ctx, session, actor, record, item, key, set_id, now)
+                    inserted[item.index] = await _insert(
+                        session, actor, author, record, item, key, set_id, now
+                    )
                 for item in new_items:
                     await audit(
                         ctx,
@@ -502,7 +506,12 @@ async def provide_documents(
                     )
             await uow.commit()
             committed = True
-            views, superseded = await _read_back(session, record.id, checked)
+            if all(c.existing is None and c.replaced is None for c in checked):
+                # The common case: every row was inserted just now, from values we hold.
+                views = [_inserted_view(inserted[c.index]) for c in checked]
+                superseded: list[DocumentView | None] = [None] * len(checked)
+            else:
+                views, superseded = await _read_back(session, record.id, checked)
     except IntegrityError:
         await _delete_blobs(ctx, written, committed)
         raise Conflict(
@@ -643,75 +652,104 @@ async def _insert_submission_set(
     )
 
 
+@dataclass(slots=True)
+class _Author:
+    """The depositing professional's directory ids, looked up once per submission.
+
+    ``actor_on_record`` already read them; they are only registered here when missing
+    (a credential seen for the first time by this deposit).
+    """
+
+    professional_id: uuid.UUID | None
+    organization_id: uuid.UUID | None
+
+
+_INSERT_DOCUMENT = insert(m.Document.metadata.tables["document"])
+_UTC_FIELDS = ("service_start", "service_stop", "creation_time", "deposited_at", "updated_at")
+
+
+def _inserted_view(values: dict[str, Any]) -> DocumentView:
+    """The view of a row from the values just inserted, as the database gives them back
+    (timestamps in UTC): no read-back statement."""
+    row = dict(values)
+    for name in _UTC_FIELDS:
+        if row[name] is not None:
+            row[name] = row[name].astimezone(dt.UTC)
+    return document_view(m.Document(**row))
+
+
 async def _insert(
-    ctx: ServiceContext,
     session: AsyncSession,
     actor: Actor,
+    author: _Author,
     record: m.Record,
     item: _Checked,
     blob_key: str,
     set_id: uuid.UUID,
     now: dt.datetime,
-) -> None:
+) -> dict[str, Any]:
     doc = item.doc
     author_professional_id = author_org_id = None
     author_idnat = author_name = author_role = author_specialty = author_org = None
     if isinstance(actor, Professional):
-        professional = await ensure_professional(session, actor, now=now)
-        author_professional_id = professional.id
+        if author.professional_id is None:
+            author.professional_id = (await ensure_professional(session, actor, now=now)).id
+        author_professional_id = author.professional_id
         author_idnat, author_name = actor.idnat, actor.name
         author_role, author_specialty = actor.profession, actor.specialty
         if actor.organization:
-            org = await ensure_organization(
-                session, actor.organization, name=doc.author_organization_name, now=now
-            )
-            author_org_id, author_org = org.id, actor.organization
-    await session.execute(
-        insert(m.Document).values(
-            id=item.document_id,
-            entry_uuid=item.entry_uuid,
-            record_id=record.id,
-            unique_id=doc.unique_id,
-            status="current",
-            archived=False,
-            masked_by_patient=record.mask_new_documents,
-            invisible_to_patient=doc.invisible_to_patient,
-            invisible_to_representatives=doc.invisible_to_representatives,
-            class_code=item.class_code,
-            type_code=doc.type_code,
-            type_system=doc.type_system[:64],
-            format_code=doc.format_code[:128],
-            mime_type=doc.mime_type[:128],
-            title=item.title,
-            language=doc.language[:16],
-            author_professional_id=author_professional_id,
-            author_organization_id=author_org_id,
-            author_idnat=author_idnat,
-            author_name=author_name,
-            author_role=author_role,
-            author_specialty=author_specialty,
-            author_organization_idnat=author_org,
-            practice_setting=doc.practice_setting,
-            facility_type=doc.facility_type,
-            event_codes=orjson.dumps(list(doc.event_codes)).decode() if doc.event_codes else None,
-            service_start=item.service_start,
-            service_stop=item.service_stop,
-            creation_time=item.creation_time,
-            size=len(doc.content),
-            sha256=item.sha256,
-            sha1=item.sha1,
-            blob_key=blob_key,
-            replaces_id=item.replaced.id if item.replaced is not None else None,
-            submission_set_id=set_id,
-            version=1,
-            extra=canonical_json(doc.extra),
-            deposited_at=now,
-            deposited_by_kind=actor.kind.value,
-            deposited_by_id=actor.actor_id,
-            updated_at=now,
-            deleted_at=None,
-        )
+            if author.organization_id is None:
+                org = await ensure_organization(
+                    session, actor.organization, name=doc.author_organization_name, now=now
+                )
+                author.organization_id = org.id
+            author_org_id, author_org = author.organization_id, actor.organization
+    values: dict[str, Any] = dict(
+        id=item.document_id,
+        entry_uuid=item.entry_uuid,
+        record_id=record.id,
+        unique_id=doc.unique_id,
+        status="current",
+        archived=False,
+        masked_by_patient=record.mask_new_documents,
+        invisible_to_patient=doc.invisible_to_patient,
+        invisible_to_representatives=doc.invisible_to_representatives,
+        class_code=item.class_code,
+        type_code=doc.type_code,
+        type_system=doc.type_system[:64],
+        format_code=doc.format_code[:128],
+        mime_type=doc.mime_type[:128],
+        title=item.title,
+        language=doc.language[:16],
+        author_professional_id=author_professional_id,
+        author_organization_id=author_org_id,
+        author_idnat=author_idnat,
+        author_name=author_name,
+        author_role=author_role,
+        author_specialty=author_specialty,
+        author_organization_idnat=author_org,
+        practice_setting=doc.practice_setting,
+        facility_type=doc.facility_type,
+        event_codes=orjson.dumps(list(doc.event_codes)).decode() if doc.event_codes else None,
+        service_start=item.service_start,
+        service_stop=item.service_stop,
+        creation_time=item.creation_time,
+        size=len(doc.content),
+        sha256=item.sha256,
+        sha1=item.sha1,
+        blob_key=blob_key,
+        replaces_id=item.replaced.id if item.replaced is not None else None,
+        submission_set_id=set_id,
+        version=1,
+        extra=canonical_json(doc.extra),
+        deposited_at=now,
+        deposited_by_kind=actor.kind.value,
+        deposited_by_id=actor.actor_id,
+        updated_at=now,
+        deleted_at=None,
     )
+    await session.execute(_INSERT_DOCUMENT, values)
+    return values
 
 
 async def _supersede(

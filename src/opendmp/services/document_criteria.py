@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, literal, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    SQLColumnExpression,
+    and_,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.expression import cast
 
@@ -94,7 +104,7 @@ class DocumentQuery:
         return STATUSES if self.include_superseded else frozenset({"current"})
 
 
-def sort_key_of(sort: str, doc: m.Document) -> dt.datetime:
+def sort_key_of(sort: str, doc: m.Document | Row[Any]) -> dt.datetime:
     match sort.removeprefix("-"):
         case "date":
             return doc.deposited_at

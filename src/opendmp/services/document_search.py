@@ -75,6 +75,7 @@ __all__ = [
 DEFAULT_COUNT = 20
 MAX_COUNT = 100
 _CURSOR_CONTEXT = b"opendmp:document-search-cursor:v1"
+_DOCUMENT_COLUMNS = tuple(m.Document.metadata.tables["document"].c)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,26 +262,31 @@ async def search_documents(
             m.Document.deposited_at <= snapshot,
             *criteria_conditions(query, dialect=session.get_bind().dialect.name),
         ]
-        total = int(
-            (
-                await session.execute(select(func.count()).select_from(m.Document).where(*where))
-            ).scalar_one()
-        )
         items: list[DocumentView] = []
         next_cursor = None
+        total: int | None = None
         if count:
             key = SORT_KEYS[query.sort.removeprefix("-")]
             descending = query.sort.startswith("-")
             order = (key.desc(), m.Document.id.desc()) if descending else (key, m.Document.id)
             paged = [*where, _after(query.sort, cursor)] if cursor is not None else where
+            # Plain rows, not ORM objects: a page is read-only, and loading 21 mapped
+            # instances into the identity map cost more than the query. On the first page
+            # the page's own rows are the whole match set, so the total rides along as a
+            # window count instead of a second statement.
+            columns: list[ColumnElement[Any]] = [*_DOCUMENT_COLUMNS]
+            if cursor is None:
+                columns.append(func.count().over().label("match_total"))
             rows = list(
                 (
                     await session.execute(
-                        select(m.Document).where(*paged).order_by(*order).limit(count + 1)
+                        select(*columns).where(*paged).order_by(*order).limit(count + 1)
                     )
-                ).scalars()
+                ).all()
             )
-            items = [document_view(doc) for doc in rows[:count]]
+            if cursor is None:
+                total = int(rows[0].match_total) if rows else 0
+            items = [document_view(row) for row in rows[:count]]
             if len(rows) > count:
                 last = rows[count - 1]
                 next_cursor = encode_cursor(
@@ -294,6 +300,14 @@ async def search_documents(
                         snapshot,
                     ),
                 )
+        if total is None:
+            total = int(
+                (
+                    await session.execute(
+                        select(func.count()).select_from(m.Document).where(*where)
+                    )
+                ).scalar_one()
+            )
         replaced_ids = sorted({v.replaces_id for v in items if v.replaces_id is not None})
         replaced: dict[uuid.UUID, str] = {}
         if replaced_ids:

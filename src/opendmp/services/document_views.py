@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
+from sqlalchemy import Row
 
 from opendmp.blobs import unwrap_data_key
 from opendmp.domain.errors import Gone
@@ -61,7 +63,8 @@ class DocumentView:
     deleted_at: dt.datetime | None = None
 
 
-def document_view(doc: m.Document) -> DocumentView:
+def document_view(doc: m.Document | Row[Any]) -> DocumentView:
+    """The view of a mapped document, or of a row of the ``document`` table's columns."""
     return DocumentView(
         id=doc.id,
         unique_id=doc.unique_id,

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, Uuid, and_, bindparam, cast, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.domain.actors import Actor, LegalRepresentative, Patient, Professional
@@ -18,6 +19,7 @@ from opendmp.domain.matrix import AccessMatrix
 from opendmp.domain.policy import DocumentFacts, Facts
 from opendmp.domain.records import RecordStatus
 from opendmp.storage import models as m
+from opendmp.storage.types import UTCDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,83 +82,100 @@ async def actor_on_record(
         return ActorOnRecord(replace(base, is_representative=known is not None))
     if not isinstance(actor, Professional):
         return ActorOnRecord(base)
-    pro_id, org_id = await directory_ids(session, actor)
+    statement = _FACTS_WITH_ORGANIZATION if actor.organization else _FACTS
+    params = {"record_id": record.id, "idnat": actor.idnat, "org": actor.organization, "now": now}
+    row = (await session.execute(statement, params)).one()
+    pro_id, org_id = row.pro_id, row.org_id
     if pro_id is None and org_id is None:
         return ActorOnRecord(base)
-    grants = (
-        await session.execute(
-            select(
-                m.Authorization.professional_id,
-                m.Authorization.organization_id,
-                m.Authorization.state,
-                m.Authorization.expires_at,
-            ).where(
-                m.Authorization.record_id == record.id,
-                or_(
-                    and_(
-                        m.Authorization.professional_id.is_not(None),
-                        m.Authorization.professional_id == pro_id,
-                    ),
-                    and_(
-                        m.Authorization.organization_id.is_not(None),
-                        m.Authorization.organization_id == org_id,
-                    ),
-                ),
-            )
-        )
-    ).all()
-    blocked = any(g.state == "blocked" for g in grants)
-    mine = [g for g in grants if g.professional_id is not None and g.state == "authorized"]
-    authorized = any(g.expires_at is None or g.expires_at > now for g in mine)
-    expired = bool(mine) and not authorized
-    org_valid = any(
-        g.organization_id is not None
-        and g.state == "authorized"
-        and (g.expires_at is None or g.expires_at > now)
-        for g in grants
-    )
-    care_team = False
-    if org_valid and pro_id is not None:
-        care_team = (
-            await session.execute(
-                select(m.Membership.care_team).where(
-                    m.Membership.professional_id == pro_id,
-                    m.Membership.organization_id == org_id,
-                )
-            )
-        ).scalar_one_or_none() is True
-    treating = emergency = False
-    if pro_id is not None:
-        treating = (
-            await session.execute(
-                select(m.TreatingDoctor.professional_id).where(
-                    m.TreatingDoctor.record_id == record.id,
-                    m.TreatingDoctor.professional_id == pro_id,
-                )
-            )
-        ).first() is not None
-        emergency = (
-            await session.execute(
-                select(m.EmergencyAccess.id).where(
-                    m.EmergencyAccess.record_id == record.id,
-                    m.EmergencyAccess.professional_id == pro_id,
-                    m.EmergencyAccess.expires_at > now,
-                )
-            )
-        ).first() is not None
+    authorized = bool(row.authorized)
     return ActorOnRecord(
         replace(
             base,
-            blocked=blocked,
+            blocked=bool(row.blocked),
             authorized=authorized,
-            authorization_expired=expired,
-            care_team=care_team,
-            treating_doctor=treating,
-            emergency_open=emergency,
+            authorization_expired=bool(row.mine) and not authorized,
+            care_team=bool(row.org_valid) and pro_id is not None and bool(row.care_team),
+            treating_doctor=bool(row.treating),
+            emergency_open=bool(row.emergency),
         ),
         professional_id=pro_id,
         organization_id=org_id,
     )
+
+
+def _professional_facts(*, with_organization: bool) -> Select[Any]:
+    """Everything the policy needs about a professional on a record, in one statement.
+
+    This runs on every API request (deposit, search, read, existence test): one round
+    trip instead of up to six (directory ids, grants, membership, treating doctor,
+    emergency access) — each round trip is a thread hop with aiosqlite and a network
+    exchange with PostgreSQL. The directory ids come from scalar subqueries in a one-row
+    derived table, which the EXISTS tests below correlate with. Built once at import with
+    bound parameters (``record_id``, ``idnat``, ``org``, ``now``): constructing it cost
+    more than running it.
+    """
+    record_id = bindparam("record_id", type_=Uuid())
+    now = bindparam("now", type_=UTCDateTime())
+    ids = select(
+        select(m.Professional.id)
+        .where(m.Professional.idnat == bindparam("idnat"))
+        .scalar_subquery()
+        .label("pro_id"),
+        (
+            select(m.Organization.id)
+            .where(m.Organization.struct_idnat == bindparam("org"))
+            .scalar_subquery()
+            if with_organization
+            else cast(null(), Uuid())
+        ).label("org_id"),
+    ).subquery("actor_ids")
+    a = m.Authorization
+    valid = or_(a.expires_at.is_(None), a.expires_at > now)
+    grants = select(a.id).where(
+        a.record_id == record_id,
+        or_(
+            and_(a.professional_id.is_not(None), a.professional_id == ids.c.pro_id),
+            and_(a.organization_id.is_not(None), a.organization_id == ids.c.org_id),
+        ),
+    )
+    mine = grants.where(a.professional_id.is_not(None), a.state == "authorized")
+    return select(
+        ids.c.pro_id,
+        ids.c.org_id,
+        grants.where(a.state == "blocked").exists().label("blocked"),
+        mine.exists().label("mine"),
+        mine.where(valid).exists().label("authorized"),
+        grants.where(a.organization_id.is_not(None), a.state == "authorized", valid)
+        .exists()
+        .label("org_valid"),
+        select(m.Membership.care_team)
+        .where(
+            m.Membership.professional_id == ids.c.pro_id,
+            m.Membership.organization_id == ids.c.org_id,
+        )
+        .scalar_subquery()
+        .label("care_team"),
+        select(m.TreatingDoctor.professional_id)
+        .where(
+            m.TreatingDoctor.record_id == record_id,
+            m.TreatingDoctor.professional_id == ids.c.pro_id,
+        )
+        .exists()
+        .label("treating"),
+        select(m.EmergencyAccess.id)
+        .where(
+            m.EmergencyAccess.record_id == record_id,
+            m.EmergencyAccess.professional_id == ids.c.pro_id,
+            m.EmergencyAccess.expires_at > now,
+        )
+        .exists()
+        .label("emergency"),
+    ).select_from(ids)
+
+
+_FACTS = _professional_facts(with_organization=False)
+_FACTS_WITH_ORGANIZATION = _professional_facts(with_organization=True)
 
 
 def document_facts(

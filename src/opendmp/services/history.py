@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.domain.actors import AccessMode, Actor, LegalRepresentative, Patient
 from opendmp.domain.errors import InvalidInput, NotFound
@@ -27,7 +28,7 @@ from opendmp.services.gate import audit, require
 from opendmp.services.records import get_record
 from opendmp.storage import models as m
 
-__all__ = ["HistoryEntry", "read_history", "report_access"]
+__all__ = ["HistoryEntry", "history_entries", "read_history", "report_access"]
 
 MAX_HISTORY = 1000
 MAX_COMMENT = 2000
@@ -68,6 +69,45 @@ def _entry(event: m.AuditEvent) -> HistoryEntry:
     )
 
 
+async def history_entries(
+    session: AsyncSession,
+    *,
+    record_id: uuid.UUID,
+    actor: Actor,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    professional_idnat: str | None = None,
+    limit: int | None = None,
+) -> list[HistoryEntry]:
+    """The record's events as ``actor`` may see them, newest first, in the caller's
+    transaction and *after* the caller's policy check (``read_history``, the export)."""
+    query = select(m.AuditEvent).where(m.AuditEvent.record_id == record_id)
+    if since is not None:
+        query = query.where(m.AuditEvent.time >= since)
+    if until is not None:
+        query = query.where(m.AuditEvent.time < until)
+    if professional_idnat is not None:
+        query = query.where(
+            m.AuditEvent.actor_kind == "professional",
+            m.AuditEvent.actor_id == professional_idnat,
+        )
+    if isinstance(actor, Patient | LegalRepresentative):
+        hidden: ColumnElement[bool] = m.Document.invisible_to_patient.is_(True)
+        if isinstance(actor, LegalRepresentative):
+            hidden = or_(hidden, m.Document.invisible_to_representatives.is_(True))
+        query = query.outerjoin(
+            m.Document,
+            and_(
+                m.Document.record_id == record_id,
+                m.Document.id == m.AuditEvent.target_document_id,
+            ),
+        ).where(or_(m.Document.id.is_(None), not_(hidden)))
+    query = query.order_by(m.AuditEvent.time.desc(), m.AuditEvent.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return [_entry(event) for event in (await session.execute(query)).scalars()]
+
+
 async def read_history(
     ctx: ServiceContext,
     *,
@@ -98,31 +138,15 @@ async def read_history(
             audit_action="record:history:read",
             record_id=record.id,
         )
-        query = select(m.AuditEvent).where(m.AuditEvent.record_id == record.id)
-        if since is not None:
-            query = query.where(m.AuditEvent.time >= since)
-        if until is not None:
-            query = query.where(m.AuditEvent.time < until)
-        if professional_idnat is not None:
-            query = query.where(
-                m.AuditEvent.actor_kind == "professional",
-                m.AuditEvent.actor_id == professional_idnat,
-            )
-        if isinstance(actor, Patient | LegalRepresentative):
-            hidden: ColumnElement[bool] = m.Document.invisible_to_patient.is_(True)
-            if isinstance(actor, LegalRepresentative):
-                hidden = or_(hidden, m.Document.invisible_to_representatives.is_(True))
-            query = query.outerjoin(
-                m.Document,
-                and_(
-                    m.Document.record_id == record.id,
-                    m.Document.id == m.AuditEvent.target_document_id,
-                ),
-            ).where(or_(m.Document.id.is_(None), not_(hidden)))
-        query = query.order_by(m.AuditEvent.time.desc(), m.AuditEvent.id.desc()).limit(
-            min(limit, MAX_HISTORY)
+        entries = await history_entries(
+            session,
+            record_id=record.id,
+            actor=actor,
+            since=since,
+            until=until,
+            professional_idnat=professional_idnat,
+            limit=min(limit, MAX_HISTORY),
         )
-        entries = [_entry(event) for event in (await session.execute(query)).scalars()]
         await audit(
             ctx,
             uow,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from opendmp.domain.actors import Patient
+from opendmp.domain.actors import LegalRepresentative, Patient
 from opendmp.domain.errors import AuthenticationFailed
 from opendmp.services import passwords
 from opendmp.services.account_state import (
@@ -28,7 +28,9 @@ from opendmp.storage import models as m
 CONFIRM = "auth:account:confirm-password"
 
 
-async def confirm_password(ctx: ServiceContext, *, session_token: str, password: str) -> Patient:
+async def confirm_password(
+    ctx: ServiceContext, *, session_token: str, password: str
+) -> Patient | LegalRepresentative:
     """The acting patient of this *full* session if ``password`` is theirs.
 
     Refusals: ``not-signed-in``, ``<stage>-required`` (unfinished sign-in),

@@ -1,35 +1,38 @@
-"""The patient's export of their record (DMP-RULES §3.3): a ZIP of every document they may
-read, current and superseded versions, plus ``metadata.json`` (their identity, the record's
-settings, each document's metadata and file name).
+"""The patient's export of their record (DMP-RULES §3.3): every document they may read,
+current and superseded versions, with their metadata, and the record's access history.
 
 The documents are chosen by the policy's SQL filter for this patient, exactly as a search
-would (``INVISIBLE_PATIENT`` documents are not exported). The archive is built in memory and
-returned as bytes: a record holds tens of documents of at most 20 MiB each; a streaming ZIP
-writer is the way out if records outgrow that.
+would (``INVISIBLE_PATIENT`` documents are not exported); the history is what
+``read_history`` shows them. Both are read in the one transaction that checks the policy
+and writes the ``record:record:export`` event, so the export is a consistent snapshot.
+
+This module returns the *data* (:class:`RecordExport`); the interface writes the archive
+(the portal: ``web.patient.export``, a ZIP with a FHIR Bundle and a CSV). The formats are an
+interface's business: the FHIR mapping lives above the services. Contents are held in
+memory: a record holds tens of documents of at most 20 MiB each; a streaming writer is the
+way out if records outgrow that.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
-import zipfile
-from typing import Any
+import datetime as dt
+from dataclasses import dataclass, field
 
-import orjson
 from sqlalchemy import select
 
-from opendmp.domain.actors import Patient
+from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.context import ServiceContext
 from opendmp.services.document_views import DocumentView, data_key_of, document_view
 from opendmp.services.facts import actor_on_record
 from opendmp.services.gate import audit, require
+from opendmp.services.history import HistoryEntry, history_entries
 from opendmp.services.records import get_record
 from opendmp.storage import models as m
 from opendmp.storage.document_filter import readable_documents
 
-__all__ = ["export_record"]
+__all__ = ["ExportedDocument", "RecordExport", "export_record"]
 
 _EXTENSIONS = {
     "application/pdf": "pdf",
@@ -45,20 +48,32 @@ _EXTENSIONS = {
 }
 
 
-def _file_name(index: int, view: DocumentView) -> str:
+def file_name(index: int, view: DocumentView) -> str:
+    """The document's path in an archive: ``documents/0001-<id>.<extension>``."""
     extension = _EXTENSIONS.get(view.mime_type, "bin")
     return f"documents/{index:04d}-{view.id}.{extension}"
 
 
-def _document_metadata(view: DocumentView, file_name: str) -> dict[str, Any]:
-    data = dataclasses.asdict(view)
-    data["extra"] = orjson.loads(view.extra) if view.extra else None
-    data["file"] = file_name
-    return data
+@dataclass(frozen=True, slots=True)
+class ExportedDocument:
+    view: DocumentView
+    content: bytes = field(repr=False)
+    file_name: str
+    replaces_entry_uuid: str | None  # the entry it replaced, when that one is exported too
 
 
-async def export_record(ctx: ServiceContext, *, actor: Patient, ins: Ins) -> bytes:
-    """A ZIP of the record for its patient; audited ``record:record:export``."""
+@dataclass(frozen=True, slots=True)
+class RecordExport:
+    exported_at: dt.datetime
+    ins_oid: str
+    ins_value: str
+    documents: list[ExportedDocument]
+    history: list[HistoryEntry]  # newest first, as the patient sees it
+
+
+async def export_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> RecordExport:
+    """Everything the patient may export; audited ``record:record:export`` (the policy keeps
+    it to the patient: not a representative, not a professional)."""
     now = ctx.now()
     async with ctx.uow() as uow:
         session = uow.session
@@ -94,54 +109,23 @@ async def export_record(ctx: ServiceContext, *, actor: Patient, ins: Ins) -> byt
             ).scalars()
         )
         data_key = data_key_of(ctx, record) if docs else b""
-        buffer = io.BytesIO()
-        listed: list[dict[str, Any]] = []
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for index, doc in enumerate(docs, start=1):
-                view = document_view(doc)
-                content = await ctx.blobs.get_document(
-                    data_key=data_key, blob_key=doc.blob_key, document_id=str(doc.id)
-                )
-                name = _file_name(index, view)
-                archive.writestr(name, content)
-                listed.append(_document_metadata(view, name))
-            metadata = {
-                "exported_at": now,
-                "patient": {
-                    "ins": f"{patient.ins_oid}|{patient.ins_value}",
-                    "birth_name": patient.birth_name,
-                    "given_names": patient.given_names,
-                    "used_name": patient.used_name,
-                    "birth_date": patient.birth_date,
-                    "sex": patient.sex,
-                    "birth_place_code": patient.birth_place_code,
-                    "email": patient.email,
-                    "mobile": patient.mobile,
-                },
-                "record": {
-                    "id": record.id,
-                    "status": record.status,
-                    "created_at": record.created_at,
-                    "allow_regulation": record.allow_regulation,
-                    "allow_break_glass": record.allow_break_glass,
-                    "allow_masked_in_emergency": record.allow_masked_in_emergency,
-                    "notify_on_access": record.notify_on_access,
-                    "notify_on_new_document": record.notify_on_new_document,
-                    "mask_new_documents": record.mask_new_documents,
-                },
-                "documents": listed,
-            }
-            archive.writestr(
-                "metadata.json",
-                orjson.dumps(metadata, option=orjson.OPT_INDENT_2, default=str),
+        entry_uuids = {doc.id: doc.entry_uuid for doc in docs}
+        exported: list[ExportedDocument] = []
+        for index, doc in enumerate(docs, start=1):
+            view = document_view(doc)
+            content = await ctx.blobs.get_document(
+                data_key=data_key, blob_key=doc.blob_key, document_id=str(doc.id)
             )
+            replaced = entry_uuids.get(doc.replaces_id) if doc.replaces_id else None
+            exported.append(ExportedDocument(view, content, file_name(index, view), replaced))
+        history = await history_entries(session, record_id=record.id, actor=actor)
         await audit(
             ctx,
             uow,
             actor=actor,
             action="record:record:export",
             record_id=record.id,
-            details={"documents": len(docs)},
+            details={"documents": len(docs), "events": len(history)},
         )
         await uow.commit()
-        return buffer.getvalue()
+        return RecordExport(now, patient.ins_oid, patient.ins_value, exported, history)

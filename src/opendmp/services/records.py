@@ -13,12 +13,12 @@ import uuid
 from dataclasses import dataclass, replace
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.writer import start_chain
 from opendmp.blobs import new_data_key, wrap_data_key
-from opendmp.domain.actors import Actor, ActorKind, Patient
+from opendmp.domain.actors import Actor, ActorKind, LegalRepresentative, Patient
 from opendmp.domain.consent import Consent, require_express_consent
 from opendmp.domain.errors import Conflict, InvalidInput, NotFound
 from opendmp.domain.identifiers import TEST_INS_OIDS, Ins
@@ -100,6 +100,26 @@ async def get_record(
 
 def is_subject(actor: Actor, ins: Ins) -> bool:
     return isinstance(actor, Patient) and actor.ins == str(ins)
+
+
+async def holder_facts(session: AsyncSession, actor: Actor, ins: Ins, record: m.Record) -> Facts:
+    """The record's state and whether ``actor`` is its patient, or a legal representative
+    registered on it (checked against the record's representatives)."""
+    facts = Facts(RecordStatus(record.status), is_subject=is_subject(actor, ins))
+    if isinstance(actor, LegalRepresentative) and actor.patient_ins == str(ins):
+        try:
+            rep_id = uuid.UUID(actor.representative_id)
+        except ValueError:
+            return facts
+        known = (
+            await session.execute(
+                select(m.Representative.id).where(
+                    m.Representative.record_id == record.id, m.Representative.id == rep_id
+                )
+            )
+        ).first()
+        facts = replace(facts, is_representative=known is not None)
+    return facts
 
 
 def lifecycle_of(record: m.Record) -> Lifecycle:
@@ -323,7 +343,7 @@ async def show_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> RecordV
             uow,
             actor=actor,
             action=Action.READ_RECORD_STATUS,
-            facts=Facts(RecordStatus(record.status), is_subject=is_subject(actor, ins)),
+            facts=await holder_facts(uow.session, actor, ins, record),
             audit_action="record:record:read-status",
             record_id=record.id,
         )
@@ -342,7 +362,7 @@ async def close_record(
 ) -> RecordView:
     async with ctx.uow() as uow:
         patient, record = await get_record(uow.session, ins, for_update=True)
-        facts = Facts(RecordStatus(record.status), is_subject=is_subject(actor, ins))
+        facts = await holder_facts(uow.session, actor, ins, record)
         # Closing a closed record is a lifecycle error, not an access refusal.
         if record.status == RecordStatus.ACTIVE:
             await require(
@@ -385,7 +405,7 @@ async def reactivate_record(
             uow,
             actor=actor,
             action=Action.REACTIVATE,
-            facts=Facts(RecordStatus(record.status), is_subject=is_subject(actor, ins)),
+            facts=await holder_facts(uow.session, actor, ins, record),
             audit_action="record:record:reactivate",
             record_id=record.id,
         )
@@ -408,7 +428,7 @@ async def request_record_destruction(ctx: ServiceContext, *, actor: Actor, ins: 
             uow,
             actor=actor,
             action=Action.REQUEST_DESTRUCTION,
-            facts=Facts(RecordStatus(record.status), is_subject=is_subject(actor, ins)),
+            facts=await holder_facts(uow.session, actor, ins, record),
             audit_action="record:record:request-destruction",
             record_id=record.id,
         )

@@ -1,5 +1,14 @@
 """Legal representatives of a minor (DMP-RULES §2): recorded by the patient's side or by an
-operator on documentary evidence; never by a representative (the policy says so)."""
+operator on documentary evidence; never by a representative (the policy says so).
+
+A representative signs in to the patient portal with an account of their own
+(:func:`issue_representative_credentials`: a login and a one-time password, returned once
+to be handed over like the desk's welcome letter). The account belongs to the minor's
+record and is linked from the representative's row; a session on it acts as
+:class:`~opendmp.domain.actors.LegalRepresentative`, so the policy hides
+``INVISIBLE_REPRESENTANTS_LEGAUX`` documents and keeps export and visibility to the patient.
+Removing the representative deletes the account (and its sessions).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +17,25 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 
 from opendmp.domain.actors import Actor
 from opendmp.domain.codes import REPRESENTATIVE_RELATIONS
 from opendmp.domain.errors import InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
+from opendmp.services import passwords
 from opendmp.services.access_common import audit_allowed, fail, locate
+from opendmp.services.account_state import Credentials
+from opendmp.services.accounts import create_account
 from opendmp.services.context import ServiceContext
 from opendmp.services.facts import actor_on_record
 from opendmp.services.gate import require
+from opendmp.services.sessions import revoke_all
 from opendmp.storage import models as m
 
 ADD = "access:representative:add"
+CREDENTIALS = "auth:account:issue-representative-credentials"
 REMOVE = "access:representative:remove"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -149,15 +163,110 @@ async def remove_representative(
             record_id=record.id,
             details=details,
         )
-        result = await session.execute(
+        account_id = (
+            await session.execute(
+                select(m.Representative.account_id).where(
+                    m.Representative.record_id == record.id,
+                    m.Representative.id == representative_id,
+                )
+            )
+        ).first()
+        if account_id is None:
+            error = NotFound("no such representative", code="representative-not-found")
+            await fail(ctx, uow, actor=actor, audit_action=REMOVE, record_id=record.id, error=error)
+        await session.execute(
             delete(m.Representative).where(
                 m.Representative.record_id == record.id, m.Representative.id == representative_id
             )
         )
-        if not getattr(result, "rowcount", 0):
-            error = NotFound("no such representative", code="representative-not-found")
-            await fail(ctx, uow, actor=actor, audit_action=REMOVE, record_id=record.id, error=error)
+        if account_id[0] is not None:
+            # Left behind, the account would sign in as the record's patient: it goes too
+            # (its sessions with it, ON DELETE CASCADE).
+            await session.execute(delete(m.Account).where(m.Account.id == account_id[0]))
+            details["account_deleted"] = str(account_id[0])
         await audit_allowed(
             ctx, uow, actor=actor, action=REMOVE, record_id=record.id, details=details
         )
         await uow.commit()
+
+
+async def issue_representative_credentials(
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, representative_id: uuid.UUID
+) -> Credentials:
+    """A login and a one-time password for a representative of the record (a new account,
+    or new credentials for their existing one: second factor cleared, sessions ended).
+
+    Returned once, to print or hand over; only the password's hash is kept. Whoever may
+    manage the record's representatives may do this (an operator by procedure, the
+    patient's side); a representative may not (policy).
+    """
+    now = ctx.now()
+    async with ctx.uow() as uow:
+        session = uow.session
+        patient, record = await locate(
+            ctx,
+            uow,
+            actor=actor,
+            ins=ins,
+            action=Action.MANAGE_REPRESENTATIVES,
+            audit_action=CREDENTIALS,
+            for_update=True,
+        )
+        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
+        details = {"representative": str(representative_id)}
+        await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.MANAGE_REPRESENTATIVES,
+            facts=who.facts,
+            audit_action=CREDENTIALS,
+            record_id=record.id,
+            details=details,
+        )
+        representative = (
+            await session.execute(
+                select(m.Representative)
+                .where(
+                    m.Representative.record_id == record.id,
+                    m.Representative.id == representative_id,
+                )
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if representative is None:
+            error = NotFound("no such representative", code="representative-not-found")
+            await fail(
+                ctx, uow, actor=actor, audit_action=CREDENTIALS, record_id=record.id, error=error
+            )
+        account = (
+            await session.get(m.Account, representative.account_id)
+            if representative.account_id is not None
+            else None
+        )
+        if account is None:
+            credentials = await create_account(ctx, uow, record_id=record.id, now=now, actor=actor)
+            account_id = (
+                await session.execute(
+                    select(m.Account.id).where(m.Account.login == credentials.login)
+                )
+            ).scalar_one()
+            representative.account_id = account_id
+            details["account"] = str(account_id)
+        else:
+            one_time = passwords.new_one_time_password()
+            account.password_hash = await passwords.hash_password(one_time)
+            account.must_change_password = True
+            account.password_expires_at = now + ctx.auth.one_time_password_validity
+            account.failed_attempts = 0
+            account.locked_until = None
+            account.totp_secret_encrypted = None
+            account.totp_last_step = None
+            await revoke_all(session, account.id, now)
+            credentials = Credentials(account.login, one_time)
+            details["account"] = str(account.id)
+        await audit_allowed(
+            ctx, uow, actor=actor, action=CREDENTIALS, record_id=record.id, details=details
+        )
+        await uow.commit()
+        return credentials

@@ -23,7 +23,7 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opendmp.domain.actors import Patient
+from opendmp.domain.actors import LegalRepresentative, Patient
 from opendmp.domain.errors import AccessDenied, AuthenticationFailed
 from opendmp.services.context import ServiceContext
 from opendmp.services.gate import audit
@@ -49,7 +49,7 @@ class SessionInfo:
     record_id: uuid.UUID
     login: str
     stage: Stage
-    actor: Patient
+    actor: Patient | LegalRepresentative  # a representative's account acts as one
     created_at: dt.datetime
     last_seen_at: dt.datetime
     expires_at: dt.datetime
@@ -125,6 +125,25 @@ def _alive(row: m.WebSession, ctx: ServiceContext, now: dt.datetime) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Holder:
+    """Whose account a session belongs to: the record's patient, or a representative."""
+
+    ins: str
+    representative_id: uuid.UUID | None
+    relation: str | None
+
+    @property
+    def actor(self) -> Patient | LegalRepresentative:
+        if self.representative_id is None:
+            return Patient(ins=self.ins)
+        return LegalRepresentative(
+            representative_id=str(self.representative_id),
+            patient_ins=self.ins,
+            relation=self.relation or "",
+        )
+
+
 async def load_session(
     ctx: ServiceContext,
     session: AsyncSession,
@@ -132,20 +151,32 @@ async def load_session(
     now: dt.datetime,
     *,
     for_update: bool = False,
-) -> tuple[m.WebSession, m.Account, str] | None:
-    """The live session of ``token`` with its account and the patient's INS, or None."""
+) -> tuple[m.WebSession, m.Account, _Holder] | None:
+    """The live session of ``token`` with its account and its holder, or None."""
     if not token:
         return None
     query = (
-        select(m.WebSession, m.Account, m.Patient.ins_oid, m.Patient.ins_value)
+        select(
+            m.WebSession,
+            m.Account,
+            m.Patient.ins_oid,
+            m.Patient.ins_value,
+            m.Representative.id,
+            m.Representative.relation,
+        )
         .join(m.Account, m.Account.id == m.WebSession.account_id)
         .join(m.Record, m.Record.id == m.Account.record_id)
         .join(m.Patient, m.Patient.id == m.Record.patient_id)
+        .outerjoin(
+            m.Representative,
+            (m.Representative.account_id == m.Account.id)
+            & (m.Representative.record_id == m.Account.record_id),
+        )
         .where(m.WebSession.token_hash == token_hash(token))
     )
     if for_update:
         query = query.with_for_update(of=[m.WebSession, m.Account])
-    row = (await session.execute(query)).one_or_none()
+    row = (await session.execute(query)).first()
     if row is None:
         return None
     # Snapshots that outlive the transaction; changes go through UPDATE statements.
@@ -153,17 +184,17 @@ async def load_session(
     session.expunge(row[1])
     if not _alive(row[0], ctx, now):
         return None
-    return row[0], row[1], f"{row[2]}|{row[3]}"
+    return row[0], row[1], _Holder(f"{row[2]}|{row[3]}", row[4], row[5])
 
 
-def _info(row: m.WebSession, account: m.Account, ins: str) -> SessionInfo:
+def _info(row: m.WebSession, account: m.Account, holder: _Holder) -> SessionInfo:
     return SessionInfo(
         session_id=row.id,
         account_id=account.id,
         record_id=account.record_id,
         login=account.login,
         stage=Stage(row.stage),
-        actor=Patient(ins=ins),
+        actor=holder.actor,
         created_at=row.created_at,
         last_seen_at=row.last_seen_at,
         expires_at=row.expires_at,
@@ -183,14 +214,14 @@ async def resolve_session(
         found = await load_session(ctx, uow.session, token, now)
         if found is None:
             return None
-        row, account, ins = found
+        row, account, holder = found
         if now - row.last_seen_at >= TOUCH_EVERY:
             await uow.session.execute(
                 update(m.WebSession).where(m.WebSession.id == row.id).values(last_seen_at=now)
             )
             row.last_seen_at = now
             await uow.commit()
-        return _info(row, account, ins)
+        return _info(row, account, holder)
 
 
 _STAGE_REQUIRED = {
@@ -200,8 +231,11 @@ _STAGE_REQUIRED = {
 }
 
 
-async def require_patient(ctx: ServiceContext, *, session_token: str) -> Patient:
-    """The acting patient of a *full* session; a partial session may do nothing else.
+async def require_patient(
+    ctx: ServiceContext, *, session_token: str
+) -> Patient | LegalRepresentative:
+    """The acting patient (or legal representative) of a *full* session; a partial session
+    may do nothing else.
 
     Refusals: ``not-signed-in`` (401) without a live session, ``<stage>-required`` (403)
     while the sign-in is unfinished.
@@ -245,12 +279,12 @@ async def logout(ctx: ServiceContext, *, session_token: str) -> None:
         found = await load_session(ctx, uow.session, session_token, now)
         if found is None:
             return
-        row, account, ins = found
+        row, account, holder = found
         await revoke(uow.session, row.id, now)
         await audit(
             ctx,
             uow,
-            actor=Patient(ins=ins),
+            actor=holder.actor,
             action="auth:session:logout",
             record_id=account.record_id,
         )
@@ -264,14 +298,14 @@ async def logout_everywhere(ctx: ServiceContext, *, session_token: str) -> int:
         found = await load_session(ctx, uow.session, session_token, now)
         if found is None:
             raise AuthenticationFailed("please sign in", code="not-signed-in")
-        row, account, ins = found
+        row, account, holder = found
         if Stage(row.stage) is not Stage.FULL:
             raise AccessDenied("finish signing in first", code=_STAGE_REQUIRED[Stage(row.stage)])
         ended = await revoke_all(uow.session, account.id, now)
         await audit(
             ctx,
             uow,
-            actor=Patient(ins=ins),
+            actor=holder.actor,
             action="auth:session:logout-everywhere",
             record_id=account.record_id,
             details={"sessions": ended},

@@ -468,6 +468,17 @@ _SIGN_IN: E = {
 _HOME: E = {
     "patient.home.title": {"fr": "Mon DMP", "en": "My DMP"},
     "patient.home.hello": {"fr": "Bonjour {name}", "en": "Hello {name}"},
+    "patient.home.record_of": {"fr": "Le DMP de {name}", "en": "The DMP of {name}"},
+    "patient.representative.banner": {
+        "fr": "Vous consultez ce DMP en tant que représentant légal. Les documents que les "
+        "professionnels ont masqués aux représentants légaux n'y apparaissent pas.",
+        "en": "You are viewing this DMP as a legal representative. Documents that health "
+        "professionals hid from legal representatives do not appear.",
+    },
+    "patient.representative.no_export": {
+        "fr": "L'export du DMP est réservé au patient lui-même.",
+        "en": "Only the patient may export the DMP.",
+    },
     "patient.home.intro": {
         "fr": "Votre dossier médical partagé, ouvert le {created}. Vous décidez qui le consulte.",
         "en": "Your shared medical record, opened on {created}. You decide who reads it.",
@@ -1020,8 +1031,10 @@ _ACCOUNT: E = {
     "patient.record.closed_label": {"fr": "DMP fermé :", "en": "DMP closed:"},
     "patient.record.export_title": {"fr": "Exporter mon DMP", "en": "Export my DMP"},
     "patient.record.export_intro": {
-        "fr": "Une archive ZIP avec tous vos documents et leur description.",
-        "en": "A ZIP archive with all your documents and their description.",
+        "fr": "Une archive ZIP avec tous vos documents, leur description (un Bundle FHIR, "
+        "documents.fhir.json) et l'historique des accès (history.csv).",
+        "en": "A ZIP archive with all your documents, their description (a FHIR Bundle, "
+        "documents.fhir.json) and the access history (history.csv).",
     },
     "patient.record.export": {"fr": "Télécharger l'archive", "en": "Download the archive"},
     "patient.record.close_title": {"fr": "Fermer mon DMP", "en": "Close my DMP"},

@@ -18,8 +18,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import UploadFile
 
+from opendmp.domain.actors import Patient
 from opendmp.domain.codes import DOCUMENT_TYPES
-from opendmp.domain.errors import InvalidInput, NotFound, OpenDMPError
+from opendmp.domain.errors import AccessDenied, InvalidInput, NotFound, OpenDMPError
 from opendmp.services.documents import (
     MAX_DOCUMENT_BYTES,
     PATIENT_DOCUMENT_TYPES,
@@ -258,9 +259,14 @@ async def upload(request: Request) -> Response:
             raise InvalidInput("the file is empty", code="file-required")
         if not values["title"]:
             raise InvalidInput("a title is required", code="title-required")
+        actor = signed.actor
+        if not isinstance(actor, Patient):
+            # The deposit service takes the patient only (a representative's upload would
+            # need its own author and audit trail): refused, nothing stored.
+            raise AccessDenied("only the patient adds documents", code="actor-not-permitted")
         view = await deposit_patient_document(
             ctx,
-            actor=signed.actor,
+            actor=actor,
             ins=signed.ins,
             title=values["title"],
             type_code=values["type"],

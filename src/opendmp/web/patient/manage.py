@@ -39,6 +39,7 @@ from opendmp.services.records import (
 from opendmp.web.common import ctx_of, field, language
 from opendmp.web.forms import emergency_choices
 from opendmp.web.patient.documents import with_done
+from opendmp.web.patient.export import export_zip
 from opendmp.web.patient.session import Signed, page, patient_form, require_full
 from opendmp.web.patient.texts import (
     PARIS,
@@ -386,8 +387,10 @@ async def record_page(request: Request) -> Response:
 async def export(request: Request) -> Response:
     signed = await require_full(request)
     await patient_form(request, signed)
-    archive = await export_record(ctx_of(request), actor=signed.actor, ins=signed.ins)
-    stamp = ctx_of(request).now().astimezone(PARIS).strftime("%Y%m%d")
+    ctx = ctx_of(request)
+    exported = await export_record(ctx, actor=signed.actor, ins=signed.ins)
+    archive = export_zip(exported, base_url=ctx.base_url, lang=language(request))
+    stamp = exported.exported_at.astimezone(PARIS).strftime("%Y%m%d")
     return Response(
         archive,
         media_type="application/zip",

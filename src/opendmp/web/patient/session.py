@@ -30,7 +30,7 @@ from opendmp.auth.sessions import (
     resolve_session,
     session_cookie,
 )
-from opendmp.domain.actors import Patient
+from opendmp.domain.actors import LegalRepresentative, Patient
 from opendmp.domain.identifiers import Ins, parse_ins
 from opendmp.web.common import (
     CsrfFailed,
@@ -70,12 +70,20 @@ class Signed:
     token: str
 
     @property
-    def actor(self) -> Patient:
+    def actor(self) -> Patient | LegalRepresentative:
+        """The patient, or a legal representative of the (minor) patient: the services and
+        the policy decide what each may see and do."""
         return self.info.actor
 
     @property
+    def representative(self) -> bool:
+        return isinstance(self.info.actor, LegalRepresentative)
+
+    @property
     def ins(self) -> Ins:
-        oid, _, value = self.info.actor.ins.partition("|")
+        actor = self.info.actor
+        reference = actor.patient_ins if isinstance(actor, LegalRepresentative) else actor.ins
+        oid, _, value = reference.partition("|")
         return parse_ins(value, oid)
 
     @property
