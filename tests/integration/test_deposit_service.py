@@ -416,3 +416,22 @@ async def test_concurrent_replacements_of_one_document_have_one_winner(
     assert len(winners) == 1
     assert {o.code for o in losers} == {"replaced-document-not-current"}
     assert await counts(ctx, blob_root) == (2, 2, 1, 2)
+
+
+async def test_re_sending_a_deleted_document_is_refused_not_called_stored(
+    ctx: ServiceContext, blob_root: Path
+) -> None:
+    from opendmp.services.documents import delete_document
+
+    ins = await new_patient(ctx)
+    doc = document(ctx)
+    first = await provide_documents(
+        ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[doc]
+    )
+    await delete_document(ctx, actor=AUTHOR, ins=ins, document_id=first.documents[0].id)
+    with pytest.raises(DepositRefused) as caught:
+        await provide_documents(
+            ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[doc]
+        )
+    assert (caught.value.code, caught.value.http_status) == ("duplicate-unique-id", 409)
+    assert "deleted" in caught.value.message

@@ -40,7 +40,12 @@ from opendmp.services.document_lookup import (
     current_entry_uuid,
     locate_document,
 )
-from opendmp.services.documents import DocumentView, read_document_metadata, stream_document
+from opendmp.services.documents import (
+    DocumentView,
+    read_document_metadata,
+    stream_document,
+    stream_located_document,
+)
 
 FHIR_JSON_TYPES = frozenset({"application/fhir+json", "application/json+fhir"})
 FHIR_XML_TYPES = frozenset({"application/fhir+xml", "application/xml+fhir"})
@@ -168,16 +173,27 @@ async def retrieve_document(
     request: Request, document_id: str, auth: AuthContext = Depends(require_scope("ITI-68"))
 ) -> Response:
     ctx = _ctx(request)
-    where = await locate(ctx, auth, document_id)
     chosen = choose(request, None)
     if chosen == NEED_TYPE:
+        where = await locate(ctx, auth, document_id)
         view = await read_document_metadata(
             ctx, actor=auth.actor, ins=where.ins, document_id=where.document_id
         )
         chosen = choose(request, view.mime_type)
-    stream = await stream_document(
-        ctx, actor=auth.actor, ins=where.ins, document_id=where.document_id
-    )
+        stream = await stream_document(
+            ctx, actor=auth.actor, ins=where.ins, document_id=where.document_id
+        )
+    else:
+        # The common case: locate and read in one unit of work.
+        found = await stream_located_document(
+            ctx,
+            actor=auth.actor,
+            reference=document_id,
+            check_patient=lambda ins: auth.check_patient(str(ins)),
+        )
+        if found is None:
+            raise NotFound("no such document", code="document-not-found")
+        stream = found
     view = stream.view
     if chosen in ("json", "xml"):
         content = b"".join([chunk async for chunk in stream.chunks])

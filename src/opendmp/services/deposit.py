@@ -564,6 +564,15 @@ async def _resolve_existing(
         row = by_uid.get(item.doc.unique_id)
         if row is None:
             continue
+        if row.status == "deleted":
+            # A retry must not be told "already stored" for a document that answers 410.
+            raise DepositRefused(
+                f"document {item.index + 1}: a document with this uniqueId was deleted from"
+                " the record; a new deposit needs a new uniqueId",
+                code="duplicate-unique-id",
+                http_status=409,
+                entry_index=item.index,
+            )
         if row.sha256 != item.sha256 or row.size != len(item.doc.content):
             raise DepositRefused(
                 f"document {item.index + 1}: a document with this uniqueId and another"

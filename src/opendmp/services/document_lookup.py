@@ -21,7 +21,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Row, Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.domain.identifiers import Ins
 from opendmp.services.context import ServiceContext
@@ -31,6 +32,7 @@ __all__ = [
     "DocumentLocation",
     "current_entry_uuid",
     "locate_document",
+    "locate_document_in",
     "locate_documents_by_identifier",
 ]
 
@@ -48,9 +50,9 @@ def _as_uuid(text: str) -> uuid.UUID | None:
         return None
 
 
-async def _locate(
-    ctx: ServiceContext, condition: ColumnElement[bool], *, ins: Ins | None, limit: int
-) -> list[DocumentLocation]:
+def _locate_query(
+    condition: ColumnElement[bool], *, ins: Ins | None, limit: int
+) -> Select[str, str, uuid.UUID]:
     query = (
         select(m.Patient.ins_value, m.Patient.ins_oid, m.Document.id)
         .select_from(m.Document)
@@ -62,9 +64,34 @@ async def _locate(
     )
     if ins is not None:
         query = query.where(m.Patient.ins_value == ins.value, m.Patient.ins_oid == ins.oid)
-    async with ctx.sessions() as session:
-        rows = (await session.execute(query)).all()
+    return query
+
+
+def _locations(rows: Sequence[Row[str, str, uuid.UUID]]) -> list[DocumentLocation]:
     return [DocumentLocation(Ins(value=row[0], oid=row[1]), row[2]) for row in rows]
+
+
+async def _locate(
+    ctx: ServiceContext, condition: ColumnElement[bool], *, ins: Ins | None, limit: int
+) -> list[DocumentLocation]:
+    async with ctx.sessions() as session:
+        rows = (await session.execute(_locate_query(condition, ins=ins, limit=limit))).all()
+    return _locations(rows)
+
+
+def _reference_condition(as_uuid: uuid.UUID) -> ColumnElement[bool]:
+    return or_(m.Document.entry_uuid == f"urn:uuid:{as_uuid}", m.Document.id == as_uuid)
+
+
+async def locate_document_in(session: AsyncSession, *, reference: str) -> DocumentLocation | None:
+    """``locate_document`` in the caller's transaction (a read that locates and consults
+    in one unit of work: one session, one transaction)."""
+    as_uuid = _as_uuid(reference)
+    if as_uuid is None:
+        return None
+    query = _locate_query(_reference_condition(as_uuid), ins=None, limit=1)
+    found = _locations((await session.execute(query)).all())
+    return found[0] if found else None
 
 
 async def locate_document(ctx: ServiceContext, *, reference: str) -> DocumentLocation | None:
@@ -73,12 +100,7 @@ async def locate_document(ctx: ServiceContext, *, reference: str) -> DocumentLoc
     as_uuid = _as_uuid(reference)
     if as_uuid is None:
         return None
-    found = await _locate(
-        ctx,
-        or_(m.Document.entry_uuid == f"urn:uuid:{as_uuid}", m.Document.id == as_uuid),
-        ins=None,
-        limit=1,
-    )
+    found = await _locate(ctx, _reference_condition(as_uuid), ins=None, limit=1)
     return found[0] if found else None
 
 

@@ -17,7 +17,7 @@ while searches list them only on request.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from opendmp.domain.actors import Actor
@@ -26,6 +26,7 @@ from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Decision
 from opendmp.services.context import ServiceContext
 from opendmp.services.document_access import after_access
+from opendmp.services.document_lookup import locate_document_in
 from opendmp.services.document_views import DocumentView, data_key_of, document_view
 from opendmp.services.facts import actor_on_record, document_facts
 from opendmp.services.gate import audit, require
@@ -181,4 +182,40 @@ async def stream_document(
     before the first chunk is handed out.
     """
     view, content = await read_document(ctx, actor=actor, ins=ins, document_id=document_id)
+    return DocumentStream(view=view, size=len(content), chunks=_chunks(content))
+
+
+async def stream_located_document(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    reference: str,
+    check_patient: Callable[[Ins], None],
+) -> DocumentStream | None:
+    """``locate_document`` then ``stream_document`` in one unit of work (ITI-68): one
+    session and one transaction instead of two — on SQLite, one write lock instead of two.
+    None when ``reference`` locates nothing; ``check_patient(ins)`` may refuse (nothing is
+    audited then, as when the caller checked between the two calls)."""
+    async with ctx.uow() as uow:
+        found = await locate_document_in(uow.session, reference=reference)
+        if found is None:
+            return None
+        check_patient(found.ins)
+        patient, record, doc, decision = await _consult(
+            ctx, uow, actor=actor, ins=found.ins, document_id=found.document_id
+        )
+        content = await ctx.blobs.get_document(
+            data_key=data_key_of(ctx, record), blob_key=doc.blob_key, document_id=str(doc.id)
+        )
+        await _conclude(
+            ctx,
+            uow,
+            actor=actor,
+            patient=patient,
+            record=record,
+            doc=doc,
+            decision=decision,
+            part="content",
+        )
+        view = document_view(doc)
     return DocumentStream(view=view, size=len(content), chunks=_chunks(content))

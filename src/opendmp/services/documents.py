@@ -35,6 +35,7 @@ from opendmp.services.document_reads import (
     read_document,
     read_document_metadata,
     stream_document,
+    stream_located_document,
 )
 from opendmp.services.document_search import (
     DateRange,
@@ -85,6 +86,7 @@ __all__ = [
     "search_documents",
     "set_visibility",
     "stream_document",
+    "stream_located_document",
 ]
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
