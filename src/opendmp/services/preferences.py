@@ -24,6 +24,47 @@ class NotificationPreferences:
     mask_new_documents: bool  # new documents start masked from professionals (MASQUE_PS)
 
 
+async def _set_record_flags(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    ins: Ins,
+    action: Action,
+    audit_action: str,
+    columns: dict[str, bool],
+    details: dict[str, bool],
+) -> None:
+    """Set patient-choice columns of the record, through the policy, audited."""
+    async with ctx.uow() as uow:
+        patient, record = await locate(
+            ctx,
+            uow,
+            actor=actor,
+            ins=ins,
+            action=action,
+            audit_action=audit_action,
+            for_update=True,
+        )
+        who = await actor_on_record(
+            uow.session, actor=actor, patient=patient, record=record, now=ctx.now()
+        )
+        await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=action,
+            facts=who.facts,
+            audit_action=audit_action,
+            record_id=record.id,
+        )
+        for column, value in columns.items():
+            setattr(record, column, value)
+        await audit_allowed(
+            ctx, uow, actor=actor, action=audit_action, record_id=record.id, details=details
+        )
+        await uow.commit()
+
+
 async def set_emergency_choices(
     ctx: ServiceContext,
     *,
@@ -36,45 +77,24 @@ async def set_emergency_choices(
     """ETREAT, BTG and MASKED, each permit or deny. An emergency access already open stays
     open until it expires: the choices govern the next ones."""
     choices = EmergencyChoices(allow_regulation, allow_break_glass, allow_masked_in_emergency)
-    async with ctx.uow() as uow:
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.SET_EMERGENCY_CHOICES,
-            audit_action=EMERGENCY_CHOICES,
-            for_update=True,
-        )
-        who = await actor_on_record(
-            uow.session, actor=actor, patient=patient, record=record, now=ctx.now()
-        )
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.SET_EMERGENCY_CHOICES,
-            facts=who.facts,
-            audit_action=EMERGENCY_CHOICES,
-            record_id=record.id,
-        )
-        record.allow_regulation = choices.allow_regulation
-        record.allow_break_glass = choices.allow_break_glass
-        record.allow_masked_in_emergency = choices.allow_masked_in_emergency
-        await audit_allowed(
-            ctx,
-            uow,
-            actor=actor,
-            action=EMERGENCY_CHOICES,
-            record_id=record.id,
-            details={
-                "ETREAT": choices.allow_regulation,
-                "BTG": choices.allow_break_glass,
-                "MASKED": choices.allow_masked_in_emergency,
-            },
-        )
-        await uow.commit()
-        return choices
+    await _set_record_flags(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.SET_EMERGENCY_CHOICES,
+        audit_action=EMERGENCY_CHOICES,
+        columns={
+            "allow_regulation": allow_regulation,
+            "allow_break_glass": allow_break_glass,
+            "allow_masked_in_emergency": allow_masked_in_emergency,
+        },
+        details={
+            "ETREAT": allow_regulation,
+            "BTG": allow_break_glass,
+            "MASKED": allow_masked_in_emergency,
+        },
+    )
+    return choices
 
 
 async def set_notification_preferences(
@@ -88,46 +108,24 @@ async def set_notification_preferences(
 ) -> NotificationPreferences:
     """The patient's notification preferences. An emergency access is always notified,
     whatever they say (§3.4)."""
-    prefs = NotificationPreferences(on_access, on_new_document, mask_new_documents)
-    async with ctx.uow() as uow:
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.SET_NOTIFICATION_PREFERENCES,
-            audit_action=NOTIFICATION_PREFERENCES,
-            for_update=True,
-        )
-        who = await actor_on_record(
-            uow.session, actor=actor, patient=patient, record=record, now=ctx.now()
-        )
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.SET_NOTIFICATION_PREFERENCES,
-            facts=who.facts,
-            audit_action=NOTIFICATION_PREFERENCES,
-            record_id=record.id,
-        )
-        record.notify_on_access = prefs.on_access
-        record.notify_on_new_document = prefs.on_new_document
-        record.mask_new_documents = prefs.mask_new_documents
-        await audit_allowed(
-            ctx,
-            uow,
-            actor=actor,
-            action=NOTIFICATION_PREFERENCES,
-            record_id=record.id,
-            details={
-                "on_access": prefs.on_access,
-                "on_new_document": prefs.on_new_document,
-                "mask_new_documents": prefs.mask_new_documents,
-            },
-        )
-        await uow.commit()
-        return prefs
+    await _set_record_flags(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.SET_NOTIFICATION_PREFERENCES,
+        audit_action=NOTIFICATION_PREFERENCES,
+        columns={
+            "notify_on_access": on_access,
+            "notify_on_new_document": on_new_document,
+            "mask_new_documents": mask_new_documents,
+        },
+        details={
+            "on_access": on_access,
+            "on_new_document": on_new_document,
+            "mask_new_documents": mask_new_documents,
+        },
+    )
+    return NotificationPreferences(on_access, on_new_document, mask_new_documents)
 
 
 SHOW_PREFERENCES = "access:preferences:read"
