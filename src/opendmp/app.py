@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendmp import __version__, web
 from opendmp.auth.dependencies import Authenticator
+from opendmp.auth.proxies import ForwardedHeaders, TrustedProxies
 from opendmp.auth.routes import router as auth_router
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey, load_or_create_master_key
 from opendmp.config import Mode, Settings
@@ -224,6 +225,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(auth_router)
 
     app.add_middleware(_Measure, metrics=metrics)
+    # Added last, so it runs first: everything after sees the client's address (auth.proxies).
+    app.add_middleware(ForwardedHeaders, proxies=TrustedProxies(settings.trusted_proxies))
 
     fhir_api.install(app)
     web.install(app)

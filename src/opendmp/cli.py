@@ -147,38 +147,39 @@ async def db_upgrade() -> None:
     out.print("database schema is up to date")
 
 
-def _serve(s: Settings, workers: int) -> None:
-    import uvicorn
-
+def server_options(s: Settings) -> dict[str, Any]:
+    """uvicorn's options for ``serve`` and ``demo`` (the tests start servers with them)."""
     # uvloop and httptools (uvicorn[standard]) named, not "auto": a missing one fails at
     # start instead of silently costing ~30 % more CPU per request. No access log: the
     # metrics count requests, and a log line per request is CPU and disk for nothing.
-    fast: dict[str, Any] = {
+    # proxy_headers off: uvicorn would trust X-Forwarded-For from 127.0.0.1, i.e. from any
+    # local process; the app trusts OPENDMP_TRUSTED_PROXIES only (auth/proxies.py).
+    options: dict[str, Any] = {
+        "host": s.host,
+        "port": s.port,
         "loop": "uvloop",
         "http": "httptools",
         "access_log": False,
         "log_level": "warning",
+        "proxy_headers": False,
     }
-    ssl: dict[str, Any] = {}
     if s.tls_cert_file and s.tls_key_file:
-        ssl = {"ssl_certfile": str(s.tls_cert_file), "ssl_keyfile": str(s.tls_key_file)}
+        options |= {"ssl_certfile": str(s.tls_cert_file), "ssl_keyfile": str(s.tls_key_file)}
         if s.client_ca_file:
             from opendmp.auth.tls import uvicorn_tls_options
 
-            ssl.update(uvicorn_tls_options(str(s.client_ca_file)))
+            options.update(uvicorn_tls_options(str(s.client_ca_file)))
+    return options
+
+
+def _serve(s: Settings, workers: int) -> None:
+    import uvicorn
+
     if workers > 1:
         os.environ["OPENDMP_HOST"], os.environ["OPENDMP_PORT"] = s.host, str(s.port)
-        uvicorn.run(
-            "opendmp.cli:app_factory",
-            factory=True,
-            host=s.host,
-            port=s.port,
-            workers=workers,
-            **fast,
-            **ssl,
-        )
+        uvicorn.run("opendmp.cli:app_factory", factory=True, workers=workers, **server_options(s))
     else:
-        uvicorn.run(create_app(s), host=s.host, port=s.port, **fast, **ssl)
+        uvicorn.run(create_app(s), **server_options(s))
 
 
 def app_factory() -> Any:
