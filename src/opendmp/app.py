@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -24,7 +24,7 @@ from opendmp.auth.proxies import ForwardedHeaders, TrustedProxies
 from opendmp.auth.routes import router as auth_router
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey, load_or_create_master_key
 from opendmp.config import Mode, Settings
-from opendmp.domain.errors import OpenDMPError
+from opendmp.domain.errors import ConfigurationError, OpenDMPError
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from opendmp.domain.records import RetentionRules
 from opendmp.fhir import api as fhir_api
@@ -37,6 +37,7 @@ from opendmp.services.maintenance import reap_orphan_blobs, run_retention
 from opendmp.services.matrix_loader import load_matrix
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
+from opendmp.storage.private_files import loose_paths, make_private_dir
 
 log = logging.getLogger("opendmp")
 MAINTENANCE_INTERVAL_SECONDS = 3600
@@ -106,10 +107,34 @@ def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
     return load_or_create_master_key(settings.key_dir, create=create)
 
 
+def home_problem(settings: Settings) -> str | None:
+    """One line naming what under OPENDMP_HOME other users can reach, or ``None``."""
+    loose = loose_paths(settings.home, shallow=(settings.blob_dir,))
+    if not loose:
+        return None
+    path, mode = loose[0]
+    more = f" (and {len(loose) - 1} more)" if len(loose) > 1 else ""
+    return (
+        f"{path} is accessible to other users (mode {mode:04o}){more}: files under "
+        f"OPENDMP_HOME must be 0600 and folders 0700 (chmod -R go-rwx {settings.home})"
+    )
+
+
+def check_home(settings: Settings, *, warn: Callable[[str], None] = log.warning) -> None:
+    """Production refuses to start when something under OPENDMP_HOME is group/other
+    accessible (names, INS, keys in clear); other modes warn (docs/security.md)."""
+    problem = home_problem(settings)
+    if problem is None:
+        return
+    if settings.mode is Mode.PRODUCTION:
+        raise ConfigurationError(problem, code="home-not-private")
+    warn(problem)
+
+
 def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
     """Wire the engine, the blob store and the keys into the services' context."""
     engine = make_engine(settings.effective_database_url, pool_size=settings.db_pool_size)
-    settings.blob_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.blob_dir)
     ctx = ServiceContext(
         sessions=make_sessionmaker(engine),
         blobs=EncryptedBlobs(FilesystemBlobStore(settings.blob_dir)),
@@ -191,7 +216,9 @@ class _Measure:
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """Build the ASGI app. The database must be migrated: the app refuses to start if not."""
+    """Build the ASGI app. The database must be migrated: the app refuses to start if not;
+    in production, it refuses a home that other users can read (``check_home``)."""
+    check_home(settings)
     rt = runtime or build_runtime(settings)
     metrics = Metrics()
 
