@@ -33,7 +33,7 @@ from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
 from opendmp.services.context import AccessRules, AuthRules, ServiceContext
 from opendmp.services.health import check_master_key, check_ready
-from opendmp.services.maintenance import reap_orphan_blobs, run_retention
+from opendmp.services.maintenance import reap_leftovers, run_retention
 from opendmp.services.matrix_loader import load_matrix
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
@@ -43,21 +43,33 @@ log = logging.getLogger("opendmp")
 MAINTENANCE_INTERVAL_SECONDS = 3600
 
 
-async def maintenance_loop(rt: Runtime) -> None:
-    """In-process background work for the embedded default: orphan blobs and retention.
+async def maintenance_loop(rt: Runtime, *, interval: float = MAINTENANCE_INTERVAL_SECONDS) -> None:
+    """Background work of ``serve`` (in process) or ``opendmp worker``: the leftovers of a
+    crash (orphan blobs, temp files) at once at start-up, then, every ``interval``, those
+    again and retention.
 
     Errors are logged (without health data) and retried at the next tick; the loop never
     takes the server down.
     """
-    grace = dt.timedelta(seconds=rt.settings.blob_grace_seconds)
+    await _maintenance_tick(rt, retention=False)
     while True:
-        await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)
-        try:
-            reaped = await reap_orphan_blobs(rt.ctx, grace=grace)
-            result = await run_retention(rt.ctx)
-            log.info("maintenance reaped=%d destroyed=%d", reaped, result.destroyed)
-        except Exception:
-            log.exception("maintenance tick failed")
+        await asyncio.sleep(interval)
+        await _maintenance_tick(rt, retention=True)
+
+
+async def _maintenance_tick(rt: Runtime, *, retention: bool) -> None:
+    grace = dt.timedelta(seconds=rt.settings.blob_grace_seconds)
+    try:
+        left = await reap_leftovers(rt.ctx, grace=grace)
+        destroyed = (await run_retention(rt.ctx)).destroyed if retention else 0
+        log.info(
+            "maintenance reaped=%d temporaries=%d destroyed=%d",
+            left.orphan_blobs,
+            left.temporary_files,
+            destroyed,
+        )
+    except Exception:
+        log.exception("maintenance tick failed")
 
 
 @dataclass
