@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import opendmp
 from opendmp.services.csv_cells import FORMULA_TRIGGERS, csv_bytes, neutralise_cell, visible_text
 
 # Values that start with a trigger (or a quote) are drawn often, not left to chance.
@@ -47,3 +50,16 @@ def test_each_trigger_is_prefixed_and_plain_text_is_untouched() -> None:
     assert neutralise_cell("Dr Fictif") == "Dr Fictif"
     assert neutralise_cell(None) == ""
     assert csv_bytes(["a"], [["=1"]]).decode("utf-8-sig") == '"a"\r\n"\'=1"\r\n'
+
+
+def test_no_module_writes_csv_but_the_shared_writer() -> None:
+    """The class of mistake, not one instance: any CSV OpenDMP writes goes through
+    ``services.csv_cells`` (benchmark scripts, outside ``src``, are not OpenDMP's output)."""
+    source = Path(opendmp.__file__).parent
+    writers = re.compile(r"\bcsv\.(writer|DictWriter)\b|\bfrom csv import\b")
+    offenders = [
+        path.relative_to(source).as_posix()
+        for path in source.rglob("*.py")
+        if writers.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == ["services/csv_cells.py"]
