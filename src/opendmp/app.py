@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -20,10 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendmp import __version__, web
 from opendmp.auth.dependencies import Authenticator
+from opendmp.auth.proxies import ForwardedHeaders, TrustedProxies
 from opendmp.auth.routes import router as auth_router
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey, load_or_create_master_key
 from opendmp.config import Mode, Settings
-from opendmp.domain.errors import OpenDMPError
+from opendmp.domain.errors import ConfigurationError, OpenDMPError
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from opendmp.domain.records import RetentionRules
 from opendmp.fhir import api as fhir_api
@@ -32,30 +33,43 @@ from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
 from opendmp.services.context import AccessRules, AuthRules, ServiceContext
 from opendmp.services.health import check_master_key, check_ready
-from opendmp.services.maintenance import reap_orphan_blobs, run_retention
+from opendmp.services.maintenance import reap_leftovers, run_retention
 from opendmp.services.matrix_loader import load_matrix
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
+from opendmp.storage.private_files import loose_paths, make_private_dir
 
 log = logging.getLogger("opendmp")
 MAINTENANCE_INTERVAL_SECONDS = 3600
 
 
-async def maintenance_loop(rt: Runtime) -> None:
-    """In-process background work for the embedded default: orphan blobs and retention.
+async def maintenance_loop(rt: Runtime, *, interval: float = MAINTENANCE_INTERVAL_SECONDS) -> None:
+    """Background work of ``serve`` (in process) or ``opendmp worker``: the leftovers of a
+    crash (orphan blobs, temp files) at once at start-up, then, every ``interval``, those
+    again and retention.
 
     Errors are logged (without health data) and retried at the next tick; the loop never
     takes the server down.
     """
-    grace = dt.timedelta(seconds=rt.settings.blob_grace_seconds)
+    await _maintenance_tick(rt, retention=False)
     while True:
-        await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)
-        try:
-            reaped = await reap_orphan_blobs(rt.ctx, grace=grace)
-            result = await run_retention(rt.ctx)
-            log.info("maintenance reaped=%d destroyed=%d", reaped, result.destroyed)
-        except Exception:
-            log.exception("maintenance tick failed")
+        await asyncio.sleep(interval)
+        await _maintenance_tick(rt, retention=True)
+
+
+async def _maintenance_tick(rt: Runtime, *, retention: bool) -> None:
+    grace = dt.timedelta(seconds=rt.settings.blob_grace_seconds)
+    try:
+        left = await reap_leftovers(rt.ctx, grace=grace)
+        destroyed = (await run_retention(rt.ctx)).destroyed if retention else 0
+        log.info(
+            "maintenance reaped=%d temporaries=%d destroyed=%d",
+            left.orphan_blobs,
+            left.temporary_files,
+            destroyed,
+        )
+    except Exception:
+        log.exception("maintenance tick failed")
 
 
 @dataclass
@@ -105,10 +119,34 @@ def load_master_key(settings: Settings, *, create: bool) -> MasterKey:
     return load_or_create_master_key(settings.key_dir, create=create)
 
 
+def home_problem(settings: Settings) -> str | None:
+    """One line naming what under OPENDMP_HOME other users can reach, or ``None``."""
+    loose = loose_paths(settings.home, shallow=(settings.blob_dir,))
+    if not loose:
+        return None
+    path, mode = loose[0]
+    more = f" (and {len(loose) - 1} more)" if len(loose) > 1 else ""
+    return (
+        f"{path} is accessible to other users (mode {mode:04o}){more}: files under "
+        f"OPENDMP_HOME must be 0600 and folders 0700 (chmod -R go-rwx {settings.home})"
+    )
+
+
+def check_home(settings: Settings, *, warn: Callable[[str], None] = log.warning) -> None:
+    """Production refuses to start when something under OPENDMP_HOME is group/other
+    accessible (names, INS, keys in clear); other modes warn (docs/security.md)."""
+    problem = home_problem(settings)
+    if problem is None:
+        return
+    if settings.mode is Mode.PRODUCTION:
+        raise ConfigurationError(problem, code="home-not-private")
+    warn(problem)
+
+
 def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
     """Wire the engine, the blob store and the keys into the services' context."""
     engine = make_engine(settings.effective_database_url, pool_size=settings.db_pool_size)
-    settings.blob_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.blob_dir)
     ctx = ServiceContext(
         sessions=make_sessionmaker(engine),
         blobs=EncryptedBlobs(FilesystemBlobStore(settings.blob_dir)),
@@ -190,7 +228,9 @@ class _Measure:
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """Build the ASGI app. The database must be migrated: the app refuses to start if not."""
+    """Build the ASGI app. The database must be migrated: the app refuses to start if not;
+    in production, it refuses a home that other users can read (``check_home``)."""
+    check_home(settings)
     rt = runtime or build_runtime(settings)
     metrics = Metrics()
 
@@ -224,6 +264,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(auth_router)
 
     app.add_middleware(_Measure, metrics=metrics)
+    # Added last, so it runs first: everything after sees the client's address (auth.proxies).
+    app.add_middleware(ForwardedHeaders, proxies=TrustedProxies(settings.trusted_proxies))
 
     fhir_api.install(app)
     web.install(app)

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from rich.table import Table
 from opendmp.app import (
     Runtime,
     build_runtime,
+    check_home,
     create_app,
     maintenance_loop,
     smtp_sender,
@@ -37,6 +38,7 @@ from opendmp.domain.records import ClosureReason
 from opendmp.services import maintenance, records
 from opendmp.services.notice import current_notice
 from opendmp.storage.migrate import upgrade
+from opendmp.storage.private_files import make_private_dir, restrict_umask, write_private_file
 
 app = typer.Typer(help="OpenDMP: shared medical record server.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -80,6 +82,12 @@ def settings() -> Settings:
     return load_settings()
 
 
+def fail(exc: OpenDMPError) -> NoReturn:
+    """One line on stderr with the error's stable code, exit code 1."""
+    err.print(f"[red]error:[/red] {exc.message} [dim]({exc.code})[/dim]", highlight=False)
+    raise typer.Exit(1) from None
+
+
 def run(coro_fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
     """Run an async command; turn OpenDMP errors into one line on stderr and exit code 1."""
 
@@ -88,8 +96,7 @@ def run(coro_fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
         try:
             return asyncio.run(coro_fn(*args, **kwargs))
         except OpenDMPError as exc:
-            err.print(f"[red]error:[/red] {exc.message} [dim]({exc.code})[/dim]", highlight=False)
-            raise typer.Exit(1) from None
+            fail(exc)
 
     return wrapper
 
@@ -110,8 +117,11 @@ def parse_ins_option(text: str, rt: Runtime) -> Ins:
 
 
 async def initialise(s: Settings) -> MasterKey:
-    s.home.mkdir(parents=True, exist_ok=True)
-    s.blob_dir.mkdir(parents=True, exist_ok=True)
+    """Create what is missing of OPENDMP_HOME (folders 0700, files 0600) once what exists
+    is checked: production refuses a home that other users can read, other modes warn."""
+    make_private_dir(s.home)
+    make_private_dir(s.blob_dir)
+    check_home(s, warn=lambda problem: err.print(f"[yellow]warning:[/yellow] {problem}"))
     key = (
         MasterKey.from_base64(s.master_key)
         if s.master_key
@@ -128,7 +138,7 @@ async def initialise(s: Settings) -> MasterKey:
 @app.command()
 @run
 async def init() -> None:
-    """Create OPENDMP_HOME: master key, blob folder, database schema."""
+    """Create OPENDMP_HOME (private to this user): master key, blob folder, database schema."""
     s = settings()
     key = await initialise(s)
     out.print(f"initialised {s.home.resolve()} (master key {key.key_id})")
@@ -147,41 +157,44 @@ async def db_upgrade() -> None:
     out.print("database schema is up to date")
 
 
-def _serve(s: Settings, workers: int) -> None:
-    import uvicorn
-
+def server_options(s: Settings) -> dict[str, Any]:
+    """uvicorn's options for ``serve`` and ``demo`` (the tests start servers with them)."""
     # uvloop and httptools (uvicorn[standard]) named, not "auto": a missing one fails at
     # start instead of silently costing ~30 % more CPU per request. No access log: the
     # metrics count requests, and a log line per request is CPU and disk for nothing.
-    fast: dict[str, Any] = {
+    # proxy_headers off: uvicorn would trust X-Forwarded-For from 127.0.0.1, i.e. from any
+    # local process; the app trusts OPENDMP_TRUSTED_PROXIES only (auth/proxies.py).
+    options: dict[str, Any] = {
+        "host": s.host,
+        "port": s.port,
         "loop": "uvloop",
         "http": "httptools",
         "access_log": False,
         "log_level": "warning",
+        "proxy_headers": False,
     }
-    ssl: dict[str, Any] = {}
     if s.tls_cert_file and s.tls_key_file:
-        ssl = {"ssl_certfile": str(s.tls_cert_file), "ssl_keyfile": str(s.tls_key_file)}
+        options |= {"ssl_certfile": str(s.tls_cert_file), "ssl_keyfile": str(s.tls_key_file)}
         if s.client_ca_file:
             from opendmp.auth.tls import uvicorn_tls_options
 
-            ssl.update(uvicorn_tls_options(str(s.client_ca_file)))
+            options.update(uvicorn_tls_options(str(s.client_ca_file)))
+    return options
+
+
+def _serve(s: Settings, workers: int) -> None:
+    import uvicorn
+
     if workers > 1:
+        check_home(s)  # each worker's create_app checks too; refuse before forking them
         os.environ["OPENDMP_HOST"], os.environ["OPENDMP_PORT"] = s.host, str(s.port)
-        uvicorn.run(
-            "opendmp.cli:app_factory",
-            factory=True,
-            host=s.host,
-            port=s.port,
-            workers=workers,
-            **fast,
-            **ssl,
-        )
+        uvicorn.run("opendmp.cli:app_factory", factory=True, workers=workers, **server_options(s))
     else:
-        uvicorn.run(create_app(s), host=s.host, port=s.port, **fast, **ssl)
+        uvicorn.run(create_app(s), **server_options(s))
 
 
 def app_factory() -> Any:
+    restrict_umask()  # also when run as `uvicorn opendmp.cli:app_factory --factory`
     return create_app(load_settings())
 
 
@@ -199,11 +212,10 @@ def serve(
         if port:
             overrides["port"] = port
         s = load_settings(**overrides)
+        out.print(f"OpenDMP {s.mode.value} on {s.base_url}")
+        _serve(s, workers)
     except OpenDMPError as exc:
-        err.print(f"[red]error:[/red] {exc.message} [dim]({exc.code})[/dim]", highlight=False)
-        raise typer.Exit(1) from None
-    out.print(f"OpenDMP {s.mode.value} on {s.base_url}")
-    _serve(s, workers)
+        fail(exc)
 
 
 @app.command()
@@ -231,8 +243,7 @@ def demo(
 
             summary = asyncio.run(_seed())
     except OpenDMPError as exc:
-        err.print(f"[red]error:[/red] {exc.message} [dim]({exc.code})[/dim]", highlight=False)
-        raise typer.Exit(1) from None
+        fail(exc)
     out.print(f"[bold]OpenDMP demo[/bold] — data in {s.home.resolve()}")
     out.print(
         f"  API and portals: {s.base_url}/  (health {s.base_url}/healthz, "
@@ -253,7 +264,10 @@ def demo(
                 f"opendmp token patient --ins '{ins}'"
             )
     out.print(f"ready in {time.perf_counter() - started:.1f}s — Ctrl-C to stop")
-    _serve(s, 1)
+    try:
+        _serve(s, 1)
+    except OpenDMPError as exc:
+        fail(exc)
 
 
 @app.command()
@@ -519,8 +533,7 @@ def _demo_patient_logins(s: Settings, summary: Any) -> list[tuple[str, str, str,
     the one-time passwords exist nowhere else, and a second `make demo` prints them again."""
     path = s.home / "demo-patient-logins.json"
     if summary.patient_logins:
-        path.write_text(json.dumps(summary.patient_logins), encoding="utf-8")
-        path.chmod(0o600)
+        write_private_file(path, json.dumps(summary.patient_logins).encode("utf-8"))
     if not path.exists():
         return []
     return [tuple(row) for row in json.loads(path.read_text(encoding="utf-8"))]
@@ -825,6 +838,9 @@ async def bench_seed(
 
 
 def main() -> None:
+    # Everything OpenDMP creates under OPENDMP_HOME is private to its user, whoever creates
+    # it (SQLite, libraries): storage/private_files.py.
+    restrict_umask()
     try:
         app()
     except KeyboardInterrupt:

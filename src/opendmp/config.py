@@ -116,7 +116,10 @@ class Settings(BaseSettings):
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="addresses/CIDRs allowed to send client_cert_header (comma separated)",
+        description=(
+            "addresses/CIDRs of the reverse proxies (comma separated): the only peers whose "
+            "client_cert_header and X-Forwarded-For/-Proto are believed"
+        ),
     )
     oidc_issuers: list[OidcIssuerConfig] = Field(
         default_factory=list, description="JSON list of {issuer, audience, jwks_file|jwks_url}"

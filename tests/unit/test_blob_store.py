@@ -277,3 +277,24 @@ async def test_the_readiness_check_passes_and_leaves_nothing_behind(tmp_path: Pa
     store = FilesystemBlobStore(tmp_path / "blobs")
     await store.check()
     assert os.listdir(tmp_path / "blobs") == []
+
+
+async def test_reap_temporaries_removes_old_temp_files_only(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    await store.put(f"{RECORD}/old-blob", b"a key, however old")
+    old_temp = tmp_path / RECORD / ".tmp-crashed"
+    old_temp.write_bytes(b"partial")
+    root_temp = tmp_path / ".tmp-probe-crashed"
+    root_temp.write_bytes(b"ok")
+    young_temp = tmp_path / RECORD / ".tmp-in-flight"
+    young_temp.write_bytes(b"in flight")
+    for path in (old_temp, root_temp, tmp_path / RECORD / "old-blob"):
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+
+    assert await store.reap_temporaries(1_700_000_000) == 2
+
+    assert not old_temp.exists() and not root_temp.exists()
+    assert young_temp.exists()
+    assert await store.get(f"{RECORD}/old-blob") == b"a key, however old"
+    assert await store.reap_temporaries(1_700_000_000) == 0
+    assert await FilesystemBlobStore(tmp_path / "never-created").reap_temporaries(2e9) == 0

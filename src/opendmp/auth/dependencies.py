@@ -17,7 +17,6 @@ logged (code, mechanism, client address; no identity) instead.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import urllib.parse
 from collections import OrderedDict
@@ -36,6 +35,7 @@ from opendmp.auth.certificates import (
     Establishment,
     verify_or_refuse,
 )
+from opendmp.auth.proxies import TrustedProxies, peer_host
 from opendmp.auth.tokens import RemoteKeys, StaticKeys, TokenVerifier, TrustedIssuer
 from opendmp.config import Mode, Settings
 from opendmp.domain.actors import Actor, Professional
@@ -74,12 +74,6 @@ class AuthContext:
                 "the establishment's assertion names another patient",
                 code="assertion-patient-mismatch",
             )
-
-
-def _networks(
-    entries: list[str],
-) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
 
 
 def build_issuers(settings: Settings) -> list[TrustedIssuer]:
@@ -127,20 +121,15 @@ class Authenticator:
                 clock=ctx.clock,
             )
         self.certificates = certificates
-        self.proxies = _networks(settings.trusted_proxies)
+        self.proxies = TrustedProxies(settings.trusted_proxies)
         self.cert_header = settings.client_cert_header
         self._seen: OrderedDict[tuple[str, str | None], None] = OrderedDict()
 
     # --- mechanisms ---------------------------------------------------------------------
 
     def _peer_is_trusted_proxy(self, request: Request) -> bool:
-        if request.client is None:
-            return False
-        try:
-            address = ipaddress.ip_address(request.client.host)
-        except ValueError:
-            return False
-        return any(address in network for network in self.proxies)
+        # The TCP peer, not the client named by X-Forwarded-For (auth.proxies).
+        return self.proxies.trusts(peer_host(request))
 
     def _certificate(self, request: Request) -> CertificateSubject | None:
         tls = (request.scope.get("extensions") or {}).get("tls") or {}

@@ -23,6 +23,7 @@ from joserfc.jwk import ECKey, KeySet
 from opendmp.auth.tokens import StaticKeys, TrustedIssuer, access_mode
 from opendmp.domain.errors import ConfigurationError, InvalidInput
 from opendmp.domain.identifiers import parse_idnat_ps, parse_ins_reference, parse_struct_idnat
+from opendmp.storage.private_files import make_private_dir
 
 KEY_FILE = "dev-issuer.jwk"
 PATH = "/dev-issuer"
@@ -59,7 +60,7 @@ def load_or_create_key(key_dir: Path, *, create: bool = True) -> ECKey:
             f"no development issuer key in {key_dir}", code="dev-issuer-key-missing"
         )
     key = ECKey.generate_key("P-256", private=True, auto_kid=True)
-    key_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(key_dir)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(key.as_dict(private=True), handle)

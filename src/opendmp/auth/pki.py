@@ -11,7 +11,6 @@ the verifier accepts both).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from opendmp.auth.certificates import TEST_MARK
 from opendmp.domain.actors import CardKind
 from opendmp.domain.errors import InvalidInput, NotFound
 from opendmp.domain.identifiers import parse_idnat_ps, parse_struct_idnat
+from opendmp.storage.private_files import make_private_dir, write_private_file
 
 TEST_CA_NAME = "TEST AC OPENDMP"
 
@@ -42,14 +42,6 @@ class IssuedFiles:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, 0o600)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -239,9 +231,9 @@ def init_authority(home: Path, *, force: bool = False) -> IssuedFiles:
     if files.certificate.exists() and not force:
         return files
     authority = make_authority()
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_private(files.key, _key_pem(authority.key))
-    files.certificate.write_bytes(pem(authority.certificate))
+    make_private_dir(folder)
+    write_private_file(files.key, _key_pem(authority.key))
+    write_private_file(files.certificate, pem(authority.certificate))
     return files
 
 
@@ -262,8 +254,8 @@ def _save(
     folder: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
 ) -> IssuedFiles:
     files = IssuedFiles(folder / f"{stem}.pem", folder / f"{stem}.key")
-    _write_private(files.key, _key_pem(key))
-    files.certificate.write_bytes(pem(cert))
+    write_private_file(files.key, _key_pem(key))
+    write_private_file(files.certificate, pem(cert))
     return files
 
 

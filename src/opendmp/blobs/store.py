@@ -70,6 +70,11 @@ class BlobStore(Protocol):
         """Readiness probe: raise if the store cannot be written."""
         ...
 
+    async def reap_temporaries(self, older_than: float) -> int:
+        """Remove what interrupted writes left (never a key) last modified at or before
+        ``older_than`` (epoch seconds); return how many were removed."""
+        ...
+
 
 def validate_blob_key(key: str) -> str:
     """Return ``key`` if it is a safe relative key, else raise ``ValueError``."""
@@ -228,6 +233,41 @@ class FilesystemBlobStore:
             for item in sorted(files):
                 yield item
             pending.extend(sorted(subdirs, reverse=True))
+
+    def _reap_temporaries_in(self, directory: Path, older_than: float) -> tuple[int, list[Path]]:
+        removed = 0
+        subdirs: list[Path] = []
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:  # removed meanwhile, or root never created
+            return removed, subdirs
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(Path(entry.path))
+                elif (
+                    entry.name.startswith(_TEMP_PREFIX)
+                    and entry.is_file(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_mtime <= older_than
+                ):
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # renamed into place or removed meanwhile
+        return removed, subdirs
+
+    async def reap_temporaries(self, older_than: float) -> int:
+        """Remove the ``.tmp-*`` files that a crash (kill -9, power loss) left between the
+        temp write and the rename, once older than ``older_than``: a younger one may be a
+        write in flight (docs/security.md, "Leftovers")."""
+        removed, pending = 0, [self.root]
+        while pending:
+            count, subdirs = await asyncio.to_thread(
+                self._reap_temporaries_in, pending.pop(), older_than
+            )
+            removed += count
+            pending.extend(subdirs)
+        return removed
 
     async def check(self) -> None:
         # The probe's name starts with "." so it is never a valid key nor listed as one.

@@ -221,6 +221,21 @@ async def reap_orphan_blobs(ctx: ServiceContext, *, grace: dt.timedelta) -> int:
     return removed
 
 
+@dataclass(frozen=True, slots=True)
+class Leftovers:
+    orphan_blobs: int
+    temporary_files: int
+
+
+async def reap_leftovers(ctx: ServiceContext, *, grace: dt.timedelta) -> Leftovers:
+    """What a crash mid-deposit leaves behind, once older than ``grace``: blobs no committed
+    document references, and the temp files of interrupted blob writes. Younger ones may
+    belong to a deposit in flight (docs/security.md, "Leftovers")."""
+    orphans = await reap_orphan_blobs(ctx, grace=grace)
+    temporaries = await ctx.blobs.store.reap_temporaries((ctx.now() - grace).timestamp())
+    return Leftovers(orphans, temporaries)
+
+
 async def verify_audit(ctx: ServiceContext, *, ins: Ins | None = None) -> list[ChainReport]:
     """Verify every chain (or the record's chain) and the chains without a head."""
     reports: list[ChainReport] = []

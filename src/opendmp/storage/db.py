@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from opendmp.storage.private_files import create_private_file
 
 
 def make_engine(
@@ -24,6 +27,7 @@ def make_engine(
     if url.startswith("sqlite"):
         if ":memory:" in url or "mode=memory" in url:
             raise ValueError("an in-memory SQLite database cannot be shared: use a file")
+        _create_private_database_file(url)
         engine = create_async_engine(
             url,
             echo=echo,
@@ -44,6 +48,14 @@ def make_engine(
         pool_pre_ping=True,
         connect_args=connect_args,
     )
+
+
+def _create_private_database_file(url: str) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would use the umask, typically
+    0644); SQLite then gives ``-wal`` and ``-shm`` the same mode (storage/private_files.py)."""
+    database = make_url(url).database
+    if database and Path(database).parent.is_dir():
+        create_private_file(Path(database))
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

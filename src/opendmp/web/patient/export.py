@@ -17,13 +17,13 @@ mapping is a pure function of a service view, and a second copy would drift from
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
 
 import orjson
 
 from opendmp.fhir.mapping import bundle, document_reference, fhir_instant
+from opendmp.services.csv_cells import csv_bytes
 from opendmp.services.record_export import RecordExport
 from opendmp.web.patient.texts import action_label, profession_label
 
@@ -62,11 +62,11 @@ def documents_bundle(export: RecordExport, *, base_url: str) -> dict[str, object
 
 
 def history_csv(export: RecordExport, lang: str) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(HISTORY_COLUMNS)
-    for entry in export.history:
-        writer.writerow(
+    """The history as CSV through the shared writer: a name from a credential such as
+    ``=HYPERLINK(…)`` is shown as text, never run (``services.csv_cells``)."""
+    return csv_bytes(
+        HISTORY_COLUMNS,
+        (
             (
                 fhir_instant(entry.time),
                 entry.actor_name or entry.actor_id,
@@ -79,8 +79,9 @@ def history_csv(export: RecordExport, lang: str) -> bytes:
                 entry.access_mode,
                 entry.outcome,
             )
-        )
-    return buffer.getvalue().encode("utf-8-sig")
+            for entry in export.history
+        ),
+    )
 
 
 def export_zip(export: RecordExport, *, base_url: str, lang: str) -> bytes:
