@@ -38,9 +38,15 @@ __all__ = [
     "MASTER_KEY_BYTES",
     "MASTER_KEY_FILENAME",
     "PREVIOUS_MASTER_KEY_FILENAME",
+    "WRAPPED_DATA_KEY_BYTES",
     "MasterKey",
+    "atomic_write",
+    "ensure_key_dir",
+    "erase_file",
+    "erase_previous_master_key",
     "load_or_create_master_key",
     "new_data_key",
+    "read_previous_master_key",
     "unwrap_data_key",
     "wrap_data_key",
     "write_master_key",
@@ -117,7 +123,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _ensure_key_dir(key_dir: Path) -> None:
+def ensure_key_dir(key_dir: Path) -> None:
     key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # mkdir does not change an existing directory and is subject to the umask.
     os.chmod(key_dir, 0o700)
@@ -127,7 +133,7 @@ def _write_temp(key_dir: Path, text: str) -> Path:
     """Write ``text`` to a fsynced 0600 temp file in ``key_dir`` and return its path."""
     # mkstemp creates the file with mode 0600 from the start: the key is never readable by
     # anyone else, not even for the instant between creation and a chmod.
-    fd, name = tempfile.mkstemp(dir=key_dir, prefix=".master.key.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=key_dir, prefix=".key.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             handle.write(text + "\n")
@@ -140,7 +146,7 @@ def _write_temp(key_dir: Path, text: str) -> Path:
     return Path(name)
 
 
-def _atomic_write(key_dir: Path, filename: str, text: str) -> None:
+def atomic_write(key_dir: Path, filename: str, text: str) -> None:
     tmp = _write_temp(key_dir, text)
     try:
         os.replace(tmp, key_dir / filename)
@@ -149,6 +155,41 @@ def _atomic_write(key_dir: Path, filename: str, text: str) -> None:
             tmp.unlink()
         raise
     _fsync_dir(key_dir)
+
+
+def erase_file(path: Path) -> None:
+    """Overwrite ``path`` with zeros in place, fsync, remove it and fsync its folder.
+
+    On a file system that rewrites blocks in place (ext4, xfs) the key's bytes are gone
+    from the device, not only unlinked; copy-on-write file systems and SSD wear levelling
+    may keep old blocks (docs/security.md states this limit). Missing files are ignored.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        os.write(fd, b"\0" * size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    _fsync_dir(path.parent)
+
+
+def read_previous_master_key(key_dir: Path) -> MasterKey | None:
+    """The key a rotation replaced, while that rotation is unfinished (else None)."""
+    try:
+        return _read_master_key(key_dir / PREVIOUS_MASTER_KEY_FILENAME)
+    except FileNotFoundError:
+        return None
+
+
+def erase_previous_master_key(key_dir: Path) -> None:
+    """End of a rotation: nothing is wrapped by the previous master key any more."""
+    erase_file(key_dir / PREVIOUS_MASTER_KEY_FILENAME)
 
 
 def _read_master_key(path: Path) -> MasterKey:
@@ -173,7 +214,7 @@ def load_or_create_master_key(key_dir: Path, *, create: bool) -> MasterKey:
                 "(restore it from the key backup; create one only for a new installation)",
                 code="master-key-missing",
             ) from None
-    _ensure_key_dir(key_dir)
+    ensure_key_dir(key_dir)
     key = MasterKey.generate()
     tmp = _write_temp(key_dir, key.to_base64())
     try:
@@ -189,19 +230,20 @@ def load_or_create_master_key(key_dir: Path, *, create: bool) -> MasterKey:
 def write_master_key(key_dir: Path, key: MasterKey) -> None:
     """Install ``key`` as the master key, keeping the current one as ``master.key.previous``.
 
-    Used by rotation: the previous key stays on disk until every wrapped data key has been
-    re-wrapped, so an interrupted rotation can be resumed. Each file is replaced
+    Used by rotation: the previous key stays on disk until every key-encryption key has
+    been re-wrapped, so an interrupted rotation can be resumed; the rotation then erases it
+    (:func:`erase_previous_master_key`). Each file is replaced
     atomically, so ``master.key`` always holds a complete key (the old one or the new one).
     """
-    _ensure_key_dir(key_dir)
+    ensure_key_dir(key_dir)
     current = key_dir / MASTER_KEY_FILENAME
     try:
         previous = _read_master_key(current)
     except FileNotFoundError:
         previous = None
     if previous is not None and previous != key:
-        _atomic_write(key_dir, PREVIOUS_MASTER_KEY_FILENAME, previous.to_base64())
-    _atomic_write(key_dir, MASTER_KEY_FILENAME, key.to_base64())
+        atomic_write(key_dir, PREVIOUS_MASTER_KEY_FILENAME, previous.to_base64())
+    atomic_write(key_dir, MASTER_KEY_FILENAME, key.to_base64())
 
 
 # --- data keys ----------------------------------------------------------------------------
