@@ -516,7 +516,10 @@ async def keys_rotate() -> None:
         # A previous key that records still depend on: the last rotation was interrupted.
         resume = previous is not None and await maintenance.previous_key_in_use(rt.ctx, previous)
         new_key = rt.ctx.master_key if resume else MasterKey.generate()
-        if not resume:
+        if not resume and previous is not None:
+            # Left by an older version or a rotation killed at its very end: nothing needs
+            # it, and it must not outlive the KEKs it wrapped (docs/security.md).
+            erase_previous_master_key(s.key_dir)
             rt.ctx.previous_master_key = None
         count = await maintenance.rotate_master_key(
             rt.ctx,

@@ -199,6 +199,7 @@ async def test_a_key_rotation_killed_half_way_loses_nothing_and_can_be_run_again
         assert restarted.ctx.previous_master_key is not None
         await check_master_key(restarted.ctx)
         named = assert_key_files_whole(key_dir)
+        assert not list((key_dir / "keyring").glob(".*"))  # no temp file left behind
         assert named <= {restarted.ctx.master_key.key_id, restarted.ctx.previous_master_key.key_id}
         for epoch in at_kill:
             assert epoch is not None and restarted.ctx.keyring.path(epoch).exists()

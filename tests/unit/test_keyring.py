@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
-from opendmp.blobs import Keyring, MasterKey, new_data_key
+from opendmp.blobs import Keyring, MasterKey, erase_orphans, new_data_key
 from opendmp.domain.errors import KeyFailure
 
 
@@ -64,3 +65,20 @@ def test_rewrapping_a_kek_under_a_new_master_keeps_the_kek(tmp_path: Path) -> No
     assert keyring.kek(1, [new]) == kek
     with pytest.raises(KeyFailure):
         keyring.kek(1, [old])
+
+
+def test_a_temp_file_left_by_a_killed_write_is_erased_once_old(tmp_path: Path) -> None:
+    keyring, master = Keyring(tmp_path), MasterKey.generate()
+    keyring.create(1, master)
+    left = keyring.directory / ".key.killed.tmp"
+    left.write_bytes(keyring.path(1).read_bytes())  # a KEK copy a killed write left behind
+    young = keyring.directory / ".key.in-progress.tmp"
+    young.write_bytes(b"a write in progress")
+    old = time.time() - 3600
+    os.utime(left, (old, old))
+
+    assert erase_orphans(keyring, keep=[1]) == []
+
+    assert not left.exists()
+    assert young.exists()
+    assert keyring.epochs() == [1]

@@ -17,9 +17,11 @@ key, some under the previous one) stays readable.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,8 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from opendmp.domain.errors import KeyFailure
 
 from .keys import (
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
     WRAPPED_DATA_KEY_BYTES,
     MasterKey,
     atomic_write,
@@ -43,6 +47,8 @@ __all__ = ["KEYRING_DIRNAME", "Keyring", "erase_orphans"]
 
 KEYRING_DIRNAME = "keyring"
 _FORMAT = "opendmp-kek-v1"
+# A write takes milliseconds: a temp file older than this was left by a killed process.
+LEFTOVER_SECONDS = 60.0
 _NAME_RE = re.compile(r"kek-(\d{6,})\.json")
 
 
@@ -107,6 +113,18 @@ class Keyring:
         erase_file(self.path(epoch))
         for key in [k for k in self._cache if k[0] == epoch]:
             del self._cache[key]
+
+    def erase_leftovers(self, *, older_than: float = LEFTOVER_SECONDS) -> int:
+        """Erase temp files left by a write killed before its rename (see ``atomic_write``);
+        young ones may belong to a write in progress and are left alone."""
+        cutoff = time.time() - older_than
+        erased = 0
+        for path in self.directory.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime <= cutoff:
+                    erase_file(path)
+                    erased += 1
+        return erased
 
     # --- reading ------------------------------------------------------------------------
 
@@ -203,9 +221,11 @@ class Keyring:
 
 
 def erase_orphans(keyring: Keyring, keep: Iterable[int]) -> list[int]:
-    """Erase every KEK file whose epoch is not in ``keep``; return the erased epochs."""
+    """Erase every KEK file whose epoch is not in ``keep``, and the temp files of writes
+    killed before their rename (they may hold a copy of a KEK); return the erased epochs."""
     kept = set(keep)
     erased = [epoch for epoch in keyring.epochs() if epoch not in kept]
     for epoch in erased:
         keyring.erase(epoch)
+    keyring.erase_leftovers()
     return erased

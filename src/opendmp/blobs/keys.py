@@ -38,6 +38,8 @@ __all__ = [
     "MASTER_KEY_BYTES",
     "MASTER_KEY_FILENAME",
     "PREVIOUS_MASTER_KEY_FILENAME",
+    "TEMP_PREFIX",
+    "TEMP_SUFFIX",
     "WRAPPED_DATA_KEY_BYTES",
     "MasterKey",
     "atomic_write",
@@ -58,6 +60,9 @@ DATA_KEY_BYTES = 32
 WRAPPED_DATA_KEY_BYTES = DATA_KEY_BYTES + 8
 MASTER_KEY_FILENAME = "master.key"
 PREVIOUS_MASTER_KEY_FILENAME = "master.key.previous"
+# Temp files of atomic key writes (a kill before the rename can leave one behind).
+TEMP_PREFIX = ".key."
+TEMP_SUFFIX = ".tmp"
 
 # Domain separation: the key id is a hash of this prefix and the key, so it can never be
 # mistaken for (or collide with) a hash of the key computed for any other purpose.
@@ -133,7 +138,7 @@ def _write_temp(key_dir: Path, text: str) -> Path:
     """Write ``text`` to a fsynced 0600 temp file in ``key_dir`` and return its path."""
     # mkstemp creates the file with mode 0600 from the start: the key is never readable by
     # anyone else, not even for the instant between creation and a chmod.
-    fd, name = tempfile.mkstemp(dir=key_dir, prefix=".key.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=key_dir, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             handle.write(text + "\n")
