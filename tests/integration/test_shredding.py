@@ -9,6 +9,7 @@ blobs, while the surviving records stay readable.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import shutil
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opendmp.blobs import MasterKey, unwrap_data_key, wrap_data_key
+from opendmp.blobs import MasterKey, new_data_key, unwrap_data_key, wrap_data_key
 from opendmp.domain.errors import KeyFailure
 from opendmp.services import documents, key_epochs, maintenance
 from opendmp.services.context import ServiceContext
@@ -238,3 +239,24 @@ async def test_records_wrapped_before_epochs_are_moved_to_epoch_one_and_stay_rea
         ctx, actor=patient_actor(ins), ins=ins, document_id=doc.id
     )
     assert after == before == b"written before epochs"
+
+
+async def test_a_rotation_waits_for_a_record_being_created_under_the_current_epoch(
+    ctx: ServiceContext,
+) -> None:
+    """The shared lock a record creation holds on ``key_state`` keeps a rotation from
+    retiring the epoch it is wrapping under, until it commits (then it is re-wrapped)."""
+    ins, doc = await record_with_document(ctx, b"created before the rotation")
+    async with ctx.uow() as uow:
+        seal = await key_epochs.data_key_sealer(ctx, uow.session)
+        rotation = asyncio.create_task(key_epochs.rotate_epoch(ctx))
+        await asyncio.sleep(0.5)
+        assert not rotation.done()
+        assert seal(new_data_key())["kek_epoch"] == 1
+        await uow.commit()
+    done = await asyncio.wait_for(rotation, timeout=30)
+    assert (done.epoch, done.records, done.erased) == (2, 1, (1,))
+    _, content = await documents.read_document(
+        ctx, actor=patient_actor(ins), ins=ins, document_id=doc.id
+    )
+    assert content == b"created before the rotation"

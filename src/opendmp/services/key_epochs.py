@@ -110,12 +110,13 @@ async def _tombstones(session: AsyncSession) -> int:
 
 
 async def _open_epoch(ctx: ServiceContext, session: AsyncSession, state: m.KeyState) -> int:
-    """Make epoch ``current + 1`` current: its KEK file is durable before the row says so.
+    """Make a new epoch current: its KEK file is durable before the row says so.
 
     A crash between the two leaves an orphan file for an epoch the database never named;
-    the next rotation reuses that number and overwrites it.
+    the number is past every file on disk, so no existing KEK is ever overwritten, and the
+    end of the next rotation erases the orphan.
     """
-    epoch = state.current_epoch + 1
+    epoch = max([state.current_epoch, *ctx.keyring.epochs()]) + 1
     ctx.keyring.create(epoch, ctx.master_key)
     state.current_epoch = epoch
     state.shredded_upto = await _tombstones(session)
