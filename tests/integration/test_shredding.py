@@ -28,6 +28,7 @@ from opendmp.blobs import MasterKey, new_data_key, unwrap_data_key, wrap_data_ke
 from opendmp.domain.errors import KeyFailure
 from opendmp.services import documents, key_epochs, maintenance
 from opendmp.services.context import ServiceContext
+from opendmp.services.health import prepare_keys
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import patient_actor
@@ -260,3 +261,20 @@ async def test_a_rotation_waits_for_a_record_being_created_under_the_current_epo
         ctx, actor=patient_actor(ins), ins=ins, document_id=doc.id
     )
     assert content == b"created before the rotation"
+
+
+async def test_start_up_refuses_a_keyring_missing_a_kek_the_records_need(
+    ctx: ServiceContext,
+) -> None:
+    """A database restored without its keyring: refused at start-up, never papered over
+    with a fresh KEK (which would leave every record unreadable)."""
+    await record_with_document(ctx, b"needs epoch 1")
+    kek_file = ctx.keyring.path(1)
+    kek_file.unlink()
+
+    with pytest.raises(KeyFailure) as refused:
+        await prepare_keys(ctx)
+
+    assert refused.value.code == "kek-missing"
+    assert not kek_file.exists()
+    assert ctx.keyring.epochs() == []
