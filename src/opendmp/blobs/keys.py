@@ -1,11 +1,12 @@
 """Master key and per-record data keys (DESIGN.md §7).
 
 Each record has its own random 256-bit data key. Only its *wrapped* form (AES key wrap,
-RFC 3394, under the master key) is stored next to the record, so:
+RFC 3394) is stored next to the record, wrapped by the key-encryption key of an epoch,
+itself wrapped by the master key (``keyring.py``), so:
 
-* rotating the master key re-wraps the small data keys and never re-encrypts a blob;
-* deleting a record's wrapped key makes every copy of its blobs unreadable, including the
-  ones in old backups (crypto-shredding).
+* rotating a key re-wraps the small data keys and never re-encrypts a blob;
+* deleting a record's wrapped key is not enough (old database pages and backups keep it):
+  crypto-shredding is real once the KEK that wrapped it is erased (docs/security.md).
 
 The master key lives in ``<key_dir>/master.key`` as base64 text (a KMS can replace the file
 in production). It never appears in a ``repr``, a log line or an error message; logs and
