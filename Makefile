@@ -70,3 +70,10 @@ lock: $(BIN)/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: fault-key-rotation
+
+## make fault-key-rotation: crypto-shredding attack and kill -9 during a key rotation
+## (docs/security.md); PostgreSQL too when OPENDMP_TEST_DATABASE_URL is set
+fault-key-rotation: $(VENV)/.installed-dev
+	$(BIN)/pytest tests/integration/test_shredding.py tests/integration/test_key_rotation_kill.py

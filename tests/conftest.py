@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey
+from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
 from opendmp.services.context import ServiceContext
 from opendmp.services.passwords import configure_password_hasher
 from opendmp.storage.db import make_engine, make_sessionmaker
@@ -131,6 +131,7 @@ def ctx(
         sessions=make_sessionmaker(engine),
         blobs=EncryptedBlobs(FilesystemBlobStore(blob_root)),
         master_key=master_key,
+        keyring=Keyring(blob_root.parent / "keys"),
         default_ins_oid="1.2.250.1.213.1.4.10",
         clock=clock,
     )

@@ -22,7 +22,14 @@ from opendmp import __version__, web
 from opendmp.auth.dependencies import Authenticator
 from opendmp.auth.proxies import ForwardedHeaders, TrustedProxies
 from opendmp.auth.routes import router as auth_router
-from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey, load_or_create_master_key
+from opendmp.blobs import (
+    EncryptedBlobs,
+    FilesystemBlobStore,
+    Keyring,
+    MasterKey,
+    load_or_create_master_key,
+    read_previous_master_key,
+)
 from opendmp.config import Mode, Settings
 from opendmp.domain.errors import ConfigurationError, OpenDMPError
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
@@ -32,7 +39,7 @@ from opendmp.notify.outbox import outbox_lag_seconds
 from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
 from opendmp.services.context import AccessRules, AuthRules, ServiceContext
-from opendmp.services.health import check_master_key, check_ready
+from opendmp.services.health import check_ready, prepare_keys
 from opendmp.services.maintenance import reap_leftovers, run_retention
 from opendmp.services.matrix_loader import load_matrix
 from opendmp.storage.db import make_engine, make_sessionmaker
@@ -151,6 +158,10 @@ def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
         sessions=make_sessionmaker(engine),
         blobs=EncryptedBlobs(FilesystemBlobStore(settings.blob_dir)),
         master_key=load_master_key(settings, create=create_key),
+        keyring=Keyring(settings.key_dir),
+        previous_master_key=None
+        if settings.master_key
+        else read_previous_master_key(settings.key_dir),
         retention=RetentionRules(settings.retention_years, settings.early_destruction_days),
         default_ins_oid=INS_NIR_OID if settings.mode is Mode.PRODUCTION else INS_NIR_TEST_OID,
         accept_test_ins=settings.mode is not Mode.PRODUCTION,
@@ -237,7 +248,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_up_to_date(rt.engine)
-        await check_master_key(rt.ctx)
+        await prepare_keys(rt.ctx)
         task = asyncio.create_task(maintenance_loop(rt)) if settings.run_worker_in_process else None
         stop_outbox = asyncio.Event()
         outbox = start_outbox_worker(rt, stop_outbox) if settings.run_worker_in_process else None

@@ -28,7 +28,12 @@ from opendmp.app import (
     start_outbox_worker,
     stop_outbox_worker,
 )
-from opendmp.blobs import MasterKey, load_or_create_master_key, write_master_key
+from opendmp.blobs import (
+    MasterKey,
+    erase_previous_master_key,
+    load_or_create_master_key,
+    write_master_key,
+)
 from opendmp.config import Settings, load_settings
 from opendmp.domain.actors import Operator
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
@@ -36,6 +41,7 @@ from opendmp.domain.errors import InvalidInput, OpenDMPError
 from opendmp.domain.identifiers import Ins, parse_ins_reference
 from opendmp.domain.records import ClosureReason
 from opendmp.services import maintenance, records
+from opendmp.services.health import prepare_keys
 from opendmp.services.notice import current_notice
 from opendmp.storage.migrate import upgrade
 from opendmp.storage.private_files import make_private_dir, restrict_umask, write_private_file
@@ -130,6 +136,7 @@ async def initialise(s: Settings) -> MasterKey:
     rt = build_runtime(s)
     try:
         await upgrade(rt.engine)
+        await prepare_keys(rt.ctx)
     finally:
         await rt.close()
     return key
@@ -152,6 +159,7 @@ async def db_upgrade() -> None:
     rt = build_runtime(s)
     try:
         await upgrade(rt.engine)
+        await prepare_keys(rt.ctx)  # data keys from before epochs move to epoch 1
     finally:
         await rt.close()
     out.print("database schema is up to date")
@@ -479,6 +487,8 @@ async def retention_run() -> None:
     """Destroy the closed records past their retention period."""
     result = await _with_runtime(lambda rt: maintenance.run_retention(rt.ctx))
     out.print(f"destroyed {result.destroyed} record(s), {result.blobs_deleted} blob(s)")
+    if result.epoch is not None:
+        out.print(f"key-encryption keys rotated to epoch {result.epoch}; older ones erased")
 
 
 @audit_app.command("verify")
@@ -514,17 +524,30 @@ async def keys_rotate() -> None:
             "OPENDMP_MASTER_KEY is set: rotate it in your key manager, not here",
             code="master-key-external",
         )
-    new_key = MasterKey.generate()
 
-    async def _do(rt: Runtime) -> int:
-        return await maintenance.rotate_master_key(
+    async def _do(rt: Runtime) -> tuple[int, MasterKey, bool]:
+        previous = rt.ctx.previous_master_key
+        # A previous key that records still depend on: the last rotation was interrupted.
+        resume = previous is not None and await maintenance.previous_key_in_use(rt.ctx, previous)
+        new_key = rt.ctx.master_key if resume else MasterKey.generate()
+        if not resume and previous is not None:
+            # Left by an older version or a rotation killed at its very end: nothing needs
+            # it, and it must not outlive the KEKs it wrapped (docs/security.md).
+            erase_previous_master_key(s.key_dir)
+            rt.ctx.previous_master_key = None
+        count = await maintenance.rotate_master_key(
             rt.ctx,
             actor=operator(),
             new_key=new_key,
             persist=lambda k: write_master_key(s.key_dir, k),
+            forget_previous=lambda: erase_previous_master_key(s.key_dir),
+            batch=s.key_rotation_batch,
         )
+        return count, new_key, resume
 
-    count = await _with_runtime(_do)
+    count, new_key, resumed = await _with_runtime(_do)
+    if resumed:
+        out.print("resumed an interrupted rotation")
     out.print(f"re-wrapped {count} data key(s); master key is now {new_key.key_id}")
 
 

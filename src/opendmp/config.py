@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     )
     early_destruction_days: int = Field(default=90, ge=0, le=92)
     blob_grace_seconds: int = Field(default=3600, ge=0)
+    key_rotation_batch: int = Field(
+        default=500, ge=1, le=100_000, description="data keys re-wrapped per transaction"
+    )
     run_worker_in_process: bool = True
     db_pool_size: int = Field(default=10, ge=1, le=200)
     log_level: str = "INFO"

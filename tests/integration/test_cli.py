@@ -5,6 +5,7 @@ Each command calls ``asyncio.run`` itself, so these tests are plain functions.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -233,10 +234,14 @@ def test_rotating_the_master_key_keeps_records_readable(home: Cli) -> None:
     result = home.ok("keys", "rotate")
     assert "re-wrapped 1 data key(s)" in result.stdout
 
-    assert (key_dir / "master.key.previous").read_text() == before
+    # A finished rotation leaves no copy of the replaced key behind (docs/security.md).
+    assert not (key_dir / "master.key.previous").exists()
     assert (key_dir / "master.key").read_text() != before
     new_id = MasterKey.from_base64((key_dir / "master.key").read_text()).key_id
     assert new_id in result.stdout
+    [kek_file] = (key_dir / "keyring").iterdir()
+    assert json.loads(kek_file.read_text())["master_key_id"] == new_id
+    assert before.strip() not in "".join(p.read_text() for p in key_dir.rglob("*") if p.is_file())
     assert "FICTIF" in home.ok("record", "show", "--ins", str(INS)).stdout
     home.ok("audit", "verify")
 

@@ -177,7 +177,7 @@ async def test_a_record_past_its_retention_is_destroyed_leaving_only_a_tombstone
     assert tombstone.reason == ClosureReason.PATIENT_REQUEST.value
 
     system = await chain_events(ctx, "system")
-    assert [e.action for e in system] == ["record:record:destroy"]
+    assert [e.action for e in system] == ["record:record:destroy", "keys:kek:rotate"]
     destroy_event = system[0]
     assert destroy_event.outcome == "success"
     assert (destroy_event.actor_kind, destroy_event.actor_id) == ("system", "retention")
@@ -232,7 +232,10 @@ async def test_running_retention_twice_destroys_nothing_more(
 
     assert (again.destroyed, again.blobs_deleted) == (0, 0)
     assert len(await tombstones(ctx)) == 1
-    assert [e.action for e in await chain_events(ctx, "system")] == ["record:record:destroy"]
+    assert [e.action for e in await chain_events(ctx, "system")] == [
+        "record:record:destroy",
+        "keys:kek:rotate",
+    ]
     assert await rows_for(ctx, m.Record, other_id) == 1
     await assert_audit_ok(ctx)
 

@@ -1,11 +1,12 @@
 """Master key and per-record data keys (DESIGN.md §7).
 
 Each record has its own random 256-bit data key. Only its *wrapped* form (AES key wrap,
-RFC 3394, under the master key) is stored next to the record, so:
+RFC 3394) is stored next to the record, wrapped by the key-encryption key of an epoch,
+itself wrapped by the master key (``keyring.py``), so:
 
-* rotating the master key re-wraps the small data keys and never re-encrypts a blob;
-* deleting a record's wrapped key makes every copy of its blobs unreadable, including the
-  ones in old backups (crypto-shredding).
+* rotating a key re-wraps the small data keys and never re-encrypts a blob;
+* deleting a record's wrapped key is not enough (old database pages and backups keep it):
+  crypto-shredding is real once the KEK that wrapped it is erased (docs/security.md).
 
 The master key lives in ``<key_dir>/master.key`` as base64 text (a KMS can replace the file
 in production). It never appears in a ``repr``, a log line or an error message; logs and
@@ -38,9 +39,17 @@ __all__ = [
     "MASTER_KEY_BYTES",
     "MASTER_KEY_FILENAME",
     "PREVIOUS_MASTER_KEY_FILENAME",
+    "TEMP_PREFIX",
+    "TEMP_SUFFIX",
+    "WRAPPED_DATA_KEY_BYTES",
     "MasterKey",
+    "atomic_write",
+    "ensure_key_dir",
+    "erase_file",
+    "erase_previous_master_key",
     "load_or_create_master_key",
     "new_data_key",
+    "read_previous_master_key",
     "unwrap_data_key",
     "wrap_data_key",
     "write_master_key",
@@ -52,6 +61,9 @@ DATA_KEY_BYTES = 32
 WRAPPED_DATA_KEY_BYTES = DATA_KEY_BYTES + 8
 MASTER_KEY_FILENAME = "master.key"
 PREVIOUS_MASTER_KEY_FILENAME = "master.key.previous"
+# Temp files of atomic key writes (a kill before the rename can leave one behind).
+TEMP_PREFIX = ".key."
+TEMP_SUFFIX = ".tmp"
 
 # Domain separation: the key id is a hash of this prefix and the key, so it can never be
 # mistaken for (or collide with) a hash of the key computed for any other purpose.
@@ -117,7 +129,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _ensure_key_dir(key_dir: Path) -> None:
+def ensure_key_dir(key_dir: Path) -> None:
     key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # mkdir does not change an existing directory and is subject to the umask.
     os.chmod(key_dir, 0o700)
@@ -127,7 +139,7 @@ def _write_temp(key_dir: Path, text: str) -> Path:
     """Write ``text`` to a fsynced 0600 temp file in ``key_dir`` and return its path."""
     # mkstemp creates the file with mode 0600 from the start: the key is never readable by
     # anyone else, not even for the instant between creation and a chmod.
-    fd, name = tempfile.mkstemp(dir=key_dir, prefix=".master.key.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=key_dir, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             handle.write(text + "\n")
@@ -140,7 +152,7 @@ def _write_temp(key_dir: Path, text: str) -> Path:
     return Path(name)
 
 
-def _atomic_write(key_dir: Path, filename: str, text: str) -> None:
+def atomic_write(key_dir: Path, filename: str, text: str) -> None:
     tmp = _write_temp(key_dir, text)
     try:
         os.replace(tmp, key_dir / filename)
@@ -149,6 +161,41 @@ def _atomic_write(key_dir: Path, filename: str, text: str) -> None:
             tmp.unlink()
         raise
     _fsync_dir(key_dir)
+
+
+def erase_file(path: Path) -> None:
+    """Overwrite ``path`` with zeros in place, fsync, remove it and fsync its folder.
+
+    On a file system that rewrites blocks in place (ext4, xfs) the key's bytes are gone
+    from the device, not only unlinked; copy-on-write file systems and SSD wear levelling
+    may keep old blocks (docs/security.md states this limit). Missing files are ignored.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        os.write(fd, b"\0" * size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    _fsync_dir(path.parent)
+
+
+def read_previous_master_key(key_dir: Path) -> MasterKey | None:
+    """The key a rotation replaced, while that rotation is unfinished (else None)."""
+    try:
+        return _read_master_key(key_dir / PREVIOUS_MASTER_KEY_FILENAME)
+    except FileNotFoundError:
+        return None
+
+
+def erase_previous_master_key(key_dir: Path) -> None:
+    """End of a rotation: nothing is wrapped by the previous master key any more."""
+    erase_file(key_dir / PREVIOUS_MASTER_KEY_FILENAME)
 
 
 def _read_master_key(path: Path) -> MasterKey:
@@ -173,7 +220,7 @@ def load_or_create_master_key(key_dir: Path, *, create: bool) -> MasterKey:
                 "(restore it from the key backup; create one only for a new installation)",
                 code="master-key-missing",
             ) from None
-    _ensure_key_dir(key_dir)
+    ensure_key_dir(key_dir)
     key = MasterKey.generate()
     tmp = _write_temp(key_dir, key.to_base64())
     try:
@@ -189,19 +236,20 @@ def load_or_create_master_key(key_dir: Path, *, create: bool) -> MasterKey:
 def write_master_key(key_dir: Path, key: MasterKey) -> None:
     """Install ``key`` as the master key, keeping the current one as ``master.key.previous``.
 
-    Used by rotation: the previous key stays on disk until every wrapped data key has been
-    re-wrapped, so an interrupted rotation can be resumed. Each file is replaced
+    Used by rotation: the previous key stays on disk until every key-encryption key has
+    been re-wrapped, so an interrupted rotation can be resumed; the rotation then erases it
+    (:func:`erase_previous_master_key`). Each file is replaced
     atomically, so ``master.key`` always holds a complete key (the old one or the new one).
     """
-    _ensure_key_dir(key_dir)
+    ensure_key_dir(key_dir)
     current = key_dir / MASTER_KEY_FILENAME
     try:
         previous = _read_master_key(current)
     except FileNotFoundError:
         previous = None
     if previous is not None and previous != key:
-        _atomic_write(key_dir, PREVIOUS_MASTER_KEY_FILENAME, previous.to_base64())
-    _atomic_write(key_dir, MASTER_KEY_FILENAME, key.to_base64())
+        atomic_write(key_dir, PREVIOUS_MASTER_KEY_FILENAME, previous.to_base64())
+    atomic_write(key_dir, MASTER_KEY_FILENAME, key.to_base64())
 
 
 # --- data keys ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from opendmp.domain.errors import (
 from opendmp.services import totp
 from opendmp.services.context import ServiceContext
 from opendmp.services.gate import audit
+from opendmp.services.key_epochs import SealedDataKey, open_data_key, require_key
 from opendmp.services.sessions import (
     Stage,
     load_session,
@@ -71,7 +72,7 @@ class Found:
     account: m.Account
     ins: str
     email: str | None
-    wrapped_data_key: bytes | None
+    sealed_key: SealedDataKey | None
     language: str
     # Set when the account is a legal representative's (``representative.account_id``).
     representative_id: uuid.UUID | None = None
@@ -80,6 +81,11 @@ class Found:
     @property
     def actor(self) -> Patient | LegalRepresentative:
         return account_actor(self.ins, self.representative_id, self.relation)
+
+
+def record_key(ctx: ServiceContext, found: Found) -> bytes:
+    """The data key of the account's record (it seals the account's TOTP secret)."""
+    return open_data_key(ctx, require_key(found.sealed_key))
 
 
 def account_actor(
@@ -121,6 +127,8 @@ async def find_account(
             m.Representative.id,
             m.Representative.relation,
             m.Representative.email,
+            m.Record.kek_epoch,
+            m.Record.master_key_id,
         )
         .join(m.Record, m.Record.id == m.Account.record_id)
         .join(m.Patient, m.Patient.id == m.Record.patient_id)
@@ -140,7 +148,8 @@ async def find_account(
     session.expunge(row[0])
     rep_id = row[6]
     email = row[8] if rep_id is not None else row[3]
-    return Found(row[0], f"{row[1]}|{row[2]}", email, row[4], row[5], rep_id, row[7])
+    sealed = SealedDataKey(row[4], row[9], row[10]) if row[4] is not None else None
+    return Found(row[0], f"{row[1]}|{row[2]}", email, sealed, row[5], rep_id, row[7])
 
 
 async def refuse(
@@ -222,7 +231,7 @@ async def check_totp(
     sealed = found.account.totp_secret_encrypted
     if sealed is None:
         return "totp-not-enrolled"
-    secret = totp.decrypt_secret(ctx.master_key, found.wrapped_data_key, found.account.id, sealed)
+    secret = totp.decrypt_secret(record_key(ctx, found), found.account.id, sealed)
     step = totp.matching_step(secret, code, now)
     if step is None:
         return "invalid-totp"

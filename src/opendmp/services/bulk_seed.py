@@ -23,11 +23,12 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from opendmp.audit.chain import GENESIS_HASH, canonical_details, event_hash
-from opendmp.blobs import encrypt_blob, new_data_key, wrap_data_key
+from opendmp.blobs import encrypt_blob, new_data_key
 from opendmp.cda.level1 import AuthorHeader, OrgHeader, PatientHeader, wrap_level1
 from opendmp.domain.codes import class_for_type
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, with_ins_key
 from opendmp.services.context import ServiceContext
+from opendmp.services.key_epochs import Sealer, data_key_sealer
 from opendmp.storage import models as m
 
 BENCH_TYPES = ("11490-0", "34112-3", "11502-2", "18748-4", "11488-4", "60593-1", "87273-9")
@@ -133,19 +134,19 @@ async def seed_bulk(
     done = 0
     for batch_start in range(start, start + records, batch_records):
         batch_end = min(batch_start + batch_records, start + records)
-        rows = _batch_rows(
-            ctx,
-            range(batch_start, batch_end),
-            docs_per_record,
-            size,
-            now,
-            contents,
-            digests,
-            blob_root,
-            org_id,
-        )
-        written += rows.pop("_bytes")
         async with ctx.uow() as uow:
+            rows = _batch_rows(
+                await data_key_sealer(ctx, uow.session),
+                range(batch_start, batch_end),
+                docs_per_record,
+                size,
+                now,
+                contents,
+                digests,
+                blob_root,
+                org_id,
+            )
+            written += rows.pop("_bytes")
             for table in (
                 m.Patient,
                 m.Record,
@@ -196,7 +197,7 @@ async def _bench_care_team(ctx: ServiceContext, now: dt.datetime) -> uuid.UUID:
 
 
 def _batch_rows(
-    ctx: ServiceContext,
+    seal: Sealer,
     indexes: range,
     docs_per_record: int,
     size: str,
@@ -249,8 +250,7 @@ def _batch_rows(
                 "notify_on_new_document": False,
                 "mask_new_documents": False,
                 "preferred_language": "fr",
-                "wrapped_data_key": wrap_data_key(ctx.master_key, data_key),
-                "master_key_id": ctx.master_key.key_id,
+                **seal(data_key),
             }
         )
         event: dict[str, Any] = {

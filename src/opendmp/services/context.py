@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from opendmp.blobs import EncryptedBlobs, MasterKey
+from opendmp.blobs import EncryptedBlobs, Keyring, MasterKey
 from opendmp.domain.matrix import AccessMatrix
 from opendmp.domain.records import RetentionRules
 from opendmp.storage.uow import UnitOfWork
@@ -50,6 +50,8 @@ class ServiceContext:
     sessions: async_sessionmaker[AsyncSession]
     blobs: EncryptedBlobs
     master_key: MasterKey
+    # The key-encryption keys by epoch (docs/security.md, crypto-shredding).
+    keyring: Keyring
     retention: RetentionRules = field(default_factory=RetentionRules)
     default_ins_oid: str = "1.2.250.1.213.1.4.8"
     accept_test_ins: bool = True
@@ -58,6 +60,8 @@ class ServiceContext:
     access: AccessRules = field(default_factory=AccessRules)
     matrix: AccessMatrix = field(default_factory=_default_matrix)
     base_url: str = "http://127.0.0.1:8080"
+    # The master key an unfinished rotation replaced: still wraps some KEKs until it ends.
+    previous_master_key: MasterKey | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)

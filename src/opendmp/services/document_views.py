@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Row
 
-from opendmp.blobs import unwrap_data_key
 from opendmp.domain.errors import Gone
 from opendmp.services.context import ServiceContext
+from opendmp.services.key_epochs import SealedDataKey, open_data_key
 from opendmp.storage import models as m
 
 
@@ -109,4 +109,6 @@ def document_view(doc: m.Document | Row[Any]) -> DocumentView:
 def data_key_of(ctx: ServiceContext, record: m.Record) -> bytes:
     if record.wrapped_data_key is None:
         raise Gone("the record's key was destroyed", code="record-destroyed")
-    return unwrap_data_key(ctx.master_key, record.wrapped_data_key)
+    return open_data_key(
+        ctx, SealedDataKey(record.wrapped_data_key, record.kek_epoch, record.master_key_id)
+    )

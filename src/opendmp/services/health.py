@@ -6,6 +6,7 @@ from sqlalchemy import select, text
 
 from opendmp.domain.errors import KeyFailure
 from opendmp.services.context import ServiceContext
+from opendmp.services.key_epochs import ensure_epochs, master_keys
 from opendmp.storage import models as m
 
 
@@ -41,7 +42,8 @@ async def check_master_key(ctx: ServiceContext) -> None:
             .scalars()
             .all()
         )
-    foreign = [i for i in ids if i != ctx.master_key.key_id]
+    known = {k.key_id for k in master_keys(ctx)}
+    foreign = [i for i in ids if i not in known]
     if foreign:
         raise KeyFailure(
             f"the master key {ctx.master_key.key_id} is not the one that wrapped the records' "
@@ -49,3 +51,10 @@ async def check_master_key(ctx: ServiceContext) -> None:
             "OPENDMP_MASTER_KEY?",
             code="master-key-mismatch",
         )
+
+
+async def prepare_keys(ctx: ServiceContext) -> None:
+    """Start-up: the master key must be the right one, then the KEK epochs must be in place
+    (epoch 1 opened, rows from before epochs moved to it, every needed KEK present)."""
+    await check_master_key(ctx)
+    await ensure_epochs(ctx)

@@ -9,15 +9,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from opendmp.audit.verify import ChainReport, chains, verify_chain
 from opendmp.audit.writer import drop_chain
-from opendmp.blobs import MasterKey, unwrap_data_key, wrap_data_key
+from opendmp.blobs import MasterKey
 from opendmp.domain.actors import Actor, System
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Facts
 from opendmp.domain.records import RecordStatus, destroy, is_due_for_destruction
+from opendmp.services import key_epochs
 from opendmp.services.context import ServiceContext
 from opendmp.services.gate import audit, require
 from opendmp.services.records import ins_hash, lifecycle_of
@@ -32,6 +33,8 @@ RETENTION = System("retention")
 class RetentionResult:
     destroyed: int
     blobs_deleted: int
+    # The key-encryption-key epoch opened to make the destructions final (None: none needed).
+    epoch: int | None = None
 
 
 async def run_retention(
@@ -39,10 +42,12 @@ async def run_retention(
 ) -> RetentionResult:
     """Destroy the closed records whose ``destroy_after`` has passed.
 
-    One transaction per record: the wrapped data key goes first (crypto-shredding: copies of
-    the blobs in old backups become unreadable), then the rows; only a tombstone remains
-    (a hash of the INS, dates, reason) with an event on the system chain. The blob files
-    are deleted after the commit; any left behind are unreadable and the reaper removes them.
+    One transaction per record: the rows go (the wrapped data key with the record row);
+    only a tombstone remains (a hash of the INS, dates, reason) with an event on the system
+    chain. The blob files are deleted after the commit. Then the key-encryption-key epoch
+    is rotated (:func:`shred_destroyed_keys`): the KEK that wrapped the destroyed records'
+    data keys is erased, so the copies of those wrapped keys that survive in old database
+    pages, WAL and backups unwrap with nothing OpenDMP holds (docs/security.md).
     """
     now = ctx.now()
     async with ctx.uow() as uow:
@@ -62,7 +67,8 @@ async def run_retention(
         if await _destroy_one(ctx, actor, record_id, now):
             destroyed += 1
             blobs += await ctx.blobs.shred_record(str(record_id))
-    return RetentionResult(destroyed, blobs)
+    rotation = await shred_destroyed_keys(ctx, actor=actor)
+    return RetentionResult(destroyed, blobs, rotation.epoch if rotation is not None else None)
 
 
 async def _destroy_one(
@@ -94,8 +100,9 @@ async def _destroy_one(
             record_id=None,
         )
         destroy(lc, now=now)
-        # Deleting the record row deletes its wrapped data key: crypto-shredding. Every
-        # per-record row goes with it (FK cascades as well), then the person.
+        # Deleting the record row deletes its wrapped data key (old copies stay in the
+        # database's pages until the epoch rotation erases their KEK). Every per-record row
+        # goes with it (FK cascades as well), then the person.
         final_seq, final_hash = await drop_chain(session, record_id)
         tombstone_id = uuid.uuid4()
         session.add(
@@ -139,51 +146,86 @@ async def _destroy_one(
         return True
 
 
+async def shred_destroyed_keys(
+    ctx: ServiceContext, *, actor: Actor = RETENTION, batch: int = key_epochs.DEFAULT_BATCH
+) -> key_epochs.EpochRotation | None:
+    """Make past destructions final: if a record was destroyed since the current epoch
+    began, rotate the epoch (docs/security.md, crypto-shredding). Idempotent: after a crash
+    anywhere in a previous run, running it again finishes the job."""
+    if not await key_epochs.shredding_pending(ctx):
+        return None
+    rotation = await key_epochs.rotate_epoch(ctx, batch=batch)
+    async with ctx.uow() as uow:
+        await audit(
+            ctx,
+            uow,
+            actor=actor,
+            action="keys:kek:rotate",
+            record_id=None,
+            details={
+                "epoch": rotation.epoch,
+                "records": rotation.records,
+                "erased": list(rotation.erased),
+            },
+        )
+        await uow.commit()
+    return rotation
+
+
 async def rotate_master_key(
     ctx: ServiceContext,
     *,
     actor: Actor,
     new_key: MasterKey,
     persist: Callable[[MasterKey], None],
+    forget_previous: Callable[[], None] = lambda: None,
+    batch: int = key_epochs.DEFAULT_BATCH,
 ) -> int:
-    """Re-wrap every record's data key under ``new_key``; blobs are not touched.
+    """Move every record's data key under a new epoch whose KEK is wrapped by ``new_key``.
 
-    The new key is persisted (``persist``) only after the transaction commits; a crash in
-    between leaves the database on the new key with the key file on the old one, which
-    ``keys rotate`` reports with the two key ids so the operator can finish the rotation.
+    Blobs are not touched. ``new_key`` is persisted first (the replaced key is kept as the
+    previous one), then the epoch rotation re-wraps the data keys and erases the old KEKs,
+    and only then is the previous master key forgotten (``forget_previous``). Killed at any
+    point, every record stays readable with the keys on disk; passing the current key as
+    ``new_key`` resumes an interrupted rotation without drawing another one.
     """
-    count = 0
+    old_key = ctx.previous_master_key if new_key == ctx.master_key else ctx.master_key
+    if new_key != ctx.master_key:
+        persist(new_key)
+        ctx.previous_master_key, ctx.master_key = ctx.master_key, new_key
+    rotation = await key_epochs.rotate_epoch(ctx, batch=batch)
+    await key_epochs.rewrap_kept_keks(ctx)
     async with ctx.uow() as uow:
-        rows = (
-            await uow.session.execute(
-                select(m.Record.id, m.Record.wrapped_data_key)
-                .where(m.Record.wrapped_data_key.is_not(None))
-                .with_for_update()
-            )
-        ).all()
-        for record_id, wrapped in rows:
-            assert wrapped is not None  # filtered by the query
-            data_key = unwrap_data_key(ctx.master_key, wrapped)
-            await uow.session.execute(
-                update(m.Record)
-                .where(m.Record.id == record_id)
-                .values(
-                    wrapped_data_key=wrap_data_key(new_key, data_key), master_key_id=new_key.key_id
-                )
-            )
-            count += 1
         await audit(
             ctx,
             uow,
             actor=actor,
             action="keys:master-key:rotate",
             record_id=None,
-            details={"from": ctx.master_key.key_id, "to": new_key.key_id, "records": count},
+            details={
+                "from": old_key.key_id if old_key is not None else None,
+                "to": new_key.key_id,
+                "records": rotation.records,
+            },
         )
         await uow.commit()
-    persist(new_key)
-    ctx.master_key = new_key
-    return count
+    forget_previous()
+    ctx.previous_master_key = None
+    return rotation.records
+
+
+async def previous_key_in_use(ctx: ServiceContext, previous: MasterKey) -> bool:
+    """Does some record still depend on ``previous`` (an interrupted rotation)?"""
+    async with ctx.sessions() as session:
+        found = await session.execute(
+            select(m.Record.id)
+            .where(
+                m.Record.wrapped_data_key.is_not(None),
+                m.Record.master_key_id == previous.key_id,
+            )
+            .limit(1)
+        )
+        return found.first() is not None
 
 
 async def reap_orphan_blobs(ctx: ServiceContext, *, grace: dt.timedelta) -> int:

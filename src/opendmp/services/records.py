@@ -17,7 +17,6 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.writer import start_chain
-from opendmp.blobs import new_data_key, wrap_data_key
 from opendmp.domain.actors import Actor, ActorKind, LegalRepresentative, Patient
 from opendmp.domain.consent import Consent, require_express_consent
 from opendmp.domain.errors import Conflict, InvalidInput, NotFound
@@ -34,6 +33,7 @@ from opendmp.domain.records import (
 )
 from opendmp.services.context import ServiceContext
 from opendmp.services.gate import audit, require
+from opendmp.services.key_epochs import seal_new_data_key
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record, ins_value_taken
 
@@ -251,8 +251,7 @@ async def create_record(ctx: ServiceContext, *, actor: Actor, request: NewRecord
                 notify_on_new_document=False,
                 mask_new_documents=False,
                 preferred_language="fr",
-                wrapped_data_key=wrap_data_key(ctx.master_key, new_data_key()),
-                master_key_id=ctx.master_key.key_id,
+                **await seal_new_data_key(ctx, session),
             )
         )
         await _insert_consent(session, record_id, consent_id, request.consent, request.ins)

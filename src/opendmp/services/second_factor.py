@@ -24,6 +24,7 @@ from opendmp.services.account_state import (
     count_failure,
     locked,
     promote,
+    record_key,
     refuse,
     require_stage,
     session_account,
@@ -45,9 +46,7 @@ async def start_totp_enrolment(ctx: ServiceContext, *, session_token: str) -> To
         row, found = await session_account(ctx, uow, session_token, now)
         require_stage(row, Stage.TOTP_ENROLMENT)
         secret = totp.new_secret()
-        sealed = totp.encrypt_secret(
-            ctx.master_key, found.wrapped_data_key, found.account.id, secret
-        )
+        sealed = totp.encrypt_secret(record_key(ctx, found), found.account.id, secret)
         attributes = load_attributes(row)
         attributes["pending_totp"] = base64.b64encode(sealed).decode("ascii")
         await uow.session.execute(
@@ -77,9 +76,7 @@ async def confirm_totp(ctx: ServiceContext, *, session_token: str, code: str) ->
         if not isinstance(pending, str):
             raise Conflict("start the TOTP enrolment first", code="totp-enrolment-not-started")
         sealed = base64.b64decode(pending)
-        secret = totp.decrypt_secret(
-            ctx.master_key, found.wrapped_data_key, found.account.id, sealed
-        )
+        secret = totp.decrypt_secret(record_key(ctx, found), found.account.id, sealed)
         step = totp.matching_step(secret, code, now)
         if step is None:
             await refuse(

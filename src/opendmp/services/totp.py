@@ -14,8 +14,7 @@ import uuid
 
 import pyotp
 
-from opendmp.blobs import MasterKey, decrypt_blob, encrypt_blob, unwrap_data_key
-from opendmp.domain.errors import KeyFailure
+from opendmp.blobs import decrypt_blob, encrypt_blob
 
 ISSUER = "OpenDMP"
 STEP_SECONDS = 30
@@ -26,12 +25,6 @@ def _associated(account_id: uuid.UUID) -> bytes:
     return b"opendmp totp:" + account_id.bytes
 
 
-def _data_key(master: MasterKey, wrapped: bytes | None) -> bytes:
-    if wrapped is None:
-        raise KeyFailure("this record's data key was destroyed", code="record-shredded")
-    return unwrap_data_key(master, wrapped)
-
-
 def new_secret() -> str:
     return pyotp.random_base32()  # 160 bits, as RFC 4226 recommends
 
@@ -40,17 +33,12 @@ def provisioning_uri(secret: str, login: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=login, issuer_name=ISSUER)
 
 
-def encrypt_secret(
-    master: MasterKey, wrapped_data_key: bytes | None, account_id: uuid.UUID, secret: str
-) -> bytes:
-    key = _data_key(master, wrapped_data_key)
+def encrypt_secret(key: bytes, account_id: uuid.UUID, secret: str) -> bytes:
+    """Seal ``secret`` under the record's data ``key``."""
     return encrypt_blob(key, secret.encode("ascii"), associated_data=_associated(account_id))
 
 
-def decrypt_secret(
-    master: MasterKey, wrapped_data_key: bytes | None, account_id: uuid.UUID, sealed: bytes
-) -> str:
-    key = _data_key(master, wrapped_data_key)
+def decrypt_secret(key: bytes, account_id: uuid.UUID, sealed: bytes) -> str:
     return decrypt_blob(key, sealed, associated_data=_associated(account_id)).decode("ascii")
 
 

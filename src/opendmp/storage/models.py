@@ -102,9 +102,12 @@ class Record(Base):
     notify_on_new_document: Mapped[bool] = mapped_column(Boolean, default=False)
     mask_new_documents: Mapped[bool] = mapped_column(Boolean, default=False)
     preferred_language: Mapped[str] = mapped_column(String(8), default="fr")
-    # Envelope encryption: the record's data key wrapped by the master key (None = shredded).
+    # Envelope encryption (docs/security.md): the record's data key wrapped by the
+    # key-encryption key of epoch ``kek_epoch`` (None: by the master key directly, rows
+    # written before epochs existed); ``master_key_id`` names the master key that wraps it.
     wrapped_data_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     master_key_id: Mapped[OptStr64]
+    kek_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class Consent(Base):
@@ -406,6 +409,24 @@ class Outbox(Base):
     created_at: Mapped[Timestamp]
     sent_at: Mapped[OptTimestamp]
     last_error: Mapped[OptStr255]
+
+
+class KeyState(Base):
+    """One row (id 1): the current key-encryption-key epoch (docs/security.md).
+
+    The KEKs themselves are never stored here, only in the keyring files. Record creation
+    reads this row with a shared lock and a rotation updates it under an exclusive one, so
+    no record can be wrapped under an epoch that a rotation is retiring.
+    ``shredded_upto`` is how many tombstones existed when the current epoch began: more
+    tombstones than that means a destroyed record's key is still unwrappable by a live KEK.
+    """
+
+    __tablename__ = "key_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    current_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    shredded_upto: Mapped[int] = mapped_column(Integer, default=0)
+    rotated_at: Mapped[OptTimestamp]
 
 
 class RecordTombstone(Base):
