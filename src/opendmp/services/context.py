@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opendmp.blobs import EncryptedBlobs, MasterKey
+from opendmp.domain.limits import RequestLimits
 from opendmp.domain.matrix import AccessMatrix
 from opendmp.domain.records import RetentionRules
 from opendmp.storage.uow import UnitOfWork
@@ -58,9 +59,10 @@ class ServiceContext:
     access: AccessRules = field(default_factory=AccessRules)
     matrix: AccessMatrix = field(default_factory=_default_matrix)
     base_url: str = "http://127.0.0.1:8080"
+    limits: RequestLimits = field(default_factory=RequestLimits)
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.sessions, read_only=read_only)
 
     def now(self) -> dt.datetime:
         return self.clock()
