@@ -1,5 +1,5 @@
 """Large (but realistic) ITI-65 Bundles for the bounds tests (docs/security.md, "Bounded work
-per request"): ``documents`` CDA documents of about ``size`` bytes each (a CDA header matching
+per request"): ``documents`` CDA documents of ``size`` bytes each (a CDA header matching
 the metadata, the body an embedded synthetic PDF as base64), all for one test INS."""
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ _FILLER = "Synthetic test document."
 
 
 def cda_of_size(unique_id: str, ins: Ins, size: int) -> bytes:
-    """A CDA whose body carries a random "PDF" so that the whole is about ``size`` bytes."""
+    """A CDA whose body carries a random "PDF" (base64) so that the whole is ``size`` bytes
+    (at least the size of the header)."""
     small = cda(unique_id=unique_id, ins=ins, author_idnat="899700218896")
-    missing = max(size - len(small), 0)
-    pdf = base64.b64encode(b"%PDF-1.4 " + os.urandom(missing * 3 // 4)).decode()
-    return small.replace(_FILLER.encode(), pdf.encode())
+    length = max(size - len(small) + len(_FILLER), 1)
+    pdf = base64.b64encode(os.urandom(length))[:length]
+    return small.replace(_FILLER.encode(), pdf)
 
 
 def large_bundle(ins: Ins, documents: int, size: int) -> dict[str, Any]:
-    """The ANS ITI-65 example carrying ``documents`` CDA documents of about ``size`` bytes."""
+    """The ANS ITI-65 example carrying ``documents`` CDA documents of ``size`` bytes."""
     bundle = ans_iti65(ins, real_cda=False)
     submission = entries_of(bundle, "List")[0]
     doc_template = entries_of(bundle, "DocumentReference")[0]

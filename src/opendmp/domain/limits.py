@@ -66,3 +66,21 @@ def too_large(what: str, size: int, limit: int, setting: str) -> LimitExceeded:
         code="document-too-large",
         http_status=413,
     )
+
+
+def check_value_counts(pairs: list[tuple[str, str]], limit: int) -> None:
+    """422 when one search parameter carries more than ``limit`` values (repeats and ``,``
+    alternatives together): each value is work (an SQL bind parameter, a clause), and
+    ``_id=a,b,c…`` is as long as the caller likes."""
+    counts: dict[str, int] = {}
+    for raw_name, value in pairs:
+        name = raw_name.partition(":")[0][:64]
+        counts[name] = counts.get(name, 0) + value.count(",") + 1
+        if counts[name] > limit:
+            raise too_many(
+                f"values of the search parameter {name!r}",
+                counts[name],
+                limit,
+                "OPENDMP_MAX_SEARCH_VALUES",
+                code="too-many-values",
+            )
