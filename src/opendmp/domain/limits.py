@@ -24,7 +24,8 @@ class RequestLimits:
     max_request_bytes: int = 50 * MIB  # a whole request body
     max_bundle_entries: int = 300  # entries of an ITI-65 Bundle
     max_documents: int = 100  # documents of one submission (ITI-65, portals)
-    max_document_bytes: int = 20 * MIB  # one document, decoded
+    # One document, decoded: the professional portal wraps a 20 MiB PDF into a ~27 MiB CDA.
+    max_document_bytes: int = 30 * MIB
     max_search_values: int = 100  # values of one search parameter (repeats and a,b,c)
     max_patch_operations: int = 10  # operations of one metadata PATCH
 
