@@ -21,6 +21,7 @@ size) is not stored twice; the existing entry is returned with a warning.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -55,6 +56,8 @@ from opendmp.storage import models as m
 LOINC = "http://loinc.org"
 XML_MIME_TYPES = frozenset({"text/xml", "application/xml"})
 DEFAULT_FORMAT_CODE = "urn:ihe:iti:xds:2017:mimeTypeSufficient"
+# Blobs written at once by one deposit: their fsyncs overlap, a few threads at most.
+BLOB_WRITERS = 4
 
 
 class DepositRefused(OpenDMPError):
@@ -474,15 +477,24 @@ async def _write_ahead(
         return None
     record_id, data_key, stored = found
     ahead = _WrittenAhead(record_id, data_key)
+    writers = asyncio.Semaphore(BLOB_WRITERS)
+
+    async def write(item: _Checked) -> None:
+        async with writers:
+            ahead.keys[item.index] = await ctx.blobs.put_document(
+                data_key=data_key,
+                record_id=str(record_id),
+                document_id=str(item.document_id),
+                content=item.doc.content,
+            )
+
+    new = [item for item in checked if item.doc.unique_id not in stored]
     try:
-        for item in checked:
-            if item.doc.unique_id not in stored:
-                ahead.keys[item.index] = await ctx.blobs.put_document(
-                    data_key=data_key,
-                    record_id=str(record_id),
-                    document_id=str(item.document_id),
-                    content=item.doc.content,
-                )
+        # Every write ends (success or error) before any cleanup: no blob lands afterwards.
+        failures = await asyncio.gather(*(write(item) for item in new), return_exceptions=True)
+        failure = next((f for f in failures if isinstance(f, BaseException)), None)
+        if failure is not None:
+            raise failure
     except BaseException:
         await _delete_blobs(ctx, list(ahead.keys.values()), committed=False)
         raise
