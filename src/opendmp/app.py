@@ -172,6 +172,7 @@ def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
         ),
         matrix=load_matrix(settings.access_matrix_file),
         base_url=settings.base_url,
+        limits=settings.request_limits,
         auth=AuthRules(
             session_idle=dt.timedelta(minutes=settings.session_idle_minutes),
             session_absolute=dt.timedelta(hours=settings.session_absolute_hours),

@@ -18,6 +18,9 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from opendmp.domain.errors import ConfigurationError
+from opendmp.domain.limits import RequestLimits
+
+_LIMITS = RequestLimits()  # the defaults of the OPENDMP_MAX_* bounds
 
 
 class Mode(StrEnum):
@@ -67,7 +70,22 @@ class Settings(BaseSettings):
     emergency_access_hours: int = Field(default=24, ge=1, le=168)
     blocked_may_deposit: bool = True
     max_request_bytes: int = Field(
-        default=50 * 1024 * 1024, ge=1024, description="largest request body (413 above)"
+        default=_LIMITS.max_request_bytes, ge=1024, description="largest request body (413 above)"
+    )
+    max_bundle_entries: int = Field(
+        default=_LIMITS.max_bundle_entries, ge=3, description="entries of one ITI-65 Bundle"
+    )
+    max_documents_per_submission: int = Field(
+        default=_LIMITS.max_documents, ge=1, description="documents of one submission"
+    )
+    max_document_bytes: int = Field(
+        default=_LIMITS.max_document_bytes, ge=1024, description="one document, decoded (413)"
+    )
+    max_search_values: int = Field(
+        default=_LIMITS.max_search_values, ge=1, description="values of one search parameter"
+    )
+    max_patch_operations: int = Field(
+        default=_LIMITS.max_patch_operations, ge=1, description="operations of one PATCH"
     )
     default_source_id: str = Field(
         default="1.2.250.1.213.1.1.9",
@@ -176,6 +194,7 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 problems.append(f"trusted_proxies: {proxy!r} is not an IP address or CIDR")
+        problems += self.request_limits.problems()
         if self.client_cert_header and not self.trusted_proxies:
             problems.append("client_cert_header needs OPENDMP_TRUSTED_PROXIES")
         for entry in self.oidc_issuers:
@@ -200,6 +219,17 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def request_limits(self) -> RequestLimits:
+        return RequestLimits(
+            max_request_bytes=self.max_request_bytes,
+            max_bundle_entries=self.max_bundle_entries,
+            max_documents=self.max_documents_per_submission,
+            max_document_bytes=self.max_document_bytes,
+            max_search_values=self.max_search_values,
+            max_patch_operations=self.max_patch_operations,
+        )
 
     @property
     def effective_database_url(self) -> str:

@@ -125,17 +125,16 @@ async def test_a_failure_after_the_blobs_were_written_leaves_no_row_and_no_blob(
     ctx: ServiceContext, blob_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ins = await new_patient(ctx)
-    real_audit = deposit.audit
+    real_append = deposit.append_many
     calls = 0
 
-    async def failing_audit(*args: Any, **kwargs: Any) -> None:
+    async def failing_append(*args: Any, **kwargs: Any) -> None:
+        # The documents' audit events, written after the blobs and the rows.
         nonlocal calls
         calls += 1
-        if calls == 2:  # the second document's audit event
-            raise RuntimeError("disk full")
-        await real_audit(*args, **kwargs)
+        raise RuntimeError("disk full")
 
-    monkeypatch.setattr(deposit, "audit", failing_audit)
+    monkeypatch.setattr(deposit, "append_many", failing_append)
     with pytest.raises(RuntimeError):
         await provide_documents(
             ctx,
@@ -144,6 +143,7 @@ async def test_a_failure_after_the_blobs_were_written_leaves_no_row_and_no_blob(
             submission=submission(),
             documents=[document(ctx), document(ctx, b"%PDF-1.4 second")],
         )
+    assert calls == 1 and real_append is not None
     assert await counts(ctx, blob_root) == (0, 0, 0, 0)
 
 

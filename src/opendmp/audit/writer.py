@@ -83,21 +83,12 @@ async def drop_chain(session: AsyncSession, record_id: uuid.UUID) -> tuple[int, 
     return int(head.seq), str(head.hash)
 
 
-async def append(session: AsyncSession, event: NewEvent) -> str:
-    """Append ``event`` to its chain and return its hash.
-
-    The chain head row is locked (``SELECT … FOR UPDATE``; SQLite transactions are already
-    exclusive, see storage.db) so concurrent requests on one record keep the chain linear.
-    """
-    chain = chain_of(event.record_id)
-    head = (await session.execute(_HEAD, {"head_chain": chain})).one_or_none()
-    if head is None:
-        raise RuntimeError(f"audit chain {chain} does not exist")
+def _event_fields(event: NewEvent, chain: str, seq: int, prev_hash: str) -> dict[str, Any]:
     actor = event.actor
     professional = actor if isinstance(actor, Professional) else None
-    fields: dict[str, Any] = {
+    return {
         "chain": chain,
-        "seq": int(head.seq) + 1,
+        "seq": seq,
         "record_id": event.record_id,
         "time": event.time,
         "action": event.action,
@@ -112,8 +103,26 @@ async def append(session: AsyncSession, event: NewEvent) -> str:
         "target_document_id": event.target_document_id,
         "client_address": event.client_address,
         "details": canonical_details(event.details),
-        "prev_hash": head.hash,
+        "prev_hash": prev_hash,
     }
+
+
+async def _head(session: AsyncSession, chain: str) -> tuple[int, str]:
+    head = (await session.execute(_HEAD, {"head_chain": chain})).one_or_none()
+    if head is None:
+        raise RuntimeError(f"audit chain {chain} does not exist")
+    return int(head.seq), str(head.hash)
+
+
+async def append(session: AsyncSession, event: NewEvent) -> str:
+    """Append ``event`` to its chain and return its hash.
+
+    The chain head row is locked (``SELECT … FOR UPDATE``; SQLite transactions are already
+    exclusive, see storage.db) so concurrent requests on one record keep the chain linear.
+    """
+    chain = chain_of(event.record_id)
+    seq, prev_hash = await _head(session, chain)
+    fields = _event_fields(event, chain, seq + 1, prev_hash)
     digest = event_hash(fields)
     advance = {"head_chain": chain, "new_seq": fields["seq"], "new_hash": digest}
     if session.get_bind().dialect.name == "postgresql":
@@ -125,3 +134,23 @@ async def append(session: AsyncSession, event: NewEvent) -> str:
         await session.execute(_INSERT_EVENT, {**fields, "hash": digest})
         await session.execute(_ADVANCE, advance)
     return digest
+
+
+async def append_many(session: AsyncSession, events: list[NewEvent]) -> None:
+    """Append ``events`` (one record's, in order) to their chain in three statements,
+    whatever their number: the head, every event (one multi-row insert), the new head. A
+    deposit of many documents so holds the write lock for a short time (services/deposit.py)."""
+    if not events:
+        return
+    chain = chain_of(events[0].record_id)
+    if any(chain_of(event.record_id) != chain for event in events):
+        raise ValueError("append_many takes the events of one chain")
+    seq, digest = await _head(session, chain)
+    rows = []
+    for event in events:
+        seq += 1
+        fields = _event_fields(event, chain, seq, digest)
+        digest = event_hash(fields)
+        rows.append({**fields, "hash": digest})
+    await session.execute(_INSERT_EVENT, rows)
+    await session.execute(_ADVANCE, {"head_chain": chain, "new_seq": seq, "new_hash": digest})

@@ -304,7 +304,14 @@ class EncryptedBlobs:
         self, *, data_key: bytes, record_id: str, document_id: str, content: bytes
     ) -> str:
         blob_key = validate_blob_key(f"{record_id}/{uuid.uuid4().hex}")
-        blob = encrypt_blob(data_key, content, associated_data=self._associated_data(document_id))
+        associated_data = self._associated_data(document_id)
+        if len(content) > THREAD_THRESHOLD_BYTES:
+            # Megabytes of AES-GCM are CPU time the event loop would not serve anyone.
+            blob = await asyncio.to_thread(
+                encrypt_blob, data_key, content, associated_data=associated_data
+            )
+        else:
+            blob = encrypt_blob(data_key, content, associated_data=associated_data)
         await self.store.put(blob_key, blob)
         return blob_key
 

@@ -28,6 +28,7 @@ from opendmp.domain.identifiers import (
     Ins,
     parse_ins,
 )
+from opendmp.domain.limits import check_value_counts
 from opendmp.fhir.formats import read_body
 from opendmp.services.context import ServiceContext
 
@@ -128,6 +129,7 @@ async def search_params(request: Request) -> Params:
         except UnicodeDecodeError:
             raise InvalidInput("the search body is not UTF-8", code="invalid-search") from None
         pairs += urllib.parse.parse_qsl(text, keep_blank_values=True)
+    check_value_counts(pairs, request.app.state.runtime.ctx.limits.max_search_values)
     for name, value in pairs:
         params.setdefault(name, []).append(value)
     return params

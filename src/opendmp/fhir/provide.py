@@ -2,8 +2,11 @@
 (``POST /fhir/DocumentReference``).
 
 The request is read with a size limit (413 before the whole body is read), parsed (JSON or
-XML), validated with the R4B models and strict JSON types, mapped to the deposit service's
-inputs, and stored all or nothing by :func:`opendmp.services.deposit.provide_documents`.
+XML), its entries and documents counted and its documents' sizes checked against the bounds
+(docs/security.md, "Bounded work per request"), validated with the R4B models and strict
+JSON types, mapped to the deposit service's inputs, and stored all or nothing by
+:func:`opendmp.services.deposit.provide_documents`. Parsing and validation are CPU work: they
+run in a worker thread, so that the event loop keeps serving other requests meanwhile.
 The answer is a ``transaction-response`` Bundle, one entry per request entry in the same
 order: ``201 Created`` + absolute ``location`` for what was created, ``200 OK`` for the
 PATCH that supersedes a replaced document (PDSm4DMP), the Patient and an ignored Folder;
@@ -17,14 +20,16 @@ import binascii
 import uuid
 from typing import Any
 
+from anyio import to_thread
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from opendmp.auth.dependencies import AuthContext, CurrentAuth, InsufficientScope
 from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.identifiers import Ins
+from opendmp.domain.limits import RequestLimits, decoded_size, too_large, too_many
 from opendmp.fhir.api import router
-from opendmp.fhir.formats import fhir_response, parse_resource, read_body
+from opendmp.fhir.formats import _XML_NAMES, fhir_response, parse_resource, read_body
 from opendmp.fhir.mapping import document_reference, fhir_instant
 from opendmp.fhir.metadata_in import (
     MHD_LIST_TYPES,
@@ -47,7 +52,6 @@ from opendmp.services.deposit import (
     provide_documents,
 )
 
-DEFAULT_MAX_REQUEST_BYTES = 50 * 1024 * 1024
 DEFAULT_SOURCE_ID = "1.2.250.1.213.1.1.9"
 PATCH_STATUS_PATH = "DocumentReference.status"
 
@@ -62,12 +66,56 @@ def _ctx(request: Request) -> ServiceContext:
     return ctx
 
 
-async def _read(request: Request) -> dict[str, Any]:
-    limit = int(_settings_value(request, "max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
-    body = await read_body(request, limit=limit)
-    data = parse_resource(body, request.headers.get("content-type"))
+FHIR_NS = "{http://hl7.org/fhir}"
+
+
+def _entry_count(body: bytes, content_type: str | None, data: dict[str, Any] | None) -> int:
+    """Entries of a Bundle, counted before the R4B validation (the costly part)."""
+    if data is not None:
+        entries = data.get("entry")
+        return len(entries) if isinstance(entries, list) else 0
+    from opendmp.cda.xml import parse_xml
+
+    return len(parse_xml(body).findall(f"{FHIR_NS}entry"))
+
+
+def _is_xml(content_type: str | None) -> bool:
+    return (content_type or "").split(";", 1)[0].strip().lower() in _XML_NAMES
+
+
+def _parsed(body: bytes, content_type: str | None, limits: RequestLimits | None) -> dict[str, Any]:
+    """Parse and validate a request body; with ``limits``, a Bundle's entries are counted
+    first (422 beyond ``max_bundle_entries``, before the XML or R4B validation)."""
+    data = None if _is_xml(content_type) else parse_resource(body, content_type)
+    if limits is not None:
+        found = _entry_count(body, content_type, data)
+        if found > limits.max_bundle_entries:
+            raise too_many(
+                "Bundle.entry",
+                found,
+                limits.max_bundle_entries,
+                "OPENDMP_MAX_BUNDLE_ENTRIES",
+                code="too-many-entries",
+            )
+    if data is None:
+        data = parse_resource(body, content_type)
     validate_resource(data)
     return data
+
+
+async def _read(request: Request, *, bundle: bool) -> dict[str, Any]:
+    limits = _ctx(request).limits
+    body = await read_body(request, limit=limits.max_request_bytes)
+    content_type = request.headers.get("content-type")
+    return await to_thread.run_sync(_parsed, body, content_type, limits if bundle else None)
+
+
+def _check_document_size(data: Any, where: str, limits: RequestLimits) -> None:
+    """413 for base64 content decoding beyond ``max_document_bytes`` (not decoded to know)."""
+    if isinstance(data, str) and decoded_size(data) > limits.max_document_bytes:
+        raise too_large(
+            where, decoded_size(data), limits.max_document_bytes, "OPENDMP_MAX_DOCUMENT_BYTES"
+        )
 
 
 # --- ITI-65: the Bundle -> Parsed ------------------------------------------------------------
@@ -108,7 +156,7 @@ def _patch_target(url: str) -> str:
     return last
 
 
-def parse_bundle(bundle: dict[str, Any]) -> Parsed:
+def parse_bundle(bundle: dict[str, Any], limits: RequestLimits) -> Parsed:
     if bundle.get("resourceType") != "Bundle":
         raise InvalidResource(
             f"ITI-65 expects a transaction Bundle, got {bundle.get('resourceType')}",
@@ -160,6 +208,7 @@ def parse_bundle(bundle: dict[str, Any]) -> Parsed:
         elif rtype == "Binary" and method == "POST":
             kind = "binary"
             binaries.append(i)
+            _check_document_size(resource.get("data"), f"{where}.resource.data", limits)
         elif rtype == "Bundle":
             raise OpenDMPError(
                 f"{where}: FHIR Document Bundles are not supported (ITI-65 FHIR Documents"
@@ -183,6 +232,14 @@ def parse_bundle(bundle: dict[str, Any]) -> Parsed:
                 where,
             )
         kinds.append(kind)
+    if len(docs) > limits.max_documents:
+        raise too_many(
+            "DocumentReferences in the Bundle",
+            len(docs),
+            limits.max_documents,
+            "OPENDMP_MAX_DOCUMENTS_PER_SUBMISSION",
+            code="too-many-documents",
+        )
     if len(lists) != 1:
         raise refuse(
             f"the Bundle must hold exactly one SubmissionSet List (POST), found {len(lists)}",
@@ -468,9 +525,9 @@ def _metadata_outcome(request: Request, exc: InvalidMetadata) -> Response:
 async def provide_document_bundle(
     request: Request, auth: AuthContext = Depends(_scopes("ITI-65"))
 ) -> Response:
-    data = await _read(request)
+    data = await _read(request, bundle=True)
     try:
-        parsed = parse_bundle(data)
+        parsed = await to_thread.run_sync(parse_bundle, data, _ctx(request).limits)
     except InvalidMetadata as exc:
         return _metadata_outcome(request, exc)
     auth.check_patient(str(parsed.ins))
@@ -493,7 +550,9 @@ def _source_id(request: Request, auth: AuthContext) -> str:
     return str(_settings_value(request, "default_source_id", DEFAULT_SOURCE_ID))
 
 
-def parse_simplified(resource: dict[str, Any]) -> tuple[Ins, Any, list[EntryWarning]]:
+def parse_simplified(
+    resource: dict[str, Any], limits: RequestLimits
+) -> tuple[Ins, Any, list[EntryWarning]]:
     where = "DocumentReference"
     if resource.get("resourceType") != "DocumentReference":
         raise InvalidResource(
@@ -517,6 +576,7 @@ def parse_simplified(resource: dict[str, Any]) -> tuple[Ins, Any, list[EntryWarn
     data = att.get("data")
     if not isinstance(data, str) or not data:
         raise refuse(f"{at}.data is required (1..1)", f"{at}.data", code="missing-document")
+    _check_document_size(data, f"{at}.data", limits)
     try:
         content = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
@@ -535,9 +595,11 @@ def parse_simplified(resource: dict[str, Any]) -> tuple[Ins, Any, list[EntryWarn
 async def simplified_publish(
     request: Request, auth: AuthContext = Depends(_scopes("ITI-105", "ITI-65"))
 ) -> Response:
-    data = await _read(request)
+    data = await _read(request, bundle=False)
     try:
-        ins, document, warnings = parse_simplified(data)
+        ins, document, warnings = await to_thread.run_sync(
+            parse_simplified, data, _ctx(request).limits
+        )
     except InvalidMetadata as exc:
         return _metadata_outcome(request, exc)
     auth.check_patient(str(ins))

@@ -4,8 +4,10 @@ precision, the patient (``patient`` / ``patient.identifier``), ``_count``, and t
 links with the service's opaque cursor.
 
 A malformed value of a known parameter, an unsupported modifier or prefix, or a token
-parameter repeated (AND) is a 400 ``invalid-search``; unknown parameters are ignored (FHIR
-search rules) and left out of the ``self`` link. Dates without a time zone are read in
+parameter repeated (AND) is a 400 ``invalid-search``; a parameter given more than
+``OPENDMP_MAX_SEARCH_VALUES`` values (repeats and ``,`` alternatives together) is a 422
+``too-many-values`` (docs/security.md, "Bounded work per request"); unknown parameters are
+ignored (FHIR search rules) and left out of the ``self`` link. Dates without a time zone are read in
 Europe/Paris (the DMP's zone); a value stands for the interval of its precision (``2026``,
 ``2026-03``, ``2026-03-01``, to the minute, second or microsecond): ``eq`` = within it,
 ``ge``/``le`` = from its start / to its end, ``gt``/``lt`` = after its end / before its
@@ -27,6 +29,7 @@ from fastapi import Request
 
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins
+from opendmp.domain.limits import check_value_counts
 from opendmp.fhir.formats import read_body
 from opendmp.fhir.identities import ins_of_patient_id, parse_ins_token
 from opendmp.fhir.mapping import bundle
@@ -70,6 +73,7 @@ async def search_pairs(request: Request) -> list[tuple[str, str]]:
             except UnicodeDecodeError:
                 raise InvalidSearch("the form body is not UTF-8") from None
             pairs += urllib.parse.parse_qsl(text, keep_blank_values=True)
+    check_value_counts(pairs, request.app.state.runtime.ctx.limits.max_search_values)
     return pairs
 
 

@@ -40,6 +40,7 @@ from fastapi.responses import Response
 
 from opendmp.auth.dependencies import AuthContext
 from opendmp.domain.errors import InvalidInput, NotFound, OpenDMPError
+from opendmp.domain.limits import check_value_counts, too_many
 from opendmp.fhir.api import router
 from opendmp.fhir.formats import fhir_response, parse_resource, read_body
 from opendmp.fhir.mapping import IS_ARCHIVED_URL
@@ -127,15 +128,32 @@ def _archived(after: dict[str, Any]) -> bool:
     return value
 
 
-def _patched(before: dict[str, Any], body: bytes, content_type: str | None) -> dict[str, Any]:
+def _check_operation_count(found: Any, limit: int) -> None:
+    """422 beyond ``limit`` operations: a JSON Patch ``copy`` of a list into itself doubles
+    it, so the work of a PATCH grows exponentially with its operations."""
+    if isinstance(found, list) and len(found) > limit:
+        raise too_many(
+            "operations in the PATCH",
+            len(found),
+            limit,
+            "OPENDMP_MAX_PATCH_OPERATIONS",
+            code="too-many-operations",
+        )
+
+
+def _patched(
+    before: dict[str, Any], body: bytes, content_type: str | None, limit: int
+) -> dict[str, Any]:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media == JSON_PATCH:
         try:
             operations = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise InvalidPatch("malformed JSON Patch") from None
+        _check_operation_count(operations, limit)
         return apply_json_patch(before, operations)
     parameters = parse_resource(body, content_type)
+    _check_operation_count(parameters.get("parameter"), limit)
     return apply_fhirpath_patch(before, parameters)
 
 
@@ -206,7 +224,8 @@ async def patch_document(request: Request, auth: AuthContext, where: DocumentLoc
             f"the document is at version {view.version}", code="version-conflict"
         )
     before = await reference_of(ctx, view, where)
-    after = _patched(before, body, request.headers.get("content-type"))
+    content_type = request.headers.get("content-type")
+    after = _patched(before, body, content_type, ctx.limits.max_patch_operations)
     _unchanged_elsewhere(before, after)
     updated = await _apply(ctx, auth, where, view, after)
     prefer = request.headers.get("prefer", "").lower()
@@ -251,6 +270,7 @@ async def conditional_patch(
 ) -> Response:
     ctx = _ctx(request)
     pairs = urllib.parse.parse_qsl(request.url.query, keep_blank_values=True)
+    check_value_counts(pairs, ctx.limits.max_search_values)
     params = Params(pairs, CONDITIONAL_PARAMETERS)
     if params.one("identifier") is None:
         raise InvalidInput(

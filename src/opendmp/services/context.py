@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opendmp.blobs import EncryptedBlobs, Keyring, MasterKey
+from opendmp.domain.limits import RequestLimits
 from opendmp.domain.matrix import AccessMatrix
 from opendmp.domain.records import RetentionRules
 from opendmp.storage.uow import UnitOfWork
@@ -62,9 +63,10 @@ class ServiceContext:
     base_url: str = "http://127.0.0.1:8080"
     # The master key an unfinished rotation replaced: still wraps some KEKs until it ends.
     previous_master_key: MasterKey | None = None
+    limits: RequestLimits = field(default_factory=RequestLimits)
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.sessions, read_only=read_only)
 
     def now(self) -> dt.datetime:
         return self.clock()

@@ -1,11 +1,19 @@
 """Provide documents (IHE ITI-65 / ITI-105, XDS ITI-41): one submission, all or nothing.
 
-DESIGN.md §6. Everything that can be checked without the database is checked first
-(declared size and SHA-1, duplicates inside the message, the CDA header against the
-metadata and the record's INS). Then, in one transaction holding the record row lock: the
-policy, the uniqueIds already in the record, the replaced documents; the blobs are
-encrypted and written, then the rows go in with Core inserts. If anything fails after a
-blob was written, the blobs written by this call are deleted before the error leaves.
+DESIGN.md §6. The bounds come first (documents per submission, bytes per document:
+docs/security.md, "Bounded work per request"). Everything that can be checked without the
+database is checked next, in a worker thread (declared size and SHA-1, duplicates inside the
+message, the CDA header against the metadata and the record's INS). Then the blobs are
+encrypted and written *before* the write transaction, after a read-only look at the record
+(its data key, the policy's answer, the uniqueIds already stored): on SQLite the write lock
+is then held only for the short inserts, not for the encryption and the fsyncs, so other
+requests keep flowing during a large deposit. The write transaction, holding the record row
+lock, decides again with authority: the policy (audited), the uniqueIds already in the
+record, the replaced documents; the rows go in with Core inserts, pointing at the blobs
+written ahead (or written then, when the look ahead could not prepare them). If anything
+fails before the commit, the blobs written by this call are deleted before the error leaves;
+a crash in between leaves unreferenced blobs, which the blob reaper removes after
+``OPENDMP_BLOB_GRACE_SECONDS`` (services/maintenance.py).
 
 Idempotent retry: a uniqueId already in the record with the *same* content (SHA-256 and
 size) is not stored twice; the existing entry is returned with a warning.
@@ -13,36 +21,43 @@ size) is not stored twice; the existing entry is returned with a warning.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
+import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
+from anyio import to_thread
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.writer import NewEvent, append_many
 from opendmp.cda.header import CdaHeader, InstanceId, parse_header
 from opendmp.cda.xml import HL7_V3, parse_xml
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.codes import class_for_type, type_label
 from opendmp.domain.errors import Conflict, InvalidIdentifier, InvalidInput, OpenDMPError
 from opendmp.domain.identifiers import Ins, parse_idnat_ps
-from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action
+from opendmp.domain.limits import RequestLimits, too_large, too_many
+from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action, decide
 from opendmp.services.context import ServiceContext
 from opendmp.services.directory import ensure_organization, ensure_professional
 from opendmp.services.document_views import DocumentView, data_key_of, document_view
-from opendmp.services.facts import actor_on_record, document_facts
-from opendmp.services.gate import audit, require
+from opendmp.services.facts import ActorOnRecord, actor_on_record, document_facts
+from opendmp.services.gate import require
 from opendmp.services.records import enqueue_notification, get_record
 from opendmp.storage import models as m
 
 LOINC = "http://loinc.org"
 XML_MIME_TYPES = frozenset({"text/xml", "application/xml"})
 DEFAULT_FORMAT_CODE = "urn:ihe:iti:xds:2017:mimeTypeSufficient"
+# Blobs written at once by one deposit: their fsyncs overlap, a few threads at most.
+BLOB_WRITERS = 4
 
 
 class DepositRefused(OpenDMPError):
@@ -328,6 +343,26 @@ def _check_document(
     )
 
 
+def check_bounds(documents: Sequence[DocumentInput], limits: RequestLimits) -> None:
+    """422 beyond ``max_documents``, 413 for a document beyond ``max_document_bytes``."""
+    if len(documents) > limits.max_documents:
+        raise too_many(
+            "documents in the submission",
+            len(documents),
+            limits.max_documents,
+            "OPENDMP_MAX_DOCUMENTS_PER_SUBMISSION",
+            code="too-many-documents",
+        )
+    for index, doc in enumerate(documents):
+        if len(doc.content) > limits.max_document_bytes:
+            raise too_large(
+                f"document {index + 1}",
+                len(doc.content),
+                limits.max_document_bytes,
+                "OPENDMP_MAX_DOCUMENT_BYTES",
+            )
+
+
 def _check_message(
     documents: Sequence[DocumentInput], ins: Ins, now: dt.datetime
 ) -> tuple[list[_Checked], list[DepositWarning]]:
@@ -381,6 +416,165 @@ def _view(doc: m.Document) -> DocumentView:
     return document_view(doc)
 
 
+async def _deposit_facts(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    actor: Actor,
+    found: tuple[m.Patient, m.Record],
+    now: dt.datetime,
+) -> ActorOnRecord:
+    patient, record = found
+    who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
+    facts = replace(who.facts, blocked_may_deposit=ctx.access.blocked_may_deposit)
+    return replace(who, facts=facts)
+
+
+@dataclass(slots=True)
+class _WrittenAhead:
+    """Blobs encrypted and written before the write transaction, per document index."""
+
+    record_id: uuid.UUID
+    data_key: bytes
+    keys: dict[int, str] = field(default_factory=dict)
+
+    def key_for(self, item: _Checked, record_id: uuid.UUID, data_key: bytes) -> str | None:
+        """The blob written ahead for ``item``, if it was sealed for this record and key."""
+        if record_id != self.record_id or not hmac.compare_digest(data_key, self.data_key):
+            return None
+        return self.keys.get(item.index)
+
+
+async def _look_ahead(
+    ctx: ServiceContext, actor: Actor, ins: Ins, checked: list[_Checked], now: dt.datetime
+) -> tuple[uuid.UUID, bytes, set[str]] | None:
+    """(record id, data key, uniqueIds already stored) when the deposit looks allowed, read
+    without the write lock; ``None`` otherwise: the write transaction then decides, audits
+    and answers (nothing is told from here)."""
+    try:
+        async with ctx.uow(read_only=True) as uow:
+            session = uow.session
+            patient, record = await get_record(session, ins)
+            who = await _deposit_facts(ctx, session, actor, (patient, record), now)
+            if not decide(actor, Action.DEPOSIT, who.facts).allowed:
+                return None
+            stored = await session.execute(
+                select(m.Document.unique_id).where(
+                    m.Document.record_id == record.id,
+                    m.Document.unique_id.in_([c.doc.unique_id for c in checked]),
+                )
+            )
+            return record.id, data_key_of(ctx, record), set(stored.scalars())
+    except OpenDMPError:
+        return None
+
+
+async def _write_ahead(
+    ctx: ServiceContext, actor: Actor, ins: Ins, checked: list[_Checked], now: dt.datetime
+) -> _WrittenAhead | None:
+    """Encrypt and write the new documents' blobs outside the write transaction."""
+    found = await _look_ahead(ctx, actor, ins, checked, now)
+    if found is None:
+        return None
+    record_id, data_key, stored = found
+    ahead = _WrittenAhead(record_id, data_key)
+    writers = asyncio.Semaphore(BLOB_WRITERS)
+
+    async def write(item: _Checked) -> None:
+        async with writers:
+            ahead.keys[item.index] = await ctx.blobs.put_document(
+                data_key=data_key,
+                record_id=str(record_id),
+                document_id=str(item.document_id),
+                content=item.doc.content,
+            )
+
+    new = [item for item in checked if item.doc.unique_id not in stored]
+    try:
+        # Every write ends (success or error) before any cleanup: no blob lands afterwards.
+        failures = await asyncio.gather(*(write(item) for item in new), return_exceptions=True)
+        failure = next((f for f in failures if isinstance(f, BaseException)), None)
+        if failure is not None:
+            raise failure
+    except BaseException:
+        await _delete_blobs(ctx, list(ahead.keys.values()), committed=False)
+        raise
+    return ahead
+
+
+@dataclass(slots=True)
+class _Stored:
+    """The blobs of one deposit: written ahead, written by this call, referenced by a row."""
+
+    ahead: _WrittenAhead | None
+    written: list[str]
+    referenced: set[str] = field(default_factory=set)
+
+    async def key_for(
+        self, ctx: ServiceContext, record: m.Record, data_key: bytes, item: _Checked
+    ) -> str:
+        key = self.ahead.key_for(item, record.id, data_key) if self.ahead is not None else None
+        if key is None:
+            key = await ctx.blobs.put_document(
+                data_key=data_key,
+                record_id=str(record.id),
+                document_id=str(item.document_id),
+                content=item.doc.content,
+            )
+            self.written.append(key)
+        self.referenced.add(key)
+        return key
+
+
+async def _store_new(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    actor: Actor,
+    on: tuple[ActorOnRecord, m.Record],
+    new_items: list[_Checked],
+    stored: _Stored,
+    set_id: uuid.UUID,
+    now: dt.datetime,
+) -> dict[int, dict[str, Any]]:
+    """Insert the new documents (one multi-row statement), supersede the replaced ones and
+    audit it all (one append for every event): the write lock is held for few statements."""
+    who, record = on
+    data_key = data_key_of(ctx, record)
+    author = _Author(who.professional_id, who.organization_id)
+    rows: dict[int, dict[str, Any]] = {}
+    for item in new_items:
+        key = await stored.key_for(ctx, record, data_key, item)
+        rows[item.index] = await _document_row(
+            session, actor, author, record, item, key, set_id, now
+        )
+    await session.execute(_INSERT_DOCUMENT, list(rows.values()))
+    events: list[NewEvent] = []
+    for item in new_items:
+        events.append(
+            NewEvent(
+                action="document:document:deposit",
+                actor=actor,
+                time=ctx.now(),
+                record_id=record.id,
+                target_document_id=item.document_id,
+                details={"type": item.doc.type_code},
+            )
+        )
+        if item.replaced is not None:
+            await _supersede(session, record.id, item.replaced, now)
+            events.append(
+                NewEvent(
+                    action="document:document:replace",
+                    actor=actor,
+                    time=ctx.now(),
+                    record_id=record.id,
+                    target_document_id=item.replaced.id,
+                    details={"replaced_by": str(item.document_id)},
+                )
+            )
+    await append_many(session, events)
+    return rows
+
+
 async def provide_documents(
     ctx: ServiceContext,
     *,
@@ -390,21 +584,19 @@ async def provide_documents(
     documents: Sequence[DocumentInput],
 ) -> ProvideResult:
     """Store a submission set and its documents in one transaction (see the module doc)."""
+    check_bounds(documents, ctx.limits)
     now = ctx.now()
-    checked, warnings = _check_message(documents, ins, now)
-    written: list[str] = []
+    checked, warnings = await to_thread.run_sync(_check_message, documents, ins, now)
+    ahead = await _write_ahead(ctx, actor, ins, checked, now)
+    written: list[str] = list(ahead.keys.values()) if ahead is not None else []
+    stored = _Stored(ahead, written)
     inserted: dict[int, dict[str, Any]] = {}
     committed = False
     try:
         async with ctx.uow() as uow:
             session = uow.session
             patient, record = await get_record(session, ins, for_update=True)
-            who = await actor_on_record(
-                session, actor=actor, patient=patient, record=record, now=now
-            )
-            who = replace(
-                who, facts=replace(who.facts, blocked_may_deposit=ctx.access.blocked_may_deposit)
-            )
+            who = await _deposit_facts(ctx, session, actor, (patient, record), now)
             decision = await require(
                 ctx,
                 uow,
@@ -452,43 +644,12 @@ async def provide_documents(
                 session, record.id, submission, bool(new_items), checked
             )
             if new_items:
-                data_key = data_key_of(ctx, record)
                 await _insert_submission_set(
                     ctx, session, actor, record.id, set_id, set_entry_uuid, submission, now
                 )
-                author = _Author(who.professional_id, who.organization_id)
-                for item in new_items:
-                    key = await ctx.blobs.put_document(
-                        data_key=data_key,
-                        record_id=str(record.id),
-                        document_id=str(item.document_id),
-                        content=item.doc.content,
-                    )
-                    written.append(key)
-                    inserted[item.index] = await _insert(
-                        session, actor, author, record, item, key, set_id, now
-                    )
-                for item in new_items:
-                    await audit(
-                        ctx,
-                        uow,
-                        actor=actor,
-                        action="document:document:deposit",
-                        record_id=record.id,
-                        target_document_id=item.document_id,
-                        details={"type": item.doc.type_code},
-                    )
-                    if item.replaced is not None:
-                        await _supersede(session, record.id, item.replaced, now)
-                        await audit(
-                            ctx,
-                            uow,
-                            actor=actor,
-                            action="document:document:replace",
-                            record_id=record.id,
-                            target_document_id=item.replaced.id,
-                            details={"replaced_by": str(item.document_id)},
-                        )
+                inserted = await _store_new(
+                    ctx, session, actor, (who, record), new_items, stored, set_id, now
+                )
                 recipient = patient.email or patient.mobile
                 if (
                     record.notify_on_new_document
@@ -521,6 +682,8 @@ async def provide_documents(
     except BaseException:
         await _delete_blobs(ctx, written, committed)
         raise
+    # Written ahead for a document that turned out to be already stored: never referenced.
+    await _delete_blobs(ctx, [key for key in written if key not in stored.referenced], False)
     return ProvideResult(
         submission_set_id=set_id,
         submission_set_entry_uuid=set_entry_uuid,
@@ -687,7 +850,7 @@ def _inserted_view(values: dict[str, Any]) -> DocumentView:
     return document_view(m.Document(**row))
 
 
-async def _insert(
+async def _document_row(
     session: AsyncSession,
     actor: Actor,
     author: _Author,
@@ -757,7 +920,6 @@ async def _insert(
         updated_at=now,
         deleted_at=None,
     )
-    await session.execute(_INSERT_DOCUMENT, values)
     return values
 
 

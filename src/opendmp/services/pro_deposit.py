@@ -42,6 +42,7 @@ from opendmp.domain.codes import (
 )
 from opendmp.domain.errors import Conflict, InvalidInput, OpenDMPError
 from opendmp.domain.identifiers import Ins
+from opendmp.domain.limits import LimitExceeded
 from opendmp.services.context import ServiceContext
 from opendmp.services.deposit import (
     DepositRefused,
@@ -357,7 +358,7 @@ async def deposit_from_portal(
                 )
             ],
         )
-    except (InvalidInput, DepositRefused, Conflict) as error:
+    except (InvalidInput, DepositRefused, Conflict, LimitExceeded) as error:
         await _audit_refusal(ctx, actor=actor, ins=ins, error=error)
         raise
     return result.documents[0]

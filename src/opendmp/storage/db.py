@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import (
 
 from opendmp.storage.private_files import create_private_file
 
+# Execution option of a connection that will only read (storage.uow, read_only=True).
+READ_ONLY = "opendmp_read_only"
+
 
 def make_engine(
     url: str, *, pool_size: int = 10, echo: bool = False, schema: str | None = None
@@ -76,7 +79,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that read a
         # chain head and then tried to write would fail with SQLITE_BUSY_SNAPSHOT, which the
         # busy timeout cannot cure. With IMMEDIATE, writers queue on busy_timeout instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A unit of work declared read-only (which writes no audit event: e.g. the deposit's
+        # preparation, services/deposit.py) begins deferred: in WAL mode it reads its
+        # snapshot and neither takes nor waits for the write lock.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

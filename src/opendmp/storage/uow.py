@@ -1,4 +1,8 @@
-"""Unit of work: owns one transaction; rolls back unless ``commit()`` was called."""
+"""Unit of work: owns one transaction; rolls back unless ``commit()`` was called.
+
+A ``read_only`` unit of work never writes: on SQLite it begins a deferred transaction, which
+reads its WAL snapshot without taking (or waiting for) the write lock (see storage.db).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,19 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from opendmp.storage.db import READ_ONLY
+
 
 class UnitOfWork:
     """``async with UnitOfWork(sessions) as uow: ...; await uow.commit()``."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, read_only: bool = False
+    ) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
         self.committed = False
+        self.read_only = read_only
 
     @property
     def session(self) -> AsyncSession:
@@ -28,6 +37,8 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._sessions()
         self.committed = False
+        if self.read_only:
+            await self._session.connection(execution_options={READ_ONLY: True})
         return self
 
     async def __aexit__(
