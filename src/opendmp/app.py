@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,7 +24,7 @@ from opendmp.auth.dependencies import Authenticator
 from opendmp.auth.routes import router as auth_router
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey, load_or_create_master_key
 from opendmp.config import Mode, Settings
-from opendmp.domain.errors import OpenDMPError
+from opendmp.domain.errors import OpenDMPError, Unavailable
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from opendmp.domain.records import RetentionRules
 from opendmp.fhir import api as fhir_api
@@ -34,11 +35,15 @@ from opendmp.services.context import AccessRules, AuthRules, ServiceContext
 from opendmp.services.health import check_master_key, check_ready
 from opendmp.services.maintenance import reap_orphan_blobs, run_retention
 from opendmp.services.matrix_loader import load_matrix
-from opendmp.storage.db import make_engine, make_sessionmaker
+from opendmp.storage.db import is_database_unavailable, make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
 
 log = logging.getLogger("opendmp")
 MAINTENANCE_INTERVAL_SECONDS = 3600
+DATABASE_UNAVAILABLE = Unavailable(
+    "the database is unavailable for now: send the request again later",
+    code="database-unavailable",
+)
 
 
 async def maintenance_loop(rt: Runtime) -> None:
@@ -243,6 +248,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             status_code=exc.http_status,
             headers=headers,
         )
+
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(OSError)
+    async def infrastructure_error(request: Request, exc: Exception) -> Response:
+        """The database out of reach is a 503 the caller can retry, not a server error
+        (docs/security.md, "Faults"); anything else stays an unexpected error."""
+        if not is_database_unavailable(exc):
+            raise exc
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return await domain_error(request, DATABASE_UNAVAILABLE)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

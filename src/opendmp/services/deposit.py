@@ -395,6 +395,7 @@ async def provide_documents(
     written: list[str] = []
     inserted: dict[int, dict[str, Any]] = {}
     committed = False
+    commit_sent = False
     try:
         async with ctx.uow() as uow:
             session = uow.session
@@ -504,6 +505,9 @@ async def provide_documents(
                         now=now,
                         language=record.preferred_language,
                     )
+            # A COMMIT that fails (connection lost) may still have been applied: from here
+            # on the blobs stay; those no row references are the orphan reaper's.
+            commit_sent = True
             await uow.commit()
             committed = True
             if all(c.existing is None and c.replaced is None for c in checked):
@@ -519,7 +523,7 @@ async def provide_documents(
             code="duplicate-unique-id",
         ) from None
     except BaseException:
-        await _delete_blobs(ctx, written, committed)
+        await _delete_blobs(ctx, written, committed or commit_sent)
         raise
     return ProvideResult(
         submission_set_id=set_id,
@@ -533,7 +537,8 @@ async def provide_documents(
 
 
 async def _delete_blobs(ctx: ServiceContext, keys: list[str], committed: bool) -> None:
-    """Remove the blobs of a failed deposit (never those of committed rows)."""
+    """Remove the blobs of a failed deposit (never those of rows that are, or may have
+    been, committed: docs/security.md, "Faults")."""
     if committed:
         return
     for key in keys:
