@@ -21,9 +21,11 @@ import pytest
 
 from opendmp.app import Runtime
 from opendmp.domain.identifiers import Ins
-from tests.api.provide_support import create_record_for, make_app, make_runtime
+from tests.api.fhir_read_support import ins_token
+from tests.api.provide_support import bearer, create_record_for, make_app, make_runtime
 from tests.factories import make_ins
 from tests.faults.fault_support import (
+    REQUEST_TIMEOUT,
     Deposits,
     assert_clear_error,
     assert_whole,
@@ -79,6 +81,15 @@ async def test_postgresql_stopped_mid_deposit_gives_503_then_recovers_by_itself(
         await asyncio.sleep(1.0)  # and go on arriving while it is down
         stop.set()
         await asyncio.gather(*writers)
+        search = await asyncio.wait_for(
+            http.get(
+                "/fhir/DocumentReference",
+                params={"patient.identifier": ins_token(ins), "status": "current"},
+                headers=bearer(scope="ITI-67"),
+            ),
+            REQUEST_TIMEOUT,
+        )
+        seen.errors.append((search.status_code, search.json()))  # reads too: 503
         assert seen.errors, "no deposit met the stopped database"
         for status, body in seen.errors:
             assert_clear_error(status, body, {503})
