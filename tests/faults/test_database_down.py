@@ -75,8 +75,10 @@ async def test_postgresql_stopped_mid_deposit_gives_503_then_recovers_by_itself(
     stop = asyncio.Event()
     async with http_client(make_app(runtime)) as http:
         writers = [asyncio.create_task(_writer(http, ins, i, stop, seen)) for i in range(WRITERS)]
-        while len(seen.acknowledged) < 20:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(60):
+            while len(seen.acknowledged) < 20:
+                assert not seen.errors, seen.errors  # refused before any fault
+                await asyncio.sleep(0.01)
         await asyncio.to_thread(cluster.stop)  # deposits are in flight
         await asyncio.sleep(1.0)  # and go on arriving while it is down
         stop.set()
