@@ -83,6 +83,7 @@ async def test_postgresql_stopped_mid_deposit_gives_503_then_recovers_by_itself(
         await asyncio.sleep(1.0)  # and go on arriving while it is down
         stop.set()
         await asyncio.gather(*writers)
+        assert seen.errors, "no deposit met the stopped database"
         search = await asyncio.wait_for(
             http.get(
                 "/fhir/DocumentReference",
@@ -92,7 +93,6 @@ async def test_postgresql_stopped_mid_deposit_gives_503_then_recovers_by_itself(
             REQUEST_TIMEOUT,
         )
         seen.errors.append((search.status_code, search.json()))  # reads too: 503
-        assert seen.errors, "no deposit met the stopped database"
         for status, body in seen.errors:
             assert_clear_error(status, body, {503})
         answered = len(seen.acknowledged) + len(seen.errors)
@@ -101,7 +101,7 @@ async def test_postgresql_stopped_mid_deposit_gives_503_then_recovers_by_itself(
         response = await deposit(http, ins, 10_000)  # the very next one, same app
 
     assert response.status_code == 201, response.text
-    seen.record("1.2.250.1.213.1.4.8.99999.11000", response)
+    seen.record(iti105(ins, 10_000)[0], response)
     stored = await assert_whole(runtime.ctx, seen.acknowledged)
     # A deposit whose COMMIT reached the server before it stopped may be stored though
     # its caller got a 503: a retry answers "already stored" (idempotent), never a loss.
