@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from opendmp.app import Runtime
+from opendmp.auth.sessions import cookie_name
 from opendmp.domain.identifiers import Ins
 from tests.api.fhir_read_support import ins_token
 from tests.api.provide_support import bearer, create_record_for, make_app, make_runtime
@@ -93,6 +94,11 @@ async def test_postgresql_stopped_mid_deposit_gives_503_then_recovers_by_itself(
             REQUEST_TIMEOUT,
         )
         seen.errors.append((search.status_code, search.json()))  # reads too: 503
+        # A portal page that needs the database: the portal's error page, 503 too.
+        http.cookies.set(cookie_name(runtime.settings), "a-session-token")
+        page = await asyncio.wait_for(http.get("/patient/connexion"), REQUEST_TIMEOUT)
+        assert page.status_code == 503, page.text
+        assert "database-unavailable" in page.text
         for status, body in seen.errors:
             assert_clear_error(status, body, {503})
         answered = len(seen.acknowledged) + len(seen.errors)
