@@ -24,7 +24,7 @@ from opendmp.auth.dependencies import Authenticator
 from opendmp.auth.routes import router as auth_router
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey, load_or_create_master_key
 from opendmp.config import Mode, Settings
-from opendmp.domain.errors import OpenDMPError, Unavailable
+from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from opendmp.domain.records import RetentionRules
 from opendmp.fhir import api as fhir_api
@@ -35,15 +35,12 @@ from opendmp.services.context import AccessRules, AuthRules, ServiceContext
 from opendmp.services.health import check_master_key, check_ready
 from opendmp.services.maintenance import reap_orphan_blobs, run_retention
 from opendmp.services.matrix_loader import load_matrix
-from opendmp.storage.db import is_database_unavailable, make_engine, make_sessionmaker
+from opendmp.storage.availability import DATABASE_UNAVAILABLE, is_database_unavailable
+from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
 
 log = logging.getLogger("opendmp")
 MAINTENANCE_INTERVAL_SECONDS = 3600
-DATABASE_UNAVAILABLE = Unavailable(
-    "the database is unavailable for now: send the request again later",
-    code="database-unavailable",
-)
 
 
 async def maintenance_loop(rt: Runtime) -> None:

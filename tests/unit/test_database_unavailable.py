@@ -1,5 +1,5 @@
 """Which errors mean "the database cannot be reached now" (503), and which stay unexpected
-(storage/db.py; the real faults are in tests/faults)."""
+(storage/availability.py; the real faults are in tests/faults)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import errno
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from opendmp.storage.db import is_database_unavailable
+from opendmp.storage.availability import is_database_unavailable
 
 
 class _DriverError(Exception):
