@@ -77,3 +77,11 @@ clean:
 ## (docs/security.md); PostgreSQL too when OPENDMP_TEST_DATABASE_URL is set
 fault-key-rotation: $(VENV)/.installed-dev
 	$(BIN)/pytest tests/integration/test_shredding.py tests/integration/test_key_rotation_kill.py
+
+.PHONY: policy-scale
+## make policy-scale: the policy/SQL-filter equivalence with 100,000 generated scenarios per
+## database (SQLite, and PostgreSQL when OPENDMP_TEST_DATABASE_URL is set); docs/security.md
+POLICY_SCENARIOS ?= 100000
+policy-scale: $(VENV)/.installed-dev
+	OPENDMP_TEST_POLICY_SCENARIOS=$(POLICY_SCENARIOS) $(BIN)/pytest -s -q \
+		tests/integration/test_document_filter.py

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,6 +43,7 @@ from opendmp.services.context import AccessRules, AuthRules, ServiceContext
 from opendmp.services.health import check_ready, prepare_keys
 from opendmp.services.maintenance import reap_leftovers, run_retention
 from opendmp.services.matrix_loader import load_matrix
+from opendmp.storage.availability import DATABASE_UNAVAILABLE, is_database_unavailable
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
 from opendmp.storage.private_files import loose_paths, make_private_dir
@@ -297,6 +299,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             status_code=exc.http_status,
             headers=headers,
         )
+
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(OSError)
+    async def infrastructure_error(request: Request, exc: Exception) -> Response:
+        """The database out of reach is a 503 the caller can retry, not a server error
+        (docs/security.md, "Faults"); anything else stays an unexpected error."""
+        if not is_database_unavailable(exc):
+            raise exc
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return await domain_error(request, DATABASE_UNAVAILABLE)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

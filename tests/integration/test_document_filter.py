@@ -1,10 +1,14 @@
 """The SQL filter lists exactly the documents ``decide`` lets the reader read (DESIGN.md §5).
 
-A property-based test: hypothesis draws a reader (patient, representative, professional in
-any mode, operator), record-level facts, a matrix (the packaged one or a random one) and a
-set of documents; the documents go into a real database (SQLite, and PostgreSQL when
-``OPENDMP_TEST_DATABASE_URL`` is set), and the ids the SQL filter selects must equal the ids
-for which ``decide(actor, READ_DOCUMENT, facts + document)`` allows.
+A property-based test: hypothesis draws a set of documents and, for that one database, a
+list of reading scenarios, each a reader (patient, representative, professional in any
+mode, operator), record-level facts and a matrix (the packaged one or a random one); the
+documents go into a real database (SQLite, and PostgreSQL when
+``OPENDMP_TEST_DATABASE_URL`` is set), and for every scenario the ids the SQL filter selects
+must equal the ids for which ``decide(actor, READ_DOCUMENT, facts + document)`` allows.
+
+``OPENDMP_TEST_POLICY_SCENARIOS=N`` asks for at least N scenarios per database
+(``make policy-scale`` runs 100,000; docs/security.md); the suite's default is small.
 
 Hypothesis drives a synchronous test; each database has its own async engine on an event
 loop this module owns, so examples run with ``loop.run_until_complete``.
@@ -47,7 +51,12 @@ from opendmp.storage.migrate import upgrade
 PG_URL = os.environ.get("OPENDMP_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 SCHEMA = f"opendmp_filter_{os.getpid()}"
-EXAMPLES = 200
+# The scale run asks for N scenarios: N / SCALE_READERS databases of SCALE_READERS readers.
+SCALE_SCENARIOS = int(os.environ.get("OPENDMP_TEST_POLICY_SCENARIOS", "0"))
+SCALE_READERS = 25
+EXAMPLES = -(-SCALE_SCENARIOS // SCALE_READERS) if SCALE_SCENARIOS else 200
+READERS = (SCALE_READERS, SCALE_READERS) if SCALE_SCENARIOS else (1, 4)
+CHECKED: dict[str, int] = {}  # scenarios checked per backend, reported at the end
 NOW = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 INS = "1.2.250.1.213.1.4.10|280017512300142"
 DEFAULT_MATRIX = load_matrix()
@@ -84,6 +93,8 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Da
     for engine in engines.values():
         loop.run_until_complete(upgrade(engine))
     yield {name: Database(loop, engine) for name, engine in engines.items()}
+    if SCALE_SCENARIOS:
+        print(f"\npolicy scale: scenarios checked per database: {CHECKED}")
     for engine in engines.values():
         loop.run_until_complete(engine.dispose())
     if PG_URL:
@@ -113,12 +124,21 @@ class Doc:
 
 @dataclass(frozen=True)
 class Scenario:
+    """One reading of the record: who reads, under which facts and matrix."""
+
     actor: Actor
     facts: Facts
     matrix: AccessMatrix
     actor_known: bool  # the actor has a professional row
     organization_known: bool  # the actor's organisation has a row
+
+
+@dataclass(frozen=True)
+class World:
+    """One database: the record's documents, and the scenarios read against it."""
+
     documents: tuple[Doc, ...]
+    scenarios: tuple[Scenario, ...]
 
 
 professionals = st.builds(
@@ -190,7 +210,11 @@ scenarios = st.builds(
     matrix=st.one_of(st.just(DEFAULT_MATRIX), st.just(PERMISSIVE_MATRIX), random_matrices),
     actor_known=likely,
     organization_known=likely,
+)
+worlds = st.builds(
+    World,
     documents=st.lists(documents, min_size=1, max_size=8).map(tuple),
+    scenarios=st.lists(scenarios, min_size=READERS[0], max_size=READERS[1]).map(tuple),
 )
 
 
@@ -267,7 +291,8 @@ def _document_row(record_id: uuid.UUID, doc: Doc, ids: Ids, n: int) -> dict[str,
     }
 
 
-async def _load(engine: AsyncEngine, scenario: Scenario) -> tuple[Ids, list[dict[str, Any]]]:
+async def _load(engine: AsyncEngine, world: World) -> tuple[Ids, list[dict[str, Any]]]:
+    """Write the world's documents; the ids name every row (the actor's included)."""
     await _clean(engine)
     async with engine.begin() as conn:
         pros = {"actor": uuid.uuid4(), "other": uuid.uuid4()}
@@ -287,12 +312,12 @@ async def _load(engine: AsyncEngine, scenario: Scenario) -> tuple[Ids, list[dict
             )
         ids = Ids(
             record=await _insert_record(conn, "280017512300142"),
-            actor=pros["actor"] if scenario.actor_known else None,
-            actor_organization=orgs["actor"] if scenario.organization_known else None,
+            actor=pros["actor"],
+            actor_organization=orgs["actor"],
             other=pros["other"],
             other_organization=orgs["other"],
         )
-        rows = [_document_row(ids.record, d, ids, n) for n, d in enumerate(scenario.documents)]
+        rows = [_document_row(ids.record, d, ids, n) for n, d in enumerate(world.documents)]
         # A document of another patient's record: it must never be listed.
         elsewhere = await _insert_record(conn, "180017512300199")
         plain = Doc("11488-4", "current", False, False, False, "actor", "actor", False)
@@ -300,6 +325,15 @@ async def _load(engine: AsyncEngine, scenario: Scenario) -> tuple[Ids, list[dict
         for row in rows + stray:
             await conn.execute(insert(m.Document).values(**row))
     return ids, rows
+
+
+def _as_seen_by(ids: Ids, scenario: Scenario) -> Ids:
+    """The ids the services would pass: None for a row the actor does not have."""
+    return replace(
+        ids,
+        actor=ids.actor if scenario.actor_known else None,
+        actor_organization=ids.actor_organization if scenario.organization_known else None,
+    )
 
 
 async def _select(engine: AsyncEngine, scenario: Scenario, ids: Ids) -> set[uuid.UUID]:
@@ -345,19 +379,23 @@ def _decided(scenario: Scenario, ids: Ids, rows: list[dict[str, Any]]) -> set[uu
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(scenario=scenarios)
+@given(world=worlds)
 def test_the_sql_filter_lists_exactly_what_decide_allows(
-    databases: dict[str, Database], backend: str, scenario: Scenario
+    databases: dict[str, Database], backend: str, world: World
 ) -> None:
     db = databases[backend]
-    ids, rows = db.run(_load(db.engine, scenario))
-    listed = db.run(_select(db.engine, scenario, ids))
-    expected = _decided(scenario, ids, rows)
-    event(f"reader: {type(scenario.actor).__name__}")
-    event(f"record-level: {decide(scenario.actor, Action.SEARCH_DOCUMENTS, scenario.facts).reason}")
-    event(
-        "some readable, some not"
-        if expected and len(expected) < len(rows)
-        else ("all readable" if expected else "none readable")
-    )
-    assert listed == expected
+    all_ids, rows = db.run(_load(db.engine, world))
+    for scenario in world.scenarios:
+        ids = _as_seen_by(all_ids, scenario)
+        listed = db.run(_select(db.engine, scenario, ids))
+        expected = _decided(scenario, ids, rows)
+        record_level = decide(scenario.actor, Action.SEARCH_DOCUMENTS, scenario.facts)
+        event(f"reader: {type(scenario.actor).__name__}")
+        event(f"record-level: {record_level.reason}")
+        event(
+            "some readable, some not"
+            if expected and len(expected) < len(rows)
+            else ("all readable" if expected else "none readable")
+        )
+        assert listed == expected, scenario
+        CHECKED[backend] = CHECKED.get(backend, 0) + 1

@@ -11,24 +11,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
-import email
-import email.policy
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
@@ -45,6 +39,7 @@ from opendmp.storage import models as m
 from opendmp.storage.migrate import upgrade
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, submission
+from tests.integration.smtp_support import SmtpServer, body_of, free_port
 
 SENDER_ADDRESS = "OpenDMP <no-reply@opendmp.localhost>"
 ACCESS_PAYLOAD = {
@@ -55,61 +50,7 @@ ACCESS_PAYLOAD = {
 }
 
 
-# --- a real SMTP server ---------------------------------------------------------------------
-
-
-class Inbox:
-    """aiosmtpd handler keeping every accepted message (it runs in the server's thread)."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.recipients: list[list[str]] = []
-        self.delay = 0.0
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        with self._lock:
-            self.messages.append(message)
-            self.recipients.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
-
-    def message_ids(self) -> collections.Counter[str]:
-        with self._lock:
-            return collections.Counter(str(msg["Message-ID"]) for msg in self.messages)
-
-    def raw(self) -> list[str]:
-        """Each message as text, headers decoded, body decoded from quoted-printable."""
-        with self._lock:
-            return [
-                "\n".join(f"{k}: {v}" for k, v in msg.items()) + "\n" + body_of(msg)
-                for msg in self.messages
-            ]
-
-
-class SmtpServer:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.inbox = Inbox()
-        self._controller: Controller | None = None
-
-    def start(self) -> None:
-        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# --- a real SMTP server (tests/integration/smtp_support.py) ----------------------------------
 
 
 @pytest.fixture
@@ -123,12 +64,6 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture
 def sender(smtp: SmtpServer) -> SmtpSender:
     return SmtpSender("127.0.0.1", smtp.port, SENDER_ADDRESS, timeout=5)
-
-
-def body_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
 
 
 def message_id(outbox_id: uuid.UUID) -> str:

@@ -16,7 +16,12 @@ from opendmp.blobs import (
     unwrap_data_key,
     wrap_data_key,
 )
-from opendmp.domain.errors import ConfigurationError, IntegrityFailure, NotFound
+from opendmp.domain.errors import (
+    ConfigurationError,
+    InsufficientStorage,
+    IntegrityFailure,
+    NotFound,
+)
 
 RECORD = "3f6d2b9e-1c4a-4e8b-a7d5-6c0f9e2b1a38"
 OTHER_RECORD = "8b1e4c7a-2d5f-4a9b-b3c6-0e7d1f4a2c59"
@@ -93,9 +98,10 @@ async def test_a_write_that_fails_before_the_rename_leaves_no_file(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError):
+    # A full disk is told as such (507), not as a bare OSError (tests/faults).
+    with pytest.raises(InsufficientStorage):
         await store.put(f"{RECORD}/new", b"new")
-    with pytest.raises(OSError):
+    with pytest.raises(InsufficientStorage):
         await store.put(f"{RECORD}/kept", b"overwritten")
     monkeypatch.undo()
 

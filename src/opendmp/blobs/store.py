@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from opendmp.domain.errors import ConfigurationError, NotFound
+from opendmp.domain.errors import ConfigurationError, InsufficientStorage, NotFound
 
 from .crypto import decrypt_blob, encrypt_blob
 
@@ -34,6 +35,7 @@ _T = TypeVar("_T")
 _SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}"
 _KEY_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 _TEMP_PREFIX = ".tmp-"
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 # Below this size a blocking read finishes in less time than handing it to a
 # worker thread and back costs (tens of microseconds plus contention on the default
@@ -159,7 +161,17 @@ class FilesystemBlobStore:
         # fsyncs (file, then directory), milliseconds of device time during which the
         # event loop would serve nobody (measured: ~4 ms per 10 KB deposit). The size
         # threshold only pays off for reads, which never wait for the disk's cache flush.
-        await asyncio.to_thread(self._write, path, data)
+        try:
+            await asyncio.to_thread(self._write, path, data)
+        except OSError as exc:
+            # A full disk or quota is the operator's to fix, not a bug: say so (507). The
+            # temporary file is already gone (``_write``), so nothing partial stays.
+            if exc.errno in _NO_ROOM:
+                raise InsufficientStorage(
+                    "the document store is full; nothing was stored: send it again later",
+                    code="blob-store-full",
+                ) from None
+            raise
 
     # --- reading ----------------------------------------------------------------------
 

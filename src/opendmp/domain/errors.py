@@ -120,3 +120,22 @@ class AccountLocked(RateLimited):
     """Too many consecutive failed sign-ins: the account waits until ``retry_after``."""
 
     code = "account-locked"
+
+
+class Unavailable(OpenDMPError):
+    """Something OpenDMP depends on (the database) is out of reach for now; nothing was
+    changed and the same request may be sent again after ``retry_after`` seconds."""
+
+    code = "service-unavailable"
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class InsufficientStorage(OpenDMPError):
+    """The document store has no room left (disk full, quota): nothing was stored."""
+
+    code = "storage-full"
+    http_status = 507

@@ -49,6 +49,8 @@ _ISSUE_TYPES: dict[int, str] = {
     415: "not-supported",
     422: "processing",
     429: "throttled",
+    503: "no-store",
+    507: "no-store",
 }
 
 

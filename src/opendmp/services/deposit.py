@@ -592,6 +592,7 @@ async def provide_documents(
     stored = _Stored(ahead, written)
     inserted: dict[int, dict[str, Any]] = {}
     committed = False
+    commit_sent = False
     try:
         async with ctx.uow() as uow:
             session = uow.session
@@ -665,6 +666,9 @@ async def provide_documents(
                         now=now,
                         language=record.preferred_language,
                     )
+            # A COMMIT that fails (connection lost) may still have been applied: from here
+            # on the blobs stay; those no row references are the orphan reaper's.
+            commit_sent = True
             await uow.commit()
             committed = True
             if all(c.existing is None and c.replaced is None for c in checked):
@@ -680,7 +684,7 @@ async def provide_documents(
             code="duplicate-unique-id",
         ) from None
     except BaseException:
-        await _delete_blobs(ctx, written, committed)
+        await _delete_blobs(ctx, written, committed or commit_sent)
         raise
     # Written ahead for a document that turned out to be already stored: never referenced.
     await _delete_blobs(ctx, [key for key in written if key not in stored.referenced], False)
@@ -696,7 +700,8 @@ async def provide_documents(
 
 
 async def _delete_blobs(ctx: ServiceContext, keys: list[str], committed: bool) -> None:
-    """Remove the blobs of a failed deposit (never those of committed rows)."""
+    """Remove the blobs of a failed deposit (never those of rows that are, or may have
+    been, committed: docs/security.md, "Faults")."""
     if committed:
         return
     for key in keys:

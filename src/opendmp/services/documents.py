@@ -184,10 +184,12 @@ async def deposit_document(
                 target_document_id=document_id,
                 details={"type": submission.type_code},
             )
-            await uow.commit()
         except BaseException:
             await ctx.blobs.store.delete(blob_key)
             raise
+        # Outside the clean-up: a COMMIT that fails (connection lost) may still have been
+        # applied, so its blob stays; if no row took it, the orphan reaper removes it.
+        await uow.commit()
         doc = await session.get(m.Document, document_id)
         assert doc is not None
         return document_view(doc)
