@@ -263,3 +263,10 @@ def document_facts(
         deposited_by_patient=doc.deposited_by_kind == "patient",
     )
     return replace(who.facts, matrix_allows=matrix_allows, document=document), document
+
+
+def document_facts_of(
+    doc: m.Document | None, *, actor: Actor, who: ActorOnRecord, matrix: AccessMatrix
+) -> Facts | None:
+    """``document_facts`` of ``doc``'s, None when there is no document."""
+    return None if doc is None else document_facts(doc, actor=actor, who=who, matrix=matrix)[0]
