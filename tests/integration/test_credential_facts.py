@@ -1,13 +1,13 @@
 """Facts from credentials: leaving the structure out never gains anything
 (docs/security.md, "Facts from credentials").
 
-Every combination of directory link (declared or not), block target (none, the
-professional, the structure the credential names, another structure) and basis of access
-(an individual authorisation, or the structure's authorisation with a care-team
-membership) is built on the test database (SQLite, and PostgreSQL when
-``OPENDMP_TEST_DATABASE_URL`` is set). The professional first signs in with a credential
-naming structure ``claim`` (``register_seen_professional``, as the authenticator does), then
-the facts are gathered for the same professional with and without that claim:
+Every combination of directory link to structure ``NAMED`` (declared or not), earlier
+sign-in with a credential naming it (``register_seen_professional``, as the authenticator
+does, or none), block target (none, the professional, ``NAMED``, another structure) and
+basis of access (an individual authorisation, or ``NAMED``'s authorisation with a
+care-team membership) is built on the test database (SQLite, and PostgreSQL when
+``OPENDMP_TEST_DATABASE_URL`` is set); the facts are then gathered for the same
+professional with a credential naming ``NAMED`` and with one naming no structure:
 
 - the ``blocked`` fact is exactly "the professional, the named structure, or a structure
   the directory links them to, is blocked";
