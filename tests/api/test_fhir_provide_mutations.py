@@ -439,12 +439,16 @@ async def test_replace_of_a_superseded_document(app: FastAPI, runtime: Runtime, 
     )
 
 
-async def test_replace_by_someone_who_is_not_the_author(
+async def test_replace_by_someone_who_may_not_know_of_the_document(
     app: FastAPI, runtime: Runtime, ins: Ins
 ) -> None:
+    # Neither author nor reader: the document is unknown to them (docs/security.md,
+    # "Existence"), as one of another record is.
     old = await first_entry_id(app, ins)
     stranger = bearer(sub=idnat(99), organization=None)
-    await refused(app, runtime, ans_replacement(ins, old), 403, "not-author", headers=stranger)
+    await refused(
+        app, runtime, ans_replacement(ins, old), 422, "unresolved-reference", headers=stranger
+    )
 
 
 async def test_replace_of_a_document_of_another_record(

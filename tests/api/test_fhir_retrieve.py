@@ -1,7 +1,9 @@
 """Reading one document over HTTP: ``GET DocumentReference/<id>`` and ITI-68
 ``GET Binary/<logical id>`` (raw bytes or a FHIR Binary, by ``Accept``), on SQLite and
-PostgreSQL. Refusals first: 401/403 (scope, block, no basis, matrix, mask), 404 (unknown id,
-an earlier version's entryUUID), 410 (deleted), 406 (a type that cannot be produced)."""
+PostgreSQL. Refusals first: 401/403 (scope), 404 (unknown id, an earlier version's
+entryUUID, and — told exactly as an unknown id, audited as refusals — block, no basis,
+matrix, mask: docs/security.md "Existence"), 410 (deleted), 406 (a type that cannot be
+produced)."""
 
 from __future__ import annotations
 
@@ -44,6 +46,15 @@ def reference(doc: documents.DocumentView) -> str:
     return f"/fhir/DocumentReference/{entry_id(doc)}"
 
 
+async def assert_unknown(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
+    """``path`` answers exactly what an unknown id of the same kind answers."""
+    response = await http.get(path, headers=headers)
+    unknown = await http.get(path.rsplit("/", 1)[0] + "/" + UNKNOWN, headers=headers)
+    assert (response.status_code, response.content) == (404, unknown.content)
+    assert unknown.status_code == 404
+    assert "document-not-found" in codes_of(body_of(response))
+
+
 # --- refusals -------------------------------------------------------------------------------
 
 
@@ -71,14 +82,12 @@ async def test_an_unknown_id_is_404(
     ("reader", "reason"),
     [(BLOCKED, "blocked-by-patient"), (STRANGER, "not-authorized")],
 )
-async def test_a_reader_refused_by_the_record_rules_gets_403(
+async def test_a_reader_refused_by_the_record_rules_gets_the_answer_of_an_unknown_id(
     http: httpx.AsyncClient, ctx: ServiceContext, ins: Ins, reader: object, reason: str
 ) -> None:
     doc = await deposit(ctx, ins)
     for path in (binary(doc), reference(doc)):
-        response = await http.get(path, headers=auth(ctx, reader))
-        assert response.status_code == 403
-        assert reason in codes_of(body_of(response))
+        await assert_unknown(http, path, auth(ctx, reader))
     denied = await events(ctx, ins, "document:document:read")
     assert [(e.outcome, e.reason) for e in denied] == [("denied", reason)] * 2
 
@@ -88,9 +97,11 @@ async def test_a_pharmacist_may_not_read_a_psychiatric_synthesis(
 ) -> None:
     doc = await deposit(ctx, ins, type_code=PSYCHIATRIC_SYNTHESIS, title="Synthèse")
     for path in (binary(doc), reference(doc)):
-        response = await http.get(path, headers=auth(ctx, PHARMACIST))
-        assert response.status_code == 403
-        assert "type-not-allowed-for-profession" in codes_of(body_of(response))
+        await assert_unknown(http, path, auth(ctx, PHARMACIST))
+    denied = await events(ctx, ins, "document:document:read")
+    assert [(e.outcome, e.reason) for e in denied] == [
+        ("denied", "type-not-allowed-for-profession")
+    ] * 2
     assert (await http.get(binary(doc), headers=auth(ctx, DOCTOR))).content == CONTENT
 
 
@@ -99,16 +110,14 @@ async def test_a_masked_document_is_read_by_its_author_and_the_treating_doctors_
 ) -> None:
     doc = await deposit(ctx, ins)
     await documents.mask_document(ctx, actor=patient(ins), ins=ins, document_id=doc.id, masked=True)
-    refused = await http.get(binary(doc), headers=auth(ctx, DOCTOR))
-    assert refused.status_code == 403
-    assert "masked-by-patient" in codes_of(body_of(refused))
+    await assert_unknown(http, binary(doc), auth(ctx, DOCTOR))
     for reader in (AUTHOR, TREATING, patient(ins)):
         response = await http.get(binary(doc), headers=auth(ctx, reader))
         assert response.status_code == 200
         assert response.content == CONTENT
 
 
-async def test_a_deleted_document_is_410_to_whoever_could_read_it_and_403_to_others(
+async def test_a_deleted_document_is_410_to_whoever_could_read_it_and_unknown_to_others(
     http: httpx.AsyncClient, ctx: ServiceContext, ins: Ins
 ) -> None:
     doc = await deposit(ctx, ins)
@@ -117,8 +126,7 @@ async def test_a_deleted_document_is_410_to_whoever_could_read_it_and_403_to_oth
         gone = await http.get(path, headers=auth(ctx, DOCTOR))
         assert gone.status_code == 410
         assert "document-deleted" in codes_of(body_of(gone))
-        refused = await http.get(path, headers=auth(ctx, STRANGER))
-        assert refused.status_code == 403
+        await assert_unknown(http, path, auth(ctx, STRANGER))
 
 
 async def test_a_type_that_cannot_be_produced_is_406_without_reading_the_content(

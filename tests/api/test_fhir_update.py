@@ -166,14 +166,21 @@ async def test_the_patient_may_not_set_invisible_patient(
     assert "actor-not-permitted" in codes_of(body_of(refused))
 
 
-async def test_a_reader_who_may_not_read_the_document_gets_403(
+async def test_a_reader_who_may_not_read_the_document_gets_the_answer_of_an_unknown_id(
     http: httpx.AsyncClient, ctx: ServiceContext, ins: Ins
 ) -> None:
     doc = await deposit(ctx, ins, type_code=PSYCHIATRIC_SYNTHESIS, title="Synthèse")
     body = [{"op": "add", "path": "/securityLabel/-", "value": label("MASQUE_PS")}]
     refused = await patch(http, ctx, by_id(doc), body, actor=PHARMACIST)
-    assert refused.status_code == 403
-    assert "type-not-allowed-for-profession" in codes_of(body_of(refused))
+    unknown = await patch(
+        http,
+        ctx,
+        "/fhir/DocumentReference/5f0c6a4e-8d0e-4d7a-9a57-0d4f4f0c2a11",
+        body,
+        actor=PHARMACIST,
+    )
+    assert (refused.status_code, refused.content) == (404, unknown.content)
+    assert "document-not-found" in codes_of(body_of(refused))
 
 
 @pytest.mark.parametrize(

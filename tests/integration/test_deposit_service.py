@@ -28,6 +28,7 @@ from opendmp.services.maintenance import verify_audit
 from opendmp.storage import models as m
 from tests.api.provide_support import cda
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, patient_actor
+from tests.integration.document_support import grant
 
 AUTHOR = make_professional(1, organization="1750000010")
 OTHER = make_professional(2)
@@ -208,15 +209,47 @@ async def test_replace_by_unique_id_and_refusals(ctx: ServiceContext, blob_root:
         ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[document(ctx)]
     )
     target = ReplaceTarget(first.documents[0].unique_id, "unique-id")
-    with pytest.raises(AccessDenied) as denied:
-        await provide_documents(
-            ctx,
-            actor=OTHER,
-            ins=ins,
-            submission=submission(),
-            documents=[document(ctx, b"v2", replaces=target)],
+    stranger = ReplaceTarget(str(uuid.uuid4()))
+
+    async def replace_as_other(what: ReplaceTarget) -> OpenDMPError:
+        with pytest.raises(OpenDMPError) as caught:
+            await provide_documents(
+                ctx,
+                actor=OTHER,
+                ins=ins,
+                submission=submission(),
+                documents=[document(ctx, b"v2", replaces=what)],
+            )
+        return caught.value
+
+    # OTHER may deposit but may not read this record: the document they name does not
+    # exist for them (docs/security.md, "Existence"); the refusal is audited.
+    hidden, unknown_to_them = await replace_as_other(target), await replace_as_other(stranger)
+    assert isinstance(hidden, DepositRefused)
+    assert (hidden.code, hidden.http_status, hidden.message) == (
+        unknown_to_them.code,
+        unknown_to_them.http_status,
+        unknown_to_them.message,
+    )
+    assert hidden.code == "unresolved-reference"
+    async with ctx.sessions() as session:
+        reasons = (
+            (
+                await session.execute(
+                    select(m.AuditEvent.reason).where(
+                        m.AuditEvent.action == "document:document:replace",
+                        m.AuditEvent.outcome == "denied",
+                    )
+                )
+            )
+            .scalars()
+            .all()
         )
-    assert denied.value.code == "not-author"
+    assert reasons == ["not-authorized"]
+    # Authorised, OTHER sees the document and gets the policy's reason.
+    await grant(ctx, ins, OTHER)
+    denied = await replace_as_other(target)
+    assert (type(denied), denied.code) == (AccessDenied, "not-author")
     await provide_documents(
         ctx,
         actor=AUTHOR,

@@ -20,6 +20,7 @@ from opendmp.domain.errors import (
     IntegrityFailure,
     InvalidInput,
     KeyFailure,
+    NotFound,
 )
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import ClosureReason
@@ -249,12 +250,19 @@ async def test_a_document_invisible_to_the_patient_is_refused_to_the_patient(
     ins = await new_patient_record(ctx)
     doc = await deposit(ctx, ins, invisible_to_patient=True)
 
-    with pytest.raises(AccessDenied) as caught:
+    with pytest.raises(NotFound) as caught:
         await documents.read_document(ctx, actor=patient_actor(ins), ins=ins, document_id=doc.id)
+    with pytest.raises(NotFound) as unknown:
+        await documents.read_document(
+            ctx, actor=patient_actor(ins), ins=ins, document_id=uuid.uuid4()
+        )
 
-    assert caught.value.code == "invisible-to-patient"
+    # Told as an unknown id (docs/security.md, "Existence"), audited as the refusal it is.
+    assert (caught.value.code, caught.value.message) == (unknown.value.code, unknown.value.message)
+    assert caught.value.code == "document-not-found"
     denied = (await record_events(ctx, ins))[-1]
     assert (denied.outcome, denied.reason) == ("denied", "invisible-to-patient")
+    assert denied.target_document_id == doc.id
 
 
 async def test_documents_of_a_closed_record_cannot_be_read_even_by_the_patient(

@@ -239,13 +239,15 @@ async def test_a_deleted_document_reveals_nothing_to_those_who_could_not_read_it
 
     with pytest.raises(AccessDenied) as stranger:
         await documents.read_document(ctx, actor=STRANGER, ins=ins, document_id=psychiatric.id)
-    with pytest.raises(AccessDenied) as pharmacist:
+    with pytest.raises(NotFound) as pharmacist:
         await documents.read_document(ctx, actor=PHARMACIST, ins=ins, document_id=psychiatric.id)
     with pytest.raises(AccessDenied) as unknown:
         await documents.read_document(ctx, actor=STRANGER, ins=ins, document_id=uuid.uuid4())
 
     assert stranger.value.code == unknown.value.code == "not-authorized"
-    assert pharmacist.value.code == "type-not-allowed-for-profession"
+    # The pharmacist may read the record but not this type: the document does not exist
+    # for them, deleted or not (docs/security.md, "Existence").
+    assert pharmacist.value.code == "document-not-found"
 
 
 # --- refusals: the patient's own documents -----------------------------------------------------

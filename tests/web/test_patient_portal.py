@@ -290,6 +290,53 @@ async def test_a_document_hidden_from_the_patient_never_appears(
     assert str(hidden.id) not in history.text
 
 
+async def test_a_document_hidden_from_the_patient_answers_as_an_unknown_one(
+    client: httpx.AsyncClient, ctx: ServiceContext, clock: Clock
+) -> None:
+    """docs/security.md, "Existence": the same page, refusal audited with its reason."""
+    account = await signed_in(client, ctx, clock)
+    hidden = await deposit(ctx, account, title="Annonce diagnostique", invisible_to_patient=True)
+    unknown = uuid.uuid4()
+
+    def same(response: httpx.Response, other: httpx.Response) -> bool:
+        text = response.text.replace(str(hidden.id), "ID")
+        return (response.status_code, text) == (
+            other.status_code,
+            other.text.replace(str(unknown), "ID"),
+        )
+
+    for suffix in ("", "/contenu", "/telecharger"):
+        response = await client.get(f"/patient/documents/{hidden.id}{suffix}")
+        other = await client.get(f"/patient/documents/{unknown}{suffix}")
+        assert response.status_code == 404, suffix
+        assert same(response, other), suffix
+    csrf = await csrf_from(client, "/patient/documents")
+    posted = await client.post(
+        f"/patient/documents/{hidden.id}/masquer", data={"csrf_token": csrf, "masque": "1"}
+    )
+    other = await client.post(
+        f"/patient/documents/{unknown}/masquer", data={"csrf_token": csrf, "masque": "1"}
+    )
+    assert posted.status_code == 404
+    assert same(posted, other)
+    async with ctx.sessions() as session:
+        row = await session.get(m.Document, hidden.id)
+        assert row is not None and not row.masked_by_patient
+        denied = (
+            (
+                await session.execute(
+                    select(m.AuditEvent.reason).where(
+                        m.AuditEvent.target_document_id == hidden.id,
+                        m.AuditEvent.outcome == "denied",
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert denied and set(denied) == {"invisible-to-patient"}
+
+
 HOSTILE_CDA = b"""<?xml version="1.0" encoding="UTF-8"?>
 <ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:x="http://www.w3.org/1999/xhtml">
   <title>CR avec surprise</title>

@@ -28,6 +28,8 @@ from opendmp.services import access, documents
 from opendmp.services.context import ServiceContext
 from opendmp.services.demo import ESTABLISHMENT, PATIENTS, PROFESSIONALS, seed_demo
 from opendmp.storage import models as m
+from tests.auth_support import finess_struct
+from tests.factories import make_professional, submission
 from tests.web.conftest import csrf_of
 
 CAMILLE, JULES, LEA = PATIENTS  # Camille: care team, GP treating, pharmacist authorised
@@ -243,6 +245,34 @@ async def test_a_pharmacist_cannot_see_a_psychiatric_synthesis(
     direct = await client.get(f"{base}/documents/{synthesis}")
     assert direct.status_code == 403
     assert "Votre profession ne peut pas lire ce type de document" in direct.text
+    assert await events(
+        ctx, "document:document:read", outcome="denied", reason="type-not-allowed-for-profession"
+    )
+
+
+async def test_a_document_a_professional_may_not_know_of_answers_as_an_unknown_one(
+    client: httpx.AsyncClient, ctx: ServiceContext
+) -> None:
+    """docs/security.md, "Existence": deposited by another structure, of a type the
+    pharmacist may not read; its pages answer exactly as an unknown id's."""
+    outsider = make_professional(77, organization=finess_struct(77))
+    ins = parse_ins(CAMILLE.ins, INS_NIR_TEST_OID)
+    hidden = await documents.deposit_document(
+        ctx,
+        actor=outsider,
+        ins=ins,
+        submission=submission(ctx.now(), type_code="68599-0", title="Synthèse externe"),
+    )
+    await sign_in(client, "pharmacist")
+    base = await open_patient(client, CAMILLE.ins)
+    other = uuid.uuid4()
+    for suffix in ("", "/contenu", "/telecharger"):
+        direct = await client.get(f"{base}/documents/{hidden.id}{suffix}")
+        unknown = await client.get(f"{base}/documents/{other}{suffix}")
+        assert direct.status_code == unknown.status_code == 404, suffix
+        mine = direct.text.replace(str(hidden.id), "ID")
+        assert mine == unknown.text.replace(str(other), "ID"), suffix
+        assert "Synthèse externe" not in direct.text
     assert await events(
         ctx, "document:document:read", outcome="denied", reason="type-not-allowed-for-profession"
     )

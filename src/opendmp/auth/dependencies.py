@@ -123,7 +123,9 @@ class Authenticator:
         self.certificates = certificates
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.cert_header = settings.client_cert_header
-        self._seen: OrderedDict[tuple[str, str | None], None] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str | None], identity.DirectoryEntry | None] = (
+            OrderedDict()
+        )
 
     # --- mechanisms ---------------------------------------------------------------------
 
@@ -149,17 +151,21 @@ class Authenticator:
             )
         return verify_or_refuse(self.certificates, urllib.parse.unquote(value).encode())
 
-    async def _register(self, actor: Actor) -> None:
+    async def _register(self, actor: Actor) -> Actor:
+        """Register a professional on first sight (with the structure the credential names)
+        and complete the actor from the directory (``identity.as_the_directory_knows``)."""
         if not isinstance(actor, Professional):
-            return
+            return actor
         key = (actor.idnat, actor.organization)
         if key in self._seen:
             self._seen.move_to_end(key)
-            return
-        await identity.register_seen_professional(self.ctx, actor)
-        self._seen[key] = None
-        if len(self._seen) > _SEEN_CACHE_SIZE:
-            self._seen.popitem(last=False)
+            entry = self._seen[key]
+        else:
+            entry = await identity.register_seen_professional(self.ctx, actor)
+            self._seen[key] = entry
+            if len(self._seen) > _SEEN_CACHE_SIZE:
+                self._seen.popitem(last=False)
+        return identity.as_the_directory_knows(actor, entry)
 
     async def _authenticate(self, request: Request) -> AuthContext:
         now = self.ctx.now()
@@ -169,8 +175,8 @@ class Authenticator:
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("only Bearer tokens are accepted", code="invalid-token")
             verified = await self.tokens.verify(token.strip(), now)
-            await self._register(verified.actor)
-            return AuthContext(verified.actor, "bearer", scopes=verified.scopes)
+            actor = await self._register(verified.actor)
+            return AuthContext(actor, "bearer", scopes=verified.scopes)
         assertion = request.headers.get(self.settings.assertion_header)
         subject = self._certificate(request)
         if assertion:
@@ -182,17 +188,14 @@ class Authenticator:
             checked = await verify_assertion(
                 self.ctx, assertion, subject, audience=self.settings.token_audience, now=now
             )
-            await self._register(checked.actor)
             return AuthContext(
-                checked.actor,
+                await self._register(checked.actor),
                 "assertion",
                 assertion_patient_ins=checked.patient_ins,
                 assertion=checked,
             )
         if isinstance(subject, CardHolder):
-            actor = subject.actor()
-            await self._register(actor)
-            return AuthContext(actor, "certificate")
+            return AuthContext(await self._register(subject.actor()), "certificate")
         if isinstance(subject, Establishment):
             raise Unauthenticated(
                 "an establishment certificate needs an assertion naming its user",

@@ -10,7 +10,7 @@ which live as data in ``read_rules`` so that the SQL filter compiles the same li
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from opendmp.domain.actors import (
@@ -37,7 +37,16 @@ from opendmp.domain.policy_rules import (
 )
 from opendmp.domain.records import RecordStatus
 
-__all__ = ["Action", "Decision", "DocumentFacts", "Facts", "Reason", "decide", "read_rules"]
+__all__ = [
+    "Action",
+    "Decision",
+    "DocumentFacts",
+    "Facts",
+    "Reason",
+    "decide",
+    "may_know_of_document",
+    "read_rules",
+]
 
 DOCTOR = "10"  # TRE_G15: médecin
 
@@ -406,3 +415,20 @@ def _decide_for_professional(actor: Professional, action: Action, facts: Facts) 
         return _allow(actor)
     # The rest is the patient's (§3.3) or the system's.
     return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+
+
+# --- Existence (docs/security.md, "Existence") ------------------------------------------------
+
+
+def may_know_of_document(actor: Actor, facts: Facts) -> bool:
+    """Whether ``actor`` may learn that the document of ``facts`` exists.
+
+    Those who may read it (any version), or could but for its deletion (the last read
+    rule), and its author or the author's structure (they deposited it). Everyone else is
+    answered as if it did not exist, whatever the refusal of what they asked.
+    """
+    doc = facts.document or DocumentFacts()
+    if doc.author_is_actor or doc.author_organization_is_actors:
+        return True
+    decision = decide(actor, Action.READ_DOCUMENT, replace(facts, include_superseded=True))
+    return decision.allowed or decision.reason == Reason.DOCUMENT_DELETED

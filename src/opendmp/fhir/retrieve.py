@@ -21,14 +21,17 @@ ITI-68 content negotiation on ``Accept`` (``_format`` wins when given):
 from __future__ import annotations
 
 import base64
+import functools
 import mimetypes
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from fastapi import Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from opendmp.auth.dependencies import AuthContext, require_scope
-from opendmp.domain.errors import NotFound
+from opendmp.domain.errors import AccessDenied
+from opendmp.domain.identifiers import Ins
 from opendmp.fhir.api import router
 from opendmp.fhir.formats import NotAcceptable, fhir_response, response_format
 from opendmp.fhir.mapping import document_reference, fhir_instant
@@ -46,10 +49,40 @@ from opendmp.services.documents import (
     stream_document,
     stream_located_document,
 )
+from opendmp.services.gate import RecordRefused, document_not_found
 
+Route = TypeVar("Route", bound=Callable[..., Awaitable[Response]])
 FHIR_JSON_TYPES = frozenset({"application/fhir+json", "application/json+fhir"})
 FHIR_XML_TYPES = frozenset({"application/fhir+xml", "application/xml+fhir"})
 RAW, NEED_TYPE = "raw", "need-type"
+
+
+def by_id(route: Route) -> Route:
+    """For a route addressing a document by its id alone: the caller named no record, so
+    a refusal about the record (``RecordRefused``, audited by the service) or another
+    patient's document under an establishment's assertion would tell that the id exists;
+    both get the answer of an unknown id (docs/security.md, "Existence")."""
+
+    @functools.wraps(route)
+    async def hiding(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return await route(*args, **kwargs)
+        except RecordRefused:
+            raise document_not_found() from None
+
+    return cast(Route, hiding)
+
+
+def same_patient(auth: AuthContext) -> Callable[[Ins], None]:
+    """``auth.check_patient`` answering another patient's document as an unknown one."""
+
+    def check(ins: Ins) -> None:
+        try:
+            auth.check_patient(str(ins))
+        except AccessDenied:
+            raise document_not_found() from None
+
+    return check
 
 
 async def locate(ctx: ServiceContext, auth: AuthContext, reference: str) -> DocumentLocation:
@@ -57,8 +90,8 @@ async def locate(ctx: ServiceContext, auth: AuthContext, reference: str) -> Docu
     patient."""
     found = await locate_document(ctx, reference=reference)
     if found is None:
-        raise NotFound("no such document", code="document-not-found")
-    auth.check_patient(str(found.ins))
+        raise document_not_found()
+    same_patient(auth)(found.ins)
     return found
 
 
@@ -94,6 +127,7 @@ def version_headers(ctx: ServiceContext, view: DocumentView) -> dict[str, str]:
     summary="Read a DocumentReference (by entryUUID or logical id)",
     responses=fhir_ok("DocumentReference"),
 )
+@by_id
 async def read_document_reference(
     request: Request, document_id: str, auth: AuthContext = Depends(require_scope("ITI-67"))
 ) -> Response:
@@ -169,6 +203,7 @@ def _filename(view: DocumentView) -> str:
     summary="ITI-68 Retrieve Document",
     responses={200: {"description": "the document (raw bytes) or a FHIR Binary"}},
 )
+@by_id
 async def retrieve_document(
     request: Request, document_id: str, auth: AuthContext = Depends(require_scope("ITI-68"))
 ) -> Response:
@@ -189,10 +224,10 @@ async def retrieve_document(
             ctx,
             actor=auth.actor,
             reference=document_id,
-            check_patient=lambda ins: auth.check_patient(str(ins)),
+            check_patient=same_patient(auth),
         )
         if found is None:
-            raise NotFound("no such document", code="document-not-found")
+            raise document_not_found()
         stream = found
     view = stream.view
     if chosen in ("json", "xml"):

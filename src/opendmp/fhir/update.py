@@ -39,7 +39,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from opendmp.auth.dependencies import AuthContext
-from opendmp.domain.errors import InvalidInput, NotFound, OpenDMPError
+from opendmp.domain.errors import InvalidInput, OpenDMPError
 from opendmp.domain.limits import check_value_counts, too_many
 from opendmp.fhir.api import router
 from opendmp.fhir.formats import fhir_response, parse_resource, read_body
@@ -54,7 +54,7 @@ from opendmp.fhir.patching import (
     apply_json_patch,
 )
 from opendmp.fhir.provide import _ctx, _scopes
-from opendmp.fhir.retrieve import locate, reference_of, version_headers
+from opendmp.fhir.retrieve import by_id, locate, reference_of, same_patient, version_headers
 from opendmp.fhir.search_params import Params, identifiers_of, patient_of
 from opendmp.services.context import ServiceContext
 from opendmp.services.document_lookup import DocumentLocation, locate_documents_by_identifier
@@ -66,6 +66,7 @@ from opendmp.services.documents import (
     read_document_metadata,
     set_visibility,
 )
+from opendmp.services.gate import document_not_found
 
 MAX_PATCH_BYTES = 64 * 1024
 JSON_PATCH = "application/json-patch+json"
@@ -246,6 +247,7 @@ async def patch_document(request: Request, auth: AuthContext, where: DocumentLoc
     summary="Update a document's metadata (PDSm: status, securityLabel, isArchived)",
     responses=fhir_ok("the updated DocumentReference"),
 )
+@by_id
 async def patch_by_id(
     request: Request, document_id: str, auth: AuthContext = Depends(_scopes(*UPDATE_SCOPES))
 ) -> Response:
@@ -265,6 +267,7 @@ CONDITIONAL_PARAMETERS: dict[str, frozenset[str]] = {
     summary="Conditional update of a document's metadata by identifier (PDSm)",
     responses=fhir_ok("the updated DocumentReference"),
 )
+@by_id
 async def conditional_patch(
     request: Request, auth: AuthContext = Depends(_scopes(*UPDATE_SCOPES))
 ) -> Response:
@@ -284,12 +287,12 @@ async def conditional_patch(
         ctx, unique_ids=unique_ids, entry_uuids=entry_uuids, ids=ids, ins=ins, limit=2
     )
     if not found:
-        raise NotFound("no document has this identifier", code="document-not-found")
+        raise document_not_found()
     if len(found) > 1:
         raise PreconditionFailed(
             "several documents have this identifier: add patient.identifier, or PATCH by id",
             code="multiple-matches",
         )
     where = found[0]
-    auth.check_patient(str(where.ins))
+    same_patient(auth)(where.ins)
     return await patch_document(request, auth, where)

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.domain.actors import Actor, Professional
@@ -46,7 +46,7 @@ from opendmp.services.access_list import (
 from opendmp.services.blocks import BLOCKED, block, revoke_authorization, unblock
 from opendmp.services.context import ServiceContext
 from opendmp.services.directory import ensure_organization, ensure_professional
-from opendmp.services.facts import actor_on_record, directory_ids
+from opendmp.services.facts import actor_on_record, blocks_against, directory_ids, known_id
 from opendmp.services.gate import require
 from opendmp.services.treating_doctors import (
     TREATING_SET,
@@ -158,14 +158,14 @@ async def _grant(
 
 
 async def _target_blocked(session: AsyncSession, record_id: uuid.UUID, pro: Professional) -> bool:
-    """Whether the patient blocked this professional or the structure they act for."""
+    """Whether the patient blocked this professional, the structure they act for, or one
+    the directory links them to (``facts.blocks_against``)."""
     pro_id, org_id = await directory_ids(session, pro)
-    for kind, target_id in (("professional", pro_id), ("organization", org_id)):
-        if target_id is not None:
-            rows = await authorization_rows(session, record_id, kind, target_id)
-            if any(r.state == BLOCKED for r in rows):
-                return True
-    return False
+    blocks = select(m.Authorization.id).where(
+        m.Authorization.record_id == record_id,
+        blocks_against(known_id(pro_id), known_id(org_id)),
+    )
+    return bool((await session.execute(select(blocks.exists()))).scalar())
 
 
 async def _entry(

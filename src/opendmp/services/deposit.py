@@ -49,7 +49,7 @@ from opendmp.services.context import ServiceContext
 from opendmp.services.directory import ensure_organization, ensure_professional
 from opendmp.services.document_views import DocumentView, data_key_of, document_view
 from opendmp.services.facts import ActorOnRecord, actor_on_record, document_facts
-from opendmp.services.gate import require
+from opendmp.services.gate import require, seen_or_audited
 from opendmp.services.records import enqueue_notification, get_record
 from opendmp.storage import models as m
 
@@ -613,6 +613,16 @@ async def provide_documents(
                 if target is None or item.existing is not None:
                     continue
                 old = await _find_replaced(session, record.id, target)
+                if old is not None and not await seen_or_audited(
+                    ctx,
+                    uow,
+                    actor=actor,
+                    facts=document_facts(old, actor=actor, who=who, matrix=ctx.matrix)[0],
+                    audit_action="document:document:replace",
+                    record_id=record.id,
+                    document_id=old.id,
+                ):
+                    old = None  # not for this caller: answered as an unknown document
                 if old is None:
                     raise DepositRefused(
                         f"document {item.index + 1}: the document it replaces is not in"

@@ -3,12 +3,15 @@
 Checks, in this order (no existence leak to an unauthorised reader):
 
 1. the record exists (``record-not-found``; a record's existence is public, TD0.2);
-2. the record-level rules (state, block, basis, CPE…) *before* looking at the document: a
-   reader refused there gets the same refusal whether the document exists or not;
-3. the document exists (``document-not-found``, only for readers who may read the record);
-4. the document rules in DMP-RULES order (matrix, mask, visibility), then deletion: a
-   deleted document answers ``Gone`` (410, ``document-deleted``) only to a reader who would
-   otherwise have been allowed to read it, so that code reveals nothing to anyone else.
+2. the record-level rules (state, block, basis, CPE…): a reader refused there gets the
+   same refusal whether the document exists or not (``gate.RecordRefused``; the API
+   answers it as an unknown id when the caller named no record);
+3. the document rules in DMP-RULES order (matrix, mask, visibility): a reader refused
+   there gets ``document-not-found`` (404), exactly as for an unknown id — a document one
+   may not read does not exist for them (``gate.require_on_document``, docs/security.md
+   "Existence"); the refusal is audited with its reason;
+4. deletion: a deleted document answers ``Gone`` (410, ``document-deleted``) only to a
+   reader who would otherwise have been allowed to read it.
 
 Reading one version by its id is "asking for it": superseded versions are readable there,
 while searches list them only on request.
@@ -21,15 +24,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from opendmp.domain.actors import Actor
-from opendmp.domain.errors import AccessDenied, Gone, NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Decision
 from opendmp.services.context import ServiceContext
 from opendmp.services.document_access import after_access
 from opendmp.services.document_lookup import locate_document_in
 from opendmp.services.document_views import DocumentView, data_key_of, document_view
-from opendmp.services.facts import actor_on_record, document_facts
-from opendmp.services.gate import audit, require
+from opendmp.services.facts import actor_on_record, document_facts_of
+from opendmp.services.gate import audit, document_not_found, require_on_document
 from opendmp.services.records import get_record
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_document
@@ -69,34 +71,19 @@ async def _consult(
         session, actor=actor, patient=patient, record=record, now=now, include_superseded=True
     )
     doc = await find_document(session, record.id, document_id)
+    decision = await require_on_document(
+        ctx,
+        uow,
+        actor=actor,
+        action=Action.READ_DOCUMENT,
+        record_facts=who.facts,
+        facts=document_facts_of(doc, actor=actor, who=who, matrix=ctx.matrix),
+        audit_action="document:document:read",
+        record_id=record.id,
+        document_id=None if doc is None else doc.id,
+    )
     if doc is None:
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.READ_DOCUMENT,
-            facts=who.facts,
-            audit_action="document:document:read",
-            record_id=record.id,
-        )
-        raise NotFound("no such document in this record", code="document-not-found")
-    facts, _ = document_facts(doc, actor=actor, who=who, matrix=ctx.matrix)
-    try:
-        decision = await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.READ_DOCUMENT,
-            facts=facts,
-            audit_action="document:document:read",
-            record_id=record.id,
-            target_document_id=doc.id,
-        )
-    except AccessDenied as refused:
-        # The rules put deletion last: this reader passed every other check.
-        if refused.code == "document-deleted":
-            raise Gone("this document was deleted", code="document-deleted") from None
-        raise
+        raise document_not_found()
     return patient, record, doc, decision
 
 

@@ -10,7 +10,10 @@ for the state the document is already in is not a new version: the call is audit
 ``changed: false`` and returns the document as it is.
 
 Order of checks: record → policy (record-level, then author/patient rules, deletion last)
-→ service-level restrictions the policy does not express (see ``set_visibility``).
+→ service-level restrictions the policy does not express (see ``set_visibility``). A
+refused caller who may not see the document gets the answer of an unknown id (404
+``document-not-found``, ``gate.require_on_document``); one who sees it gets the policy's
+403 with its reason.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ from sqlalchemy import update
 
 from opendmp.audit.writer import Outcome
 from opendmp.domain.actors import Actor, LegalRepresentative, Patient
-from opendmp.domain.errors import AccessDenied, Conflict, Gone, InvalidInput, NotFound
+from opendmp.domain.errors import AccessDenied, Conflict, InvalidInput
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.context import ServiceContext
 from opendmp.services.document_views import DocumentView, document_view
-from opendmp.services.facts import actor_on_record, document_facts
-from opendmp.services.gate import audit, require
+from opendmp.services.facts import actor_on_record, document_facts_of
+from opendmp.services.gate import audit, document_not_found, require_on_document
 from opendmp.services.records import get_record
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_document
@@ -62,34 +65,19 @@ async def _change(
             session, actor=actor, patient=patient, record=record, now=now, include_superseded=True
         )
         doc = await find_document(session, record.id, document_id)
+        await require_on_document(
+            ctx,
+            uow,
+            actor=actor,
+            action=action,
+            record_facts=who.facts,
+            facts=document_facts_of(doc, actor=actor, who=who, matrix=ctx.matrix),
+            audit_action=audit_action,
+            record_id=record.id,
+            document_id=None if doc is None else doc.id,
+        )
         if doc is None:
-            # The record-level verdict first: no answer about existence to a refused actor.
-            await require(
-                ctx,
-                uow,
-                actor=actor,
-                action=action,
-                facts=who.facts,
-                audit_action=audit_action,
-                record_id=record.id,
-            )
-            raise NotFound("no such document in this record", code="document-not-found")
-        facts, _ = document_facts(doc, actor=actor, who=who, matrix=ctx.matrix)
-        try:
-            await require(
-                ctx,
-                uow,
-                actor=actor,
-                action=action,
-                facts=facts,
-                audit_action=audit_action,
-                record_id=record.id,
-                target_document_id=doc.id,
-            )
-        except AccessDenied as refused:
-            if refused.code == "document-deleted":
-                raise Gone("this document was deleted", code="document-deleted") from None
-            raise
+            raise document_not_found()
         if patient_may_change is not None and isinstance(actor, Patient | LegalRepresentative):
             forbidden = set(values) - patient_may_change
             if forbidden:

@@ -2,6 +2,13 @@
 
 One place builds ``Facts`` for every use case, so the rules see the same world whatever the
 entry point (FHIR API, portals, CLI). Queries name ``record_id``.
+
+Which fact comes from where (docs/security.md, "Facts from credentials"): the IdNat_PS,
+profession and specialty are the credential's (completed from the directory at sign-in by
+``services.identity``); the structures a professional acts for, as far as blocks go, are
+the one the credential names *and* every structure the directory links them to
+(``membership``), so that a credential that omits or changes its structure never escapes a
+block on a structure OpenDMP knows the professional acts for (``blocks_against``).
 """
 
 from __future__ import annotations
@@ -11,7 +18,18 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, Uuid, and_, bindparam, cast, null, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Uuid,
+    and_,
+    bindparam,
+    cast,
+    literal,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.domain.actors import Actor, LegalRepresentative, Patient, Professional
@@ -29,6 +47,39 @@ class ActorOnRecord:
     facts: Facts
     professional_id: uuid.UUID | None = None
     organization_id: uuid.UUID | None = None
+
+
+def blocks_against(
+    professional_id: ColumnElement[uuid.UUID | None],
+    organization_id: ColumnElement[uuid.UUID | None],
+) -> ColumnElement[bool]:
+    """``authorization`` rows (of any record) that block this professional.
+
+    A block on the professional, on the structure the credential names
+    (``organization_id``), or on any structure the directory links the professional to:
+    the directory's links hold whatever the credential carries, so omitting the structure
+    (or naming another one) never lifts a block (docs/security.md, "Facts from
+    credentials"). NULL ids match nothing.
+    """
+    a = m.Authorization
+    linked = select(m.Membership.organization_id).where(
+        m.Membership.professional_id == professional_id
+    )
+    return and_(
+        a.state == "blocked",
+        or_(
+            and_(a.professional_id.is_not(None), a.professional_id == professional_id),
+            and_(
+                a.organization_id.is_not(None),
+                or_(a.organization_id == organization_id, a.organization_id.in_(linked)),
+            ),
+        ),
+    )
+
+
+def known_id(value: uuid.UUID | None) -> ColumnElement[uuid.UUID | None]:
+    """A directory id as a bound value (NULL when unknown) for ``blocks_against``."""
+    return literal(value, Uuid())
 
 
 async def directory_ids(
@@ -143,7 +194,10 @@ def _professional_facts(*, with_organization: bool) -> Select[Any]:
     return select(
         ids.c.pro_id,
         ids.c.org_id,
-        grants.where(a.state == "blocked").exists().label("blocked"),
+        select(a.id)
+        .where(a.record_id == record_id, blocks_against(ids.c.pro_id, ids.c.org_id))
+        .exists()
+        .label("blocked"),
         mine.exists().label("mine"),
         mine.where(valid).exists().label("authorized"),
         grants.where(a.organization_id.is_not(None), a.state == "authorized", valid)
@@ -209,3 +263,10 @@ def document_facts(
         deposited_by_patient=doc.deposited_by_kind == "patient",
     )
     return replace(who.facts, matrix_allows=matrix_allows, document=document), document
+
+
+def document_facts_of(
+    doc: m.Document | None, *, actor: Actor, who: ActorOnRecord, matrix: AccessMatrix
+) -> Facts | None:
+    """``document_facts`` of ``doc``'s, None when there is no document."""
+    return None if doc is None else document_facts(doc, actor=actor, who=who, matrix=matrix)[0]

@@ -12,14 +12,15 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.writer import NewEvent, append
-from opendmp.domain.actors import Actor, Professional
+from opendmp.domain.actors import Actor, CardKind, Professional
 from opendmp.domain.errors import Conflict, InvalidInput, NotFound
 from opendmp.domain.identifiers import parse_struct_idnat
 from opendmp.services.context import ServiceContext
@@ -31,20 +32,80 @@ _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _ALLOWED_KTY = frozenset({"EC", "RSA"})
 
 
-async def register_seen_professional(ctx: ServiceContext, actor: Professional) -> None:
-    """Register a professional (and their structure) met for the first time through a
-    trusted credential. Nothing changes for one already known: the directory, not a
-    credential, is the reference once a professional exists."""
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """What the directory says of a professional: the facts a credential may leave out."""
+
+    profession: str | None
+    specialty: str | None
+    card_kind: str
+
+
+def as_the_directory_knows(actor: Professional, entry: DirectoryEntry | None) -> Professional:
+    """The actor as OpenDMP treats it (docs/security.md, "Facts from credentials").
+
+    A credential may assert the profession and specialty (its issuer vouches for them) but
+    leaving one out must never widen what it may read: an omitted specialty is the
+    directory's for the same profession (a specialty's row of the access matrix may refuse
+    what the profession's allows); an omitted profession stays omitted (it reads nothing).
+    An IdNat the directory knows as an establishment employee's (CPE) stays a CPE whatever
+    the credential says: CPE never read.
+    """
+    if entry is None:
+        return actor
+    if entry.card_kind == CardKind.CPE.value and actor.card_kind is not CardKind.CPE:
+        actor = replace(actor, card_kind=CardKind.CPE)
+    if (
+        actor.specialty is None
+        and actor.profession is not None
+        and actor.profession == entry.profession
+        and entry.specialty
+    ):
+        actor = replace(actor, specialty=entry.specialty)
+    return actor
+
+
+async def link_member(
+    session: AsyncSession, professional_id: uuid.UUID, organization_id: uuid.UUID
+) -> None:
+    """Record that a professional acts for a structure (a trusted credential said so).
+
+    Learnt links are not care-team memberships (``care_team`` false: only the directory
+    grants that); they only make blocks on that structure hold (``facts.blocks_against``).
+    An existing link is left as it is.
+    """
+    if await session.get(m.Membership, (professional_id, organization_id)) is None:
+        session.add(
+            m.Membership(
+                professional_id=professional_id, organization_id=organization_id, care_team=False
+            )
+        )
+        await session.flush()
+
+
+async def register_seen_professional(
+    ctx: ServiceContext, actor: Professional
+) -> DirectoryEntry | None:
+    """Register a professional (and their structure) met through a trusted credential, and
+    link them to the structure it names; return what the directory knows of them (None
+    when two first requests raced and this one lost).
+
+    The directory row is created from the first credential and never overwritten by a
+    later one; the structure a credential names is remembered for good (for blocks)."""
     async with ctx.uow() as uow:
         now = ctx.now()
         try:
-            await ensure_professional(uow.session, actor, now=now)
+            row = await ensure_professional(uow.session, actor, now=now)
+            entry = DirectoryEntry(row.profession, row.specialty, row.card_kind)
             if actor.organization:
-                await ensure_organization(uow.session, actor.organization, name=None, now=now)
+                org = await ensure_organization(uow.session, actor.organization, name=None, now=now)
+                await link_member(uow.session, row.id, org.id)
             await uow.commit()
         except IntegrityError:
             # Two first requests of one professional on two nodes: the other one won.
             await uow.rollback()
+            return None
+    return entry
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from opendmp.domain.records import RecordStatus
 from opendmp.services.access import AccessState, AuthorizationStatus, authorization_status
 from opendmp.services.context import ServiceContext
 from opendmp.services.emergency import EmergencyAccessView, open_emergency_access
-from opendmp.services.facts import actor_on_record, directory_ids
+from opendmp.services.facts import actor_on_record, blocks_against, directory_ids, known_id
 from opendmp.services.gate import audit
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record
@@ -190,7 +190,7 @@ async def my_patients(
     now = ctx.now()
     async with ctx.uow() as uow:
         session = uow.session
-        pro_id, _ = await directory_ids(session, actor)
+        pro_id, org_id = await directory_ids(session, actor)
         found: list[MyPatient] = []
         if pro_id is not None:
             authorized = dict(
@@ -217,8 +217,7 @@ async def my_patients(
                 (
                     await session.execute(
                         select(m.Authorization.record_id).where(
-                            m.Authorization.professional_id == pro_id,
-                            m.Authorization.state == "blocked",
+                            blocks_against(known_id(pro_id), known_id(org_id))
                         )
                     )
                 ).scalars()
