@@ -223,7 +223,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.authenticator = Authenticator(settings, rt.ctx)
     app.include_router(auth_router)
 
-    app.add_middleware(_Measure, metrics=metrics)
+    app.add_middleware(fhir_api.UnexpectedErrors)
+    app.add_middleware(_Measure, metrics=metrics)  # outermost: counts the catch-all's 500s
 
     fhir_api.install(app)
     web.install(app)

@@ -4,15 +4,22 @@ error handlers that make ``OperationOutcome`` the only error shape under ``/fhir
 
 from __future__ import annotations
 
+import logging
+import traceback
+import uuid
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendmp.domain.errors import OpenDMPError
 from opendmp.fhir.formats import NotAcceptable, fhir_response
 from opendmp.fhir.openapi import FHIR_ERRORS
 from opendmp.fhir.outcome import from_error, issue, outcome
+
+log = logging.getLogger("opendmp.fhir")
 
 # FHIR_ERRORS: every route documents its OperationOutcome errors in /openapi.json.
 router = APIRouter(prefix="/fhir", responses=FHIR_ERRORS)
@@ -27,8 +34,12 @@ def _error_response(request: Request, body: dict[str, object], status: int) -> R
         return fhir_response(request, body, status_code=status, fmt="json")
 
 
+def is_fhir_path(path: str) -> bool:
+    return path == "/fhir" or path.startswith("/fhir/")
+
+
 def is_fhir(request: Request) -> bool:
-    return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
+    return is_fhir_path(request.url.path)
 
 
 def fhir_error(request: Request, exc: OpenDMPError) -> Response:
@@ -41,6 +52,51 @@ def fhir_error(request: Request, exc: OpenDMPError) -> Response:
     if exc.http_status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="opendmp"'
     return response
+
+
+class UnexpectedErrors:
+    """The last line of defence under /fhir (docs/security.md, "FHIR errors"): an exception
+    no handler knows becomes a 500 ``OperationOutcome`` naming only an incident number; the
+    log gets that number, the route, the exception's type and its stack (code lines only:
+    never the exception's message or local values, which may carry health data).
+
+    A plain ASGI middleware inside the metrics one, so that the 500 is counted. Every
+    expected refusal is an ``OpenDMPError`` handled below it; reaching this is a defect.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_fhir_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            incident = uuid.uuid4().hex
+            route = getattr(scope.get("route"), "path", "unmatched")
+            log.error(
+                "unexpected %s in %s %s, incident %s\n%s",
+                type(exc).__name__,
+                scope["method"],
+                route,
+                incident,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            message = f"internal error (incident {incident})"
+            body = outcome(issue(message, code="internal-error", issue_type="exception"))
+            response = _error_response(Request(scope), body, 500)
+            await response(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:

@@ -53,6 +53,7 @@ _REASONS: dict[int, str] = {
     410: "Gone (deleted or destroyed)",
     413: "Request body too large",
     422: "Business rule failed (unprocessable resource)",
+    500: "Unexpected error: never on purpose; names an incident number, nothing else",
 }
 
 

@@ -32,6 +32,7 @@ Choices (docs/api.md):
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -41,7 +42,7 @@ from fastapi.responses import Response
 from opendmp.auth.dependencies import AuthContext
 from opendmp.domain.errors import InvalidInput, NotFound, OpenDMPError
 from opendmp.fhir.api import router
-from opendmp.fhir.formats import fhir_response, parse_resource, read_body
+from opendmp.fhir.formats import check_depth, fhir_response, parse_resource, read_body
 from opendmp.fhir.mapping import IS_ARCHIVED_URL
 from opendmp.fhir.openapi import fhir_ok
 from opendmp.fhir.outcome import information
@@ -127,16 +128,19 @@ def _archived(after: dict[str, Any]) -> bool:
     return value
 
 
-def _patched(before: dict[str, Any], body: bytes, content_type: str | None) -> dict[str, Any]:
+def _parsed_patch(body: bytes, content_type: str | None) -> Callable[[dict[str, Any]], Any]:
+    """Read the PATCH body before anything is read from the record (a malformed body is
+    refused without an access); the function applies it to the current resource."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media == JSON_PATCH:
         try:
             operations = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise InvalidPatch("malformed JSON Patch") from None
-        return apply_json_patch(before, operations)
+        check_depth(operations)
+        return lambda before: apply_json_patch(before, operations)
     parameters = parse_resource(body, content_type)
-    return apply_fhirpath_patch(before, parameters)
+    return lambda before: apply_fhirpath_patch(before, parameters)
 
 
 async def _apply(
@@ -194,6 +198,7 @@ async def patch_document(request: Request, auth: AuthContext, where: DocumentLoc
     body = await read_body(request, limit=MAX_PATCH_BYTES)
     if not body:
         raise InvalidPatch("the PATCH body is empty")
+    patched = _parsed_patch(body, request.headers.get("content-type"))
     view = await read_document_metadata(
         ctx, actor=auth.actor, ins=where.ins, document_id=where.document_id
     )
@@ -206,7 +211,7 @@ async def patch_document(request: Request, auth: AuthContext, where: DocumentLoc
             f"the document is at version {view.version}", code="version-conflict"
         )
     before = await reference_of(ctx, view, where)
-    after = _patched(before, body, request.headers.get("content-type"))
+    after: dict[str, Any] = patched(before)
     _unchanged_elsewhere(before, after)
     updated = await _apply(ctx, auth, where, view, after)
     prefer = request.headers.get("prefer", "").lower()
