@@ -219,3 +219,21 @@ async def test_a_database_that_cannot_be_opened_gives_a_500_outcome_not_a_crash(
     assert response.status_code == 500, response.text
     assert error_codes(orjson.loads(response.content)) == {"internal-error"}
     assert "missing" not in response.text and "sqlite" not in response.text.lower()
+
+
+@pytest.mark.parametrize("text", ["\x00", "\x1b[31m", "\ufffe"])
+async def test_an_error_quoting_characters_xml_cannot_carry_is_answered_in_xml(
+    api: Api, ins: Ins, text: str
+) -> None:
+    # Found by schemathesis: the OperationOutcome quoted an element's name, lxml refused it.
+    body = orjson.dumps({"resourceType": "Bundle", "type": "transaction", f"x{text}": 1})
+    transport = httpx.ASGITransport(app=api.app, client=("10.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://dmp.test") as http:
+        response = await http.post(
+            "/fhir?_format=xml",
+            content=body,
+            headers={**api.professional(DOCTOR), "Content-Type": "application/fhir+json"},
+        )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith(FHIR_XML)
+    assert b"<OperationOutcome" in response.content and "\ufffd" in response.text

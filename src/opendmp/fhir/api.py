@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendmp.domain.errors import OpenDMPError
@@ -22,7 +23,7 @@ from opendmp.fhir.outcome import from_error, issue, outcome
 log = logging.getLogger("opendmp.fhir")
 
 # FHIR_ERRORS: every route documents its OperationOutcome errors in /openapi.json.
-router = APIRouter(prefix="/fhir", responses=FHIR_ERRORS)
+router = APIRouter(prefix="/fhir", responses=FHIR_ERRORS, default_response_class=Response)
 
 # Transaction modules add their routes to ``router`` (import them below).
 
@@ -99,6 +100,22 @@ class UnexpectedErrors:
             await response(scope, receive, send)
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: FastAPI, request: Request) -> str:
+    """RFC 9110: a 405 names every method the path takes. Starlette names only those of the
+    first route matching the path, while several routes share some paths (GET, POST and
+    PATCH of /fhir/DocumentReference; /fhir/DocumentReference/_search and .../{id}): each
+    method is tried against the app's routes."""
+    allowed = []
+    for method in HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 def install(app: FastAPI) -> None:
     """Include the router and the OperationOutcome handlers for FHIR paths."""
     app.include_router(router)
@@ -115,18 +132,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(app, request)
         if is_fhir(request):
             code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "error")
             issue_type = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
             body = outcome(issue(str(exc.detail), code=code, issue_type=issue_type))
             response = _error_response(request, body, exc.status_code)
-            # RFC 9110: a 405 names the allowed methods (Starlette puts them in the headers).
-            response.headers.update(getattr(exc, "headers", None) or {})
+            response.headers.update(headers)
             return response
         return JSONResponse(
             {"error": f"http-{exc.status_code}", "message": str(exc.detail)},
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
 

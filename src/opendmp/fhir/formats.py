@@ -5,6 +5,7 @@ R4B models, which also validates what we send.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -70,9 +71,25 @@ def response_format(request: Request) -> str:
     raise NotAcceptable(f"cannot produce {accept!r}: use {FHIR_JSON} or {FHIR_XML}")
 
 
+# Characters XML 1.0 cannot carry (controls, lone surrogates, U+FFFE/U+FFFF). JSON can, and
+# an error message may quote the caller's input: in XML each becomes U+FFFD.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(value: Any) -> Any:
+    """``value`` with every string made representable in XML (JSON answers keep them)."""
+    if isinstance(value, str):
+        return _NOT_XML.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {key: xml_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [xml_safe(item) for item in value]
+    return value
+
+
 def to_xml(resource: dict[str, Any]) -> bytes:
     model = get_fhir_model_class(resource["resourceType"])
-    xml: str | bytes = model.model_validate(resource).model_dump_xml()
+    xml: str | bytes = model.model_validate(xml_safe(resource)).model_dump_xml()
     return xml.encode() if isinstance(xml, str) else xml
 
 

@@ -44,7 +44,7 @@ from opendmp.domain.errors import InvalidInput, NotFound, OpenDMPError
 from opendmp.fhir.api import router
 from opendmp.fhir.formats import check_depth, fhir_response, parse_resource, read_body
 from opendmp.fhir.mapping import IS_ARCHIVED_URL
-from opendmp.fhir.openapi import fhir_ok
+from opendmp.fhir.openapi import INS_TOKEN, SearchParameter, fhir_ok, patch_body, search_get
 from opendmp.fhir.outcome import information
 from opendmp.fhir.patching import (
     InvalidPatch,
@@ -227,10 +227,20 @@ async def patch_document(request: Request, auth: AuthContext, where: DocumentLoc
     return fhir_response(request, await reference_of(ctx, updated, where), headers=headers)
 
 
+PATCHED = fhir_ok(
+    "the updated DocumentReference (or an OperationOutcome: Prefer, or after a delete)"
+)
+PATCH_DESCRIPTION = (
+    "JSON Patch or FHIRPath Patch of status (entered-in-error), securityLabel and the"
+    ' isArchived extension; If-Match: W/"<version>" guards against a concurrent change'
+)
+
+
 @router.patch(
     "/DocumentReference/{document_id}",
     summary="Update a document's metadata (PDSm: status, securityLabel, isArchived)",
-    responses=fhir_ok("the updated DocumentReference"),
+    responses=PATCHED,
+    openapi_extra=patch_body(PATCH_DESCRIPTION),
 )
 async def patch_by_id(
     request: Request, document_id: str, auth: AuthContext = Depends(_scopes(*UPDATE_SCOPES))
@@ -239,17 +249,28 @@ async def patch_by_id(
     return await patch_document(request, auth, where)
 
 
+CONDITIONAL_SEARCH: dict[str, SearchParameter] = {
+    "identifier": SearchParameter(
+        "the document's uniqueId (urn:oid:…), entryUUID (urn:uuid:…) or id", required=True
+    ),
+    "patient.identifier": SearchParameter(
+        "The INS: <INS system>|<INS>, when the identifier is not unique", schema=INS_TOKEN
+    ),
+    "patient": SearchParameter("[base/]Patient/ins-<oid>-<value>"),
+}
 CONDITIONAL_PARAMETERS: dict[str, frozenset[str]] = {
-    "identifier": frozenset(),
-    "patient": frozenset(),
-    "patient.identifier": frozenset(),
+    name: frozenset() for name in CONDITIONAL_SEARCH
 }
 
 
 @router.patch(
     "/DocumentReference",
     summary="Conditional update of a document's metadata by identifier (PDSm)",
-    responses=fhir_ok("the updated DocumentReference"),
+    responses=PATCHED,
+    openapi_extra={
+        "parameters": search_get(CONDITIONAL_SEARCH)["parameters"],
+        "requestBody": patch_body(PATCH_DESCRIPTION)["requestBody"],
+    },
 )
 async def conditional_patch(
     request: Request, auth: AuthContext = Depends(_scopes(*UPDATE_SCOPES))
