@@ -186,6 +186,13 @@ def parse_resource(body: bytes, content_type: str | None) -> dict[str, Any]:
             raise InvalidInput(
                 f"invalid {name}: unknown element {exc.args[0]!r}", code="invalid-resource"
             ) from None
+        except (AttributeError, TypeError) as exc:
+            # It also looks element names up among its module's globals: <copy/> names a
+            # function there (found by schemathesis). What it cannot read is refused.
+            raise InvalidInput(
+                f"invalid {name}: the XML is not a FHIR resource ({type(exc).__name__})",
+                code="invalid-resource",
+            ) from None
         except (ValidationError, ValueError) as exc:
             raise InvalidInput(
                 f"invalid {name}: {str(exc).splitlines()[0]}", code="invalid-resource"
