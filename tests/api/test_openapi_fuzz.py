@@ -42,6 +42,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.failures import FailureGroup
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -174,7 +175,7 @@ def _fuzz(operation: Any, callers: dict[str, dict[str, str]], tally: Tally) -> N
         tally.requests[operation.label] += 1
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
-        except AssertionError as exc:  # schemathesis' FailureGroup: one per distinct failure
+        except (AssertionError, FailureGroup) as exc:  # a group: one per distinct failure
             tally.failures.append(f"{operation.label} ({caller}): {exc}")
 
     run()
