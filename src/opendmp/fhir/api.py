@@ -56,10 +56,11 @@ def fhir_error(request: Request, exc: OpenDMPError) -> Response:
 
 
 class UnexpectedErrors:
-    """The last line of defence under /fhir (docs/security.md, "FHIR errors"): an exception
-    no handler knows becomes a 500 ``OperationOutcome`` naming only an incident number; the
-    log gets that number, the route, the exception's type and its stack (code lines only:
-    never the exception's message or local values, which may carry health data).
+    """The last line of defence under /fhir (docs/security.md, "No input produces a server
+    error"): an exception no handler knows becomes a 500 ``OperationOutcome`` naming only an
+    incident number; the log gets that number, the route, the exception's type and its stack
+    (code lines only: never the exception's message or local values, which may carry health
+    data).
 
     A plain ASGI middleware inside the metrics one, so that the 500 is counted. Every
     expected refusal is an ``OpenDMPError`` handled below it; reaching this is a defect.

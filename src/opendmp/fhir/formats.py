@@ -23,7 +23,8 @@ FHIR_VERSION = "4.0"
 
 # How deep a request body may nest (objects and arrays in JSON, elements in XML). The
 # deepest published MHD/PDSm example nests 10 levels; the R4B models validate recursively
-# and exhaust Python's stack near 120 nested extensions (docs/security.md, "FHIR errors").
+# and exhaust Python's stack near 120 nested extensions (docs/security.md, "No input
+# produces a server error").
 MAX_DEPTH = 32
 
 _JSON_NAMES = {"json", FHIR_JSON, "application/json", "application/json+fhir"}

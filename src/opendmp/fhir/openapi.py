@@ -1,5 +1,5 @@
 """What ``/openapi.json`` says about the FHIR API: errors, answers, request bodies and
-search parameters (docs/api.md, "OpenAPI").
+search parameters (docs/api.md, introduction).
 
 Every FHIR route answers its errors with an ``OperationOutcome`` (see ``api.install``). The
 router carries ``FHIR_ERRORS`` as its default ``responses``, so each route documents the
