@@ -85,3 +85,11 @@ POLICY_SCENARIOS ?= 100000
 policy-scale: $(VENV)/.installed-dev
 	OPENDMP_TEST_POLICY_SCENARIOS=$(POLICY_SCENARIOS) $(BIN)/pytest -s -q \
 		tests/integration/test_document_filter.py
+
+## make fuzz: schemathesis over every operation of /openapi.json, bodies included, as a
+## professional and as a patient, with many more cases than make test (FUZZ_EXAMPLES,
+## default 50: about 10 minutes); 0 server errors allowed (docs/security.md, "Fuzzing")
+.PHONY: fuzz
+fuzz: $(VENV)/.installed-dev
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} $(BIN)/pytest tests/api/test_openapi_fuzz.py \
+		-k every_operation -s -q

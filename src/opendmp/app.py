@@ -277,7 +277,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.authenticator = Authenticator(settings, rt.ctx)
     app.include_router(auth_router)
 
-    app.add_middleware(_Measure, metrics=metrics)
+    app.add_middleware(fhir_api.UnexpectedErrors)
+    app.add_middleware(_Measure, metrics=metrics)  # counts the catch-all's 500s
     # Added last, so it runs first: everything after sees the client's address (auth.proxies).
     app.add_middleware(ForwardedHeaders, proxies=TrustedProxies(settings.trusted_proxies))
 

@@ -15,7 +15,7 @@ from joserfc.jwk import RSAKey
 
 from opendmp.auth import dev_issuer
 from opendmp.auth.dependencies import AuthContext, InsufficientScope, require_scope
-from opendmp.auth.tokens import TokenVerifier
+from opendmp.auth.tokens import TokenVerifier, check_times
 from opendmp.config import load_settings
 from opendmp.domain.actors import AccessMode, ActorKind, CardKind, Patient, Professional
 from opendmp.domain.errors import AccessDenied, ConfigurationError, InvalidInput, Unauthenticated
@@ -260,3 +260,24 @@ async def test_development_tokens_verify_and_publish_only_the_public_key(tmp_pat
         issuer.professional_token(
             idnat=GP, now=NOW, ttl=dt.timedelta(minutes=1), purpose="break-glass"
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("exp", 10**30),
+        ("exp", 253402300799),  # 9999-12-31T23:59:59Z: no room left for the clock skew
+        ("exp", float("inf")),
+        ("exp", float("nan")),
+        ("nbf", -(10**30)),
+        ("iat", float("-inf")),
+    ],
+)
+def test_a_time_claim_out_of_the_calendar_is_refused_as_unauthenticated(
+    name: str, value: float
+) -> None:
+    # Issue 12: a validly signed token with such an exp raised OverflowError (a 500).
+    claims = {"exp": NOW.timestamp() + 600, name: value}
+    with pytest.raises(Unauthenticated) as refused:
+        check_times(claims, NOW)
+    assert refused.value.code == "token-time-out-of-range"

@@ -142,6 +142,11 @@ def check_algorithm(header: Mapping[str, Any]) -> None:
         raise invalid(f"algorithm {alg!r} is not allowed (RS256, ES256, PS256)")
 
 
+# A claimed time later than this cannot take the clock skew added to it (datetime.max is
+# 9999-12-31): refused like any other unreadable claim.
+LATEST_TIME = dt.datetime.max.replace(tzinfo=dt.UTC) - dt.timedelta(days=1)
+
+
 def numeric_date(claims: Mapping[str, Any], name: str, *, required: bool) -> dt.datetime | None:
     value = claims.get(name)
     if value is None:
@@ -150,7 +155,13 @@ def numeric_date(claims: Mapping[str, Any], name: str, *, required: bool) -> dt.
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid(f"claim '{name}' is not a number")
-    return dt.datetime.fromtimestamp(value, dt.UTC)
+    try:
+        moment = dt.datetime.fromtimestamp(value, dt.UTC)
+    except (OverflowError, ValueError, OSError):  # beyond year 9999, NaN, or the platform's
+        raise invalid(f"claim '{name}' is out of range", code="token-time-out-of-range") from None
+    if moment > LATEST_TIME:
+        raise invalid(f"claim '{name}' is out of range", code="token-time-out-of-range")
+    return moment
 
 
 def check_times(

@@ -4,18 +4,26 @@ error handlers that make ``OperationOutcome`` the only error shape under ``/fhir
 
 from __future__ import annotations
 
+import logging
+import traceback
+import uuid
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendmp.domain.errors import OpenDMPError
 from opendmp.fhir.formats import NotAcceptable, fhir_response
 from opendmp.fhir.openapi import FHIR_ERRORS
 from opendmp.fhir.outcome import from_error, issue, outcome
 
+log = logging.getLogger("opendmp.fhir")
+
 # FHIR_ERRORS: every route documents its OperationOutcome errors in /openapi.json.
-router = APIRouter(prefix="/fhir", responses=FHIR_ERRORS)
+router = APIRouter(prefix="/fhir", responses=FHIR_ERRORS, default_response_class=Response)
 
 # Transaction modules add their routes to ``router`` (import them below).
 
@@ -27,8 +35,12 @@ def _error_response(request: Request, body: dict[str, object], status: int) -> R
         return fhir_response(request, body, status_code=status, fmt="json")
 
 
+def is_fhir_path(path: str) -> bool:
+    return path == "/fhir" or path.startswith("/fhir/")
+
+
 def is_fhir(request: Request) -> bool:
-    return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
+    return is_fhir_path(request.url.path)
 
 
 def fhir_error(request: Request, exc: OpenDMPError) -> Response:
@@ -41,6 +53,68 @@ def fhir_error(request: Request, exc: OpenDMPError) -> Response:
     if exc.http_status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="opendmp"'
     return response
+
+
+class UnexpectedErrors:
+    """The last line of defence under /fhir (docs/security.md, "No input produces a server
+    error"): an exception no handler knows becomes a 500 ``OperationOutcome`` naming only an
+    incident number; the log gets that number, the route, the exception's type and its stack
+    (code lines only: never the exception's message or local values, which may carry health
+    data).
+
+    A plain ASGI middleware inside the metrics one, so that the 500 is counted. Every
+    expected refusal is an ``OpenDMPError`` handled below it; reaching this is a defect.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_fhir_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            incident = uuid.uuid4().hex
+            route = getattr(scope.get("route"), "path", "unmatched")
+            log.error(
+                "unexpected %s in %s %s, incident %s\n%s",
+                type(exc).__name__,
+                scope["method"],
+                route,
+                incident,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            message = f"internal error (incident {incident})"
+            body = outcome(issue(message, code="internal-error", issue_type="exception"))
+            response = _error_response(Request(scope), body, 500)
+            await response(scope, receive, send)
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: FastAPI, request: Request) -> str:
+    """RFC 9110: a 405 names every method the path takes. Starlette names only those of the
+    first route matching the path, while several routes share some paths (GET, POST and
+    PATCH of /fhir/DocumentReference; /fhir/DocumentReference/_search and .../{id}): each
+    method is tried against the app's routes."""
+    allowed = []
+    for method in HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def install(app: FastAPI) -> None:
@@ -59,18 +133,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(app, request)
         if is_fhir(request):
             code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "error")
             issue_type = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
             body = outcome(issue(str(exc.detail), code=code, issue_type=issue_type))
             response = _error_response(request, body, exc.status_code)
-            # RFC 9110: a 405 names the allowed methods (Starlette puts them in the headers).
-            response.headers.update(getattr(exc, "headers", None) or {})
+            response.headers.update(headers)
             return response
         return JSONResponse(
             {"error": f"http-{exc.status_code}", "message": str(exc.detail)},
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
 

@@ -29,7 +29,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from opendmp import __version__
@@ -50,6 +50,14 @@ from opendmp.fhir.identities import (
     single,
 )
 from opendmp.fhir.mapping import LOGICAL_ID_SYSTEM, fhir_instant
+from opendmp.fhir.openapi import (
+    COUNT,
+    INS_TOKEN,
+    SearchParameter,
+    fhir_ok,
+    search_get,
+    search_post,
+)
 from opendmp.services.context import ServiceContext
 from opendmp.services.history import MAX_HISTORY, HistoryEntry, read_history
 
@@ -328,24 +336,33 @@ async def _search(request: Request, auth: AuthContext) -> Response:
     return fhir_response(request, searchset(ctx, request, events))
 
 
-@router.get("/AuditEvent", summary="The record's access history (IHE BALP AuditEvents)")
-async def search_audit_events(
-    request: Request,
-    auth: AuthContext = Depends(ITI81),
-    patient_identifier: str | None = Query(
-        None, alias="patient.identifier", description="The INS: <INS system>|<INS>"
+AUDIT_SEARCH: dict[str, SearchParameter] = {
+    "patient.identifier": SearchParameter(
+        "The INS: <INS system>|<INS>", required=True, schema=INS_TOKEN
     ),
-    date: list[str] | None = Query(None, description="ge/gt/le/lt/eq + date or dateTime"),
-    agent_identifier: str | None = Query(
-        None, alias="agent.identifier", description=f"{IDNAT_PS_SYSTEM}|<IdNat_PS>"
-    ),
-    count: int | None = Query(None, alias="_count", ge=1, le=MAX_HISTORY),
-    format_: str | None = Query(None, alias="_format", description="json or xml"),
-) -> Response:
+    "date": SearchParameter("ge/gt/le/lt/eq + date or dateTime", repeated=True),
+    "agent.identifier": SearchParameter(f"{IDNAT_PS_SYSTEM}|<IdNat_PS>"),
+    "_count": SearchParameter(f"at most this many events (capped at {MAX_HISTORY})", schema=COUNT),
+}
+SEARCHSET = fhir_ok("searchset Bundle of AuditEvent", resource_type="Bundle")
+
+
+@router.get(
+    "/AuditEvent",
+    summary="The record's access history (IHE BALP AuditEvents)",
+    responses=SEARCHSET,
+    openapi_extra=search_get(AUDIT_SEARCH),
+)
+async def search_audit_events(request: Request, auth: AuthContext = Depends(ITI81)) -> Response:
     return await _search(request, auth)
 
 
-@router.post("/AuditEvent/_search", summary="The record's access history, by POST")
+@router.post(
+    "/AuditEvent/_search",
+    summary="The record's access history, by POST",
+    responses=SEARCHSET,
+    openapi_extra=search_post(AUDIT_SEARCH),
+)
 async def search_audit_events_by_post(
     request: Request, auth: AuthContext = Depends(ITI81)
 ) -> Response:

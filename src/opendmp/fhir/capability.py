@@ -19,7 +19,7 @@ import importlib
 import re
 from typing import Any
 
-from fastapi import Query, Request
+from fastapi import Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fhir.resources.R4B import get_fhir_model_class
@@ -28,6 +28,7 @@ from opendmp import __version__
 from opendmp.fhir.api import router
 from opendmp.fhir.formats import fhir_response
 from opendmp.fhir.identities import context
+from opendmp.fhir.openapi import fhir_ok, format_only
 
 MHD = "https://profiles.ihe.net/ITI/MHD/CapabilityStatement"
 PDQM = "https://profiles.ihe.net/ITI/PDQm/CapabilityStatement"
@@ -108,6 +109,9 @@ def _is_resource(name: str) -> bool:
 
 def _params_of(route: APIRoute, resource: str) -> list[str]:
     names = [p.alias or p.name for p in route.dependant.query_params]
+    # Routes that read their parameters themselves declare them in /openapi.json.
+    declared = (route.openapi_extra or {}).get("parameters", [])
+    names += [p["name"] for p in declared if p.get("in") == "query"]
     table = PARAMETER_TABLES.get(resource)
     if table is not None:
         # Loudly, if the module renamed its table: the capability test then fails.
@@ -265,11 +269,13 @@ def capability_statement(base_url: str, routes: list[Any], *, date: str) -> dict
     return statement
 
 
-@router.get("/metadata", summary="CapabilityStatement (no authentication)")
-async def metadata(
-    request: Request,
-    format_: str | None = Query(None, alias="_format", description="json or xml"),
-) -> Response:
+@router.get(
+    "/metadata",
+    summary="CapabilityStatement (no authentication)",
+    responses=fhir_ok("CapabilityStatement", resource_type="CapabilityStatement"),
+    openapi_extra=format_only(),
+)
+async def metadata(request: Request) -> Response:
     ctx = context(request)
     statement = capability_statement(
         ctx.base_url, list(router.routes), date=ctx.now().date().isoformat()

@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from opendmp.auth.dependencies import AuthContext, require_scope
@@ -65,6 +65,18 @@ from opendmp.fhir.identities import (
     single,
 )
 from opendmp.fhir.mapping import fhir_instant
+from opendmp.fhir.openapi import (
+    CODEABLE_CONCEPT,
+    INS_TOKEN,
+    REFERENCE,
+    SearchParameter,
+    fhir_ok,
+    format_only,
+    no_content,
+    resource_body,
+    resource_schema,
+    search_get,
+)
 from opendmp.fhir.validation import validate_resource
 from opendmp.services import access, preferences, records
 from opendmp.services.context import ServiceContext
@@ -344,27 +356,60 @@ def _created(request: Request, resource: dict[str, Any], status: int) -> Respons
 # --- routes ---------------------------------------------------------------------------------
 
 
-@router.get("/Consent", summary="Authorisations, blocks and emergency choices of a record")
-async def search_consents(
-    request: Request,
-    auth: AuthContext = Depends(ITI108),
-    patient_identifier: str | None = Query(
-        None, alias="patient.identifier", description="The INS: <INS system>|<INS>"
+CONSENT_SEARCH: dict[str, SearchParameter] = {
+    "patient.identifier": SearchParameter(
+        "The INS: <INS system>|<INS> (or give patient)", required=True, schema=INS_TOKEN
     ),
-    patient: str | None = Query(None, description="Patient/ins-<oid>-<value>"),
-    format_: str | None = Query(None, alias="_format", description="json or xml"),
-) -> Response:
+    "patient": SearchParameter("Patient/ins-<oid>-<value>, instead of patient.identifier"),
+}
+CONSENT_SCHEMA = resource_schema(
+    "Consent",
+    {
+        "status": {"type": "string", "enum": ["active"]},
+        "scope": CODEABLE_CONCEPT,
+        "category": {"type": "array", "items": CODEABLE_CONCEPT},
+        "patient": REFERENCE,
+        "policyRule": CODEABLE_CONCEPT,
+        "contained": {"type": "array", "items": {"type": "object"}},
+        "provision": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "enum": ["permit", "deny"]},
+                "actor": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"role": CODEABLE_CONCEPT, "reference": REFERENCE},
+                    },
+                },
+                "provision": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    },
+    ("status", "scope", "category", "patient", "provision"),
+)
+
+
+@router.get(
+    "/Consent",
+    summary="Authorisations, blocks and emergency choices of a record",
+    responses=fhir_ok("searchset Bundle of Consent", resource_type="Bundle"),
+    openapi_extra=search_get(CONSENT_SEARCH),
+)
+async def search_consents(request: Request, auth: AuthContext = Depends(ITI108)) -> Response:
     ctx = context(request)
     ins = _patient_of(await search_params(request))
     return fhir_response(request, searchset(ctx, request, await consents_of(ctx, auth, ins)))
 
 
-@router.get("/Consent/{logical_id}", summary="One Consent of a record")
+@router.get(
+    "/Consent/{logical_id}",
+    summary="One Consent of a record",
+    responses=fhir_ok("Consent", resource_type="Consent"),
+    openapi_extra=format_only(),
+)
 async def read_consent(
-    request: Request,
-    logical_id: str,
-    auth: AuthContext = Depends(ITI108),
-    format_: str | None = Query(None, alias="_format", description="json or xml"),
+    request: Request, logical_id: str, auth: AuthContext = Depends(ITI108)
 ) -> Response:
     consent_id = parse_consent_id(logical_id)
     if consent_id is None:
@@ -376,7 +421,15 @@ async def read_consent(
 
 
 @router.post(
-    "/Consent", status_code=201, summary="Declare consent, block, or set emergency choices"
+    "/Consent",
+    status_code=201,
+    summary="Declare consent, block, or set emergency choices",
+    responses=fhir_ok(
+        "the Consent (201 created, 200 already so or emergency choices replaced)",
+        resource_type="Consent",
+        statuses=(200, 201),
+    ),
+    openapi_extra=resource_body("a Consent: permit, deny, or emergency choices", CONSENT_SCHEMA),
 )
 async def create_consent(request: Request, auth: AuthContext = Depends(ITI108)) -> Response:
     ctx = context(request)
@@ -445,7 +498,12 @@ async def create_consent(request: Request, auth: AuthContext = Depends(ITI108)) 
     return _created(request, entry_consent(ins, entry), 201)
 
 
-@router.delete("/Consent/{logical_id}", status_code=204, summary="Revoke or unblock")
+@router.delete(
+    "/Consent/{logical_id}",
+    status_code=204,
+    summary="Revoke or unblock",
+    responses=no_content("revoked or unblocked"),
+)
 async def delete_consent(
     request: Request, logical_id: str, auth: AuthContext = Depends(ITI108)
 ) -> Response:

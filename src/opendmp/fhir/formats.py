@@ -5,6 +5,8 @@ R4B models, which also validates what we send.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -18,6 +20,12 @@ from opendmp.domain.errors import InvalidInput, OpenDMPError
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
 FHIR_VERSION = "4.0"
+
+# How deep a request body may nest (objects and arrays in JSON, elements in XML). The
+# deepest published MHD/PDSm example nests 10 levels; the R4B models validate recursively
+# and exhaust Python's stack near 120 nested extensions (docs/security.md, "No input
+# produces a server error").
+MAX_DEPTH = 32
 
 _JSON_NAMES = {"json", FHIR_JSON, "application/json", "application/json+fhir"}
 _XML_NAMES = {"xml", FHIR_XML, "application/xml", "text/xml", "application/xml+fhir"}
@@ -64,9 +72,25 @@ def response_format(request: Request) -> str:
     raise NotAcceptable(f"cannot produce {accept!r}: use {FHIR_JSON} or {FHIR_XML}")
 
 
+# Characters XML 1.0 cannot carry (controls, lone surrogates, U+FFFE/U+FFFF). JSON can, and
+# an error message may quote the caller's input: in XML each becomes U+FFFD.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(value: Any) -> Any:
+    """``value`` with every string made representable in XML (JSON answers keep them)."""
+    if isinstance(value, str):
+        return _NOT_XML.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {key: xml_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [xml_safe(item) for item in value]
+    return value
+
+
 def to_xml(resource: dict[str, Any]) -> bytes:
     model = get_fhir_model_class(resource["resourceType"])
-    xml: str | bytes = model.model_validate(resource).model_dump_xml()
+    xml: str | bytes = model.model_validate(xml_safe(resource)).model_dump_xml()
     return xml.encode() if isinstance(xml, str) else xml
 
 
@@ -109,6 +133,27 @@ async def read_body(request: Request, *, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def too_deep() -> InvalidInput:
+    return InvalidInput(f"the body nests deeper than {MAX_DEPTH} levels", code="invalid-resource")
+
+
+def _json_children(node: Any) -> Iterable[Any]:
+    if isinstance(node, dict):
+        return node.values()
+    return node if isinstance(node, list) else ()
+
+
+def check_depth(root: Any, children: Callable[[Any], Iterable[Any]] = _json_children) -> None:
+    """Refuse a tree nested deeper than ``MAX_DEPTH``, walked level by level (no recursion):
+    JSON by default, or any tree given its ``children`` (an lxml element is iterable)."""
+    level: list[Any] = [root]
+    for _ in range(MAX_DEPTH):
+        level = [child for node in level for child in children(node)]
+        if not level:
+            return
+    raise too_deep()
+
+
 def parse_resource(body: bytes, content_type: str | None) -> dict[str, Any]:
     """Parse a FHIR resource from JSON or XML into a plain dict."""
     media = _media(content_type or FHIR_JSON)
@@ -121,6 +166,7 @@ def parse_resource(body: bytes, content_type: str | None) -> dict[str, Any]:
             raise InvalidInput(f"malformed JSON: {exc}", code="invalid-resource") from None
         if not isinstance(data, dict) or "resourceType" not in data:
             raise InvalidInput("the body is not a FHIR resource", code="invalid-resource")
+        check_depth(data)
         return data
     if media in _XML_NAMES:
         from lxml import etree
@@ -128,6 +174,7 @@ def parse_resource(body: bytes, content_type: str | None) -> dict[str, Any]:
         from opendmp.cda.xml import parse_xml
 
         root = parse_xml(body)
+        check_depth(root, iter)
         name = etree.QName(root).localname
         try:
             model = get_fhir_model_class(name)
@@ -135,6 +182,18 @@ def parse_resource(body: bytes, content_type: str | None) -> dict[str, Any]:
             raise InvalidInput(f"unknown resource {name!r}", code="invalid-resource") from None
         try:
             parsed = model.model_validate_xml(body)
+        except KeyError as exc:
+            # fhir_core's XML reader looks each child element up among the model's fields.
+            raise InvalidInput(
+                f"invalid {name}: unknown element {exc.args[0]!r}", code="invalid-resource"
+            ) from None
+        except (AttributeError, TypeError) as exc:
+            # It also looks element names up among its module's globals: <copy/> names a
+            # function there (found by schemathesis). What it cannot read is refused.
+            raise InvalidInput(
+                f"invalid {name}: the XML is not a FHIR resource ({type(exc).__name__})",
+                code="invalid-resource",
+            ) from None
         except (ValidationError, ValueError) as exc:
             raise InvalidInput(
                 f"invalid {name}: {str(exc).splitlines()[0]}", code="invalid-resource"

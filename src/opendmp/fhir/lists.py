@@ -37,7 +37,7 @@ from opendmp.fhir.mapping import (
     fhir_instant,
     uid_value,
 )
-from opendmp.fhir.openapi import fhir_ok
+from opendmp.fhir.openapi import COUNT, INS_TOKEN, SearchParameter, fhir_ok, search_get, search_post
 from opendmp.fhir.provide import _ctx
 from opendmp.fhir.search_params import (
     InvalidSearch,
@@ -58,23 +58,28 @@ from opendmp.services.submission_sets import (
 MINIMAL_SUBMISSION_SET = (
     "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.SubmissionSet"
 )
-LIST_PARAMETERS: dict[str, frozenset[str]] = {
-    name: frozenset()
-    for name in (
-        "patient",
-        "patient.identifier",
-        "code",
-        "status",
-        "date",
-        "identifier",
-        "source.given",
-        "source.family",
-        "sourceId",
-        "designationType",
-        "_count",
-        "_cursor",
-    )
+LIST_SEARCH: dict[str, SearchParameter] = {
+    "patient.identifier": SearchParameter(
+        "The INS: <INS system>|<INS> (or give patient)", required=True, schema=INS_TOKEN
+    ),
+    "patient": SearchParameter("[base/]Patient/ins-<oid>-<value>, instead of patient.identifier"),
+    "code": SearchParameter(
+        f"{MHD_LIST_TYPES}|submissionset (folders: none is ever listed)", required=True
+    ),
+    "status": SearchParameter("current (comma = OR)", required=True),
+    "date": SearchParameter(
+        "submission time: [eq|ne|gt|lt|ge|le]date or dateTime; repeat to AND", repeated=True
+    ),
+    "identifier": SearchParameter("the submission set's uniqueId or entryUUID"),
+    "source.given": SearchParameter("author's given name (starts with)"),
+    "source.family": SearchParameter("author's family name (starts with)"),
+    "sourceId": SearchParameter("the submission set's sourceId (system|value or value)"),
+    "designationType": SearchParameter("contentTypeCode: code, or system|code"),
+    "_count": SearchParameter("page size (at most 100)", schema=COUNT),
+    "_cursor": SearchParameter("the next page (from the Bundle's next link)"),
 }
+LIST_PARAMETERS: dict[str, frozenset[str]] = {name: frozenset() for name in LIST_SEARCH}
+SEARCHSET = fhir_ok("searchset Bundle of List", resource_type="Bundle")
 
 
 def list_query(params: Params) -> SubmissionSetQuery:
@@ -237,7 +242,10 @@ async def find_document_lists(request: Request, auth: AuthContext) -> Response:
 
 
 @router.get(
-    "/List", summary="ITI-66 Find Document Lists", responses=fhir_ok("searchset Bundle of List")
+    "/List",
+    summary="ITI-66 Find Document Lists",
+    responses=SEARCHSET,
+    openapi_extra=search_get(LIST_SEARCH),
 )
 async def lists_get(
     request: Request, auth: AuthContext = Depends(require_scope("ITI-66"))
@@ -248,7 +256,8 @@ async def lists_get(
 @router.post(
     "/List/_search",
     summary="ITI-66 Find Document Lists (POST, form-encoded)",
-    responses=fhir_ok("searchset Bundle of List"),
+    responses=SEARCHSET,
+    openapi_extra=search_post(LIST_SEARCH),
 )
 async def lists_post(
     request: Request, auth: AuthContext = Depends(require_scope("ITI-66"))

@@ -49,6 +49,7 @@ _ISSUE_TYPES: dict[int, str] = {
     415: "not-supported",
     422: "processing",
     429: "throttled",
+    500: "exception",
     503: "no-store",
     507: "no-store",
 }

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from opendmp.auth.dependencies import AuthContext, require_scope
@@ -56,6 +56,14 @@ from opendmp.fhir.identities import (
     single,
 )
 from opendmp.fhir.mapping import fhir_instant
+from opendmp.fhir.openapi import (
+    INS_TOKEN,
+    SearchParameter,
+    fhir_ok,
+    format_only,
+    search_get,
+    search_post,
+)
 from opendmp.services import access, records
 from opendmp.services.context import ServiceContext
 
@@ -201,33 +209,45 @@ async def _search(request: Request, auth: AuthContext) -> Response:
 # --- routes ---------------------------------------------------------------------------------
 
 
+PATIENT_SEARCH: dict[str, SearchParameter] = {
+    "identifier": SearchParameter(
+        "The INS: urn:oid:1.2.250.1.213.1.4.8|<NIR> (or .9 NIA, .10, .11); or give _id",
+        required=True,
+        schema=INS_TOKEN,
+    ),
+    "_id": SearchParameter("ins-<oid>-<value>, instead of identifier"),
+}
+SEARCHSET = fhir_ok("searchset Bundle of Patient", resource_type="Bundle")
+
+
 @router.get(
     "/Patient",
     summary="ITI-78 Mobile Patient Demographics Query (DMP TD0.2 existence test)",
+    responses=SEARCHSET,
+    openapi_extra=search_get(PATIENT_SEARCH),
 )
-async def search_patients(
-    request: Request,
-    auth: AuthContext = Depends(ITI78),
-    identifier: str | None = Query(
-        None, description="The INS: urn:oid:1.2.250.1.213.1.4.8|<NIR> (or .9 NIA, .10, .11)"
-    ),
-    logical_id: str | None = Query(None, alias="_id", description="ins-<oid>-<value>"),
-    format_: str | None = Query(None, alias="_format", description="json or xml"),
-) -> Response:
+async def search_patients(request: Request, auth: AuthContext = Depends(ITI78)) -> Response:
     return await _search(request, auth)
 
 
-@router.post("/Patient/_search", summary="ITI-78 search by POST (form parameters)")
+@router.post(
+    "/Patient/_search",
+    summary="ITI-78 search by POST (form parameters)",
+    responses=SEARCHSET,
+    openapi_extra=search_post(PATIENT_SEARCH),
+)
 async def search_patients_by_post(request: Request, auth: AuthContext = Depends(ITI78)) -> Response:
     return await _search(request, auth)
 
 
-@router.get("/Patient/{logical_id}", summary="ITI-78 Patient read")
+@router.get(
+    "/Patient/{logical_id}",
+    summary="ITI-78 Patient read",
+    responses=fhir_ok("Patient", resource_type="Patient"),
+    openapi_extra=format_only(),
+)
 async def read_patient(
-    request: Request,
-    logical_id: str,
-    auth: AuthContext = Depends(ITI78),
-    format_: str | None = Query(None, alias="_format", description="json or xml"),
+    request: Request, logical_id: str, auth: AuthContext = Depends(ITI78)
 ) -> Response:
     ins = ins_of_patient_id(logical_id)
     if ins is None:

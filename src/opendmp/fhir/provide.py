@@ -42,6 +42,16 @@ from opendmp.fhir.metadata_in import (
     resolve_subject,
     submission_input,
 )
+from opendmp.fhir.openapi import (
+    CODEABLE_CONCEPT,
+    CODING,
+    FHIR_STRING,
+    IDENTIFIER,
+    REFERENCE,
+    fhir_ok,
+    resource_body,
+    resource_schema,
+)
 from opendmp.fhir.outcome import XDS_ERROR_SYSTEM, information, issue, outcome
 from opendmp.fhir.validation import InvalidResource, validate_resource
 from opendmp.services.context import ServiceContext
@@ -521,7 +531,99 @@ def _metadata_outcome(request: Request, exc: InvalidMetadata) -> Response:
     return fhir_response(request, outcome(*issues), status_code=exc.http_status)
 
 
-@router.post("", include_in_schema=True, summary="ITI-65 Provide Document Bundle")
+ATTACHMENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "contentType": FHIR_STRING,
+        "language": FHIR_STRING,
+        "data": {"type": "string", "format": "byte"},
+        "url": FHIR_STRING,
+        "size": {"type": "integer", "minimum": 0},
+        "hash": {"type": "string", "format": "byte"},
+        "title": FHIR_STRING,
+        "creation": FHIR_STRING,
+    },
+}
+DOCUMENT_REFERENCE_ELEMENTS: dict[str, Any] = {
+    "status": {"type": "string", "enum": ["current"]},
+    "masterIdentifier": IDENTIFIER,
+    "identifier": {"type": "array", "items": IDENTIFIER},
+    "type": CODEABLE_CONCEPT,
+    "category": {"type": "array", "items": CODEABLE_CONCEPT},
+    "subject": REFERENCE,
+    "date": FHIR_STRING,
+    "author": {"type": "array", "items": REFERENCE},
+    "securityLabel": {"type": "array", "items": CODEABLE_CONCEPT},
+    "relatesTo": {"type": "array", "items": {"type": "object"}},
+    "content": {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "type": "object",
+            "required": ["attachment"],
+            "properties": {"attachment": ATTACHMENT, "format": CODING},
+        },
+    },
+    "context": {"type": "object"},
+    "extension": {"type": "array", "items": {"type": "object"}},
+    "contained": {"type": "array", "items": {"type": "object"}},
+}
+ITI105_SCHEMA = resource_schema(
+    "DocumentReference",
+    DOCUMENT_REFERENCE_ELEMENTS,
+    ("status", "type", "category", "subject", "content"),
+)
+ITI65_SCHEMA = resource_schema(
+    "Bundle",
+    {
+        "type": {"type": "string", "enum": ["transaction"]},
+        "meta": {"type": "object"},
+        "entry": {
+            "type": "array",
+            "minItems": 2,
+            "items": {
+                "type": "object",
+                "required": ["fullUrl", "resource", "request"],
+                "properties": {
+                    "fullUrl": FHIR_STRING,
+                    "resource": {
+                        "anyOf": [
+                            resource_schema("List", {}, ("status", "mode", "code", "subject")),
+                            resource_schema(
+                                "DocumentReference",
+                                DOCUMENT_REFERENCE_ELEMENTS,
+                                ("status", "content"),
+                            ),
+                            resource_schema("Binary", {"contentType": FHIR_STRING}),
+                            resource_schema("Patient", {}),
+                            resource_schema("Parameters", {}),
+                        ]
+                    },
+                    "request": {
+                        "type": "object",
+                        "required": ["method", "url"],
+                        "properties": {
+                            "method": {"type": "string", "enum": ["POST", "PATCH", "PUT"]},
+                            "url": FHIR_STRING,
+                        },
+                    },
+                },
+            },
+        },
+    },
+    ("type", "entry"),
+)
+
+
+@router.post(
+    "",
+    summary="ITI-65 Provide Document Bundle",
+    responses=fhir_ok("transaction-response Bundle", resource_type="Bundle"),
+    openapi_extra=resource_body(
+        "a transaction Bundle: one List (SubmissionSet), DocumentReferences and Binaries",
+        ITI65_SCHEMA,
+    ),
+)
 async def provide_document_bundle(
     request: Request, auth: AuthContext = Depends(_scopes("ITI-65"))
 ) -> Response:
@@ -590,7 +692,17 @@ def parse_simplified(
 
 
 @router.post(
-    "/DocumentReference", status_code=201, summary="ITI-105 Simplified Publish (inline content)"
+    "/DocumentReference",
+    status_code=201,
+    summary="ITI-105 Simplified Publish (inline content)",
+    responses=fhir_ok(
+        "the stored DocumentReference (201), or the one already stored (200); an"
+        " OperationOutcome with Prefer: return=OperationOutcome",
+        statuses=(200, 201),
+    ),
+    openapi_extra=resource_body(
+        "a DocumentReference with its content inline (attachment.data)", ITI105_SCHEMA
+    ),
 )
 async def simplified_publish(
     request: Request, auth: AuthContext = Depends(_scopes("ITI-105", "ITI-65"))

@@ -35,7 +35,7 @@ from opendmp.domain.identifiers import Ins
 from opendmp.fhir.api import router
 from opendmp.fhir.formats import NotAcceptable, fhir_response, response_format
 from opendmp.fhir.mapping import document_reference, fhir_instant
-from opendmp.fhir.openapi import fhir_ok
+from opendmp.fhir.openapi import fhir_ok, format_only
 from opendmp.fhir.provide import _ctx
 from opendmp.services.context import ServiceContext
 from opendmp.services.document_lookup import (
@@ -125,7 +125,8 @@ def version_headers(ctx: ServiceContext, view: DocumentView) -> dict[str, str]:
 @router.get(
     "/DocumentReference/{document_id}",
     summary="Read a DocumentReference (by entryUUID or logical id)",
-    responses=fhir_ok("DocumentReference"),
+    responses=fhir_ok("DocumentReference", resource_type="DocumentReference"),
+    openapi_extra=format_only(),
 )
 @by_id
 async def read_document_reference(
@@ -201,7 +202,14 @@ def _filename(view: DocumentView) -> str:
 @router.get(
     "/Binary/{document_id}",
     summary="ITI-68 Retrieve Document",
-    responses={200: {"description": "the document (raw bytes) or a FHIR Binary"}},
+    responses={
+        200: {
+            "description": "the document's bytes in its own type (Accept: */* or that type),"
+            " or a FHIR Binary (Accept or _format: FHIR JSON or XML)",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    openapi_extra=format_only(),
 )
 @by_id
 async def retrieve_document(

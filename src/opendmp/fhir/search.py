@@ -21,10 +21,11 @@ from fastapi.responses import Response
 
 from opendmp.auth.dependencies import AuthContext, require_scope
 from opendmp.domain.errors import NotFound
+from opendmp.fhir import openapi
 from opendmp.fhir.api import router
 from opendmp.fhir.formats import fhir_response
 from opendmp.fhir.mapping import bundle, document_reference
-from opendmp.fhir.openapi import fhir_ok
+from opendmp.fhir.openapi import COUNT, INS_TOKEN, SearchParameter, fhir_ok
 from opendmp.fhir.provide import _ctx
 from opendmp.fhir.search_params import (
     SORTS,
@@ -42,34 +43,39 @@ from opendmp.services.documents import DocumentQuery, PageRequest, search_docume
 
 # --- ITI-67 -----------------------------------------------------------------------------------
 
-DOCUMENT_PARAMETERS: dict[str, frozenset[str]] = {
-    name: frozenset()
-    for name in (
-        "patient",
-        "patient.identifier",
-        "status",
-        "identifier",
-        "category",
-        "type",
-        "setting",
-        "facility",
-        "event",
-        "security-label",
-        "format",
-        "date",
-        "creation",
-        "period",
-        "period-start",
-        "period-end",
-        "related",
-        "author.given",
-        "author.family",
-        "isArchived",
-        "_count",
-        "_sort",
-        "_cursor",
-    )
+_CODES = "code, or system|code; comma = OR"
+_DATE = "[eq|ne|gt|lt|ge|le]date or dateTime (no zone: Europe/Paris); repeat to AND"
+DOCUMENT_SEARCH: dict[str, SearchParameter] = {
+    "patient.identifier": SearchParameter(
+        "The INS: <INS system>|<INS> (or give patient)", required=True, schema=INS_TOKEN
+    ),
+    "patient": SearchParameter("[base/]Patient/ins-<oid>-<value>, instead of patient.identifier"),
+    "status": SearchParameter("current, superseded (comma = OR)", required=True),
+    "identifier": SearchParameter("uniqueId (urn:oid:…), entryUUID (urn:uuid:…) or id"),
+    "category": SearchParameter(f"classCode: {_CODES}"),
+    "type": SearchParameter(f"typeCode: {_CODES}"),
+    "setting": SearchParameter(f"practiceSettingCode: {_CODES}"),
+    "facility": SearchParameter(f"healthcareFacilityTypeCode: {_CODES}"),
+    "event": SearchParameter(f"eventCodeList: {_CODES}"),
+    "security-label": SearchParameter(f"confidentialityCode: {_CODES}"),
+    "format": SearchParameter(f"formatCode: {_CODES}"),
+    "date": SearchParameter(f"submission time: {_DATE}", repeated=True),
+    "creation": SearchParameter(f"creation time: {_DATE}", repeated=True),
+    "period": SearchParameter(f"service period: {_DATE}", repeated=True),
+    "period-start": SearchParameter(f"service start: {_DATE}", repeated=True),
+    "period-end": SearchParameter(f"service stop: {_DATE}", repeated=True),
+    "related": SearchParameter("referenceIdList: value, or system|value; comma = OR"),
+    "author.given": SearchParameter("author's given name (starts with, accents ignored)"),
+    "author.family": SearchParameter("author's family name (starts with, accents ignored)"),
+    "isArchived": SearchParameter("true or false (PDSm)"),
+    "_count": SearchParameter("page size (at most 100)", schema=COUNT),
+    "_sort": SearchParameter(
+        "date, creation or period; - for descending (default -date)",
+        schema={"type": "string", "enum": sorted(SORTS)},
+    ),
+    "_cursor": SearchParameter("the next page (from the Bundle's next link)"),
 }
+DOCUMENT_PARAMETERS: dict[str, frozenset[str]] = {name: frozenset() for name in DOCUMENT_SEARCH}
 
 
 def _related(params: Params) -> tuple[str, ...]:
@@ -158,10 +164,14 @@ async def find_document_references(request: Request, auth: AuthContext) -> Respo
     return fhir_response(request, body)
 
 
+SEARCHSET = fhir_ok("searchset Bundle of DocumentReference", resource_type="Bundle")
+
+
 @router.get(
     "/DocumentReference",
     summary="ITI-67 Find Document References",
-    responses=fhir_ok("searchset Bundle of DocumentReference"),
+    responses=SEARCHSET,
+    openapi_extra=openapi.search_get(DOCUMENT_SEARCH),
 )
 async def search_get(
     request: Request, auth: AuthContext = Depends(require_scope("ITI-67"))
@@ -172,7 +182,8 @@ async def search_get(
 @router.post(
     "/DocumentReference/_search",
     summary="ITI-67 Find Document References (POST, form-encoded)",
-    responses=fhir_ok("searchset Bundle of DocumentReference"),
+    responses=SEARCHSET,
+    openapi_extra=openapi.search_post(DOCUMENT_SEARCH),
 )
 async def search_post(
     request: Request, auth: AuthContext = Depends(require_scope("ITI-67"))

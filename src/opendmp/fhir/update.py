@@ -32,6 +32,7 @@ Choices (docs/api.md):
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -42,9 +43,9 @@ from opendmp.auth.dependencies import AuthContext
 from opendmp.domain.errors import InvalidInput, OpenDMPError
 from opendmp.domain.limits import check_value_counts, too_many
 from opendmp.fhir.api import router
-from opendmp.fhir.formats import fhir_response, parse_resource, read_body
+from opendmp.fhir.formats import check_depth, fhir_response, parse_resource, read_body
 from opendmp.fhir.mapping import IS_ARCHIVED_URL
-from opendmp.fhir.openapi import fhir_ok
+from opendmp.fhir.openapi import INS_TOKEN, SearchParameter, fhir_ok, patch_body, search_get
 from opendmp.fhir.outcome import information
 from opendmp.fhir.patching import (
     InvalidPatch,
@@ -142,9 +143,11 @@ def _check_operation_count(found: Any, limit: int) -> None:
         )
 
 
-def _patched(
-    before: dict[str, Any], body: bytes, content_type: str | None, limit: int
-) -> dict[str, Any]:
+def _parsed_patch(
+    body: bytes, content_type: str | None, limit: int
+) -> Callable[[dict[str, Any]], Any]:
+    """Read the PATCH body before anything is read from the record (a malformed body is
+    refused without an access); the function applies it to the current resource."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media == JSON_PATCH:
         try:
@@ -152,10 +155,11 @@ def _patched(
         except orjson.JSONDecodeError:
             raise InvalidPatch("malformed JSON Patch") from None
         _check_operation_count(operations, limit)
-        return apply_json_patch(before, operations)
+        check_depth(operations)
+        return lambda before: apply_json_patch(before, operations)
     parameters = parse_resource(body, content_type)
     _check_operation_count(parameters.get("parameter"), limit)
-    return apply_fhirpath_patch(before, parameters)
+    return lambda before: apply_fhirpath_patch(before, parameters)
 
 
 async def _apply(
@@ -213,6 +217,9 @@ async def patch_document(request: Request, auth: AuthContext, where: DocumentLoc
     body = await read_body(request, limit=MAX_PATCH_BYTES)
     if not body:
         raise InvalidPatch("the PATCH body is empty")
+    patched = _parsed_patch(
+        body, request.headers.get("content-type"), ctx.limits.max_patch_operations
+    )
     view = await read_document_metadata(
         ctx, actor=auth.actor, ins=where.ins, document_id=where.document_id
     )
@@ -225,8 +232,7 @@ async def patch_document(request: Request, auth: AuthContext, where: DocumentLoc
             f"the document is at version {view.version}", code="version-conflict"
         )
     before = await reference_of(ctx, view, where)
-    content_type = request.headers.get("content-type")
-    after = _patched(before, body, content_type, ctx.limits.max_patch_operations)
+    after: dict[str, Any] = patched(before)
     _unchanged_elsewhere(before, after)
     updated = await _apply(ctx, auth, where, view, after)
     prefer = request.headers.get("prefer", "").lower()
@@ -242,10 +248,20 @@ async def patch_document(request: Request, auth: AuthContext, where: DocumentLoc
     return fhir_response(request, await reference_of(ctx, updated, where), headers=headers)
 
 
+PATCHED = fhir_ok(
+    "the updated DocumentReference (or an OperationOutcome: Prefer, or after a delete)"
+)
+PATCH_DESCRIPTION = (
+    "JSON Patch or FHIRPath Patch of status (entered-in-error), securityLabel and the"
+    ' isArchived extension; If-Match: W/"<version>" guards against a concurrent change'
+)
+
+
 @router.patch(
     "/DocumentReference/{document_id}",
     summary="Update a document's metadata (PDSm: status, securityLabel, isArchived)",
-    responses=fhir_ok("the updated DocumentReference"),
+    responses=PATCHED,
+    openapi_extra=patch_body(PATCH_DESCRIPTION),
 )
 @by_id
 async def patch_by_id(
@@ -255,17 +271,28 @@ async def patch_by_id(
     return await patch_document(request, auth, where)
 
 
+CONDITIONAL_SEARCH: dict[str, SearchParameter] = {
+    "identifier": SearchParameter(
+        "the document's uniqueId (urn:oid:…), entryUUID (urn:uuid:…) or id", required=True
+    ),
+    "patient.identifier": SearchParameter(
+        "The INS: <INS system>|<INS>, when the identifier is not unique", schema=INS_TOKEN
+    ),
+    "patient": SearchParameter("[base/]Patient/ins-<oid>-<value>"),
+}
 CONDITIONAL_PARAMETERS: dict[str, frozenset[str]] = {
-    "identifier": frozenset(),
-    "patient": frozenset(),
-    "patient.identifier": frozenset(),
+    name: frozenset() for name in CONDITIONAL_SEARCH
 }
 
 
 @router.patch(
     "/DocumentReference",
     summary="Conditional update of a document's metadata by identifier (PDSm)",
-    responses=fhir_ok("the updated DocumentReference"),
+    responses=PATCHED,
+    openapi_extra={
+        "parameters": search_get(CONDITIONAL_SEARCH)["parameters"],
+        "requestBody": patch_body(PATCH_DESCRIPTION)["requestBody"],
+    },
 )
 @by_id
 async def conditional_patch(

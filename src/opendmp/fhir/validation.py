@@ -1,7 +1,7 @@
 """Validate incoming FHIR resources with the R4B models, strictly.
 
 ``fhir.resources`` coerces JSON types (``"size": false`` becomes 0, ``"11"`` becomes 11),
-which FHIR JSON forbids. After the model validation (structure, cardinalities, formats),
+which FHIR JSON forbids. Before the model validation (structure, cardinalities, formats),
 :func:`strict_json_types` walks the raw JSON beside the model's field annotations and
 refuses a boolean where an integer is expected, a number where a string is, and so on.
 Every error names its place as a FHIRPath-like ``expression``.
@@ -13,6 +13,7 @@ import datetime as dt
 import decimal
 import types
 import typing
+import uuid
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -59,6 +60,9 @@ def validate_resource(data: dict[str, Any]) -> None:
     if not isinstance(resource_type, str):
         raise InvalidResource("the body is not a FHIR resource (no resourceType)")
     model = model_class(resource_type)
+    # JSON types first: the R4B models' own validators assume them (a number where a url is
+    # expected raised AttributeError inside fhir_core, issue 12).
+    strict_json_types(data, model, resource_type)
     try:
         model.model_validate(data)
     except ValidationError as exc:
@@ -69,7 +73,6 @@ def validate_resource(data: dict[str, Any]) -> None:
         raise InvalidResource(
             f"invalid {resource_type}: {str(exc).splitlines()[0]}", expression=resource_type
         ) from None
-    strict_json_types(data, model, resource_type)
 
 
 def _unwrap(annotation: Any) -> tuple[bool, Any]:
@@ -90,6 +93,17 @@ def _base(annotation: Any) -> Any:
     return annotation
 
 
+# Primitive types that FHIR JSON writes as strings (fhir_core types: url is a Union).
+_STRING_BASES = (str, bytes, dt.datetime, dt.date, dt.time, uuid.UUID)
+
+
+def _is_url(base: Any) -> bool:
+    """``UrlType`` is ``Union[AnyUrl, str]``: a string in JSON, like every string type."""
+    return typing.get_origin(base) in (typing.Union, types.UnionType) and str in typing.get_args(
+        base
+    )
+
+
 def _check_primitive(value: Any, base: Any, where: str) -> None:
     if base is bool:
         ok = isinstance(value, bool)
@@ -100,7 +114,7 @@ def _check_primitive(value: Any, base: Any, where: str) -> None:
     elif base in (float, decimal.Decimal):
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         expected = "a number"
-    elif base in (str, bytes, dt.datetime, dt.date, dt.time):
+    elif base in _STRING_BASES or _is_url(base):
         ok = isinstance(value, str)
         expected = "a string"
     else:
