@@ -61,6 +61,18 @@ def too_many(what: str, found: int, limit: int, setting: str, *, code: str) -> L
     )
 
 
+def check_document_count(what: str, found: int, limits: RequestLimits) -> None:
+    """422 beyond ``max_documents`` documents in one submission (ITI-65, portals)."""
+    if found > limits.max_documents:
+        raise too_many(
+            what,
+            found,
+            limits.max_documents,
+            "OPENDMP_MAX_DOCUMENTS_PER_SUBMISSION",
+            code="too-many-documents",
+        )
+
+
 def too_large(what: str, size: int, limit: int, setting: str) -> LimitExceeded:
     return LimitExceeded(
         f"{what} holds {size} bytes, more than the {limit} accepted ({setting})",

@@ -27,7 +27,13 @@ from fastapi.responses import Response
 from opendmp.auth.dependencies import AuthContext, CurrentAuth, InsufficientScope
 from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.identifiers import Ins
-from opendmp.domain.limits import RequestLimits, decoded_size, too_large, too_many
+from opendmp.domain.limits import (
+    RequestLimits,
+    check_document_count,
+    decoded_size,
+    too_large,
+    too_many,
+)
 from opendmp.fhir.api import router
 from opendmp.fhir.formats import _XML_NAMES, fhir_response, parse_resource, read_body
 from opendmp.fhir.mapping import document_reference, fhir_instant
@@ -242,14 +248,7 @@ def parse_bundle(bundle: dict[str, Any], limits: RequestLimits) -> Parsed:
                 where,
             )
         kinds.append(kind)
-    if len(docs) > limits.max_documents:
-        raise too_many(
-            "DocumentReferences in the Bundle",
-            len(docs),
-            limits.max_documents,
-            "OPENDMP_MAX_DOCUMENTS_PER_SUBMISSION",
-            code="too-many-documents",
-        )
+    check_document_count("DocumentReferences in the Bundle", len(docs), limits)
     if len(lists) != 1:
         raise refuse(
             f"the Bundle must hold exactly one SubmissionSet List (POST), found {len(lists)}",

@@ -43,7 +43,7 @@ from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.codes import class_for_type, type_label
 from opendmp.domain.errors import Conflict, InvalidIdentifier, InvalidInput, OpenDMPError
 from opendmp.domain.identifiers import Ins, parse_idnat_ps
-from opendmp.domain.limits import RequestLimits, too_large, too_many
+from opendmp.domain.limits import RequestLimits, check_document_count, too_large
 from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action, decide
 from opendmp.services.context import ServiceContext
 from opendmp.services.directory import ensure_organization, ensure_professional
@@ -345,14 +345,7 @@ def _check_document(
 
 def check_bounds(documents: Sequence[DocumentInput], limits: RequestLimits) -> None:
     """422 beyond ``max_documents``, 413 for a document beyond ``max_document_bytes``."""
-    if len(documents) > limits.max_documents:
-        raise too_many(
-            "documents in the submission",
-            len(documents),
-            limits.max_documents,
-            "OPENDMP_MAX_DOCUMENTS_PER_SUBMISSION",
-            code="too-many-documents",
-        )
+    check_document_count("documents in the submission", len(documents), limits)
     for index, doc in enumerate(documents):
         if len(doc.content) > limits.max_document_bytes:
             raise too_large(
@@ -548,29 +541,25 @@ async def _store_new(
         )
     await session.execute(_INSERT_DOCUMENT, list(rows.values()))
     events: list[NewEvent] = []
+
+    def event(action: str, document_id: uuid.UUID, details: dict[str, Any]) -> NewEvent:
+        return NewEvent(
+            action=action,
+            actor=actor,
+            time=ctx.now(),
+            record_id=record.id,
+            target_document_id=document_id,
+            details=details,
+        )
+
     for item in new_items:
         events.append(
-            NewEvent(
-                action="document:document:deposit",
-                actor=actor,
-                time=ctx.now(),
-                record_id=record.id,
-                target_document_id=item.document_id,
-                details={"type": item.doc.type_code},
-            )
+            event("document:document:deposit", item.document_id, {"type": item.doc.type_code})
         )
         if item.replaced is not None:
             await _supersede(session, record.id, item.replaced, now)
-            events.append(
-                NewEvent(
-                    action="document:document:replace",
-                    actor=actor,
-                    time=ctx.now(),
-                    record_id=record.id,
-                    target_document_id=item.replaced.id,
-                    details={"replaced_by": str(item.document_id)},
-                )
-            )
+            replaced_by = {"replaced_by": str(item.document_id)}
+            events.append(event("document:document:replace", item.replaced.id, replaced_by))
     await append_many(session, events)
     return rows
 
