@@ -93,3 +93,27 @@ policy-scale: $(VENV)/.installed-dev
 fuzz: $(VENV)/.installed-dev
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} $(BIN)/pytest tests/api/test_openapi_fuzz.py \
 		-k every_operation -s -q
+
+.PHONY: fuzz-parsers
+
+$(VENV)/.installed-fuzz: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c $(LOCK) -e ".[fuzz]"
+	touch $@
+
+## make fuzz-parsers: coverage-guided fuzzing (atheris) of the CDA header parser, the FHIR
+## XML reader, bearer tokens, establishment assertions and client certificates, one target
+## after another, FUZZ_RUNS inputs each, each run bounded by FUZZ_TIMEOUT seconds; new
+## corpus entries and crashing inputs go to var/fuzz/ (docs/security.md)
+FUZZ_RUNS    ?= 1000000
+FUZZ_TIMEOUT ?= 3600
+FUZZ_TARGETS ?= cda_header fhir_xml tokens assertions certificates
+FUZZ_WORK    := var/fuzz
+
+fuzz-parsers: $(VENV)/.installed-fuzz
+	@for target in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_WORK)/$$target $(FUZZ_WORK)/crashes; \
+		echo "== fuzz/$$target.py: $(FUZZ_RUNS) inputs"; \
+		timeout $(FUZZ_TIMEOUT) $(BIN)/python fuzz/$$target.py -runs=$(FUZZ_RUNS) -timeout=10 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_WORK)/crashes/$$target- \
+			$(FUZZ_WORK)/$$target fuzz/corpus/$$target || exit 1; \
+	done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import stat
@@ -155,6 +156,25 @@ def test_malformed_certificate_data_is_refused_not_crashed_on(tmp_path: Path) ->
         with pytest.raises(CertificateRefused) as caught:
             verify_or_refuse(v, data)
         assert caught.value.reason == "malformed"
+
+
+# Found by fuzz/certificates.py: a certificate whose version field is not v1 or v3 made
+# cryptography raise x509.InvalidVersion, which is no ValueError: it escaped as a 500.
+@pytest.mark.parametrize("encoding", ["der", "pem"])
+def test_a_certificate_of_an_unknown_x509_version_is_refused_as_malformed(
+    tmp_path: Path, encoding: str
+) -> None:
+    cert, _ = card(AUTHORITY)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    v3 = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT INTEGER 2 (v3) at the start of the TBS
+    assert der.count(v3) == 1
+    bad = der.replace(v3, b"\xa0\x03\x02\x01\x03")
+    if encoding == "pem":
+        body = base64.encodebytes(bad)
+        bad = b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
+    with pytest.raises(CertificateRefused) as caught:
+        verify_or_refuse(verifier(tmp_path), bad)
+    assert caught.value.reason == "malformed"
 
 
 def test_a_cpe_card_must_name_its_structure() -> None:

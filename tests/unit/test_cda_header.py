@@ -225,3 +225,14 @@ def test_cda_timestamps_become_aware_utc(value: str, expected: datetime) -> None
 def test_malformed_timestamps_are_rejected(value: str) -> None:
     with pytest.raises(ValueError, match=r".*"):
         parse_ts(value)
+
+
+# Found by fuzz/cda_header.py: a valid local time whose UTC instant falls outside what a
+# datetime holds (year 1 in Paris is still year 0 in UTC) leaked OverflowError as a 500.
+@pytest.mark.parametrize("value", ["00010101", "00010101000000+2359", "99991231235959-2359"])
+def test_timestamps_whose_utc_instant_is_out_of_range_are_rejected(value: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_ts(value)
+    with pytest.raises(InvalidInput) as caught:
+        parse_header(MINIMAL.replace(b"20210325120000+0100", value.encode()))
+    assert caught.value.code == "invalid-cda"

@@ -184,12 +184,16 @@ def read_subject(cert: x509.Certificate) -> CertificateSubject:
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
-    """PEM (one or several) or a single DER certificate."""
+    """PEM (one or several) or a single DER certificate.
+
+    cryptography reports bad data as ``ValueError``, except a version field that is
+    neither v1 nor v3 (``x509.InvalidVersion``, a plain ``Exception``): both are malformed.
+    """
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except ValueError as error:
+    except (ValueError, x509.InvalidVersion) as error:
         raise CertificateRefused("malformed", str(error)) from None
 
 

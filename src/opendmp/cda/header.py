@@ -138,7 +138,8 @@ def parse_ts(value: str) -> datetime:
     """A CDA ``TS`` (``YYYY[MM[DD[HH[MM[SS[.S]]]]]][±ZZZZ]``) as an aware UTC datetime.
 
     Missing parts take their lowest value; a missing offset means Europe/Paris time.
-    Raises ``ValueError`` on anything else.
+    Raises ``ValueError`` on anything else, including a time whose UTC instant falls
+    outside years 1-9999 (``00010101`` in Paris is still year 0 in UTC).
     """
     m = _TS.match(value.strip())
     if m is None:
@@ -159,7 +160,10 @@ def parse_ts(value: str) -> datetime:
         int((g["f"] or "0").ljust(6, "0")),
         tzinfo=tz,
     )
-    return local.astimezone(UTC)
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"HL7 TS out of range once in UTC: {value!r}") from None
 
 
 def parse_header(data: bytes) -> CdaHeader:

@@ -13,6 +13,9 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource
+from fhir_core import xml_utils as fhir_xml_loader
+from lxml import etree
 from pydantic import ValidationError
 
 from opendmp.domain.errors import InvalidInput, OpenDMPError
@@ -154,6 +157,63 @@ def check_depth(root: Any, children: Callable[[Any], Iterable[Any]] = _json_chil
     raise too_deep()
 
 
+_ABSTRACT_RESOURCES = frozenset({"Resource", "DomainResource"})
+FHIR_NS = "http://hl7.org/fhir"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+
+
+# The R4B XML loader resolves each element's local name among its own module's globals
+# (``globals().get(name, Node)``): a name that is one of them would be called as a class.
+_LOADER_NAMES = frozenset(name for name in vars(fhir_xml_loader) if name != "Node")
+
+
+def _check_elements(root: etree._Element) -> None:
+    """Refuse a body the R4B XML loader cannot walk (it fails with ``KeyError``,
+    ``AttributeError`` or ``TypeError`` otherwise, which would be a 500).
+
+    FHIR XML puts every element in the FHIR namespace, as the default namespace, except
+    the narrative's ``div`` (XHTML, kept as it is); comments may appear anywhere,
+    processing instructions nowhere inside the resource; no FHIR element is named after
+    one of the loader's internals. Walked without recursion.
+    """
+    pending = [root]
+    while pending:
+        element = pending.pop()
+        if isinstance(element, etree._Comment):
+            continue
+        if element is not root and element.nsmap.get(None) == XHTML_NS:
+            continue
+        if (
+            not isinstance(element.tag, str)
+            or etree.QName(element).namespace != FHIR_NS
+            or element.nsmap.get(None) != FHIR_NS
+        ):
+            raise InvalidInput(
+                f"FHIR XML elements must be in the default namespace {FHIR_NS}",
+                code="invalid-resource",
+            )
+        if etree.QName(element).localname in _LOADER_NAMES:
+            raise InvalidInput(
+                f"unknown element {etree.QName(element).localname!r}", code="invalid-resource"
+            )
+        pending.extend(element)
+
+
+def _resource_model(name: str) -> type[Resource]:
+    """The R4B model of the concrete resource ``name`` (the XML root element's name).
+
+    The lookup raises ``KeyError`` or ``ValueError`` for a name it does not know, and also
+    answers for data types (``Coding``) and abstract classes, which are no request body.
+    """
+    try:
+        model = get_fhir_model_class(name)
+    except (KeyError, ValueError):
+        model = None
+    if model is None or not issubclass(model, Resource) or name in _ABSTRACT_RESOURCES:
+        raise InvalidInput(f"unknown resource {name!r}", code="invalid-resource")
+    return model
+
+
 def parse_resource(body: bytes, content_type: str | None) -> dict[str, Any]:
     """Parse a FHIR resource from JSON or XML into a plain dict."""
     media = _media(content_type or FHIR_JSON)
@@ -169,17 +229,13 @@ def parse_resource(body: bytes, content_type: str | None) -> dict[str, Any]:
         check_depth(data)
         return data
     if media in _XML_NAMES:
-        from lxml import etree
-
         from opendmp.cda.xml import parse_xml
 
         root = parse_xml(body)
         check_depth(root, iter)
+        _check_elements(root)
         name = etree.QName(root).localname
-        try:
-            model = get_fhir_model_class(name)
-        except KeyError:
-            raise InvalidInput(f"unknown resource {name!r}", code="invalid-resource") from None
+        model = _resource_model(name)
         try:
             parsed = model.model_validate_xml(body)
         except KeyError as exc:
