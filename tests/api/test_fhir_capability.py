@@ -99,7 +99,7 @@ async def test_search_parameters_are_those_the_routes_take(api: Api) -> None:
     }
     for resource in params.values():
         assert not {"_format", "_count", "_cursor"} & set(resource)
-    if "DocumentReference" in params:  # ITI-67 (STANDARDS §1.4)
+    if "DocumentReference" in params:  # ITI-67 (IHE MHD ITI-67 parameters)
         assert {"patient.identifier", "status", "identifier", "creation"} <= set(
             params["DocumentReference"]
         )

@@ -1,5 +1,5 @@
 """Authorisations, blocks and emergency choices through ``/fhir/Consent`` (DMP TD0.3/TD0.4,
-DMP-RULES §3.1, §3.3, §3.4): refusals first, then each write and what it changes. Runs on
+docs/rules.md §3.1, §3.3, §3.4): refusals first, then each write and what it changes. Runs on
 both databases."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Invariants over the access-management services (DMP-RULES §3.1.2, §3.4, §5):
+"""Invariants over the access-management services (docs/rules.md §3.1.2, §3.4, §5):
 
 - every decision, allowed or denied, leaves exactly one audit event naming the actor, the
   action, the access mode, the outcome and the reason; the hash chains still verify;

@@ -1,4 +1,4 @@
-"""Access management on a real database (DMP-RULES §3.1, §3.3, §3.4): authorisations, blocks,
+"""Access management on a real database (docs/rules.md §3.1, §3.3, §3.4): authorisations, blocks,
 treating doctors, the patient's choices, emergency access and legal representatives.
 
 Refusals first: each leaves nothing changed but its denied audit event. Then the successes

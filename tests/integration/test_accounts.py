@@ -1,5 +1,5 @@
 """Patient accounts on a real database: one-time credentials, forced password change, TOTP,
-lockout, password reset by e-mail (DMP-RULES §2, DESIGN.md §9). Refusals first."""
+lockout, password reset by e-mail (docs/rules.md §2, docs/architecture.md §9). Refusals first."""
 
 from __future__ import annotations
 

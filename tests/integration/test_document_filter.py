@@ -1,4 +1,5 @@
-"""The SQL filter lists exactly the documents ``decide`` lets the reader read (DESIGN.md §5).
+"""The SQL filter lists exactly the documents ``decide`` lets the reader read
+(docs/architecture.md §5).
 
 A property-based test: hypothesis draws a set of documents and, for that one database, a
 list of reading scenarios, each a reader (patient, representative, professional in any

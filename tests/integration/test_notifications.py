@@ -1,4 +1,4 @@
-"""Notification delivery (DMP-RULES §5): outbox rows written with their cause are e-mailed
+"""Notification delivery (docs/rules.md §5): outbox rows written with their cause are e-mailed
 by the worker at least once, idempotently by outbox id, and never lost.
 
 A real SMTP server (aiosmtpd) listens on loopback. aiosmtpd cannot start on port 0 (its
@@ -341,7 +341,7 @@ async def test_no_message_carries_the_ins_the_patients_name_or_a_document_title(
         submission=submission(clock.now, title="Compte rendu de consultation d'oncologie"),
     )
     at = clock.now.isoformat()
-    # What the access and deposit paths queue (DMP-RULES §5), in both languages.
+    # What the access and deposit paths queue (docs/rules.md §5), in both languages.
     for language in ("fr", "en"):
         await enqueue(ctx, "new-document", language=language, payload={"at": at})
         await enqueue(ctx, "access", language=language)

@@ -1,5 +1,5 @@
 """Record lifecycle services on a real database: create, show, close, reactivate, and the
-early-destruction request (DMP-RULES §2). Refusals first, then successes."""
+early-destruction request (docs/rules.md §2). Refusals first, then successes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retention (DMP-RULES §2): a closed record is kept 10 years, or destroyed within 3 months
+"""Retention (docs/rules.md §2): a closed record is kept 10 years, or destroyed within 3 months
 of an early-destruction request; destruction leaves only a tombstone."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Encryption at rest (DESIGN.md §7): master key, wrapped data keys, authenticated blobs."""
+"""Encryption at rest (docs/architecture.md §7): master key, wrapped data keys,
+authenticated blobs."""
 
 from __future__ import annotations
 

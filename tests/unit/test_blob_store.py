@@ -1,4 +1,5 @@
-"""Blob storage (DESIGN.md §6-7): safe keys, atomic durable writes, listing, shredding."""
+"""Blob storage (docs/architecture.md §6-7): safe keys, atomic durable writes, listing,
+shredding."""
 
 from __future__ import annotations
 
@@ -265,7 +266,7 @@ async def test_shredding_a_record_leaves_neither_key_nor_files(tmp_path: Path) -
         data_key=other_key, record_id=OTHER_RECORD, document_id=DOC_ID, content=CONTENT
     )
 
-    # Crypto-shredding order (DESIGN.md §7): the wrapped key goes first, then the blobs.
+    # Crypto-shredding order (docs/architecture.md §7): the wrapped key goes first, then the blobs.
     del wrapped_keys[RECORD]
     removed = await blobs.shred_record(RECORD)
 

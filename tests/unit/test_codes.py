@@ -23,7 +23,7 @@ from opendmp.domain.codes import (
 )
 from opendmp.domain.errors import InvalidInput
 
-# DMP-RULES §1 and §4.
+# docs/rules.md §1 and §4.
 # fmt: off
 RULES_PROFESSIONS = [
     "10", "21", "26", "28", "32", "40", "50", "60", "69", "70", "80", "81",

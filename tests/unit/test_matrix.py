@@ -1,4 +1,4 @@
-"""The access matrix (DMP-RULES §3.6): the packaged default and the official CSV loader."""
+"""The access matrix (docs/rules.md §3.6): the packaged default and the official CSV loader."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Notification wording (DMP-RULES §5): French first, English variant, and nothing in an
+"""Notification wording (docs/rules.md §5): French first, English variant, and nothing in an
 e-mail beyond who accessed, when and in which mode."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The access rules of DMP-RULES §3, one case per rule and per exception to it.
+"""The access rules of docs/rules.md §3, one case per rule and per exception to it.
 
-Refusals first (CONVENTIONS §5), then what is allowed, then invariants over random actors
+Refusals first, then what is allowed, then invariants over random actors
 and facts (hypothesis).
 """
 

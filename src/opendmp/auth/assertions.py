@@ -3,7 +3,7 @@
 The software presents the establishment's certificate (TLS client certificate, or the
 proxy header) and, in the ``X-DMP-Assertion`` header, a JWT it signed with a key
 registered for that establishment (``opendmp establishment register-key``). The JWT
-carries the VIHF attributes of DMP-RULES §1:
+carries the VIHF attributes of docs/rules.md §1:
 
 ==================  =================================================================
 claim              VIHF attribute

@@ -1,4 +1,4 @@
-"""Authenticated encryption of document content (DESIGN.md §7).
+"""Authenticated encryption of document content (docs/architecture.md §7).
 
 Stored format, version 1::
 

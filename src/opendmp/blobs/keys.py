@@ -1,4 +1,4 @@
-"""Master key and per-record data keys (DESIGN.md §7).
+"""Master key and per-record data keys (docs/architecture.md §7).
 
 Each record has its own random 256-bit data key. Only its *wrapped* form (AES key wrap,
 RFC 3394) is stored next to the record, wrapped by the key-encryption key of an epoch,

@@ -1,4 +1,4 @@
-"""Where encrypted document content is kept (DESIGN.md §6, §7).
+"""Where encrypted document content is kept (docs/architecture.md §6, §7).
 
 ``BlobStore`` is the small interface every backend implements (file system here; an
 object store later), picked by settings in the composition root. A store only ever sees
@@ -299,7 +299,7 @@ class EncryptedBlobs:
 
     Blob keys are ``"<record_id>/<random uuid hex>"``, not the document id. A fresh key per
     write means a blob is never overwritten: a failed or retried deposit cannot clobber
-    the content of a committed document, and the reaper (DESIGN.md §6.7) can never delete
+    the content of a committed document, and the reaper (docs/architecture.md §6.7) can never delete
     a blob that a concurrent retry is about to reference. Document ids (OIDs, URNs) are also
     not always valid path segments. The document id stays bound to the content as the
     associated data of the encryption; callers store the returned key in the document row.

@@ -1,6 +1,6 @@
 """Read the metadata a DMP needs from a CDA R2 header (CI-SIS flavour).
 
-The mapping follows STANDARDS.md §6 (PCC TF-2 4.1 binding plus the CI-SIS rules). Only
+The mapping follows IHE PCC TF-2 4.1 (the CDA header binding) plus the ANS CI-SIS rules. Only
 what identifies and indexes the document is required (``id``, ``code``, ``effectiveTime``,
 ``recordTarget``); anything else a real document may lack comes back as ``None`` so that
 the caller (the deposit service) decides what is mandatory for its use.

@@ -1,7 +1,7 @@
 """Code systems the DMP uses, as frozen data with French and English labels.
 
 Codes and French labels come from the ANS value sets (NOS: TRE_G15, TRE_R38, JDV_J02,
-JDV_J04, JDV_J07, JDV_J08, TRE_A03) as listed in DMP-RULES §1, §3.5 and §4; English labels
+JDV_J04, JDV_J07, JDV_J08, TRE_A03) as listed in docs/rules.md §1, §3.5 and §4; English labels
 are ours. These are the subsets OpenDMP needs, not full copies of the terminologies.
 """
 
@@ -259,7 +259,7 @@ HEALTHCARE_FACILITY_TYPES: dict[str, Code] = _index(
     Code("SNR", _EXP, "Service numérique référencé", "Referenced digital service"),
 )
 
-# --- Confidentiality (J08, DMP-RULES §3.5) -------------------------------------------------
+# --- Confidentiality (J08, docs/rules.md §3.5) -------------------------------------------------
 HL7_CONFIDENTIALITY_SYSTEM = "2.16.840.1.113883.5.25"
 DMP_CONFIDENTIALITY_SYSTEM = "1.2.250.1.213.1.1.4.13"
 CONFIDENTIALITY_CODES: dict[str, Code] = _index(
@@ -284,7 +284,7 @@ CONFIDENTIALITY_CODES: dict[str, Code] = _index(
     ),
 )
 
-# --- Record closure reasons (DMP-RULES §2) -------------------------------------------------
+# --- Record closure reasons (docs/rules.md §2) -------------------------------------------------
 # No public ANS system for these: the codes are the DMP's, the system is OpenDMP's own.
 CLOSURE_REASON_SYSTEM = "urn:opendmp:closure-reason"
 _R = CLOSURE_REASON_SYSTEM
@@ -310,7 +310,7 @@ def is_known_type(code: str) -> bool:
 
 
 def class_for_type(type_code: str) -> str:
-    """Return the ``classCode`` implied by a document ``typeCode`` (DMP-RULES §4)."""
+    """Return the ``classCode`` implied by a document ``typeCode`` (docs/rules.md §4)."""
     try:
         return DOCUMENT_TYPES[type_code].class_code
     except KeyError:
@@ -338,7 +338,7 @@ def profession_label(code: str, lang: Lang = "fr") -> str:
 
 
 # Relation of a legal representative to the patient (HL7 v3 RoleCode, the codes the DMP uses
-# for a minor's representatives, DMP-RULES §2). Added by the access-management services.
+# for a minor's representatives, docs/rules.md §2). Added by the access-management services.
 REPRESENTATIVE_RELATIONS: dict[str, str] = {
     "FTH": "père",
     "MTH": "mère",

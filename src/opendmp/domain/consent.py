@@ -1,4 +1,4 @@
-"""The traced creation consent (DMP-RULES §2: express, informed, captured electronically).
+"""The traced creation consent (docs/rules.md §2: express, informed, captured electronically).
 
 A record is only created with a consent that says who captured it, where, how, when, and
 which wording of the information notice was shown (its version and SHA-256).

@@ -3,7 +3,7 @@
 Every parser normalises its input, checks the format and the check key, and raises
 ``InvalidIdentifier`` with a stable code and a message that says exactly what is wrong.
 Messages quote the faulty *part* (a month, a key), never the whole INS: an INS is health
-data's key and must not end up in logs through an error message (CONVENTIONS habit 15).
+data's key and must not end up in logs through an error message.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Literal
 
 from opendmp.domain.errors import InvalidIdentifier
 
-# Assigning authorities of the INS (DMP-RULES §1). Synthetic data uses the test/demo OIDs.
+# Assigning authorities of the INS (docs/rules.md §1). Synthetic data uses the test/demo OIDs.
 INS_NIR_OID = "1.2.250.1.213.1.4.8"
 INS_NIA_OID = "1.2.250.1.213.1.4.9"
 INS_NIR_TEST_OID = "1.2.250.1.213.1.4.10"
@@ -32,7 +32,7 @@ _URN_OID = "urn:oid:"
 # ---------------------------------------------------------------------------------------
 
 # 1/2 are definitive numbers; 3, 7, 8 are provisional ones (foreign-born persons being
-# registered, NIA), which the DMP must accept (DMP-RULES §1).
+# registered, NIA), which the DMP must accept (docs/rules.md §1).
 _INS_SEX_DIGITS = frozenset("12378")
 # Corsica: the department is read as a number after 2A -> 19 and 2B -> 18 (INSEE rule).
 _CORSICA = {"2A": "19", "2B": "18"}
@@ -72,7 +72,7 @@ def with_ins_key(nir13: str) -> str:
 
 
 def _month_is_valid(month: int) -> bool:
-    # 20–42 and 50–99 appear for persons whose civil record is incomplete (DMP-RULES §1).
+    # 20–42 and 50–99 appear for persons whose civil record is incomplete (docs/rules.md §1).
     return 1 <= month <= 12 or 20 <= month <= 42 or month >= 50
 
 

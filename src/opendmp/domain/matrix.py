@@ -1,4 +1,4 @@
-"""The access matrix (DMP-RULES §3.6): may this profession [+ specialty] read this type?
+"""The access matrix (docs/rules.md §3.6): may this profession [+ specialty] read this type?
 
 One boolean per (profession, specialty or none, document type). A specialty-specific cell
 overrides the profession's cell for the same type; a cell that exists nowhere is "may not

@@ -2,7 +2,7 @@
 
 Pure and total: every (actor, action, facts) gets a decision with a stable reason code, and
 no input makes it raise. Services gather the facts, call it before touching data and audit
-its answer, allowed or denied. Rules are checked in the order of DMP-RULES §3.1: record
+its answer, allowed or denied. Rules are checked in the order of docs/rules.md §3.1: record
 state, actor kind, block, basis of access (authorisation, care team, treating doctor,
 emergency), then the document rules (matrix, masking, visibility, deletion, versions),
 which live as data in ``read_rules`` so that the SQL filter compiles the same list.
@@ -115,7 +115,7 @@ class Facts:
     care_team: bool = False  # their organisation is authorised and they are in its care team
     treating_doctor: bool = False  # médecin traitant DMP of this record
     emergency_open: bool = False  # a time-boxed emergency access is open for them
-    # The patient's emergency choices (DMP-RULES §3.4), permit by default.
+    # The patient's emergency choices (docs/rules.md §3.4), permit by default.
     allow_regulation: bool = True  # ETREAT
     allow_break_glass: bool = True  # BTG
     allow_masked_in_emergency: bool = True  # MASKED
@@ -135,7 +135,7 @@ class Decision:
     reason: str
     access_mode: AccessMode = AccessMode.NORMAL  # to audit
     notify_patient: tuple[str, ...] = field(default_factory=tuple)  # notification kinds
-    notify_treating_doctors: bool = False  # DMP-RULES §3.4: after any emergency access
+    notify_treating_doctors: bool = False  # docs/rules.md §3.4: after any emergency access
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -159,7 +159,7 @@ def _deny(actor: Actor, reason: Reason) -> Decision:
     return Decision(False, reason, _mode(actor))
 
 
-# --- Record state (DMP-RULES §2, §3.1.1) ------------------------------------------------------
+# --- Record state (docs/rules.md §2, §3.1.1) ------------------------------------------------------
 
 _NO_RECORD_NEEDED = frozenset({Action.CHECK_EXISTENCE, Action.CREATE_RECORD})
 # Lifecycle actions that make sense on a closed record; the state machine has the last word.
@@ -178,7 +178,7 @@ def _record_state_refusal(
     if status is RecordStatus.DESTROYED:
         # Nothing of a destroyed record is disclosed but its existence (CHECK_EXISTENCE).
         return Reason.RECORD_DESTROYED
-    # DMP-RULES §2: a closed record can be neither read nor fed.
+    # docs/rules.md §2: a closed record can be neither read nor fed.
     if status is RecordStatus.CLOSED and action not in _CLOSED_RECORD_OK:
         return Reason.RECORD_CLOSED
     return None
@@ -217,7 +217,7 @@ _OPERATOR_ACTIONS = frozenset(
 )
 
 
-# --- Document rules (DMP-RULES §3.1.4–6, §3.3): data in policy_rules ---------------------------
+# --- Document rules (docs/rules.md §3.1.4–6, §3.3): data in policy_rules ------------------
 
 
 def _document_refusal(facts: Facts, rules: tuple[DocumentRule, ...]) -> Reason | None:
@@ -226,7 +226,7 @@ def _document_refusal(facts: Facts, rules: tuple[DocumentRule, ...]) -> Reason |
     return None if rule is None else Reason(rule.reason)
 
 
-# --- Patients and legal representatives (DMP-RULES §3.3) --------------------------------------
+# --- Patients and legal representatives (docs/rules.md §3.3) --------------------------------------
 
 _REPRESENTATIVE_FORBIDDEN = frozenset(
     {
@@ -306,7 +306,7 @@ def _decide_for_patient(
     return _allow(actor)
 
 
-# --- Professionals (DMP-RULES §3.1, §3.2) -----------------------------------------------------
+# --- Professionals (docs/rules.md §3.1, §3.2) -----------------------------------------------------
 
 _PROFESSIONAL_ALWAYS = frozenset(
     {

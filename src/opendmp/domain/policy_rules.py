@@ -1,6 +1,6 @@
 """Helpers of ``policy``: reason codes, the document rules as data, a professional's basis.
 
-DMP-RULES §3.1 steps 4–6 and §3.3 say which documents a reader who reached the record may
+docs/rules.md §3.1 steps 4–6 and §3.3 say which documents a reader who reached the record may
 see. Each step is one ``DocumentRule``: "the document must not have property X, unless it
 has one of properties Y…". ``read_rules`` picks the rules for one reader (record-level facts
 such as "is a treating doctor" decide which rules apply at all); ``policy.decide`` evaluates
@@ -76,7 +76,7 @@ class DocumentRule:
 def first_refusal(
     rules: Iterable[DocumentRule], has: Callable[[DocProperty], bool]
 ) -> DocumentRule | None:
-    """The first rule (in DMP-RULES order) that refuses the document, if any."""
+    """The first rule (in the order of docs/rules.md §3.1) that refuses the document, if any."""
     for rule in rules:
         if rule.refuses(has):
             return rule
@@ -91,7 +91,7 @@ def is_emergency(actor: Actor) -> bool:
 
 
 def read_rules(actor: Actor, facts: Facts) -> tuple[DocumentRule, ...]:
-    """The document rules for ``actor`` reading this record, in DMP-RULES order.
+    """The document rules for ``actor`` reading this record, in the order of docs/rules.md §3.1.
 
     Only meaningful once the record-level verdict (``SEARCH_DOCUMENTS``) allows the reader;
     the SQL filter compiles exactly this list.
@@ -150,7 +150,7 @@ def document_has(facts: Facts, doc: DocumentFacts, prop: DocProperty) -> bool:
             return doc.author_organization_is_actors
 
 
-# --- Record-level basis of a professional's access (DMP-RULES §3.1.2–3) ---------------------------
+# --- Record-level basis of a professional's access (docs/rules.md §3.1.2–3) --------------
 
 
 def has_normal_basis(facts: Facts) -> bool:

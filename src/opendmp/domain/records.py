@@ -1,4 +1,4 @@
-"""Lifecycle of a record (DMP-RULES §2): active → closed → destroyed, and reactivation.
+"""Lifecycle of a record (docs/rules.md §2): active → closed → destroyed, and reactivation.
 
 Pure functions over an immutable ``Lifecycle``: each returns the next state or raises
 ``IllegalTransition`` with a stable code. Time comes in as an argument.
@@ -91,7 +91,7 @@ def close(
 
 
 def reactivate(lc: Lifecycle, *, now: dt.datetime) -> Lifecycle:
-    """Reopen a closed record: the archived content comes back (DMP-RULES §2)."""
+    """Reopen a closed record: the archived content comes back (docs/rules.md §2)."""
     _refuse_destroyed(lc, "reactivate")
     if lc.status is RecordStatus.ACTIVE:
         raise IllegalTransition("the record is not closed", code="record-not-closed")

@@ -18,7 +18,7 @@ a small JSON document (format ``opendmp-vitale/1``, described in ``docs/vitale-c
       ]
     }
 
-DMP-RULES §1: the NIR on the card may be the insured parent's, so each person carries their
+docs/rules.md §1: the NIR on the card may be the insured parent's, so each person carries their
 own ``ins`` (or ``nir``) only when it is known; the identity registry decides the INS.
 Parsing is strict (unknown members refused, sizes bounded): the file comes from a desk PC.
 """

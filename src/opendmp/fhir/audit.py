@@ -1,4 +1,4 @@
-"""The record's history as IHE BALP-shaped ``AuditEvent`` resources (DMP-RULES §3.3, §5).
+"""The record's history as IHE BALP-shaped ``AuditEvent`` resources (docs/rules.md §3.3, §5).
 
 ``GET /fhir/AuditEvent?patient.identifier=<INS system>|<INS>[&date=ge…][&date=lt…]
 [&agent.identifier=urn:oid:1.2.250.1.71.4.2.1|<IdNat_PS>][&_count=n]`` (or ``POST

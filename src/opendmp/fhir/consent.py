@@ -1,5 +1,5 @@
 """Authorisations, blocks and emergency choices as FHIR ``Consent`` (DMP TD0.3/TD0.4,
-DMP-RULES §3.1, §3.3, §3.4). Scope: ``ITI-108`` (IHE PCF Access Consent).
+docs/rules.md §3.1, §3.3, §3.4). Scope: ``ITI-108`` (IHE PCF Access Consent).
 
 One ``Consent`` per professional or structure with an entry on the record (what
 ``access.list_access`` lists), plus one for the patient's emergency choices. Shapes and ids

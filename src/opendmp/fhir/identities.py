@@ -43,7 +43,7 @@ FR_CORE_V2_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
 IDNAT_PS_SYSTEM = f"urn:oid:{IDNAT_PS_OID}"
 STRUCT_IDNAT_SYSTEM = f"urn:oid:{STRUCT_IDNAT_OID}"
 
-# FR Core Patient INS identifier slices (STANDARDS §2.3): OID -> (use, type code, display).
+# FR Core Patient INS identifier slices (FR Core, INS identifier): OID -> (use, type code, display).
 INS_SLICES: dict[str, tuple[str, str, str]] = {
     INS_NIR_OID: ("official", "INS-NIR", "NIR définitif"),
     INS_NIA_OID: ("temp", "INS-NIA", "NIA"),
@@ -61,7 +61,7 @@ def context(request: Request) -> ServiceContext:
 
 def parse_ins_token(text: str, *, parameter: str) -> Ins:
     """A FHIR token ``[system]|value`` naming an INS: the system is ``urn:oid:`` + one of the
-    four INS OIDs (STANDARDS §2.3). Anything else is a 400."""
+    four INS OIDs (FR Core, INS identifier). Anything else is a 400."""
     system, separator, value = text.strip().partition("|")
     if not separator or not system or not value:
         raise InvalidInput(

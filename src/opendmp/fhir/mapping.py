@@ -1,6 +1,7 @@
 """Domain -> FHIR R4 (IHE MHD 4.2.3 / ANS PDSm 3.1.1) as plain dicts.
 
-DocumentReference follows both conventions (STANDARDS §7.2): ``id`` is the entryUUID
+DocumentReference follows both conventions (IHE MHD: entryUUID in identifier; PDSm4DMP:
+id = entryUUID): ``id`` is the entryUUID
 without ``urn:uuid:`` (DMP flavour) and the entryUUID is also in ``identifier`` (MHD). The
 logicalId (stable across metadata versions) is a second identifier. Metadata given by the
 producer that we do not search on (contained author, authenticator, custodian, displays,

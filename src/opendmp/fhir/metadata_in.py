@@ -1,7 +1,8 @@
 """FHIR -> deposit inputs: an ITI-65 transaction Bundle or an ITI-105 DocumentReference.
 
 Works on the JSON dict once :mod:`opendmp.fhir.validation` has accepted it. MHD 4.2.3
-(STANDARDS §1.2, §1.6, §1.7) and ANS PDSm (§2.1): Minimal metadata always, Comprehensive
+(IHE MHD ITI-65, ITI-105 and the Document Sharing metadata mapping) and ANS PDSm:
+Minimal metadata always, Comprehensive
 (and the PDSm additions) when ``meta.profile`` asks for it. Business-rule failures are
 ``invalid-metadata`` (422) with the FHIRPath of every missing element.
 """

@@ -13,7 +13,7 @@ from opendmp.domain.errors import OpenDMPError
 XDS_ERROR_SYSTEM = "urn:oid:1.3.6.1.4.1.19376.1.2.27.1"  # IHE XDS error codes (ITI TF-3)
 OPENDMP_CODE_SYSTEM = "urn:opendmp:error"
 
-# Our stable codes -> XDS error codes (STANDARDS §4.5).
+# Our stable codes -> XDS error codes (IHE ITI TF-3 Table 4.2.4.1-2).
 XDS_CODES: dict[str, str] = {
     "record-not-found": "XDSUnknownPatientId",
     "unknown-patient": "XDSUnknownPatientId",

@@ -3,7 +3,7 @@
 ``GET /fhir/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|<INS>`` (also ``.9``, ``.10``,
 ``.11``; or ``_id=ins-<oid>-<value>``; or ``POST /fhir/Patient/_search`` with the same
 parameters as a form) answers a searchset Bundle: no entry when the INS has no record, else
-one ``Patient`` (PDSm4DMP TD0.2, STANDARDS §2.2):
+one ``Patient`` (PDSm4DMP TD0.2):
 
 - ``id``: ``ins-<oid>-<value>`` (see ``identities``); ``GET /fhir/Patient/<id>`` reads it,
   404 when the INS has no record;

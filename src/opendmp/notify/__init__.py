@@ -1,4 +1,4 @@
-"""Notifications (DMP-RULES §5): the outbox, the e-mail sender and the message wording."""
+"""Notifications (docs/rules.md §5): the outbox, the e-mail sender and the message wording."""
 
 from opendmp.notify.messages import Rendered, render
 from opendmp.notify.outbox import DeliveryReport, backoff, deliver_due, outbox_lag_seconds

@@ -1,6 +1,6 @@
 """Notification wording: ``render(kind, language, payload) -> Rendered(subject, body)``.
 
-DMP-RULES §5: the patient is told of each access by a professional, of a new document, of
+docs/rules.md §5: the patient is told of each access by a professional, of a new document, of
 a creation by someone else, and always of an emergency access (also sent to the treating
 doctors, with their own wording). An e-mail travels in clear through servers we do not
 control, so a message says *who* accessed (name, profession, organisation), *when* and *in

@@ -20,7 +20,7 @@ A crash anywhere leaves the row ``pending`` under its lease: it is sent again wh
 runs out. A crash between the relay's acceptance and step 3 therefore sends the message a
 second time, with the same ``Message-ID: <outbox id@opendmp>`` so the duplicate is
 detectable. That is the price of at-least-once: the alternative (marking before sending)
-loses messages on a crash, which DMP-RULES §5 cannot afford for emergency accesses.
+loses messages on a crash, which docs/rules.md §5 cannot afford for emergency accesses.
 
 The trade-off of the lease over holding the row lock while sending: a crashed worker's
 rows wait for the lease (minutes) instead of being free at once, but no transaction stays

@@ -1,4 +1,4 @@
-"""Who may access a record: authorisations and blocks (DMP-RULES §3.1, §3.3).
+"""Who may access a record: authorisations and blocks (docs/rules.md §3.1, §3.3).
 
 One function per intention. Each finds the record (locking its row: the changes of one
 record are serialised), gathers the facts with ``facts.actor_on_record``, asks the policy

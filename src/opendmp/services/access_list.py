@@ -1,4 +1,4 @@
-"""The list of who has access to a record and why (DMP-RULES §3.1, §3.3), as views.
+"""The list of who has access to a record and why (docs/rules.md §3.1, §3.3), as views.
 
 Built from the rows ``access`` and ``emergency`` write: authorisations (of a professional, or
 of a structure whose care team is then deemed authorised), treating doctors, open emergency
@@ -36,7 +36,7 @@ CHECK_EXISTENCE = "record:record:check-existence"
 
 
 class AccessState(StrEnum):
-    """The DMP's authorisation states (DMP-RULES §3.1)."""
+    """The DMP's authorisation states (docs/rules.md §3.1)."""
 
     NON_EXISTE = "NON_EXISTE"
     VALIDE = "VALIDE"

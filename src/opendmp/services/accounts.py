@@ -1,7 +1,7 @@
 """Patient portal accounts: credentials, sign-in with password + TOTP, password reset.
 
-DMP-RULES §2: credentials are issued when the record is created (printed at the desk: a
-one-time password that must be changed at the first sign-in). DESIGN.md §9: the portal
+docs/rules.md §2: credentials are issued when the record is created (printed at the desk: a
+one-time password that must be changed at the first sign-in). docs/architecture.md §9: the portal
 asks for login + password + TOTP. Every use case is audited on the record's chain
 (``auth:account:*``, ``auth:session:*``); a refused sign-in on a known login is audited as
 denied on that record's chain, an unknown login on the system chain.

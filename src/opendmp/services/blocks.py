@@ -1,5 +1,5 @@
 """The patient removes authorisations and blocks or unblocks a professional or a structure
-(DMP-RULES §3.1.2, §3.3). See ``services.access`` for how the states are stored.
+(docs/rules.md §3.1.2, §3.3). See ``services.access`` for how the states are stored.
 
 The three are idempotent: acting again changes nothing, returns False and is still traced
 (``"changed": false``), as every decision is.

@@ -33,7 +33,7 @@ class AuthRules:
 
 @dataclass(frozen=True, slots=True)
 class AccessRules:
-    """Configurable parts of the access rules (DMP-RULES §3; values set by order)."""
+    """Configurable parts of the access rules (docs/rules.md §3; values set by order)."""
 
     authorization_validity: dt.timedelta = dt.timedelta(days=365)
     emergency_access_duration: dt.timedelta = dt.timedelta(hours=24)

@@ -1,6 +1,6 @@
 """Provide documents (IHE ITI-65 / ITI-105, XDS ITI-41): one submission, all or nothing.
 
-DESIGN.md §6. The bounds come first (documents per submission, bytes per document:
+docs/architecture.md §6. The bounds come first (documents per submission, bytes per document:
 docs/security.md, "Bounded work per request"). Everything that can be checked without the
 database is checked next, in a worker thread (declared size and SHA-1, duplicates inside the
 message, the CDA header against the metadata and the record's INS). Then the blobs are

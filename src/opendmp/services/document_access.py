@@ -1,6 +1,6 @@
 """What an allowed consultation of a record's documents entails besides the data itself.
 
-A professional's search or read is an access to the record (DMP-RULES §5):
+A professional's search or read is an access to the record (docs/rules.md §5):
 
 - in an emergency mode (break-glass, regulation centre) the time-boxed emergency access is
   opened, and the patient and the treating doctors told, by ``services.emergency`` in the

@@ -6,7 +6,8 @@ Checks, in this order (no existence leak to an unauthorised reader):
 2. the record-level rules (state, block, basis, CPE…): a reader refused there gets the
    same refusal whether the document exists or not (``gate.RecordRefused``; the API
    answers it as an unknown id when the caller named no record);
-3. the document rules in DMP-RULES order (matrix, mask, visibility): a reader refused
+3. the document rules in the order of docs/rules.md §3.1 (matrix, mask, visibility): a
+   reader refused
    there gets ``document-not-found`` (404), exactly as for an unknown id — a document one
    may not read does not exist for them (``gate.require_on_document``, docs/security.md
    "Existence"); the refusal is audited with its reason;

@@ -7,7 +7,7 @@ re-exports the public names of the other document modules, so that callers impor
 - ``history``: the access history and "report this access";
 - ``record_export``: the patient's export of their record.
 
-Deposit follows DESIGN.md §6: policy, content checks, encrypt and write the blob (atomic
+Deposit follows docs/architecture.md §6: policy, content checks, encrypt and write the blob (atomic
 rename), then one transaction for the rows and the audit event. A blob written by a deposit
 whose transaction fails is deleted at once, and the reaper catches what a crash leaves.
 """
@@ -279,7 +279,7 @@ async def _insert_document(
     )
 
 
-# --- the patient's own documents (DMP-RULES §3.3, §4) ------------------------------------------
+# --- the patient's own documents (docs/rules.md §3.3, §4) ---------------------------------
 
 PATIENT_CLASS = "90"  # TRE_A03: documents du patient
 PATIENT_DOCUMENT_TYPES = frozenset(

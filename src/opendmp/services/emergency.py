@@ -1,4 +1,4 @@
-"""Emergency access: break-glass and the SAMU regulation centre (DMP-RULES §3.1, §3.4).
+"""Emergency access: break-glass and the SAMU regulation centre (docs/rules.md §3.1, §3.4).
 
 An emergency access is time-boxed (``ctx.access.emergency_access_duration``). Opening one
 is traced (``access:emergency:open``, with its mode) and ALWAYS notified: to the patient,

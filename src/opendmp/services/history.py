@@ -1,4 +1,4 @@
-"""The record's access history (DMP-RULES §3.3, §5) and "report this access".
+"""The record's access history (docs/rules.md §3.3, §5) and "report this access".
 
 Every action on a record is an audit event of its chain; the history is those events, most
 recent first, filterable by time and by professional. The patient (or a legal
@@ -167,7 +167,7 @@ async def report_access(
     event_id: int,
     comment: str,
 ) -> None:
-    """The patient reports a professional's access as unwarranted (DMP-RULES §3.3).
+    """The patient reports a professional's access as unwarranted (docs/rules.md §3.3).
 
     Recorded as ``record:access:reported`` in the record's chain, naming the reported event
     and carrying the patient's comment (kept with the record, like every trace; it is not

@@ -2,7 +2,7 @@
 the public keys establishments sign their staff assertions with, and the replay register of
 those assertions.
 
-The auth layer sits above the services and never touches storage itself (DESIGN §3).
+The auth layer sits above the services and never touches storage itself (docs/architecture.md §3).
 """
 
 from __future__ import annotations

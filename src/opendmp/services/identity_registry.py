@@ -1,6 +1,6 @@
 """Identity check against the reference identities (INSi in production, a local table here).
 
-DMP-RULES §1: the record's key is the person's INS with its identity traits as the INSi
+docs/rules.md §1: the record's key is the person's INS with its identity traits as the INSi
 service returns them. Before a record is created, the identity typed at a desk or online
 is compared with the registry's: a mismatch stops the creation with a clear message.
 

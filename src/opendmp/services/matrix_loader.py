@@ -1,4 +1,4 @@
-"""Load the access matrix (DMP-RULES §3.6) from disk: the packaged default or a given file.
+"""Load the access matrix (docs/rules.md §3.6) from disk: the packaged default or a given file.
 
 The domain parses; this reads. A ``.csv`` file is the official matrix as published
 (``profession,specialty,type_code,may_read``); anything else is the JSON form.

@@ -4,7 +4,8 @@ journey, online creation with a chosen password, and the desk's one-time welcome
 The record itself is always created by ``records.create_record`` (consent, audit,
 account); this module adds what the two journeys need around it.
 
-Welcome letter, shown once (DMP-RULES §2, DESIGN §9): ``create_record`` returns the login
+Welcome letter, shown once (docs/rules.md §2, docs/architecture.md §9): ``create_record``
+returns the login
 and one-time password exactly once. The desk seals them at once — AES-256-GCM under a key
 derived from the master key, bound to the desk agent's session id — into that session's
 attributes, with a 15-minute expiry. The download takes the sealed item out of the session
@@ -96,7 +97,7 @@ def age_on(birth_date: dt.date, today: dt.date) -> int:
 
 
 def require_adult(birth_date: dt.date, today: dt.date) -> None:
-    """Online creation is for adults (DMP-RULES §2); a minor's record is opened with the
+    """Online creation is for adults (docs/rules.md §2); a minor's record is opened with the
     legal representatives at a desk."""
     if age_on(birth_date, today) < ADULT_AGE:
         raise InvalidInput(

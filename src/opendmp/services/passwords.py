@@ -1,6 +1,7 @@
 """Patient credentials: generation, argon2id hashing, strength rules, one-time codes.
 
-argon2id costs ~220 ms per hash with argon2-cffi's defaults (DESIGN.md §2): every hash and
+argon2id costs ~220 ms per hash with argon2-cffi's defaults (docs/architecture.md §2):
+every hash and
 verification runs in a worker thread so the event loop keeps serving other requests.
 """
 

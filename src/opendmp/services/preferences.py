@@ -1,4 +1,4 @@
-"""The patient's choices: emergency access (DMP-RULES §3.4) and notifications (§5)."""
+"""The patient's choices: emergency access (docs/rules.md §3.4) and notifications (§5)."""
 
 from __future__ import annotations
 

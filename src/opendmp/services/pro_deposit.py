@@ -1,4 +1,4 @@
-"""A professional deposits one document from the portal's form (DMP-RULES §3.2, §4).
+"""A professional deposits one document from the portal's form (docs/rules.md §3.2, §4).
 
 The form gives a file and a few metadata (type from the DMP list, date of the act, practice
 setting, facility type, visibility). Two kinds of file are accepted:

@@ -1,5 +1,5 @@
 """Asking a signed-in patient for their password again before an irreversible act (closing
-the DMP: DMP-RULES §2, "password asked again").
+the DMP: docs/rules.md §2, "password asked again").
 
 A wrong password counts as a failed sign-in (the same lockout as ``accounts.login``): a
 stolen session must not become a password oracle. argon2 runs outside any transaction, as

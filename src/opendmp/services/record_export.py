@@ -1,4 +1,4 @@
-"""The patient's export of their record (DMP-RULES §3.3): every document they may read,
+"""The patient's export of their record (docs/rules.md §3.3): every document they may read,
 current and superseded versions, with their metadata, and the record's access history.
 
 The documents are chosen by the policy's SQL filter for this patient, exactly as a search

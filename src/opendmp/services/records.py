@@ -43,7 +43,7 @@ _MOBILE = re.compile(r"^\+?[0-9 .]{8,20}$")
 
 @dataclass(frozen=True, slots=True)
 class EmergencyChoices:
-    """DMP-RULES §3.4; each permit by default."""
+    """docs/rules.md §3.4; each permit by default."""
 
     allow_regulation: bool = True  # ETREAT
     allow_break_glass: bool = True  # BTG
@@ -190,7 +190,7 @@ def _validate(ctx: ServiceContext, req: NewRecord, now: dt.datetime) -> None:
 
 
 async def create_record(ctx: ServiceContext, *, actor: Actor, request: NewRecord) -> RecordView:
-    """Create a DMP with the person's express consent (DMP-RULES §2)."""
+    """Create a DMP with the person's express consent (docs/rules.md §2)."""
     now = ctx.now()
     _validate(ctx, request, now)
     require_express_consent(request.consent)
@@ -265,7 +265,7 @@ async def create_record(ctx: ServiceContext, *, actor: Actor, request: NewRecord
             details={"channel": request.consent.channel.value},
         )
         if actor.kind is not ActorKind.PATIENT and request.email:
-            # DMP-RULES §2: creation by someone else is notified to the patient.
+            # docs/rules.md §2: creation by someone else is notified to the patient.
             await enqueue_notification(
                 session,
                 record_id=record_id,
@@ -396,7 +396,7 @@ async def reactivate_record(
     ins: Ins,
     emergency: EmergencyChoices | None = None,
 ) -> RecordView:
-    """Reopen a closed record; the emergency choices are asked again (DMP-RULES §2)."""
+    """Reopen a closed record; the emergency choices are asked again (docs/rules.md §2)."""
     async with ctx.uow() as uow:
         patient, record = await get_record(uow.session, ins, for_update=True)
         await require(

@@ -1,4 +1,4 @@
-"""Legal representatives of a minor (DMP-RULES §2): recorded by the patient's side or by an
+"""Legal representatives of a minor (docs/rules.md §2): recorded by the patient's side or by an
 operator on documentary evidence; never by a representative (the policy says so).
 
 A representative signs in to the patient portal with an account of their own

@@ -2,7 +2,7 @@
 
 The secret is encrypted with AES-256-GCM under the *record's data key* (associated data:
 the account id) rather than under a key derived from the master key: master-key rotation
-re-wraps data keys only (DESIGN.md §7), so the secret survives a rotation untouched, and
+re-wraps data keys only (docs/architecture.md §7), so the secret survives a rotation untouched, and
 destroying the record shreds it with everything else.
 """
 

@@ -1,4 +1,4 @@
-"""Treating doctors of a record (médecin traitant DMP, DMP-RULES §3.1, §3.3): several are
+"""Treating doctors of a record (médecin traitant DMP, docs/rules.md §3.1, §3.3): several are
 allowed; the patient names and removes them, a doctor names themself when declaring the
 patient's consent (``access.declare_authorization``) and may step down."""
 

@@ -22,7 +22,7 @@ READ_ONLY = "opendmp_read_only"
 def make_engine(
     url: str, *, pool_size: int = 10, echo: bool = False, schema: str | None = None
 ) -> AsyncEngine:
-    """Create the async engine with the per-backend settings DESIGN.md §2 requires.
+    """Create the async engine with the per-backend settings docs/architecture.md §2 requires.
 
     ``schema`` (PostgreSQL only) puts every table in that schema through ``search_path``;
     the test suite uses it so that concurrent runs on one database never collide.

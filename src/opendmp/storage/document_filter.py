@@ -1,6 +1,6 @@
 """The read rules compiled to SQL: which documents of a record a reader may list.
 
-Listing and searching never load every document to filter in Python (DESIGN.md §5). The
+Listing and searching never load every document to filter in Python (docs/architecture.md §5). The
 record-level verdict comes from ``policy.decide`` itself (``SEARCH_DOCUMENTS``); the
 per-document conditions are compiled from ``policy.read_rules``, the very list ``decide``
 evaluates for ``READ_DOCUMENT``. tests/integration/test_document_filter.py holds the two

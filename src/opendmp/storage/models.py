@@ -1,4 +1,4 @@
-"""SQLAlchemy models: every table of DESIGN.md §4.
+"""SQLAlchemy models: every table of docs/architecture.md §4.
 
 Every per-record table carries ``record_id`` so that the schema can be distributed by record
 (Citus) and every per-record query names it. Constraint names follow one convention so that
@@ -93,11 +93,11 @@ class Record(Base):
     destroy_after: Mapped[OptTimestamp] = mapped_column(UTCDateTime, nullable=True, index=True)
     destruction_requested_at: Mapped[OptTimestamp]
     reactivated_at: Mapped[OptTimestamp]
-    # Emergency-access choices (DMP-RULES §3.4): True = permit, the default.
+    # Emergency-access choices (docs/rules.md §3.4): True = permit, the default.
     allow_regulation: Mapped[bool] = mapped_column(Boolean, default=True)
     allow_break_glass: Mapped[bool] = mapped_column(Boolean, default=True)
     allow_masked_in_emergency: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Notification preferences (DMP-RULES §5).
+    # Notification preferences (docs/rules.md §5).
     notify_on_access: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_on_new_document: Mapped[bool] = mapped_column(Boolean, default=False)
     mask_new_documents: Mapped[bool] = mapped_column(Boolean, default=False)

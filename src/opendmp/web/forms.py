@@ -68,7 +68,7 @@ def identity_claim(form: FormData, *, require_ins: bool, require_serial: bool) -
 
 
 def emergency_choices(form: FormData) -> EmergencyChoices:
-    """Each choice permits unless "deny" was picked (DMP-RULES §3.4: permit by default)."""
+    """Each choice permits unless "deny" was picked (docs/rules.md §3.4: permit by default)."""
     return EmergencyChoices(
         allow_regulation=field(form, "allow_regulation") != "deny",
         allow_break_glass=field(form, "allow_break_glass") != "deny",

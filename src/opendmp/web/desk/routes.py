@@ -1,5 +1,5 @@
 """Admission desk (``/accueil``): a signed-in desk agent (CPE) or professional (CPS) opens a
-DMP for the person in front of them (DMP-RULES §2).
+DMP for the person in front of them (docs/rules.md §2).
 
 1. read the Carte Vitale (the reader's card file) or type the identity; pick the person;
 2. check the identity against the identity registry (INSi), then the existence test —

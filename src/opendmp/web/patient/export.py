@@ -1,4 +1,4 @@
-"""The patient's export as a ZIP (issue 6, DMP-RULES §3.3):
+"""The patient's export as a ZIP (issue 6, docs/rules.md §3.3):
 
 - ``documents/0001-<id>.<ext>``: every document the patient may read, as stored (a CDA is
   its XML; a PDF, image or text is the file), oldest deposit first;

@@ -1,7 +1,7 @@
 """The patient's control of their record: access history (and reporting an access), the
 professionals who have access (remove, block, treating doctors), emergency choices and
 notifications, the account, and the record itself (export, close, destruction,
-reactivation). DMP-RULES §2, §3.3, §3.4, §5.
+reactivation). docs/rules.md §2, §3.3, §3.4, §5.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The patient portal (``/patient``): what the DMP promises its holder (DMP-RULES §3.3).
+"""The patient portal (``/patient``): what the DMP promises its holder (docs/rules.md §3.3).
 
 Server-rendered, French by default with English, no JavaScript; every form carries the
 session's CSRF token; the session is server-side (``web.patient.session``). The routes only

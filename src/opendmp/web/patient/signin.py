@@ -1,4 +1,4 @@
-"""Signing in to the patient portal (DESIGN §9: login + password + TOTP).
+"""Signing in to the patient portal (docs/architecture.md §9: login + password + TOTP).
 
 ``/patient/connexion`` → (first time, with the one-time password) ``/patient/mot-de-passe``
 → ``/patient/double-authentification`` (QR code) → the portal; later sign-ins give the TOTP

@@ -2,7 +2,7 @@
 (metadata, embedded PDF, download), the deposit form, and the author's own actions (replace,
 archive, delete, visibility).
 
-First view (DMP-RULES §6, consumers' habit): the approved documents — current, not archived
+First view (docs/rules.md §6, consumers' habit): the approved documents — current, not archived
 — whose act dates from the last two years, most recent act first; "show everything" widens
 to every date and the archived ones. Filters: type, class, dates of the act, author;
 superseded versions only on request. Every list and every read goes through the document
