@@ -16,7 +16,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.app import Runtime, create_app
-from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, MasterKey
+from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
 from opendmp.cli import server_options
 from opendmp.config import Settings
 from opendmp.services.context import ServiceContext
@@ -55,6 +55,7 @@ def live_server(
             sessions=make_sessionmaker(engine),
             blobs=EncryptedBlobs(FilesystemBlobStore(blob_root)),
             master_key=master_key,
+            keyring=Keyring(blob_root.parent / "keys"),
             default_ins_oid="1.2.250.1.213.1.4.10",
         )
         configure(ctx)
