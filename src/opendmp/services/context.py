@@ -1,4 +1,4 @@
-"""What every use case needs, wired once by the composition root (app.py / cli.py)."""
+"""What every use case needs, wired once by the composition root (app.py / cli/)."""
 
 from __future__ import annotations
 
