@@ -179,9 +179,10 @@ def date_bounds(name: str, value: str) -> list[tuple[str, dt.datetime]]:
     if prefix not in ("eq", "ge", "gt", "le", "lt"):
         raise InvalidSearch(f"{name}: the prefix {prefix} is not supported", parameter=name)
     zone: dt.tzinfo = PARIS
-    if found["tz"]:
-        zone = dt.UTC if found["tz"] == "Z" else dt.datetime.strptime(found["tz"], "%z").tzinfo  # type: ignore[assignment]
     try:
+        if found["tz"]:
+            # strptime refuses an offset of a day or more (ValueError, as for a bad date).
+            zone = dt.UTC if found["tz"] == "Z" else dt.datetime.strptime(found["tz"], "%z").tzinfo  # type: ignore[assignment]
         year = int(found["y"])
         if found["m"] is None:
             lo = dt.datetime(year, 1, 1, tzinfo=zone)
