@@ -134,7 +134,8 @@ def _add(doc: Any, tokens: list[str], value: Any) -> None:
         raise UnprocessablePatch(f"/{'/'.join(tokens)} cannot be added to")
 
 
-def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any]:
+def _check_json_patch(operations: Any) -> None:
+    """Every operation well formed and on a modifiable element, before any is applied."""
     if not isinstance(operations, list) or not operations:
         raise InvalidPatch("a JSON Patch is a non-empty array of operations")
     for operation in operations:
@@ -148,28 +149,36 @@ def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any
         _check_element(path)
         if op in ("move", "copy"):
             _check_element(_tokens(operation.get("from")))
+
+
+def _apply_json_operation(result: dict[str, Any], operation: dict[str, Any]) -> None:
+    op, path = operation["op"], _tokens(operation["path"])
+    match op:
+        case "test":
+            if _get(result, path) != operation["value"]:
+                raise UnprocessablePatch(f"test failed at {operation['path']}")
+        case "add":
+            _add(result, path, copy.deepcopy(operation["value"]))
+        case "remove":
+            _remove(result, path)
+        case "replace":
+            _get(result, path)  # must exist
+            _remove(result, path)
+            _add(result, path, copy.deepcopy(operation["value"]))
+        case "move":
+            value = _remove(result, _tokens(operation["from"]))
+            _add(result, path, value)
+        case "copy":
+            _add(result, path, copy.deepcopy(_get(result, _tokens(operation["from"]))))
+        case _:
+            raise InvalidPatch(f"unknown JSON Patch op {op!r}")
+
+
+def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any]:
+    _check_json_patch(operations)
     result = copy.deepcopy(resource)
     for operation in operations:
-        op, path = operation["op"], _tokens(operation["path"])
-        match op:
-            case "test":
-                if _get(result, path) != operation["value"]:
-                    raise UnprocessablePatch(f"test failed at {operation['path']}")
-            case "add":
-                _add(result, path, copy.deepcopy(operation["value"]))
-            case "remove":
-                _remove(result, path)
-            case "replace":
-                _get(result, path)  # must exist
-                _remove(result, path)
-                _add(result, path, copy.deepcopy(operation["value"]))
-            case "move":
-                value = _remove(result, _tokens(operation["from"]))
-                _add(result, path, value)
-            case "copy":
-                _add(result, path, copy.deepcopy(_get(result, _tokens(operation["from"]))))
-            case _:
-                raise InvalidPatch(f"unknown JSON Patch op {op!r}")
+        _apply_json_operation(result, operation)
     return result
 
 
