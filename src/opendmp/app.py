@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
@@ -241,12 +241,10 @@ class _Measure:
         self.metrics.latency.labels(name, method).observe(time.perf_counter() - started)
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """Build the ASGI app. The database must be migrated: the app refuses to start if not;
-    in production, it refuses a home that other users can read (``check_home``)."""
-    check_home(settings)
-    rt = runtime or build_runtime(settings)
-    metrics = Metrics()
+def _lifespan(
+    settings: Settings, rt: Runtime, *, owns_runtime: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up (migrations checked, keys, in-process workers) and shutdown."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -262,29 +260,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                 task.cancel()
             if outbox is not None:
                 await stop_outbox_worker(outbox, stop_outbox)
-            if runtime is None:
+            if owns_runtime:
                 await rt.close()
 
-    app = FastAPI(
-        title="OpenDMP",
-        version=__version__,
-        lifespan=lifespan,
-        debug=settings.debug,
-        docs_url="/docs" if settings.mode is not Mode.PRODUCTION else None,
-        redoc_url=None,
-    )
-    app.state.runtime = rt
-    app.state.authenticator = Authenticator(settings, rt.ctx)
-    app.include_router(auth_router)
+    return lifespan
 
-    app.add_middleware(fhir_api.UnexpectedErrors)
-    app.add_middleware(_Measure, metrics=metrics)  # counts the catch-all's 500s
-    # Added last, so it runs first: everything after sees the client's address (auth.proxies).
-    app.add_middleware(ForwardedHeaders, proxies=TrustedProxies(settings.trusted_proxies))
 
-    fhir_api.install(app)
-    web.install(app)
-
+def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OpenDMPError)
     async def domain_error(request: Request, exc: OpenDMPError) -> Response:
         if fhir_api.is_fhir(request):
@@ -311,6 +293,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         log.warning("database unavailable: %s", type(exc).__name__)
         return await domain_error(request, DATABASE_UNAVAILABLE)
 
+
+def _install_probes(app: FastAPI, rt: Runtime, metrics: Metrics) -> None:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
@@ -331,4 +315,32 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             log.warning("outbox lag unavailable")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """Build the ASGI app. The database must be migrated: the app refuses to start if not;
+    in production, it refuses a home that other users can read (``check_home``)."""
+    check_home(settings)
+    rt = runtime or build_runtime(settings)
+    metrics = Metrics()
+    app = FastAPI(
+        title="OpenDMP",
+        version=__version__,
+        lifespan=_lifespan(settings, rt, owns_runtime=runtime is None),
+        debug=settings.debug,
+        docs_url="/docs" if settings.mode is not Mode.PRODUCTION else None,
+        redoc_url=None,
+    )
+    app.state.runtime = rt
+    app.state.authenticator = Authenticator(settings, rt.ctx)
+    app.include_router(auth_router)
+
+    app.add_middleware(fhir_api.UnexpectedErrors)
+    app.add_middleware(_Measure, metrics=metrics)  # counts the catch-all's 500s
+    # Added last, so it runs first: everything after sees the client's address (auth.proxies).
+    app.add_middleware(ForwardedHeaders, proxies=TrustedProxies(settings.trusted_proxies))
+
+    fhir_api.install(app)
+    web.install(app)
+    _install_error_handlers(app)
+    _install_probes(app, rt, metrics)
     return app

@@ -175,16 +175,28 @@ class Settings(BaseSettings):
     def _production_is_safe(self) -> Self:
         # Field checks live here too, not in field validators: pydantic skips "after"
         # validators when any field fails, which would hide the production problems.
-        problems: list[str] = []
-        if self.master_key is not None:
-            try:
-                raw = base64.b64decode(self.master_key, validate=True)
-            except (binascii.Error, ValueError):
-                problems.append("master_key must be base64")
-            else:
-                if len(raw) != 32:
-                    problems.append(f"master_key must decode to 32 bytes, got {len(raw)}")
         self.log_level = self.log_level.upper()
+        problems = self._field_problems()
+        if self.mode is Mode.PRODUCTION:
+            problems += self._production_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _master_key_problems(self) -> list[str]:
+        if self.master_key is None:
+            return []
+        try:
+            raw = base64.b64decode(self.master_key, validate=True)
+        except (binascii.Error, ValueError):
+            return ["master_key must be base64"]
+        if len(raw) != 32:
+            return [f"master_key must decode to 32 bytes, got {len(raw)}"]
+        return []
+
+    def _field_problems(self) -> list[str]:
+        """What is wrong with the settings in any mode."""
+        problems = self._master_key_problems()
         if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append("log_level must be DEBUG, INFO, WARNING or ERROR")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
@@ -200,25 +212,26 @@ class Settings(BaseSettings):
         for entry in self.oidc_issuers:
             if (entry.jwks_file is None) == (entry.jwks_url is None):
                 problems.append(f"oidc issuer {entry.issuer}: give one of jwks_file or jwks_url")
-        if self.mode is Mode.PRODUCTION:
-            if self.dev_issuer:
-                problems.append("production refuses OPENDMP_DEV_ISSUER=true")
-            if self.master_key is None:
-                problems.append("production needs OPENDMP_MASTER_KEY (no key file in production)")
-            if self.debug:
-                problems.append("production refuses OPENDMP_DEBUG=true")
-            if not self.cookie_secure:
-                problems.append("production refuses OPENDMP_COOKIE_SECURE=false")
-            if self.tls_cert_file is None and not self.behind_tls_proxy:
-                problems.append(
-                    "production needs TLS: OPENDMP_TLS_CERT_FILE/OPENDMP_TLS_KEY_FILE "
-                    "or OPENDMP_BEHIND_TLS_PROXY=true"
-                )
-            if self.database_url is None or self.database_url.startswith("sqlite"):
-                problems.append("production needs a PostgreSQL OPENDMP_DATABASE_URL")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+        return problems
+
+    def _production_problems(self) -> list[str]:
+        """What production refuses on top of :meth:`_field_problems`."""
+        refusals = {
+            "production refuses OPENDMP_DEV_ISSUER=true": self.dev_issuer,
+            "production needs OPENDMP_MASTER_KEY (no key file in production)": (
+                self.master_key is None
+            ),
+            "production refuses OPENDMP_DEBUG=true": self.debug,
+            "production refuses OPENDMP_COOKIE_SECURE=false": not self.cookie_secure,
+            "production needs TLS: OPENDMP_TLS_CERT_FILE/OPENDMP_TLS_KEY_FILE "
+            "or OPENDMP_BEHIND_TLS_PROXY=true": (
+                self.tls_cert_file is None and not self.behind_tls_proxy
+            ),
+            "production needs a PostgreSQL OPENDMP_DATABASE_URL": (
+                self.database_url is None or self.database_url.startswith("sqlite")
+            ),
+        }
+        return [problem for problem, refused in refusals.items() if refused]
 
     @property
     def request_limits(self) -> RequestLimits:

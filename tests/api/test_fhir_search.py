@@ -100,6 +100,8 @@ async def test_patient_and_status_are_required(
         ("creation", "2026-13-01"),
         ("period", "ge2026-01,2027"),
         ("period-start", "2026-02-30"),
+        ("date", "2026-01-01T10:00+25:00"),  # an offset beyond a day
+        ("period-end", "2026-01-01T10:00-24:30"),
         ("_count", "ten"),
         ("_count", "-1"),
         ("_sort", "title"),

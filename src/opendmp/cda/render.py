@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -103,49 +104,51 @@ def _children(element: etree._Element, depth: int) -> str:
     return "".join(parts)
 
 
-def _node(element: etree._Element, depth: int) -> str:
-    """One narrative element as safe HTML (its tail is the caller's)."""
-    name = _local(element)
-    if name is None:
-        return ""
-    if name in _DROPPED_WITH_TEXT:
-        return ""
-    if depth > MAX_DEPTH or (
-        element.tag.startswith("{") and not element.tag.startswith(f"{{{HL7_V3}}}")
-    ):
-        # Foreign namespaces (XHTML, SVG…) never bring their markup along.
-        return _text_only(element)
-    if name == "br":
-        return "<br>"
-    if name == "list":
-        tag = "ol" if element.get("listType") == "ordered" else "ul"
-        caption = ""
-        items = []
-        for child in element:
-            child_name = _local(child)
-            if child_name == "caption":
-                caption = f'<p class="cda-caption">{_children(child, depth + 1)}</p>'
-            elif child_name == "item":
-                items.append(f"<li>{_children(child, depth + 1)}</li>")
-        return f"{caption}<{tag}>{''.join(items)}</{tag}>"
-    if name == "content":
-        return _styled(element, f"<span>{_children(element, depth)}</span>")
-    if name == "linkHtml":
-        label = _children(element, depth)
-        href = (element.get("href") or "").strip()
-        if href.lower().startswith(("http://", "https://")):
-            return f'{label} <span class="cda-link">({_esc(href)})</span>'
-        return label
-    if name == "renderMultiMedia":
-        caption = "".join(
-            _children(child, depth + 1) for child in element if _local(child) == "caption"
-        )
-        return f'<span class="cda-media">[{caption or "image"}]</span>'
-    if name == "footnote":
-        return f'<small class="cda-footnote">{_children(element, depth)}</small>'
+def _list(element: etree._Element, depth: int) -> str:
+    tag = "ol" if element.get("listType") == "ordered" else "ul"
+    caption = ""
+    items = []
+    for child in element:
+        child_name = _local(child)
+        if child_name == "caption":
+            caption = f'<p class="cda-caption">{_children(child, depth + 1)}</p>'
+        elif child_name == "item":
+            items.append(f"<li>{_children(child, depth + 1)}</li>")
+    return f"{caption}<{tag}>{''.join(items)}</{tag}>"
+
+
+def _content(element: etree._Element, depth: int) -> str:
+    return _styled(element, f"<span>{_children(element, depth)}</span>")
+
+
+def _link(element: etree._Element, depth: int) -> str:
+    label = _children(element, depth)
+    href = (element.get("href") or "").strip()
+    if href.lower().startswith(("http://", "https://")):
+        return f'{label} <span class="cda-link">({_esc(href)})</span>'
+    return label
+
+
+def _multimedia(element: etree._Element, depth: int) -> str:
+    caption = "".join(
+        _children(child, depth + 1) for child in element if _local(child) == "caption"
+    )
+    return f'<span class="cda-media">[{caption or "image"}]</span>'
+
+
+def _footnote(element: etree._Element, depth: int) -> str:
+    return f'<small class="cda-footnote">{_children(element, depth)}</small>'
+
+
+def _caption(element: etree._Element, depth: int) -> str:
+    """A caption outside a table (a list's is the list's)."""
     parent = element.getparent()
-    if name == "caption" and parent is not None and _local(parent) != "table":
+    if parent is not None and _local(parent) != "table":
         return f'<span class="cda-caption">{_children(element, depth)}</span>'
+    return _whitelisted(element, "caption", depth)
+
+
+def _whitelisted(element: etree._Element, name: str, depth: int) -> str:
     html_tag = _SAME.get(name)
     if html_tag is None:
         # Not in the whitelist: its text, escaped, and nothing of its markup.
@@ -153,6 +156,34 @@ def _node(element: etree._Element, depth: int) -> str:
     attributes = _span_attributes(element) if name in _CELLS else ""
     inner = _children(element, depth)
     return _styled(element, f"<{html_tag}{attributes}>{inner}</{html_tag}>")
+
+
+# The narrative elements that do not map one to one to an HTML element.
+_SPECIAL: dict[str, Callable[[etree._Element, int], str]] = {
+    "br": lambda _element, _depth: "<br>",
+    "list": _list,
+    "content": _content,
+    "linkHtml": _link,
+    "renderMultiMedia": _multimedia,
+    "footnote": _footnote,
+    "caption": _caption,
+}
+
+
+def _node(element: etree._Element, depth: int) -> str:
+    """One narrative element as safe HTML (its tail is the caller's)."""
+    name = _local(element)
+    if name is None or name in _DROPPED_WITH_TEXT:
+        return ""
+    if depth > MAX_DEPTH or (
+        element.tag.startswith("{") and not element.tag.startswith(f"{{{HL7_V3}}}")
+    ):
+        # Foreign namespaces (XHTML, SVG…) never bring their markup along.
+        return _text_only(element)
+    special = _SPECIAL.get(name)
+    if special is not None:
+        return special(element, depth)
+    return _whitelisted(element, name, depth)
 
 
 def _section(section: etree._Element, level: int) -> str:

@@ -10,6 +10,7 @@ which live as data in ``read_rules`` so that the SQL filter compiles the same li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -333,88 +334,129 @@ def _read_allowed(actor: Professional) -> Decision:
     return _allow(actor, NOTIFY_ACCESS)
 
 
-def _decide_for_professional(actor: Professional, action: Action, facts: Facts) -> Decision:
-    doc = facts.document or DocumentFacts()
+def _deposit(actor: Professional, action: Action, facts: Facts) -> Decision:
+    # §3.2: depositing needs no authorisation; a block stops it only if the setting says so.
+    if facts.blocked and not facts.blocked_may_deposit:
+        return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+    return _allow(actor, NOTIFY_NEW_DOCUMENT)
+
+
+def _read(actor: Professional, action: Action, facts: Facts) -> Decision:
     cpe = actor.card_kind is CardKind.CPE
-    if action in _PROFESSIONAL_ALWAYS:
-        return _allow(actor)
-    if action is Action.DEPOSIT:
-        # §3.2: depositing needs no authorisation; a block stops it only if the setting says so.
-        if facts.blocked and not facts.blocked_may_deposit:
-            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
-        return _allow(actor, NOTIFY_NEW_DOCUMENT)
-    if action in {Action.SEARCH_DOCUMENTS, Action.READ_DOCUMENT, Action.OPEN_EMERGENCY_ACCESS}:
-        if action is Action.OPEN_EMERGENCY_ACCESS and not is_emergency(actor) and not cpe:
-            return _deny(actor, Reason.EMERGENCY_MODE_REQUIRED)
-        refusal = professional_access_refusal(actor, facts)
-        if refusal is None and action is Action.READ_DOCUMENT:
-            refusal = _document_refusal(facts, read_rules(actor, facts))
-        return _deny(actor, refusal) if refusal is not None else _read_allowed(actor)
-    if action in _AUTHOR_ACTIONS:
-        # §3.2: only the author, or the author's structure, manages a document it deposited.
-        if not (doc.author_is_actor or doc.author_organization_is_actors):
-            return _deny(actor, Reason.NOT_AUTHOR)
-        if doc.deleted:
-            return _deny(actor, Reason.DOCUMENT_DELETED)
-        if action is Action.REPLACE_DOCUMENT and doc.superseded:
-            return _deny(actor, Reason.DOCUMENT_SUPERSEDED)
-        return _allow(actor)
-    if action is Action.MASK_DOCUMENT:
-        # §3.5: a professional sets MASQUE_PS at the patient's request, on a record they may
-        # access (or on their own document).
-        if cpe:
-            return _deny(actor, Reason.CPE_NEVER_READS)
-        if facts.blocked:
-            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
-        own = doc.author_is_actor or doc.author_organization_is_actors
-        if not (own or has_normal_basis(facts)):
-            return _deny(actor, no_basis(facts))
-        if doc.deleted:
-            return _deny(actor, Reason.DOCUMENT_DELETED)
-        return _allow(actor)
-    if action is Action.DECLARE_AUTHORIZATION:
-        # §3.1: the professional records the patient's consent; a block is the patient's
-        # will and no declaration overrides it.
-        if facts.blocked:
-            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
-        return _allow(actor)
-    if action is Action.EXTEND_AUTHORIZATION:
-        # §3.1: an authorised professional extends it to a colleague to whom care is entrusted.
-        if cpe:
-            return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
-        if facts.blocked:
-            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
-        if not has_normal_basis(facts):
-            return _deny(actor, no_basis(facts))
-        if facts.target_blocked:
-            return _deny(actor, Reason.TARGET_BLOCKED)
-        return _allow(actor)
-    if action is Action.SET_TREATING_DOCTOR:
-        # The patient names treating doctors; a doctor may name only themself, when declaring.
-        if not facts.target_is_actor:
-            return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
-        if cpe:
-            return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
-        if actor.profession != DOCTOR:
-            return _deny(actor, Reason.NOT_A_DOCTOR)
-        if facts.blocked:
-            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
-        # Naming oneself rests on the patient's consent: the service asks with the facts of
-        # the declaration it records in the same transaction.
-        if not has_normal_basis(facts):
-            return _deny(actor, no_basis(facts))
-        return _allow(actor)
-    if action in (Action.READ_ACCESS_LIST, Action.READ_HISTORY):
-        # §3.3: the patient sees who has access and the access history; the treating
-        # doctors, who coordinate care, see them too (the FHIR AuditEvent search of the
-        # API issue). Nobody else: the list itself tells who treats the patient.
-        if cpe or not facts.treating_doctor:
-            return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
-        if facts.blocked:
-            return _deny(actor, Reason.BLOCKED_BY_PATIENT)
-        return _allow(actor)
-    # The rest is the patient's (§3.3) or the system's.
-    return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    if action is Action.OPEN_EMERGENCY_ACCESS and not is_emergency(actor) and not cpe:
+        return _deny(actor, Reason.EMERGENCY_MODE_REQUIRED)
+    refusal = professional_access_refusal(actor, facts)
+    if refusal is None and action is Action.READ_DOCUMENT:
+        refusal = _document_refusal(facts, read_rules(actor, facts))
+    return _deny(actor, refusal) if refusal is not None else _read_allowed(actor)
+
+
+def _manage_own_document(actor: Professional, action: Action, facts: Facts) -> Decision:
+    # §3.2: only the author, or the author's structure, manages a document it deposited.
+    doc = facts.document or DocumentFacts()
+    if not (doc.author_is_actor or doc.author_organization_is_actors):
+        return _deny(actor, Reason.NOT_AUTHOR)
+    if doc.deleted:
+        return _deny(actor, Reason.DOCUMENT_DELETED)
+    if action is Action.REPLACE_DOCUMENT and doc.superseded:
+        return _deny(actor, Reason.DOCUMENT_SUPERSEDED)
+    return _allow(actor)
+
+
+def _mask(actor: Professional, action: Action, facts: Facts) -> Decision:
+    # §3.5: a professional sets MASQUE_PS at the patient's request, on a record they may
+    # access (or on their own document).
+    doc = facts.document or DocumentFacts()
+    if actor.card_kind is CardKind.CPE:
+        return _deny(actor, Reason.CPE_NEVER_READS)
+    if facts.blocked:
+        return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+    own = doc.author_is_actor or doc.author_organization_is_actors
+    if not (own or has_normal_basis(facts)):
+        return _deny(actor, no_basis(facts))
+    if doc.deleted:
+        return _deny(actor, Reason.DOCUMENT_DELETED)
+    return _allow(actor)
+
+
+def _declare_authorization(actor: Professional, action: Action, facts: Facts) -> Decision:
+    # §3.1: the professional records the patient's consent; a block is the patient's
+    # will and no declaration overrides it.
+    if facts.blocked:
+        return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+    return _allow(actor)
+
+
+def _extend_authorization(actor: Professional, action: Action, facts: Facts) -> Decision:
+    # §3.1: an authorised professional extends it to a colleague to whom care is entrusted.
+    if actor.card_kind is CardKind.CPE:
+        return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    if facts.blocked:
+        return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+    if not has_normal_basis(facts):
+        return _deny(actor, no_basis(facts))
+    if facts.target_blocked:
+        return _deny(actor, Reason.TARGET_BLOCKED)
+    return _allow(actor)
+
+
+def _set_treating_doctor(actor: Professional, action: Action, facts: Facts) -> Decision:
+    # The patient names treating doctors; a doctor may name only themself, when declaring.
+    if not facts.target_is_actor:
+        return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    if actor.card_kind is CardKind.CPE:
+        return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    if actor.profession != DOCTOR:
+        return _deny(actor, Reason.NOT_A_DOCTOR)
+    if facts.blocked:
+        return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+    # Naming oneself rests on the patient's consent: the service asks with the facts of
+    # the declaration it records in the same transaction.
+    if not has_normal_basis(facts):
+        return _deny(actor, no_basis(facts))
+    return _allow(actor)
+
+
+def _read_access_records(actor: Professional, action: Action, facts: Facts) -> Decision:
+    # §3.3: the patient sees who has access and the access history; the treating
+    # doctors, who coordinate care, see them too (the FHIR AuditEvent search of the
+    # API issue). Nobody else: the list itself tells who treats the patient.
+    if actor.card_kind is CardKind.CPE or not facts.treating_doctor:
+        return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    if facts.blocked:
+        return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+    return _allow(actor)
+
+
+def _always(actor: Professional, action: Action, facts: Facts) -> Decision:
+    return _allow(actor)
+
+
+_ProfessionalRule = Callable[[Professional, Action, Facts], Decision]
+
+# One rule per action a professional may ask for; any other action is the patient's (§3.3)
+# or the system's, and refused.
+_PROFESSIONAL_RULES: dict[Action, _ProfessionalRule] = {
+    **dict.fromkeys(_PROFESSIONAL_ALWAYS, _always),
+    Action.DEPOSIT: _deposit,
+    Action.SEARCH_DOCUMENTS: _read,
+    Action.READ_DOCUMENT: _read,
+    Action.OPEN_EMERGENCY_ACCESS: _read,
+    **dict.fromkeys(_AUTHOR_ACTIONS, _manage_own_document),
+    Action.MASK_DOCUMENT: _mask,
+    Action.DECLARE_AUTHORIZATION: _declare_authorization,
+    Action.EXTEND_AUTHORIZATION: _extend_authorization,
+    Action.SET_TREATING_DOCTOR: _set_treating_doctor,
+    Action.READ_ACCESS_LIST: _read_access_records,
+    Action.READ_HISTORY: _read_access_records,
+}
+
+
+def _decide_for_professional(actor: Professional, action: Action, facts: Facts) -> Decision:
+    rule = _PROFESSIONAL_RULES.get(action)
+    if rule is None:
+        return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    return rule(actor, action, facts)
 
 
 # --- Existence (docs/security.md, "Existence") ------------------------------------------------

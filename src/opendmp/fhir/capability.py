@@ -119,14 +119,38 @@ def _params_of(route: APIRoute, resource: str) -> list[str]:
     return [n for n in dict.fromkeys(names) if n not in RESULT_PARAMS]
 
 
+_TYPE_VERBS = {"GET": "search-type", "POST": "create", "PATCH": "patch"}  # on /Type
+_INSTANCE_VERBS = {"GET": "read", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def _interactions(rest: str | None, methods: set[str]) -> set[str]:
+    """The FHIR interactions a route on ``/Type`` + ``rest`` serves."""
+    if rest is None:
+        return {_TYPE_VERBS[m] for m in methods if m in _TYPE_VERBS}
+    if rest == "_search" and "POST" in methods:
+        return {"search-type"}
+    if re.fullmatch(r"\{[A-Za-z_]+\}", rest):
+        return {_INSTANCE_VERBS[m] for m in methods if m in _INSTANCE_VERBS}
+    return set()
+
+
+def _add_resource(
+    resources: dict[str, dict[str, Any]], route: APIRoute, name: str, found: set[str]
+) -> None:
+    item = resources.setdefault(name, {"interactions": set(), "params": []})
+    item["interactions"] |= found
+    if "search-type" in found:
+        for param in _params_of(route, name):
+            if param not in item["params"]:
+                item["params"].append(param)
+
+
 def surface(routes: list[Any]) -> tuple[set[str], dict[str, dict[str, Any]]]:
     """(system interactions, {resource type: {"interactions": set, "params": list}})."""
     system: set[str] = set()
     resources: dict[str, dict[str, Any]] = {}
     for route in routes:
-        if not isinstance(route, APIRoute):
-            continue
-        match = _ITEM.match(route.path)
+        match = _ITEM.match(route.path) if isinstance(route, APIRoute) else None
         if match is None:
             continue
         methods = set(route.methods or ())
@@ -137,27 +161,9 @@ def surface(routes: list[Any]) -> tuple[set[str], dict[str, dict[str, Any]]]:
             continue
         if not _is_resource(name):
             continue
-        found: set[str] = set()
-        if rest is None:
-            if "GET" in methods:
-                found.add("search-type")
-            if "POST" in methods:
-                found.add("create")
-            if "PATCH" in methods:
-                found.add("patch")
-        elif rest == "_search" and "POST" in methods:
-            found.add("search-type")
-        elif re.fullmatch(r"\{[A-Za-z_]+\}", rest):
-            verbs = {"GET": "read", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-            found |= {verbs[m] for m in methods if m in verbs}
-        if not found:
-            continue
-        item = resources.setdefault(name, {"interactions": set(), "params": []})
-        item["interactions"] |= found
-        if "search-type" in found:
-            for param in _params_of(route, name):
-                if param not in item["params"]:
-                    item["params"].append(param)
+        found = _interactions(rest, methods)
+        if found:
+            _add_resource(resources, route, name, found)
     return system, resources
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from opendmp.domain.errors import OpenDMPError
@@ -133,7 +134,8 @@ def _add(doc: Any, tokens: list[str], value: Any) -> None:
         raise UnprocessablePatch(f"/{'/'.join(tokens)} cannot be added to")
 
 
-def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any]:
+def _check_json_patch(operations: Any) -> None:
+    """Every operation well formed and on a modifiable element, before any is applied."""
     if not isinstance(operations, list) or not operations:
         raise InvalidPatch("a JSON Patch is a non-empty array of operations")
     for operation in operations:
@@ -147,28 +149,36 @@ def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any
         _check_element(path)
         if op in ("move", "copy"):
             _check_element(_tokens(operation.get("from")))
+
+
+def _apply_json_operation(result: dict[str, Any], operation: dict[str, Any]) -> None:
+    op, path = operation["op"], _tokens(operation["path"])
+    match op:
+        case "test":
+            if _get(result, path) != operation["value"]:
+                raise UnprocessablePatch(f"test failed at {operation['path']}")
+        case "add":
+            _add(result, path, copy.deepcopy(operation["value"]))
+        case "remove":
+            _remove(result, path)
+        case "replace":
+            _get(result, path)  # must exist
+            _remove(result, path)
+            _add(result, path, copy.deepcopy(operation["value"]))
+        case "move":
+            value = _remove(result, _tokens(operation["from"]))
+            _add(result, path, value)
+        case "copy":
+            _add(result, path, copy.deepcopy(_get(result, _tokens(operation["from"]))))
+        case _:
+            raise InvalidPatch(f"unknown JSON Patch op {op!r}")
+
+
+def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any]:
+    _check_json_patch(operations)
     result = copy.deepcopy(resource)
     for operation in operations:
-        op, path = operation["op"], _tokens(operation["path"])
-        match op:
-            case "test":
-                if _get(result, path) != operation["value"]:
-                    raise UnprocessablePatch(f"test failed at {operation['path']}")
-            case "add":
-                _add(result, path, copy.deepcopy(operation["value"]))
-            case "remove":
-                _remove(result, path)
-            case "replace":
-                _get(result, path)  # must exist
-                _remove(result, path)
-                _add(result, path, copy.deepcopy(operation["value"]))
-            case "move":
-                value = _remove(result, _tokens(operation["from"]))
-                _add(result, path, value)
-            case "copy":
-                _add(result, path, copy.deepcopy(_get(result, _tokens(operation["from"]))))
-            case _:
-                raise InvalidPatch(f"unknown JSON Patch op {op!r}")
+        _apply_json_operation(result, operation)
     return result
 
 
@@ -239,7 +249,28 @@ def _archived_extension(resource: dict[str, Any], cond: str | None) -> int | Non
     return None
 
 
-def _fhirpath_operation(result: dict[str, Any], parameter: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class _Operation:
+    """One FHIRPath Patch operation, its path read against what OpenDMP supports."""
+
+    kind: str
+    path: str
+    parts: dict[str, dict[str, Any]]
+    name: Any
+    elem: str | None
+    index: str | None
+    cond: str | None
+    sub: str | None
+    value: tuple[str, Any] | None
+
+    def integer(self, part: str) -> Any:
+        return (self.parts.get(part) or {}).get("valueInteger")
+
+    def unsupported(self) -> UnprocessablePatch:
+        return UnprocessablePatch(f"unsupported {self.kind} on {self.path!r}")
+
+
+def _operation(parameter: dict[str, Any]) -> _Operation:
     parts = _parts(parameter)
     kind = (parts.get("type") or {}).get("valueCode")
     path = (parts.get("path") or {}).get("valueString")
@@ -259,56 +290,86 @@ def _fhirpath_operation(result: dict[str, Any], parameter: dict[str, Any]) -> No
     found = _PATH.match(path)
     if found is None:
         raise UnprocessablePatch(f"unsupported FHIRPath {path!r}")
-    elem, index, cond, sub = found["elem"], found["index"], found["cond"], found["sub"]
-    value = _value(parts.get("value"))
-    labels: list[Any] = result.setdefault("securityLabel", [])
-    if kind == "add" and elem is None:
-        if name == "securityLabel":
-            labels.append(_label(value))
-        elif name == "status" and value is not None:
-            result["status"] = value[1]
-        else:
-            raise UnprocessablePatch(f"add {name!r} on DocumentReference is not supported")
-    elif elem == "status" and index is None and cond is None and sub is None:
-        if kind != "replace" or value is None:
-            raise UnprocessablePatch("status can only be replaced")
-        result["status"] = value[1]
-    elif elem == "securityLabel" and sub is None:
-        if kind == "insert" and index is None and cond is None:
-            at = (parts.get("index") or {}).get("valueInteger")
-            if not isinstance(at, int) or not 0 <= at <= len(labels):
-                raise UnprocessablePatch("insert needs an index within securityLabel")
-            labels.insert(at, _label(value))
-        elif kind == "replace":
-            labels[_select_label(labels, index, cond)] = _label(value)
-        elif kind == "delete":
-            labels.pop(_select_label(labels, index, cond))
-        elif kind == "move" and index is None and cond is None:
-            source = (parts.get("source") or {}).get("valueInteger")
-            destination = (parts.get("destination") or {}).get("valueInteger")
-            if not (isinstance(source, int) and isinstance(destination, int)) or not (
-                0 <= source < len(labels) and 0 <= destination < len(labels)
-            ):
-                raise UnprocessablePatch("move needs a source and a destination in securityLabel")
-            labels.insert(destination, labels.pop(source))
-        else:
-            raise UnprocessablePatch(f"unsupported {kind} on {path!r}")
-    elif elem == "extension":
-        position = _archived_extension(result, cond)
-        extensions: list[Any] = result.setdefault("extension", [])
-        if kind == "delete" and sub is None:
-            if position is not None:
-                extensions.pop(position)
-        elif kind == "replace" and sub is not None:
-            if value is None or value[0] != "valueBoolean" or not isinstance(value[1], bool):
-                raise UnprocessablePatch("isArchived is a valueBoolean")
-            if position is None:
-                raise UnprocessablePatch("the isArchived extension is absent")
-            extensions[position] = {"url": IS_ARCHIVED_URL, "valueBoolean": value[1]}
-        else:
-            raise UnprocessablePatch(f"unsupported {kind} on {path!r}")
+    return _Operation(
+        kind=kind,
+        path=path,
+        parts=parts,
+        name=name,
+        elem=found["elem"],
+        index=found["index"],
+        cond=found["cond"],
+        sub=found["sub"],
+        value=_value(parts.get("value")),
+    )
+
+
+def _add_element(result: dict[str, Any], labels: list[Any], op: _Operation) -> None:
+    if op.name == "securityLabel":
+        labels.append(_label(op.value))
+    elif op.name == "status" and op.value is not None:
+        result["status"] = op.value[1]
     else:
-        raise UnprocessablePatch(f"unsupported {kind} on {path!r}")
+        raise UnprocessablePatch(f"add {op.name!r} on DocumentReference is not supported")
+
+
+def _replace_status(result: dict[str, Any], op: _Operation) -> None:
+    if op.kind != "replace" or op.value is None:
+        raise UnprocessablePatch("status can only be replaced")
+    result["status"] = op.value[1]
+
+
+def _on_labels(labels: list[Any], op: _Operation) -> None:
+    whole = op.index is None and op.cond is None  # no label selected
+    if op.kind == "insert" and whole:
+        at = op.integer("index")
+        if not isinstance(at, int) or not 0 <= at <= len(labels):
+            raise UnprocessablePatch("insert needs an index within securityLabel")
+        labels.insert(at, _label(op.value))
+    elif op.kind == "replace":
+        labels[_select_label(labels, op.index, op.cond)] = _label(op.value)
+    elif op.kind == "delete":
+        labels.pop(_select_label(labels, op.index, op.cond))
+    elif op.kind == "move" and whole:
+        source, destination = op.integer("source"), op.integer("destination")
+        if not (isinstance(source, int) and isinstance(destination, int)) or not (
+            0 <= source < len(labels) and 0 <= destination < len(labels)
+        ):
+            raise UnprocessablePatch("move needs a source and a destination in securityLabel")
+        labels.insert(destination, labels.pop(source))
+    else:
+        raise op.unsupported()
+
+
+def _on_archived(result: dict[str, Any], op: _Operation) -> None:
+    position = _archived_extension(result, op.cond)
+    extensions: list[Any] = result.setdefault("extension", [])
+    if op.kind == "delete" and op.sub is None:
+        if position is not None:
+            extensions.pop(position)
+    elif op.kind == "replace" and op.sub is not None:
+        value = op.value
+        if value is None or value[0] != "valueBoolean" or not isinstance(value[1], bool):
+            raise UnprocessablePatch("isArchived is a valueBoolean")
+        if position is None:
+            raise UnprocessablePatch("the isArchived extension is absent")
+        extensions[position] = {"url": IS_ARCHIVED_URL, "valueBoolean": value[1]}
+    else:
+        raise op.unsupported()
+
+
+def _fhirpath_operation(result: dict[str, Any], parameter: dict[str, Any]) -> None:
+    op = _operation(parameter)
+    labels: list[Any] = result.setdefault("securityLabel", [])
+    if op.kind == "add" and op.elem is None:
+        _add_element(result, labels, op)
+    elif op.elem == "status" and op.index is None and op.cond is None and op.sub is None:
+        _replace_status(result, op)
+    elif op.elem == "securityLabel" and op.sub is None:
+        _on_labels(labels, op)
+    elif op.elem == "extension":
+        _on_archived(result, op)
+    else:
+        raise op.unsupported()
 
 
 def apply_fhirpath_patch(resource: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from anyio import to_thread
@@ -63,6 +64,7 @@ from opendmp.fhir.validation import InvalidResource, validate_resource
 from opendmp.services.context import ServiceContext
 from opendmp.services.deposit import (
     DepositWarning,
+    DocumentInput,
     ProvideResult,
     SubmissionSetInput,
     provide_documents,
@@ -172,7 +174,7 @@ def _patch_target(url: str) -> str:
     return last
 
 
-def parse_bundle(bundle: dict[str, Any], limits: RequestLimits) -> Parsed:
+def _check_bundle_type(bundle: dict[str, Any]) -> None:
     if bundle.get("resourceType") != "Bundle":
         raise InvalidResource(
             f"ITI-65 expects a transaction Bundle, got {bundle.get('resourceType')}",
@@ -183,71 +185,103 @@ def parse_bundle(bundle: dict[str, Any], limits: RequestLimits) -> Parsed:
             f"Bundle.type must be transaction, got {bundle.get('type')!r}",
             expression="Bundle.type",
         )
-    bundle_profiles = _profiles(bundle)
-    entries = bundle.get("entry") or []
-    kinds: list[str] = []
-    by_url: dict[str, int] = {}
-    lists: list[int] = []
-    docs: list[int] = []
-    binaries: list[int] = []
-    patches: list[int] = []
-    bundled_patients: dict[str, dict[str, Any]] = {}
-    for i, entry in enumerate(entries):
-        where = f"Bundle.entry[{i}]"
-        resource = entry.get("resource")
-        request = entry.get("request") or {}
-        if not isinstance(resource, dict):
-            raise InvalidResource(f"{where}.resource is required", expression=f"{where}.resource")
-        if not request.get("method"):
-            raise InvalidResource(
-                f"{where}.request is required in a transaction", expression=f"{where}.request"
-            )
-        method = str(request["method"]).upper()
-        rtype = resource.get("resourceType")
-        if entry.get("fullUrl"):
-            by_url[str(entry["fullUrl"])] = i
+
+
+def _list_kind(resource: dict[str, Any], method: str) -> str:
+    codes = [
+        c.get("code")
+        for c in (resource.get("code") or {}).get("coding") or []
+        if c.get("system") in (MHD_LIST_TYPES, None)
+    ]
+    if "submissionset" in codes and method == "POST":
+        return "submissionset"
+    if "folder" in codes and method in ("POST", "PUT"):
+        return "folder"
+    return "unknown"
+
+
+# (resourceType, method) of the entries ITI-65 accepts, besides Lists.
+_ENTRY_KINDS = {
+    ("DocumentReference", "POST"): "document",
+    ("Binary", "POST"): "binary",
+    ("Parameters", "PATCH"): "patch",
+    **{("Patient", method): "patient" for method in ("GET", "POST", "PUT")},
+}
+
+
+def _entry_kind(entry: dict[str, Any], where: str, limits: RequestLimits) -> str:
+    """The role of one Bundle entry (refused when it has none in ITI-65)."""
+    resource = entry.get("resource")
+    request = entry.get("request") or {}
+    if not isinstance(resource, dict):
+        raise InvalidResource(f"{where}.resource is required", expression=f"{where}.resource")
+    if not request.get("method"):
+        raise InvalidResource(
+            f"{where}.request is required in a transaction", expression=f"{where}.request"
+        )
+    method = str(request["method"]).upper()
+    rtype = resource.get("resourceType")
+    if rtype == "Bundle":
+        raise OpenDMPError(
+            f"{where}: FHIR Document Bundles are not supported (ITI-65 FHIR Documents"
+            " Publish option)",
+            code="fhir-document-not-supported",
+            http_status=422,
+        )
+    if rtype == "List":
+        kind = _list_kind(resource, method)
+    elif isinstance(rtype, str):
+        kind = _ENTRY_KINDS.get((rtype, method), "unknown")
+    else:
         kind = "unknown"
-        if rtype == "List":
-            codes = [
-                c.get("code")
-                for c in (resource.get("code") or {}).get("coding") or []
-                if c.get("system") in (MHD_LIST_TYPES, None)
-            ]
-            if "submissionset" in codes and method == "POST":
-                kind = "submissionset"
-                lists.append(i)
-            elif "folder" in codes and method in ("POST", "PUT"):
-                kind = "folder"
-        elif rtype == "DocumentReference" and method == "POST":
-            kind = "document"
-            docs.append(i)
-        elif rtype == "Binary" and method == "POST":
-            kind = "binary"
-            binaries.append(i)
-            _check_document_size(resource.get("data"), f"{where}.resource.data", limits)
-        elif rtype == "Bundle":
-            raise OpenDMPError(
-                f"{where}: FHIR Document Bundles are not supported (ITI-65 FHIR Documents"
-                " Publish option)",
-                code="fhir-document-not-supported",
-                http_status=422,
-            )
-        elif rtype == "Parameters" and method == "PATCH":
-            kind = "patch"
-            patches.append(i)
-        elif rtype == "Patient" and method in ("GET", "POST", "PUT"):
-            kind = "patient"
-            if entry.get("fullUrl"):
-                bundled_patients[str(entry["fullUrl"])] = resource
+    if kind == "binary":
+        _check_document_size(resource.get("data"), f"{where}.resource.data", limits)
+    if kind == "unknown":
+        raise refuse(
+            f"{where}: {rtype} with {method} is not an ITI-65 entry (SubmissionSet List,"
+            " DocumentReference, Binary, PATCH Parameters, Folder List, Patient)",
+            where,
+        )
+    return kind
+
+
+@dataclass
+class _Entries:
+    """The Bundle's entries sorted by role."""
+
+    entries: list[dict[str, Any]]
+    kinds: list[str] = field(default_factory=list)  # per entry
+    by_url: dict[str, int] = field(default_factory=dict)  # fullUrl -> entry
+    bundled_patients: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def of_kind(self, kind: str) -> list[int]:
+        return [i for i, k in enumerate(self.kinds) if k == kind]
+
+    def resource(self, i: int) -> dict[str, Any]:
+        resource: dict[str, Any] = self.entries[i]["resource"]
+        return resource
+
+
+def _classify(entries: list[dict[str, Any]], limits: RequestLimits) -> _Entries:
+    sorted_entries = _Entries(entries)
+    for i, entry in enumerate(entries):
+        kind = _entry_kind(entry, f"Bundle.entry[{i}]", limits)
+        full_url = entry.get("fullUrl")
+        if full_url:
+            sorted_entries.by_url[str(full_url)] = i
+        if kind == "patient":
+            resource = entry["resource"]
+            if full_url:
+                sorted_entries.bundled_patients[str(full_url)] = resource
             if resource.get("id"):
-                bundled_patients[f"Patient/{resource['id']}"] = resource
-        if kind == "unknown":
-            raise refuse(
-                f"{where}: {rtype} with {method} is not an ITI-65 entry (SubmissionSet List,"
-                " DocumentReference, Binary, PATCH Parameters, Folder List, Patient)",
-                where,
-            )
-        kinds.append(kind)
+                sorted_entries.bundled_patients[f"Patient/{resource['id']}"] = resource
+        sorted_entries.kinds.append(kind)
+    return sorted_entries
+
+
+def _submission_set_entry(sorted_entries: _Entries, limits: RequestLimits) -> int:
+    docs = sorted_entries.of_kind("document")
+    lists = sorted_entries.of_kind("submissionset")
     check_document_count("DocumentReferences in the Bundle", len(docs), limits)
     if len(lists) != 1:
         raise refuse(
@@ -256,102 +290,102 @@ def parse_bundle(bundle: dict[str, Any], limits: RequestLimits) -> Parsed:
         )
     if not docs:
         raise refuse("the Bundle holds no DocumentReference", "Bundle.entry")
+    return lists[0]
 
-    list_index = lists[0]
-    list_resource = entries[list_index]["resource"]
-    list_where = f"Bundle.entry[{list_index}].resource"
-    list_profiles = bundle_profiles + _profiles(list_resource)
-    warnings: dict[int, list[EntryWarning]] = {}
-    list_warnings: list[EntryWarning] = []
-    submission = submission_input(list_resource, list_where, list_profiles, list_warnings)
-    warnings[list_index] = list_warnings
 
-    subjects: list[tuple[Ins, str]] = []
-    if list_resource.get("subject") is not None:
-        subjects.append(
-            (
-                resolve_subject(
-                    list_resource["subject"],
-                    f"{list_where}.subject",
-                    holder=list_resource,
-                    bundled=bundled_patients,
-                ),
-                f"{list_where}.subject",
-            )
-        )
-    # SubmissionSet members must be in the Bundle.
+def _subject(
+    resource: dict[str, Any], where: str, sorted_entries: _Entries
+) -> list[tuple[Ins, str]]:
+    """The patient ``resource`` names, with where it does (none when it has no subject)."""
+    if resource.get("subject") is None:
+        return []
+    ins = resolve_subject(
+        resource["subject"],
+        f"{where}.subject",
+        holder=resource,
+        bundled=sorted_entries.bundled_patients,
+    )
+    return [(ins, f"{where}.subject")]
+
+
+def _check_members(
+    list_resource: dict[str, Any], list_where: str, sorted_entries: _Entries
+) -> None:
+    """SubmissionSet members must be in the Bundle."""
+    by_url, kinds = sorted_entries.by_url, sorted_entries.kinds
     for position, item in enumerate(list_resource.get("entry") or []):
         ref = (item.get("item") or {}).get("reference")
         if ref not in by_url or kinds[by_url[ref]] not in ("document", "folder"):
             here = f"{list_where}.entry[{position}].item"
             raise refuse(f"{here}: {ref!r} is not a DocumentReference of this Bundle", here)
 
-    documents = []
-    document_entry: list[int] = []
-    binary_entry: list[int | None] = []
-    used_binaries: dict[int, int] = {}
-    for i in docs:
-        where = f"Bundle.entry[{i}].resource"
-        resource = entries[i]["resource"]
-        entry_warnings = warnings.setdefault(i, [])
-        profiles = bundle_profiles + _profiles(resource)
-        if resource.get("subject") is not None:
-            subjects.append(
-                (
-                    resolve_subject(
-                        resource["subject"],
-                        f"{where}.subject",
-                        holder=resource,
-                        bundled=bundled_patients,
-                    ),
-                    f"{where}.subject",
-                )
-            )
-        attachments = resource.get("content") or []
-        att = (attachments[0].get("attachment") or {}) if attachments else {}
-        at = f"{where}.content[0].attachment"
-        if att.get("data") is not None:
-            raise refuse(f"{at}.data is not allowed in ITI-65 (0..0): use a Binary", f"{at}.data")
-        url = att.get("url")
-        if not url:
-            raise refuse(f"{at}.url is required", f"{at}.url", code="missing-document")
-        target = by_url.get(str(url))
-        if target is None or kinds[target] != "binary":
-            raise refuse(
-                f"{at}.url: {url!r} is not a Binary of this Bundle (content hosted elsewhere is"
-                " not fetched)",
-                f"{at}.url",
-                code="missing-document",
-            )
-        if target in used_binaries:
-            raise refuse(f"{at}.url: the Binary is already used by another document", at)
-        used_binaries[target] = i
-        binary = entries[target]["resource"]
-        content = _binary_content(binary, f"Bundle.entry[{target}].resource")
-        if binary.get("contentType") and binary["contentType"] != att.get("contentType"):
-            entry_warnings.append(
-                EntryWarning(
-                    "content-type-differs",
-                    f"{at}.contentType differs from the Binary's contentType",
-                )
-            )
-        documents.append(
-            document_input(
-                resource,
-                where,
-                content=content,
-                profiles=profiles,
-                warnings=entry_warnings,
+
+def _attached_binary(
+    attachment: dict[str, Any], at: str, sorted_entries: _Entries, used_binaries: dict[int, int]
+) -> int:
+    """The entry of the Binary a DocumentReference's attachment points to, used once."""
+    if attachment.get("data") is not None:
+        raise refuse(f"{at}.data is not allowed in ITI-65 (0..0): use a Binary", f"{at}.data")
+    url = attachment.get("url")
+    if not url:
+        raise refuse(f"{at}.url is required", f"{at}.url", code="missing-document")
+    target = sorted_entries.by_url.get(str(url))
+    if target is None or sorted_entries.kinds[target] != "binary":
+        raise refuse(
+            f"{at}.url: {url!r} is not a Binary of this Bundle (content hosted elsewhere is"
+            " not fetched)",
+            f"{at}.url",
+            code="missing-document",
+        )
+    if target in used_binaries:
+        raise refuse(f"{at}.url: the Binary is already used by another document", at)
+    return target
+
+
+def _document(
+    i: int,
+    sorted_entries: _Entries,
+    bundle_profiles: list[str],
+    used_binaries: dict[int, int],
+    warnings: list[EntryWarning],
+) -> tuple[DocumentInput, int]:
+    """The deposit input of the DocumentReference of entry ``i``, and its Binary's entry."""
+    where = f"Bundle.entry[{i}].resource"
+    resource = sorted_entries.resource(i)
+    attachments = resource.get("content") or []
+    att = (attachments[0].get("attachment") or {}) if attachments else {}
+    at = f"{where}.content[0].attachment"
+    target = _attached_binary(att, at, sorted_entries, used_binaries)
+    used_binaries[target] = i
+    binary = sorted_entries.resource(target)
+    content = _binary_content(binary, f"Bundle.entry[{target}].resource")
+    if binary.get("contentType") and binary["contentType"] != att.get("contentType"):
+        warnings.append(
+            EntryWarning(
+                "content-type-differs",
+                f"{at}.contentType differs from the Binary's contentType",
             )
         )
-        document_entry.append(i)
-        binary_entry.append(target)
-    for i in binaries:
+    document = document_input(
+        resource,
+        where,
+        content=content,
+        profiles=bundle_profiles + _profiles(resource),
+        warnings=warnings,
+    )
+    return document, target
+
+
+def _check_binaries_used(sorted_entries: _Entries, used_binaries: dict[int, int]) -> None:
+    for i in sorted_entries.of_kind("binary"):
         if i not in used_binaries:
             raise refuse(
                 f"Bundle.entry[{i}]: the Binary is not referenced by any DocumentReference",
                 f"Bundle.entry[{i}]",
             )
+
+
+def _one_patient(subjects: list[tuple[Ins, str]]) -> Ins:
     if not subjects:
         raise refuse("the SubmissionSet or the DocumentReferences must name the patient", None)
     first, first_where = subjects[0]
@@ -362,17 +396,12 @@ def parse_bundle(bundle: dict[str, Any], limits: RequestLimits) -> Parsed:
                 where,
                 code="patient-mismatch",
             )
-    parsed = Parsed(
-        ins=first,
-        submission=submission,
-        documents=documents,
-        kinds=kinds,
-        document_entry=document_entry,
-        binary_entry=binary_entry,
-        warnings=warnings,
-    )
-    _match_patches(parsed, entries, patches)
-    for i, kind in enumerate(kinds):
+    return first
+
+
+def _warn_ignored(parsed: Parsed, list_index: int, bundle_profiles: list[str]) -> None:
+    """Warnings for the Folders (ignored) and for a Bundle without a profile."""
+    for i, kind in enumerate(parsed.kinds):
         if kind == "folder":
             parsed.warn(
                 i,
@@ -387,6 +416,49 @@ def parse_bundle(bundle: dict[str, Any], limits: RequestLimits) -> Parsed:
             list_index,
             EntryWarning("no-profile", "Bundle.meta.profile is absent: Minimal metadata assumed"),
         )
+
+
+def parse_bundle(bundle: dict[str, Any], limits: RequestLimits) -> Parsed:
+    _check_bundle_type(bundle)
+    bundle_profiles = _profiles(bundle)
+    sorted_entries = _classify(bundle.get("entry") or [], limits)
+    list_index = _submission_set_entry(sorted_entries, limits)
+    list_resource = sorted_entries.resource(list_index)
+    list_where = f"Bundle.entry[{list_index}].resource"
+    list_warnings: list[EntryWarning] = []
+    submission = submission_input(
+        list_resource, list_where, bundle_profiles + _profiles(list_resource), list_warnings
+    )
+    warnings: dict[int, list[EntryWarning]] = {list_index: list_warnings}
+    subjects = _subject(list_resource, list_where, sorted_entries)
+    _check_members(list_resource, list_where, sorted_entries)
+
+    documents: list[DocumentInput] = []
+    document_entry: list[int] = []
+    binary_entry: list[int | None] = []
+    used_binaries: dict[int, int] = {}
+    for i in sorted_entries.of_kind("document"):
+        resource = sorted_entries.resource(i)
+        subjects += _subject(resource, f"Bundle.entry[{i}].resource", sorted_entries)
+        entry_warnings = warnings.setdefault(i, [])
+        document, target = _document(
+            i, sorted_entries, bundle_profiles, used_binaries, entry_warnings
+        )
+        documents.append(document)
+        document_entry.append(i)
+        binary_entry.append(target)
+    _check_binaries_used(sorted_entries, used_binaries)
+    parsed = Parsed(
+        ins=_one_patient(subjects),
+        submission=submission,
+        documents=documents,
+        kinds=sorted_entries.kinds,
+        document_entry=document_entry,
+        binary_entry=binary_entry,
+        warnings=warnings,
+    )
+    _match_patches(parsed, sorted_entries.entries, sorted_entries.of_kind("patch"))
+    _warn_ignored(parsed, list_index, bundle_profiles)
     return parsed
 
 

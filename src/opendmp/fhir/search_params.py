@@ -167,6 +167,46 @@ _DATE = re.compile(
 )
 
 
+def _zone(tz: str | None) -> dt.tzinfo:
+    """The zone of a dateTime's offset; Paris without one (ValueError beyond a day)."""
+    if not tz:
+        return PARIS
+    if tz == "Z":
+        return dt.UTC
+    zone = dt.datetime.strptime(tz, "%z").tzinfo
+    assert zone is not None  # %z always gives one
+    return zone
+
+
+def _time_interval(day: dt.datetime, found: re.Match[str]) -> tuple[dt.datetime, dt.datetime]:
+    """The interval a dateTime stands for: its minute, second or microsecond."""
+    lo = day.replace(hour=int(found["H"]), minute=int(found["M"]))
+    step = dt.timedelta(minutes=1)
+    if found["S"] is not None:
+        lo = lo.replace(second=int(found["S"]))
+        step = dt.timedelta(seconds=1)
+    if found["f"]:
+        lo = lo.replace(microsecond=int(found["f"][1:].ljust(6, "0")))
+        step = dt.timedelta(microseconds=1)
+    return lo, lo + step
+
+
+def _interval(found: re.Match[str]) -> tuple[dt.datetime, dt.datetime]:
+    """The half-open interval a FHIR date stands for (ValueError if it does not exist)."""
+    zone = _zone(found["tz"])
+    year = int(found["y"])
+    if found["m"] is None:
+        return dt.datetime(year, 1, 1, tzinfo=zone), dt.datetime(year + 1, 1, 1, tzinfo=zone)
+    month = int(found["m"])
+    if found["d"] is None:
+        lo = dt.datetime(year, month, 1, tzinfo=zone)
+        return lo, dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+    day = dt.datetime(year, month, int(found["d"]), tzinfo=zone)
+    if found["H"] is None:
+        return day, day + dt.timedelta(days=1)
+    return _time_interval(day, found)
+
+
 def date_bounds(name: str, value: str) -> list[tuple[str, dt.datetime]]:
     """A FHIR date search value as half-open bounds: ``[("ge", lo)]``, ``[("lt", hi)]``…"""
     found = _DATE.match(value)
@@ -178,32 +218,8 @@ def date_bounds(name: str, value: str) -> list[tuple[str, dt.datetime]]:
     prefix = found["prefix"] or "eq"
     if prefix not in ("eq", "ge", "gt", "le", "lt"):
         raise InvalidSearch(f"{name}: the prefix {prefix} is not supported", parameter=name)
-    zone: dt.tzinfo = PARIS
-    if found["tz"]:
-        zone = dt.UTC if found["tz"] == "Z" else dt.datetime.strptime(found["tz"], "%z").tzinfo  # type: ignore[assignment]
     try:
-        year = int(found["y"])
-        if found["m"] is None:
-            lo = dt.datetime(year, 1, 1, tzinfo=zone)
-            hi = dt.datetime(year + 1, 1, 1, tzinfo=zone)
-        elif found["d"] is None:
-            month = int(found["m"])
-            lo = dt.datetime(year, month, 1, tzinfo=zone)
-            hi = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
-        else:
-            day = dt.datetime(year, int(found["m"]), int(found["d"]), tzinfo=zone)
-            if found["H"] is None:
-                lo, hi = day, day + dt.timedelta(days=1)
-            else:
-                lo = day.replace(hour=int(found["H"]), minute=int(found["M"]))
-                step = dt.timedelta(minutes=1)
-                if found["S"] is not None:
-                    lo = lo.replace(second=int(found["S"]))
-                    step = dt.timedelta(seconds=1)
-                if found["f"]:
-                    lo = lo.replace(microsecond=int(found["f"][1:].ljust(6, "0")))
-                    step = dt.timedelta(microseconds=1)
-                hi = lo + step
+        lo, hi = _interval(found)
     except ValueError:
         raise InvalidSearch(f"{name}: {value!r} is not a valid date", parameter=name) from None
     lo, hi = lo.astimezone(dt.UTC), hi.astimezone(dt.UTC)

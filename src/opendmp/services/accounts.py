@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,7 @@ from opendmp.domain.errors import (
     AuthenticationFailed,
     Conflict,
     InvalidInput,
+    OpenDMPError,
 )
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Facts
@@ -36,6 +38,7 @@ from opendmp.services.account_state import (
     ACCOUNTS,
     MINUTE,
     Credentials,
+    Found,
     LoginResult,
     TotpEnrolment,
     check_totp,
@@ -213,6 +216,140 @@ async def issue_credentials(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> C
 # --- sign-in ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _SignIn:
+    """One sign-in attempt: what its refusals and its success are audited with."""
+
+    ctx: ServiceContext
+    action: str
+    now: dt.datetime
+    client_address: str | None
+
+    async def refuse(
+        self,
+        uow: UnitOfWork,
+        error: OpenDMPError,
+        found: Found | None,
+        *,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> NoReturn:
+        await refuse(
+            self.ctx,
+            uow,
+            error,
+            action=self.action,
+            found=found,
+            client_address=self.client_address,
+            reason=reason,
+            details=details,
+        )
+
+
+async def _enforce_login_rates(attempt: _SignIn, name: str) -> None:
+    ctx, now = attempt.ctx, attempt.now
+    if attempt.client_address:
+        await enforce(
+            ctx,
+            f"login:addr:{attempt.client_address}",
+            limit=ctx.auth.login_rate_per_address,
+            window=MINUTE,
+            now=now,
+        )
+    await enforce(
+        ctx, f"login:login:{name}", limit=ctx.auth.login_rate_per_account, window=MINUTE, now=now
+    )
+
+
+def _lock(account: m.Account, now: dt.datetime) -> OpenDMPError | None:
+    if account.locked_until is not None and now < account.locked_until:
+        return locked(account.locked_until, now)
+    return None
+
+
+def _expiry(account: m.Account, now: dt.datetime) -> OpenDMPError | None:
+    if (
+        account.must_change_password
+        and account.password_expires_at is not None
+        and now >= account.password_expires_at
+    ):
+        return AuthenticationFailed(
+            "this one-time password has expired: ask for new credentials",
+            code="password-expired",
+        )
+    return None
+
+
+async def _signed_in(
+    attempt: _SignIn, uow: UnitOfWork, current: Found | None, *, ok: bool, seen_hash: str | None
+) -> Found:
+    """The account whose password was right and unchanged meanwhile, neither locked nor
+    expired; any other case is refused (audited, committed, raised)."""
+    if current is None or not ok or current.account.password_hash != seen_hash:
+        details: dict[str, Any] | None = None
+        if current is not None:
+            failures = await count_failure(uow.session, current.account.id, attempt.now)
+            details = {"failures": failures}
+        await attempt.refuse(uow, invalid(), current, details=details)
+    error = _lock(current.account, attempt.now)
+    if error is None:
+        error = _expiry(current.account, attempt.now)
+    if error is not None:
+        await attempt.refuse(uow, error, current)
+    return current
+
+
+async def _stage(attempt: _SignIn, uow: UnitOfWork, current: Found, totp_code: str | None) -> Stage:
+    account = current.account
+    if account.must_change_password:
+        return Stage.PASSWORD_CHANGE
+    if account.totp_secret_encrypted is None:
+        return Stage.TOTP_ENROLMENT
+    if totp_code is None:
+        return Stage.TOTP
+    reason = await check_totp(attempt.ctx, uow.session, current, totp_code, attempt.now)
+    if reason is not None:
+        failures = await count_failure(uow.session, account.id, attempt.now)
+        await attempt.refuse(uow, invalid(), current, reason=reason, details={"failures": failures})
+    return Stage.FULL
+
+
+async def _open_login_session(
+    attempt: _SignIn, uow: UnitOfWork, current: Found, stage: Stage, rehashed: str | None
+) -> tuple[str, str]:
+    """Reset the failures (unless half signed in), store a rehash, open the session, audit."""
+    account = current.account
+    values: dict[str, Any] = {}
+    if stage is not Stage.TOTP:
+        # A right password without its code proves only half: the count of failures
+        # goes on, or alternating password-only sign-ins would allow endless TOTP guesses.
+        values.update(failed_attempts=0, locked_until=None)
+    if rehashed is not None:
+        values["password_hash"] = rehashed
+    if values:
+        await uow.session.execute(
+            update(m.Account).where(m.Account.id == account.id).values(values)
+        )
+    token, csrf = await open_session(
+        attempt.ctx,
+        uow.session,
+        account=account,
+        stage=stage,
+        now=attempt.now,
+        client_address=attempt.client_address,
+    )
+    await audit(
+        attempt.ctx,
+        uow,
+        actor=current.actor,
+        action=attempt.action,
+        record_id=account.record_id,
+        client_address=attempt.client_address,
+        details={"stage": stage.value},
+    )
+    return token, csrf
+
+
 async def login(
     ctx: ServiceContext,
     *,
@@ -233,31 +370,15 @@ async def login(
     now = ctx.now()
     name = passwords.normalize_login(login)
     action = "auth:session:login"
-    if client_address:
-        await enforce(
-            ctx,
-            f"login:addr:{client_address}",
-            limit=ctx.auth.login_rate_per_address,
-            window=MINUTE,
-            now=now,
-        )
-    await enforce(
-        ctx, f"login:login:{name}", limit=ctx.auth.login_rate_per_account, window=MINUTE, now=now
-    )
+    attempt = _SignIn(ctx, action, now, client_address)
+    await _enforce_login_rates(attempt, name)
     async with ctx.uow() as uow:
         found = await find_account(uow.session, name)
     seen_hash = found.account.password_hash if found else None
-    locked_until = found.account.locked_until if found else None
-    if found is not None and locked_until is not None and now < locked_until:
+    lock = _lock(found.account, now) if found is not None else None
+    if lock is not None:
         async with ctx.uow() as uow:
-            await refuse(
-                ctx,
-                uow,
-                locked(locked_until, now),
-                action=action,
-                found=found,
-                client_address=client_address,
-            )
+            await attempt.refuse(uow, lock, found)
     ok = await passwords.verify_password(seen_hash, password)
     rehashed = (
         await passwords.hash_password(password)
@@ -265,93 +386,10 @@ async def login(
         else None
     )
     async with ctx.uow() as uow:
-        session = uow.session
-        current = await find_account(session, name, for_update=True) if found else None
-        if current is None or not ok or current.account.password_hash != seen_hash:
-            if current is not None:
-                failures = await count_failure(session, current.account.id, now)
-                details: dict[str, Any] | None = {"failures": failures}
-            else:
-                details = None
-            await refuse(
-                ctx,
-                uow,
-                invalid(),
-                action=action,
-                found=current,
-                client_address=client_address,
-                details=details,
-            )
-        account = current.account
-        if account.locked_until is not None and now < account.locked_until:
-            await refuse(
-                ctx,
-                uow,
-                locked(account.locked_until, now),
-                action=action,
-                found=current,
-                client_address=client_address,
-            )
-        if (
-            account.must_change_password
-            and account.password_expires_at is not None
-            and now >= account.password_expires_at
-        ):
-            await refuse(
-                ctx,
-                uow,
-                AuthenticationFailed(
-                    "this one-time password has expired: ask for new credentials",
-                    code="password-expired",
-                ),
-                action=action,
-                found=current,
-                client_address=client_address,
-            )
-        if account.must_change_password:
-            stage = Stage.PASSWORD_CHANGE
-        elif account.totp_secret_encrypted is None:
-            stage = Stage.TOTP_ENROLMENT
-        elif totp_code is None:
-            stage = Stage.TOTP
-        else:
-            reason = await check_totp(ctx, session, current, totp_code, now)
-            if reason is not None:
-                failures = await count_failure(session, account.id, now)
-                await refuse(
-                    ctx,
-                    uow,
-                    invalid(),
-                    action=action,
-                    found=current,
-                    client_address=client_address,
-                    reason=reason,
-                    details={"failures": failures},
-                )
-            stage = Stage.FULL
-        values: dict[str, Any] = {}
-        if stage is not Stage.TOTP:
-            # A right password without its code proves only half: the count of failures
-            # goes on, or alternating password-only sign-ins would allow endless TOTP guesses.
-            values.update(failed_attempts=0, locked_until=None)
-        if rehashed is not None:
-            values["password_hash"] = rehashed
-        if values:
-            await session.execute(
-                update(m.Account).where(m.Account.id == account.id).values(values)
-            )
-        token, csrf = await open_session(
-            ctx, session, account=account, stage=stage, now=now, client_address=client_address
-        )
-        await audit(
-            ctx,
-            uow,
-            actor=current.actor,
-            action=action,
-            record_id=account.record_id,
-            client_address=client_address,
-            details={"stage": stage.value},
-        )
+        current = await find_account(uow.session, name, for_update=True) if found else None
+        current = await _signed_in(attempt, uow, current, ok=ok, seen_hash=seen_hash)
+        stage = await _stage(attempt, uow, current, totp_code)
+        token, csrf = await _open_login_session(attempt, uow, current, stage, rehashed)
         await uow.commit()
     return LoginResult(stage, token, csrf)
 

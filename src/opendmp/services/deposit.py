@@ -213,6 +213,16 @@ def _ii_text(ii: InstanceId) -> str:
 def _check_cda(
     index: int, doc: DocumentInput, header: CdaHeader, ins: Ins, warnings: list[DepositWarning]
 ) -> None:
+    """Refuse a CDA that is not the document or the patient the metadata name; warn of the
+    metadata it contradicts."""
+    _check_cda_identity(index, doc, header, ins)
+    warnings.extend(
+        DepositWarning(code, f"document {index + 1}: {message}", index)
+        for code, message in _cda_mismatches(doc, header)
+    )
+
+
+def _check_cda_identity(index: int, doc: DocumentInput, header: CdaHeader, ins: Ins) -> None:
     ids = {_ii_text(header.document_id)}
     if header.document_id.extension is None:
         ids.add(header.document_id.root)
@@ -236,38 +246,53 @@ def _check_cda(
             entry_index=index,
         )
 
-    def warn(code: str, message: str) -> None:
-        warnings.append(DepositWarning(code, f"document {index + 1}: {message}", index))
 
+def _cda_mismatches(doc: DocumentInput, header: CdaHeader) -> list[tuple[str, str]]:
+    """(code, message) of each metadata the CDA header contradicts."""
+    found: list[tuple[str, str]] = []
     if header.code.code != doc.type_code:
-        warn(
-            "cda-type-mismatch",
-            f"the CDA code {header.code.code} differs from the type {doc.type_code}",
+        found.append(
+            (
+                "cda-type-mismatch",
+                f"the CDA code {header.code.code} differs from the type {doc.type_code}",
+            )
         )
     if doc.creation_time is not None and not _same_instant(
         doc.creation_time, header.effective_time
     ):
-        warn("cda-creation-time-mismatch", "the CDA effectiveTime differs from the creation time")
-    for name, given, found in (
+        found.append(
+            ("cda-creation-time-mismatch", "the CDA effectiveTime differs from the creation time")
+        )
+    for name, given, in_cda in (
         ("start", doc.service_start, header.service_start),
         ("stop", doc.service_stop, header.service_stop),
     ):
-        if given is not None and found is not None and not _same_instant(given, found):
-            warn(
-                f"cda-service-{name}-mismatch",
-                f"the CDA serviceEvent {name} differs from the service {name} time",
+        if given is not None and in_cda is not None and not _same_instant(given, in_cda):
+            found.append(
+                (
+                    f"cda-service-{name}-mismatch",
+                    f"the CDA serviceEvent {name} differs from the service {name} time",
+                )
             )
+    return found + _cda_author_mismatches(doc, header)
+
+
+def _cda_author_mismatches(doc: DocumentInput, header: CdaHeader) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     authors = [a.idnat for a in header.authors if a.idnat]
     if doc.author_idnat and authors and doc.author_idnat not in authors:
-        warn("cda-author-mismatch", "the CDA author IdNat differs from the metadata's author")
+        found.append(
+            ("cda-author-mismatch", "the CDA author IdNat differs from the metadata's author")
+        )
     for idnat in authors:
         try:
             parsed = parse_idnat_ps(idnat, strict_key=False)
         except InvalidIdentifier as exc:
-            warn("invalid-author-idnat", f"CDA author: {exc.message}")
+            found.append(("invalid-author-idnat", f"CDA author: {exc.message}"))
             continue
         if not parsed.key_valid:
-            warn("invalid-rpps-key", f"CDA author: {'; '.join(parsed.warnings)}")
+            found.append(("invalid-rpps-key", f"CDA author: {'; '.join(parsed.warnings)}"))
+    return found
 
 
 def _check_document(
