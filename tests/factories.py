@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import uuid
+from typing import cast
 
+from sqlalchemy import select
+
+from opendmp.audit.vocabulary import AuditAction
+from opendmp.audit.writer import NewEvent, append
 from opendmp.domain.actors import CardKind, Operator, Patient, Professional
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
 from opendmp.domain.identifiers import (
@@ -15,9 +21,11 @@ from opendmp.domain.identifiers import (
     parse_ins,
     with_ins_key,
 )
+from opendmp.services.context import ServiceContext
 from opendmp.services.documents import DocumentSubmission
 from opendmp.services.notice import current_notice
 from opendmp.services.records import NewRecord
+from opendmp.storage import models as m
 
 _counter = itertools.count(1)
 OPERATOR = Operator("test-operator")
@@ -97,3 +105,17 @@ def submission(
     }
     fields.update(overrides)
     return DocumentSubmission(**fields)  # type: ignore[arg-type]
+
+
+async def store_foreign_event(ctx: ServiceContext, ins: Ins, code: str) -> None:
+    """An event stored under ``code``, a code this version's vocabulary does not have (as an
+    older or newer OpenDMP could have written), appended to the record's chain."""
+    async with ctx.uow() as uow:
+        record_id = await uow.session.scalar(
+            select(m.Record.id)
+            .join(m.Patient, m.Patient.id == m.Record.patient_id)
+            .where(m.Patient.ins_value == ins.value)
+        )
+        event = NewEvent(action=cast(AuditAction, code), actor=OPERATOR, time=ctx.now())
+        await append(uow.session, dataclasses.replace(event, record_id=record_id))
+        await uow.commit()

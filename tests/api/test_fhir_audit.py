@@ -25,7 +25,7 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixtures api, app, ctx,
     token,
 )
 from tests.conftest import Clock
-from tests.factories import patient_actor
+from tests.factories import patient_actor, store_foreign_event
 from tests.integration.access_support import BREAK_GLASS, DOCTOR, STRANGER, create
 
 URL = "/fhir/AuditEvent"
@@ -187,3 +187,27 @@ def test_date_parameters_make_half_open_ranges() -> None:
     )
     with pytest.raises(InvalidInput):
         time_range(["2026-03-01T10:00:00"])  # no time zone
+
+
+async def test_every_trace_is_mapped_and_a_foreign_code_is_shown_as_is(
+    api: Api, ctx: ServiceContext
+) -> None:
+    """The vocabulary maps the account's traces too (no silent fallback); a code stored by
+    another version is still served, generically typed, under its own name."""
+    ins = await create(ctx)
+    await store_foreign_event(ctx, ins, "record:record:teleport")
+    status, bundle = await api.get(
+        URL, params={"patient.identifier": token(ins)}, headers=api.patient(ins)
+    )
+    assert status == 200, bundle
+    by_action = {
+        c["code"]: e
+        for e in resources(bundle)
+        for c in e["subtype"]
+        if c["system"] == "urn:opendmp:audit-action"
+    }
+    account = by_action["auth:account:create"]
+    assert (account["type"]["code"], account["action"]) == ("110137", "C")
+    foreign = by_action["record:record:teleport"]
+    assert (foreign["type"]["code"], foreign["action"]) == ("110110", "E")
+    assert foreign["outcome"] == "0"

@@ -36,6 +36,7 @@ from tests.factories import (
     make_professional,
     new_record,
     patient_actor,
+    store_foreign_event,
     submission,
 )
 from tests.web.conftest import csrf_of
@@ -707,6 +708,20 @@ async def test_emergency_choices_are_saved(
     assert not view.emergency.allow_masked_in_emergency
     page = await client.get("/patient/choix")
     assert re.search(r'name="allow_break_glass" value="deny" checked', page.text)
+
+
+async def test_the_history_words_every_trace_and_shows_a_foreign_code_as_such(
+    client: httpx.AsyncClient, ctx: ServiceContext, clock: Clock
+) -> None:
+    """Labels come from the audit vocabulary (audit/vocabulary.py); a code another version
+    stored is listed with a visible generic label, not hidden, and the page still renders."""
+    account = await signed_in(client, ctx, clock)
+    await store_foreign_event(ctx, account.ins, "record:record:teleport")
+    page = await client.get("/patient/historique")
+    assert page.status_code == 200
+    text = unescape(page.text)
+    assert "a créé le DMP" in text
+    assert "a fait une action non répertoriée (record:record:teleport)" in text
 
 
 async def test_the_history_shows_accesses_highlights_emergencies_and_takes_reports(

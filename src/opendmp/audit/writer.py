@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.chain import GENESIS_HASH, canonical_details, chain_of, event_hash
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Professional
 from opendmp.storage.models import AuditChain, AuditEvent
 
@@ -24,9 +25,9 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """What happened. ``action`` is named ``area:subject:action`` (e.g. ``record:record:close``)."""
+    """What happened: ``action`` is one of the audit vocabulary (audit/vocabulary.py)."""
 
-    action: str
+    action: AuditAction
     actor: Actor
     time: dt.datetime
     record_id: uuid.UUID | None = None
@@ -91,7 +92,7 @@ def _event_fields(event: NewEvent, chain: str, seq: int, prev_hash: str) -> dict
         "seq": seq,
         "record_id": event.record_id,
         "time": event.time,
-        "action": event.action,
+        "action": str(event.action),
         "outcome": event.outcome,
         "reason": event.reason,
         "actor_kind": actor.kind.value,

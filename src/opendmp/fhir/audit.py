@@ -7,11 +7,14 @@ Who may read it is ``history.read_history``'s policy: the patient and the treati
 
 Each trace ``area:subject:action`` becomes one AuditEvent (``id`` = the event's number):
 
-- ``type``/``subtype``/``action`` from ``ACTIONS`` (BALP: a RESTful interaction is
-  ``audit-event-type#rest`` + ``restful-interaction`` + the IHE transaction
-  ``urn:ihe:event-type-code#ITI-…``; deposits are DICOM ``110107`` Import, exports ``110106``
-  Export, lifecycle changes ``110110`` Patient Record). The trace's own name is always added
-  as a ``subtype`` coding of ``urn:opendmp:audit-action``, so nothing is lost.
+- ``type``/``subtype``/``action`` from the audit vocabulary (``audit/vocabulary.py``, BALP:
+  a RESTful interaction is ``audit-event-type#rest`` + ``restful-interaction`` + the IHE
+  transaction ``urn:ihe:event-type-code#ITI-…``; deposits are DICOM ``110107`` Import,
+  exports ``110106`` Export, lifecycle changes ``110110`` Patient Record, sign-ins ``110114``
+  User Authenticated, account security changes ``110137``, key changes ``110113`` Security
+  Alert; a code the vocabulary does not know, stored by another version, is ``110110`` with
+  ``E``). The trace's own name is always added as a ``subtype`` coding of
+  ``urn:opendmp:audit-action``, so nothing is lost.
 - ``outcome``: ``0`` success, ``4`` minor failure (a refusal; ``outcomeDesc`` = the policy's
   reason code), ``8`` serious failure (an error).
 - ``agent``: the user (``v3-ParticipationType#IRCP``, ``requestor``), identified by IdNat_PS,
@@ -33,6 +36,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from opendmp import __version__
+from opendmp.audit.vocabulary import DCM, balp
 from opendmp.auth.dependencies import AuthContext, require_scope
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins, parse_idnat_ps, parse_ins_reference
@@ -64,8 +68,6 @@ from opendmp.services.history import MAX_HISTORY, HistoryEntry, read_history
 ITI81 = require_scope("ITI-81")
 DEFAULT_COUNT = 200
 
-DCM = "http://dicom.nema.org/resources/ontology/DCM"
-EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 REST = "http://hl7.org/fhir/restful-interaction"
 IHE_EVENT = "urn:ihe:event-type-code"
 ACTION_SYSTEM = "urn:opendmp:audit-action"
@@ -81,12 +83,9 @@ PURPOSES = {
     "break-glass": ("BTG", "break the glass"),
 }
 
-_REST_TYPE = (EVENT_TYPE, "rest", "Restful Operation")
-_IMPORT = (DCM, "110107", "Import")
-_EXPORT = (DCM, "110106", "Export")
-_RECORD = (DCM, "110110", "Patient Record")
-_TRANSACTIONS = {
+TRANSACTIONS = {
     "ITI-65": "Provide Document Bundle",
+    "ITI-66": "Find Document Lists",
     "ITI-67": "Find Document References",
     "ITI-68": "Retrieve Document",
     "ITI-78": "Mobile Patient Demographics Query",
@@ -94,40 +93,6 @@ _TRANSACTIONS = {
     "ITI-108": "Access Consent",
 }
 
-# Trace name -> (type, restful interaction or None, IHE transaction or None, action C/R/U/D/E)
-ACTIONS: dict[str, tuple[tuple[str, str, str], str | None, str | None, str]] = {
-    "document:document:deposit": (_IMPORT, "create", "ITI-65", "C"),
-    "document:document:replace": (_IMPORT, "create", "ITI-65", "C"),
-    "document:document:search": (_REST_TYPE, "search-type", "ITI-67", "E"),
-    "document:document:read": (_REST_TYPE, "read", "ITI-68", "R"),
-    "document:document:mask": (_REST_TYPE, "patch", None, "U"),
-    "document:document:archive": (_REST_TYPE, "patch", None, "U"),
-    "document:document:set-visibility": (_REST_TYPE, "patch", None, "U"),
-    "document:document:delete": (_REST_TYPE, "patch", None, "D"),
-    "record:record:check-existence": (_REST_TYPE, "search-type", "ITI-78", "E"),
-    "record:record:read-status": (_REST_TYPE, "read", "ITI-78", "R"),
-    "record:record:create": (_RECORD, None, None, "C"),
-    "record:record:close": (_RECORD, None, None, "U"),
-    "record:record:reactivate": (_RECORD, None, None, "U"),
-    "record:record:request-destruction": (_RECORD, None, None, "U"),
-    "record:record:destroy": (_RECORD, None, None, "D"),
-    "record:record:export": (_EXPORT, None, None, "R"),
-    "record:history:read": (_REST_TYPE, "search-type", "ITI-81", "E"),
-    "record:access:reported": (_RECORD, None, None, "C"),
-    "access:access-list:read": (_REST_TYPE, "search-type", "ITI-108", "E"),
-    "access:authorization:declare": (_REST_TYPE, "create", "ITI-108", "C"),
-    "access:authorization:extend": (_REST_TYPE, "create", "ITI-108", "C"),
-    "access:authorization:revoke": (_REST_TYPE, "delete", "ITI-108", "D"),
-    "access:professional:block": (_REST_TYPE, "create", "ITI-108", "C"),
-    "access:organization:block": (_REST_TYPE, "create", "ITI-108", "C"),
-    "access:professional:unblock": (_REST_TYPE, "delete", "ITI-108", "D"),
-    "access:organization:unblock": (_REST_TYPE, "delete", "ITI-108", "D"),
-    "access:emergency-choices:set": (_REST_TYPE, "update", "ITI-108", "U"),
-    "access:treating-doctor:set": (_REST_TYPE, "update", "ITI-108", "U"),
-    "access:treating-doctor:unset": (_REST_TYPE, "update", "ITI-108", "U"),
-    "access:emergency:open": (_RECORD, None, None, "E"),
-}
-_FALLBACK = (_RECORD, None, None, "E")
 _DATE = re.compile(
     r"^(?P<prefix>eq|ge|gt|le|lt)?(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
     r"(?P<time>T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?)?)?$"
@@ -229,12 +194,13 @@ def _who(entry: HistoryEntry) -> dict[str, Any]:
 
 
 def audit_event(ctx: ServiceContext, ins: Ins, entry: HistoryEntry) -> dict[str, Any]:
-    kind, interaction, transaction, action = ACTIONS.get(entry.action, _FALLBACK)
+    mapping = balp(entry.action)
     subtype = [_coding(ACTION_SYSTEM, entry.action)]
-    if interaction:
-        subtype.insert(0, _coding(REST, interaction))
-    if transaction:
-        subtype.insert(1, _coding(IHE_EVENT, transaction, _TRANSACTIONS[transaction]))
+    if mapping.interaction:
+        subtype.insert(0, _coding(REST, mapping.interaction))
+    if mapping.transaction:
+        transaction = mapping.transaction
+        subtype.insert(1, _coding(IHE_EVENT, transaction, TRANSACTIONS[transaction]))
     purpose, purpose_display = PURPOSES.get(entry.access_mode, PURPOSES["normal"])
     user: dict[str, Any] = {
         "type": {"coding": [_coding(PARTICIPATION, "IRCP", "information recipient")]},
@@ -289,9 +255,9 @@ def audit_event(ctx: ServiceContext, ins: Ins, entry: HistoryEntry) -> dict[str,
     resource: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": str(entry.event_id),
-        "type": _coding(*kind),
+        "type": _coding(*mapping.type),
         "subtype": subtype,
-        "action": action,
+        "action": mapping.action,
         "recorded": fhir_instant(entry.time),
         "outcome": OUTCOME_CODES.get(entry.outcome, "8"),
     }

@@ -27,6 +27,7 @@ from typing import Protocol
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.errors import InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins, parse_idnat_ps
@@ -48,11 +49,7 @@ from opendmp.services.context import ServiceContext
 from opendmp.services.directory import ensure_organization, ensure_professional
 from opendmp.services.facts import actor_on_record, blocks_against, directory_ids, known_id
 from opendmp.services.gate import require
-from opendmp.services.treating_doctors import (
-    TREATING_SET,
-    name_treating_doctor,
-    set_treating_doctor,
-)
+from opendmp.services.treating_doctors import name_treating_doctor, set_treating_doctor
 from opendmp.storage import models as m
 
 __all__ = [
@@ -74,8 +71,6 @@ __all__ = [
     "unblock",
 ]
 
-DECLARE = "access:authorization:declare"
-EXTEND = "access:authorization:extend"
 AUTHORIZED = "authorized"
 
 
@@ -199,7 +194,7 @@ async def declare_authorization(
             actor=actor,
             ins=ins,
             action=Action.DECLARE_AUTHORIZATION,
-            audit_action=DECLARE,
+            audit_action=AuditAction.AUTHORIZATION_DECLARE,
             for_update=True,
         )
         who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
@@ -209,7 +204,7 @@ async def declare_authorization(
             actor=actor,
             action=Action.DECLARE_AUTHORIZATION,
             facts=who.facts,
-            audit_action=DECLARE,
+            audit_action=AuditAction.AUTHORIZATION_DECLARE,
             record_id=record.id,
         )
         if treating_doctor:
@@ -224,7 +219,7 @@ async def declare_authorization(
                 actor=actor,
                 action=Action.SET_TREATING_DOCTOR,
                 facts=declared,
-                audit_action=TREATING_SET,
+                audit_action=AuditAction.TREATING_DOCTOR_SET,
                 record_id=record.id,
                 details={"professional": actor.idnat},
             )
@@ -235,7 +230,7 @@ async def declare_authorization(
             ctx,
             uow,
             actor=actor,
-            action=DECLARE,
+            action=AuditAction.AUTHORIZATION_DECLARE,
             record_id=record.id,
             details={"expires_at": expires.isoformat(), "renewed": renewed},
         )
@@ -245,7 +240,7 @@ async def declare_authorization(
                 ctx,
                 uow,
                 actor=actor,
-                action=TREATING_SET,
+                action=AuditAction.TREATING_DOCTOR_SET,
                 record_id=record.id,
                 details={"professional": actor.idnat, "changed": changed},
             )
@@ -278,7 +273,7 @@ async def extend_authorization(
             actor=actor,
             ins=ins,
             action=Action.EXTEND_AUTHORIZATION,
-            audit_action=EXTEND,
+            audit_action=AuditAction.AUTHORIZATION_EXTEND,
             for_update=True,
         )
         who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
@@ -289,7 +284,7 @@ async def extend_authorization(
             actor=actor,
             action=Action.EXTEND_AUTHORIZATION,
             facts=facts,
-            audit_action=EXTEND,
+            audit_action=AuditAction.AUTHORIZATION_EXTEND,
             record_id=record.id,
             details={"colleague": idnat},
         )
@@ -300,7 +295,7 @@ async def extend_authorization(
             ctx,
             uow,
             actor=actor,
-            action=EXTEND,
+            action=AuditAction.AUTHORIZATION_EXTEND,
             record_id=record.id,
             details={"colleague": idnat, "expires_at": expires.isoformat(), "renewed": renewed},
         )

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import Outcome
 from opendmp.domain.actors import Actor
 from opendmp.domain.errors import AccessDenied, InvalidInput, NotFound, OpenDMPError
@@ -36,7 +37,7 @@ async def locate(
     actor: Actor,
     ins: Ins,
     action: Action,
-    audit_action: str,
+    audit_action: AuditAction,
     for_update: bool = False,
 ) -> tuple[m.Patient, m.Record]:
     """The patient and record of ``ins``; an unknown INS is a refusal, audited.
@@ -73,7 +74,7 @@ async def audit_allowed(
     uow: UnitOfWork | AsyncSession,
     *,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     record_id: uuid.UUID | None,
     details: Mapping[str, Any] | None = None,
 ) -> None:
@@ -95,7 +96,7 @@ async def fail(
     uow: UnitOfWork,
     *,
     actor: Actor,
-    audit_action: str,
+    audit_action: AuditAction,
     record_id: uuid.UUID,
     error: OpenDMPError,
 ) -> NoReturn:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Facts, decide
@@ -30,9 +31,6 @@ from opendmp.services.records import RecordView, show_record
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record
 from opendmp.storage.uow import UnitOfWork
-
-LIST = "access:access-list:read"
-CHECK_EXISTENCE = "record:record:check-existence"
 
 
 class AccessState(StrEnum):
@@ -208,7 +206,12 @@ async def list_access(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> list[Ac
     async with ctx.uow() as uow:
         session = uow.session
         patient, record = await locate(
-            ctx, uow, actor=actor, ins=ins, action=Action.READ_ACCESS_LIST, audit_action=LIST
+            ctx,
+            uow,
+            actor=actor,
+            ins=ins,
+            action=Action.READ_ACCESS_LIST,
+            audit_action=AuditAction.ACCESS_LIST_READ,
         )
         who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
         await require(
@@ -217,11 +220,13 @@ async def list_access(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> list[Ac
             actor=actor,
             action=Action.READ_ACCESS_LIST,
             facts=who.facts,
-            audit_action=LIST,
+            audit_action=AuditAction.ACCESS_LIST_READ,
             record_id=record.id,
         )
         entries = await access_entries(session, record.id, now)
-        await audit_allowed(ctx, uow, actor=actor, action=LIST, record_id=record.id)
+        await audit_allowed(
+            ctx, uow, actor=actor, action=AuditAction.ACCESS_LIST_READ, record_id=record.id
+        )
         await uow.commit()
         return entries
 
@@ -257,7 +262,7 @@ async def authorization_status_and_record(
                 actor=actor,
                 action=Action.CHECK_EXISTENCE,
                 facts=Facts(None),
-                audit_action=CHECK_EXISTENCE,
+                audit_action=AuditAction.RECORD_CHECK_EXISTENCE,
                 record_id=None,
             )
             # The INS is not written in the system chain: it holds no record of this person.
@@ -265,7 +270,7 @@ async def authorization_status_and_record(
                 ctx,
                 uow,
                 actor=actor,
-                action=CHECK_EXISTENCE,
+                action=AuditAction.RECORD_CHECK_EXISTENCE,
                 record_id=None,
                 details={"exists": False},
             )
@@ -279,7 +284,7 @@ async def authorization_status_and_record(
             actor=actor,
             action=Action.CHECK_EXISTENCE,
             facts=who.facts,
-            audit_action=CHECK_EXISTENCE,
+            audit_action=AuditAction.RECORD_CHECK_EXISTENCE,
             record_id=record.id,
         )
         state = state_of(who.facts)
@@ -287,7 +292,7 @@ async def authorization_status_and_record(
             ctx,
             uow,
             actor=actor,
-            action=CHECK_EXISTENCE,
+            action=AuditAction.RECORD_CHECK_EXISTENCE,
             record_id=record.id,
             details={"exists": True, "state": state.value},
         )
@@ -324,5 +329,5 @@ async def _read_status_in(
     facts = await records.holder_facts(uow.session, actor, ins, record)
     if not decide(actor, Action.READ_RECORD_STATUS, facts).allowed:
         return None
-    await audit(ctx, uow, actor=actor, action="record:record:read-status", record_id=record.id)
+    await audit(ctx, uow, actor=actor, action=AuditAction.RECORD_READ_STATUS, record_id=record.id)
     return records._view(patient, record)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, NoReturn
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import Outcome
 from opendmp.domain.actors import LegalRepresentative, Patient, System
 from opendmp.domain.errors import (
@@ -157,7 +158,7 @@ async def refuse(
     uow: UnitOfWork,
     error: OpenDMPError,
     *,
-    action: str,
+    action: AuditAction,
     found: Found | None,
     client_address: str | None = None,
     reason: str | None = None,

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import Outcome
 from opendmp.domain.actors import Actor, ActorKind
 from opendmp.domain.errors import (
@@ -135,7 +136,7 @@ async def create_account(
         ctx,
         session,
         actor=actor,
-        action="auth:account:create",
+        action=AuditAction.ACCOUNT_CREATE,
         record_id=record_id,
         details={"account": str(account_id)},
     )
@@ -160,7 +161,7 @@ async def issue_credentials(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> C
                 ctx,
                 uow,
                 actor=actor,
-                action="auth:account:issue-credentials",
+                action=AuditAction.ACCOUNT_ISSUE_CREDENTIALS,
                 record_id=record_id,
                 outcome=Outcome.DENIED,
                 reason="actor-not-permitted",
@@ -174,7 +175,7 @@ async def issue_credentials(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> C
             actor=actor,
             action=Action.CREATE_RECORD,
             facts=Facts(record_status=None),
-            audit_action="auth:account:issue-credentials",
+            audit_action=AuditAction.ACCOUNT_ISSUE_CREDENTIALS,
             record_id=record.id,
         )
         account = (
@@ -205,7 +206,7 @@ async def issue_credentials(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> C
             ctx,
             uow,
             actor=actor,
-            action="auth:account:issue-credentials",
+            action=AuditAction.ACCOUNT_ISSUE_CREDENTIALS,
             record_id=record.id,
             details={"totp_cleared": had_totp, "sessions_ended": ended},
         )
@@ -221,7 +222,7 @@ class _SignIn:
     """One sign-in attempt: what its refusals and its success are audited with."""
 
     ctx: ServiceContext
-    action: str
+    action: AuditAction
     now: dt.datetime
     client_address: str | None
 
@@ -369,7 +370,7 @@ async def login(
     """
     now = ctx.now()
     name = passwords.normalize_login(login)
-    action = "auth:session:login"
+    action = AuditAction.SESSION_LOGIN
     attempt = _SignIn(ctx, action, now, client_address)
     await _enforce_login_rates(attempt, name)
     async with ctx.uow() as uow:
@@ -400,7 +401,7 @@ async def change_password(
     """Change the password (forced after a one-time password). Ends every session of the
     account and returns the new one: ``totp-enrolment`` if no second factor yet."""
     now = ctx.now()
-    action = "auth:account:change-password"
+    action = AuditAction.ACCOUNT_CHANGE_PASSWORD
     async with ctx.uow() as uow:
         row, found = await session_account(ctx, uow, session_token, now)
         require_stage(row, Stage.PASSWORD_CHANGE, Stage.FULL)

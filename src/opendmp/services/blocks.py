@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
@@ -30,8 +31,16 @@ from opendmp.services.facts import actor_on_record
 from opendmp.services.gate import require
 from opendmp.storage import models as m
 
-REVOKE = "access:authorization:revoke"
 AUTHORIZED, BLOCKED, REVOKED = "authorized", "blocked", "revoked"
+# By the kind of target (``AccessTarget.kind``).
+_BLOCK = {
+    "professional": AuditAction.PROFESSIONAL_BLOCK,
+    "organization": AuditAction.ORGANIZATION_BLOCK,
+}
+_UNBLOCK = {
+    "professional": AuditAction.PROFESSIONAL_UNBLOCK,
+    "organization": AuditAction.ORGANIZATION_UNBLOCK,
+}
 
 
 async def _target_id(
@@ -64,7 +73,15 @@ async def revoke_authorization(
     back.
     """
     target = parse_target(professional_idnat, organization_idnat)
-    return await _change(ctx, actor, ins, target, REVOKE, Action.MANAGE_AUTHORIZATIONS, _revoke)
+    return await _change(
+        ctx,
+        actor,
+        ins,
+        target,
+        AuditAction.AUTHORIZATION_REVOKE,
+        Action.MANAGE_AUTHORIZATIONS,
+        _revoke,
+    )
 
 
 async def block(
@@ -78,9 +95,7 @@ async def block(
     """The patient blocks a professional or a structure (§3.1.2: over any authorisation,
     treating doctor and emergency included); True when it was not blocked yet."""
     target = parse_target(professional_idnat, organization_idnat)
-    return await _change(
-        ctx, actor, ins, target, f"access:{target.kind}:block", Action.BLOCK, _block
-    )
+    return await _change(ctx, actor, ins, target, _BLOCK[target.kind], Action.BLOCK, _block)
 
 
 async def unblock(
@@ -93,7 +108,7 @@ async def unblock(
 ) -> bool:
     """The patient lifts a block; what was authorised before comes back, with its date."""
     target = parse_target(professional_idnat, organization_idnat)
-    action = f"access:{target.kind}:unblock"
+    action = _UNBLOCK[target.kind]
     return await _change(ctx, actor, ins, target, action, Action.BLOCK, _unblock)
 
 
@@ -113,7 +128,7 @@ async def _change(
     actor: Actor,
     ins: Ins,
     target: AccessTarget,
-    audit_action: str,
+    audit_action: AuditAction,
     action: Action,
     apply: _Apply,
 ) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from opendmp.audit.chain import GENESIS_HASH, canonical_details, event_hash
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.blobs import encrypt_blob, new_data_key
 from opendmp.cda.level1 import AuthorHeader, OrgHeader, PatientHeader, wrap_level1
 from opendmp.domain.codes import class_for_type
@@ -258,7 +259,7 @@ def _batch_rows(
             "seq": 1,
             "record_id": record_id,
             "time": now,
-            "action": "record:record:create",
+            "action": AuditAction.RECORD_CREATE,
             "outcome": "success",
             "reason": None,
             "actor_kind": "system",

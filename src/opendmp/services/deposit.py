@@ -36,6 +36,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import NewEvent, append_many
 from opendmp.cda.header import CdaHeader, InstanceId, parse_header
 from opendmp.cda.xml import HL7_V3, parse_xml
@@ -567,7 +568,7 @@ async def _store_new(
     await session.execute(_INSERT_DOCUMENT, list(rows.values()))
     events: list[NewEvent] = []
 
-    def event(action: str, document_id: uuid.UUID, details: dict[str, Any]) -> NewEvent:
+    def event(action: AuditAction, document_id: uuid.UUID, details: dict[str, Any]) -> NewEvent:
         return NewEvent(
             action=action,
             actor=actor,
@@ -579,12 +580,12 @@ async def _store_new(
 
     for item in new_items:
         events.append(
-            event("document:document:deposit", item.document_id, {"type": item.doc.type_code})
+            event(AuditAction.DOCUMENT_DEPOSIT, item.document_id, {"type": item.doc.type_code})
         )
         if item.replaced is not None:
             await _supersede(session, record.id, item.replaced, now)
             replaced_by = {"replaced_by": str(item.document_id)}
-            events.append(event("document:document:replace", item.replaced.id, replaced_by))
+            events.append(event(AuditAction.DOCUMENT_REPLACE, item.replaced.id, replaced_by))
     await append_many(session, events)
     return rows
 
@@ -618,7 +619,7 @@ async def provide_documents(
                 actor=actor,
                 action=Action.DEPOSIT,
                 facts=who.facts,
-                audit_action="document:document:deposit",
+                audit_action=AuditAction.DOCUMENT_DEPOSIT,
                 record_id=record.id,
             )
             await _resolve_existing(session, record.id, checked, warnings)
@@ -632,7 +633,7 @@ async def provide_documents(
                     uow,
                     actor=actor,
                     facts=document_facts(old, actor=actor, who=who, matrix=ctx.matrix)[0],
-                    audit_action="document:document:replace",
+                    audit_action=AuditAction.DOCUMENT_REPLACE,
                     record_id=record.id,
                     document_id=old.id,
                 ):
@@ -659,7 +660,7 @@ async def provide_documents(
                     actor=actor,
                     action=Action.REPLACE_DOCUMENT,
                     facts=facts,
-                    audit_action="document:document:replace",
+                    audit_action=AuditAction.DOCUMENT_REPLACE,
                     record_id=record.id,
                     target_document_id=old.id,
                 )

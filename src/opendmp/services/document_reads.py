@@ -24,6 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Decision
@@ -79,7 +80,7 @@ async def _consult(
         action=Action.READ_DOCUMENT,
         record_facts=who.facts,
         facts=document_facts_of(doc, actor=actor, who=who, matrix=ctx.matrix),
-        audit_action="document:document:read",
+        audit_action=AuditAction.DOCUMENT_READ,
         record_id=record.id,
         document_id=None if doc is None else doc.id,
     )
@@ -105,7 +106,7 @@ async def _conclude(
         ctx,
         uow,
         actor=actor,
-        action="document:document:read",
+        action=AuditAction.DOCUMENT_READ,
         record_id=record.id,
         target_document_id=doc.id,
         details={"part": part},

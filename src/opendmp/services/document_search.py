@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins
@@ -245,7 +246,7 @@ async def search_documents(
             actor=actor,
             action=Action.SEARCH_DOCUMENTS,
             facts=who.facts,
-            audit_action="document:document:search",
+            audit_action=AuditAction.DOCUMENT_SEARCH,
             record_id=record.id,
         )
         snapshot = cursor.snapshot if cursor is not None else now
@@ -323,7 +324,7 @@ async def search_documents(
             ctx,
             uow,
             actor=actor,
-            action="document:document:search",
+            action=AuditAction.DOCUMENT_SEARCH,
             record_id=record.id,
             details={"count": len(items), "total": total, "page": "next" if cursor else "first"},
         )

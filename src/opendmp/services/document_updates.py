@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import Outcome
 from opendmp.domain.actors import Actor, LegalRepresentative, Patient
 from opendmp.domain.errors import AccessDenied, Conflict, InvalidInput
@@ -48,7 +49,7 @@ async def _change(
     ins: Ins,
     document_id: uuid.UUID,
     action: Action,
-    audit_action: str,
+    audit_action: AuditAction,
     values: Mapping[str, Any],
     patient_may_change: frozenset[str] | None = None,
 ) -> DocumentView:
@@ -142,7 +143,7 @@ async def mask_document(
         ins=ins,
         document_id=document_id,
         action=Action.MASK_DOCUMENT,
-        audit_action="document:document:mask",
+        audit_action=AuditAction.DOCUMENT_MASK,
         values={"masked_by_patient": masked},
     )
 
@@ -174,7 +175,7 @@ async def set_visibility(
         ins=ins,
         document_id=document_id,
         action=Action.SET_VISIBILITY,
-        audit_action="document:document:set-visibility",
+        audit_action=AuditAction.DOCUMENT_SET_VISIBILITY,
         values=values,
         patient_may_change=frozenset({"invisible_to_representatives"}),
     )
@@ -190,7 +191,7 @@ async def archive_document(
         ins=ins,
         document_id=document_id,
         action=Action.ARCHIVE_DOCUMENT,
-        audit_action="document:document:archive",
+        audit_action=AuditAction.DOCUMENT_ARCHIVE,
         values={"archived": archived},
     )
 
@@ -207,6 +208,6 @@ async def delete_document(
         ins=ins,
         document_id=document_id,
         action=Action.DELETE_DOCUMENT,
-        audit_action="document:document:delete",
+        audit_action=AuditAction.DOCUMENT_DELETE,
         values={"status": "deleted", "deleted_at": ctx.now()},
     )

@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Patient, Professional
 from opendmp.domain.codes import DOCUMENT_TYPES, LOINC_OID, class_for_type
 from opendmp.domain.errors import Conflict, InvalidInput
@@ -158,7 +159,7 @@ async def deposit_document(
             actor=actor,
             action=Action.DEPOSIT,
             facts=facts,
-            audit_action="document:document:deposit",
+            audit_action=AuditAction.DOCUMENT_DEPOSIT,
             record_id=record.id,
         )
         if await unique_id_taken(session, record.id, submission.unique_id):
@@ -179,7 +180,7 @@ async def deposit_document(
                 ctx,
                 uow,
                 actor=actor,
-                action="document:document:deposit",
+                action=AuditAction.DOCUMENT_DEPOSIT,
                 record_id=record.id,
                 target_document_id=document_id,
                 details={"type": submission.type_code},

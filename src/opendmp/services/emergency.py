@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.chain import chain_of
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import AccessMode, Professional
 from opendmp.domain.codes import profession_label
 from opendmp.domain.errors import InvalidInput
@@ -33,8 +34,6 @@ from opendmp.services.facts import actor_on_record
 from opendmp.services.gate import require
 from opendmp.services.records import enqueue_notification
 from opendmp.storage import models as m
-
-OPEN = "access:emergency:open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +118,7 @@ async def ensure_emergency_access(
         ctx,
         session,
         actor=actor,
-        action=OPEN,
+        action=AuditAction.EMERGENCY_OPEN,
         record_id=record.id,
         details={"mode": actor.access_mode.value, "expires_at": expires.isoformat()},
     )
@@ -179,7 +178,7 @@ async def open_emergency_access(
             actor=actor,
             ins=ins,
             action=Action.OPEN_EMERGENCY_ACCESS,
-            audit_action=OPEN,
+            audit_action=AuditAction.EMERGENCY_OPEN,
             for_update=True,
         )
         who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
@@ -189,7 +188,7 @@ async def open_emergency_access(
             actor=actor,
             action=Action.OPEN_EMERGENCY_ACCESS,
             facts=who.facts,
-            audit_action=OPEN,
+            audit_action=AuditAction.EMERGENCY_OPEN,
             record_id=record.id,
             details={"mode": actor.access_mode.value},
         )
@@ -202,7 +201,7 @@ async def open_emergency_access(
                 ctx,
                 uow,
                 actor=actor,
-                action=OPEN,
+                action=AuditAction.EMERGENCY_OPEN,
                 record_id=record.id,
                 details={"mode": actor.access_mode.value, "already_open": True},
             )

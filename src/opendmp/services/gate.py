@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import NewEvent, Outcome, append
 from opendmp.domain.actors import Actor
 from opendmp.domain.errors import AccessDenied, Gone, NotFound
@@ -64,7 +65,7 @@ async def require(
     actor: Actor,
     action: Action,
     facts: Facts,
-    audit_action: str,
+    audit_action: AuditAction,
     record_id: uuid.UUID | None,
     target_document_id: uuid.UUID | None = None,
     details: Mapping[str, Any] | None = None,
@@ -111,7 +112,7 @@ async def seen_or_audited(
     *,
     actor: Actor,
     facts: Facts,
-    audit_action: str,
+    audit_action: AuditAction,
     record_id: uuid.UUID,
     document_id: uuid.UUID,
 ) -> bool:
@@ -144,7 +145,7 @@ async def require_on_document(
     action: Action,
     record_facts: Facts,
     facts: Facts | None,
-    audit_action: str,
+    audit_action: AuditAction,
     record_id: uuid.UUID,
     document_id: uuid.UUID | None,
 ) -> Decision:
@@ -188,7 +189,7 @@ async def audit(
     uow: UnitOfWork | AsyncSession,
     *,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     record_id: uuid.UUID | None,
     target_document_id: uuid.UUID | None = None,
     details: Mapping[str, Any] | None = None,

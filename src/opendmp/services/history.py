@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import AccessMode, Actor, LegalRepresentative, Patient
 from opendmp.domain.errors import InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins
@@ -135,7 +136,7 @@ async def read_history(
             actor=actor,
             action=Action.READ_HISTORY,
             facts=who.facts,
-            audit_action="record:history:read",
+            audit_action=AuditAction.HISTORY_READ,
             record_id=record.id,
         )
         entries = await history_entries(
@@ -151,7 +152,7 @@ async def read_history(
             ctx,
             uow,
             actor=actor,
-            action="record:history:read",
+            action=AuditAction.HISTORY_READ,
             record_id=record.id,
             details={"count": len(entries)},
         )
@@ -187,7 +188,7 @@ async def report_access(
             actor=actor,
             action=Action.READ_HISTORY,
             facts=who.facts,
-            audit_action="record:access:reported",
+            audit_action=AuditAction.ACCESS_REPORTED,
             record_id=record.id,
         )
         reported = (
@@ -205,7 +206,7 @@ async def report_access(
             ctx,
             uow,
             actor=actor,
-            action="record:access:reported",
+            action=AuditAction.ACCESS_REPORTED,
             record_id=record.id,
             details={"event_id": event_id, "comment": text},
         )

@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import NewEvent, append
 from opendmp.domain.actors import Actor, CardKind, Professional
 from opendmp.domain.errors import Conflict, InvalidInput, NotFound
@@ -173,7 +174,7 @@ async def register_establishment_key(
         await append(
             uow.session,
             NewEvent(
-                action="auth:establishment-key:register",
+                action=AuditAction.ESTABLISHMENT_KEY_REGISTER,
                 actor=actor,
                 time=now,
                 details={"struct_idnat": structure.idnat, "kid": kid},
@@ -203,7 +204,7 @@ async def revoke_establishment_key(
         await append(
             uow.session,
             NewEvent(
-                action="auth:establishment-key:revoke",
+                action=AuditAction.ESTABLISHMENT_KEY_REVOKE,
                 actor=actor,
                 time=now,
                 details={"struct_idnat": struct_idnat, "kid": kid},

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 
 from opendmp.audit.verify import ChainReport, chains, verify_chain
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import drop_chain
 from opendmp.blobs import MasterKey
 from opendmp.domain.actors import Actor, System
@@ -96,7 +97,7 @@ async def _destroy_one(
             actor=actor,
             action=Action.DESTROY,
             facts=Facts(lc.status),
-            audit_action="record:record:destroy",
+            audit_action=AuditAction.RECORD_DESTROY,
             record_id=None,
         )
         destroy(lc, now=now)
@@ -134,7 +135,7 @@ async def _destroy_one(
             ctx,
             uow,
             actor=actor,
-            action="record:record:destroy",
+            action=AuditAction.RECORD_DESTROY,
             record_id=None,
             details={
                 "tombstone": str(tombstone_id),
@@ -160,7 +161,7 @@ async def shred_destroyed_keys(
             ctx,
             uow,
             actor=actor,
-            action="keys:kek:rotate",
+            action=AuditAction.KEK_ROTATE,
             record_id=None,
             details={
                 "epoch": rotation.epoch,
@@ -200,7 +201,7 @@ async def rotate_master_key(
             ctx,
             uow,
             actor=actor,
-            action="keys:master-key:rotate",
+            action=AuditAction.MASTER_KEY_ROTATE,
             record_id=None,
             details={
                 "from": old_key.key_id if old_key is not None else None,

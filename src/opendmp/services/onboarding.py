@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import exists, select, update
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.cda.pdf import make_pdf
 from opendmp.domain.actors import Actor, Patient
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind, require_express_consent
@@ -80,12 +81,16 @@ async def check_existence(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Rec
             actor=actor,
             action=Action.CHECK_EXISTENCE,
             facts=Facts(record_status=status, is_subject=is_subject(actor, ins)),
-            audit_action="record:record:check-existence",
+            audit_action=AuditAction.RECORD_CHECK_EXISTENCE,
             record_id=record_id,
         )
         if record_id is not None:
             await audit(
-                ctx, uow, actor=actor, action="record:record:check-existence", record_id=record_id
+                ctx,
+                uow,
+                actor=actor,
+                action=AuditAction.RECORD_CHECK_EXISTENCE,
+                record_id=record_id,
             )
             await uow.commit()
         return status
@@ -305,7 +310,7 @@ async def set_chosen_password(
             ctx,
             uow,
             actor=actor,
-            action="auth:account:set-password",
+            action=AuditAction.ACCOUNT_SET_PASSWORD,
             record_id=record_id,
             details={"channel": "online"},
         )
@@ -393,7 +398,7 @@ async def take_welcome_letter(
             ctx,
             uow,
             actor=actor,
-            action="auth:account:print-welcome-letter",
+            action=AuditAction.ACCOUNT_PRINT_WELCOME_LETTER,
             record_id=record_id,
         )
         await uow.commit()

@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import Outcome
 from opendmp.domain.errors import (
     AuthenticationFailed,
@@ -45,7 +46,7 @@ async def request_password_reset(
     """
     now = ctx.now()
     name = passwords.normalize_login(login)
-    action = "auth:account:request-password-reset"
+    action = AuditAction.ACCOUNT_REQUEST_PASSWORD_RESET
     if client_address:
         await enforce(
             ctx,
@@ -151,7 +152,7 @@ async def reset_password(
     e-mail box alone never opens the record. Ends every session and unlocks the account."""
     now = ctx.now()
     name = passwords.normalize_login(login)
-    action = "auth:account:reset-password"
+    action = AuditAction.ACCOUNT_RESET_PASSWORD
     refusal = AuthenticationFailed(
         "this code is wrong, expired or already used", code="invalid-reset-code"
     )

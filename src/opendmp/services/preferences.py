@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
@@ -12,9 +13,6 @@ from opendmp.services.context import ServiceContext
 from opendmp.services.facts import actor_on_record
 from opendmp.services.gate import require
 from opendmp.services.records import EmergencyChoices
-
-EMERGENCY_CHOICES = "access:emergency-choices:set"
-NOTIFICATION_PREFERENCES = "access:notification-preferences:set"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +28,7 @@ async def _set_record_flags(
     actor: Actor,
     ins: Ins,
     action: Action,
-    audit_action: str,
+    audit_action: AuditAction,
     columns: dict[str, bool],
     details: dict[str, bool],
 ) -> None:
@@ -82,7 +80,7 @@ async def set_emergency_choices(
         actor=actor,
         ins=ins,
         action=Action.SET_EMERGENCY_CHOICES,
-        audit_action=EMERGENCY_CHOICES,
+        audit_action=AuditAction.EMERGENCY_CHOICES_SET,
         columns={
             "allow_regulation": allow_regulation,
             "allow_break_glass": allow_break_glass,
@@ -113,7 +111,7 @@ async def set_notification_preferences(
         actor=actor,
         ins=ins,
         action=Action.SET_NOTIFICATION_PREFERENCES,
-        audit_action=NOTIFICATION_PREFERENCES,
+        audit_action=AuditAction.NOTIFICATION_PREFERENCES_SET,
         columns={
             "notify_on_access": on_access,
             "notify_on_new_document": on_new_document,
@@ -126,9 +124,6 @@ async def set_notification_preferences(
         },
     )
     return NotificationPreferences(on_access, on_new_document, mask_new_documents)
-
-
-SHOW_PREFERENCES = "access:preferences:read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +144,7 @@ async def show_preferences(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Pa
             actor=actor,
             ins=ins,
             action=Action.SET_NOTIFICATION_PREFERENCES,
-            audit_action=SHOW_PREFERENCES,
+            audit_action=AuditAction.PREFERENCES_READ,
         )
         who = await actor_on_record(
             uow.session, actor=actor, patient=patient, record=record, now=ctx.now()
@@ -160,7 +155,7 @@ async def show_preferences(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Pa
             actor=actor,
             action=Action.SET_NOTIFICATION_PREFERENCES,
             facts=who.facts,
-            audit_action=SHOW_PREFERENCES,
+            audit_action=AuditAction.PREFERENCES_READ,
             record_id=record.id,
         )
         choices = PatientChoices(
@@ -171,6 +166,8 @@ async def show_preferences(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Pa
                 record.notify_on_access, record.notify_on_new_document, record.mask_new_documents
             ),
         )
-        await audit_allowed(ctx, uow, actor=actor, action=SHOW_PREFERENCES, record_id=record.id)
+        await audit_allowed(
+            ctx, uow, actor=actor, action=AuditAction.PREFERENCES_READ, record_id=record.id
+        )
         await uow.commit()
         return choices

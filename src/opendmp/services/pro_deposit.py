@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import Outcome
 from opendmp.cda.header import CdaHeader, InstanceId, parse_header
 from opendmp.cda.level1 import AuthorHeader, OrgHeader, PatientHeader, wrap_level1
@@ -68,7 +69,6 @@ __all__ = [
 ]
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-DEPOSIT = "document:document:deposit"
 PDF_FORMAT = "urn:ihe:iti:xds-sd:pdf:2008"
 TEXT_FORMAT = "urn:ihe:iti:xds-sd:text:2008"
 STRUCTURED_FORMAT = "urn:ihe:iti:xds:2017:mimeTypeSufficient"
@@ -300,7 +300,7 @@ async def _audit_refusal(
             ctx,
             uow,
             actor=actor,
-            action=DEPOSIT,
+            action=AuditAction.DOCUMENT_DEPOSIT,
             record_id=found[1].id,
             outcome=Outcome.DENIED,
             reason=error.code,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import Outcome
 from opendmp.domain.actors import AccessMode, Professional
 from opendmp.domain.errors import AccessDenied, InvalidInput
@@ -49,8 +50,6 @@ __all__ = [
 
 DOCTOR = "10"
 MAX_JUSTIFICATION = 1000
-MY_PATIENTS = "access:my-patients:list"
-OPEN = "access:emergency:open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +124,7 @@ async def _refuse(
             ctx,
             uow,
             actor=actor,
-            action=OPEN,
+            action=AuditAction.EMERGENCY_OPEN,
             record_id=found[1].id if found else None,
             outcome=Outcome.DENIED,
             reason=reason,
@@ -239,7 +238,12 @@ async def my_patients(
         )
         found = found[:limit]
         await audit(
-            ctx, uow, actor=actor, action=MY_PATIENTS, record_id=None, details={"count": len(found)}
+            ctx,
+            uow,
+            actor=actor,
+            action=AuditAction.MY_PATIENTS_LIST,
+            record_id=None,
+            details={"count": len(found)},
         )
         await uow.commit()
         return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import LegalRepresentative, Patient
 from opendmp.domain.errors import AuthenticationFailed
 from opendmp.services import passwords
@@ -24,8 +25,6 @@ from opendmp.services.context import ServiceContext
 from opendmp.services.gate import audit
 from opendmp.services.sessions import Stage
 from opendmp.storage import models as m
-
-CONFIRM = "auth:account:confirm-password"
 
 
 async def confirm_password(
@@ -42,7 +41,13 @@ async def confirm_password(
         require_stage(row, Stage.FULL)
         until = found.account.locked_until
         if until is not None and now < until:
-            await refuse(ctx, uow, locked(until, now), action=CONFIRM, found=found)
+            await refuse(
+                ctx,
+                uow,
+                locked(until, now),
+                action=AuditAction.ACCOUNT_CONFIRM_PASSWORD,
+                found=found,
+            )
     seen_hash = found.account.password_hash
     if not await passwords.verify_password(seen_hash, password):
         async with ctx.uow() as uow:
@@ -51,7 +56,7 @@ async def confirm_password(
                 ctx,
                 uow,
                 AuthenticationFailed("wrong password", code="invalid-password"),
-                action=CONFIRM,
+                action=AuditAction.ACCOUNT_CONFIRM_PASSWORD,
                 found=found,
                 details={"failures": failures},
             )
@@ -59,6 +64,12 @@ async def confirm_password(
         await uow.session.execute(
             update(m.Account).where(m.Account.id == found.account.id).values(failed_attempts=0)
         )
-        await audit(ctx, uow, actor=found.actor, action=CONFIRM, record_id=found.account.record_id)
+        await audit(
+            ctx,
+            uow,
+            actor=found.actor,
+            action=AuditAction.ACCOUNT_CONFIRM_PASSWORD,
+            record_id=found.account.record_id,
+        )
         await uow.commit()
     return found.actor

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
@@ -87,7 +88,7 @@ async def export_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Recor
             actor=actor,
             action=Action.EXPORT,
             facts=who.facts,
-            audit_action="record:record:export",
+            audit_action=AuditAction.RECORD_EXPORT,
             record_id=record.id,
         )
         docs = list(
@@ -123,7 +124,7 @@ async def export_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Recor
             ctx,
             uow,
             actor=actor,
-            action="record:record:export",
+            action=AuditAction.RECORD_EXPORT,
             record_id=record.id,
             details={"documents": len(docs), "events": len(history)},
         )

@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import start_chain
 from opendmp.domain.actors import Actor, ActorKind, LegalRepresentative, Patient
 from opendmp.domain.consent import Consent, require_express_consent
@@ -203,7 +204,7 @@ async def create_record(ctx: ServiceContext, *, actor: Actor, request: NewRecord
             actor=actor,
             action=Action.CREATE_RECORD,
             facts=Facts(record_status=None, is_subject=is_subject(actor, request.ins)),
-            audit_action="record:record:create",
+            audit_action=AuditAction.RECORD_CREATE,
             record_id=existing[1].id if existing else None,
         )
         if existing is not None:
@@ -260,7 +261,7 @@ async def create_record(ctx: ServiceContext, *, actor: Actor, request: NewRecord
             ctx,
             uow,
             actor=actor,
-            action="record:record:create",
+            action=AuditAction.RECORD_CREATE,
             record_id=record_id,
             details={"channel": request.consent.channel.value},
         )
@@ -343,10 +344,12 @@ async def show_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> RecordV
             actor=actor,
             action=Action.READ_RECORD_STATUS,
             facts=await holder_facts(uow.session, actor, ins, record),
-            audit_action="record:record:read-status",
+            audit_action=AuditAction.RECORD_READ_STATUS,
             record_id=record.id,
         )
-        await audit(ctx, uow, actor=actor, action="record:record:read-status", record_id=record.id)
+        await audit(
+            ctx, uow, actor=actor, action=AuditAction.RECORD_READ_STATUS, record_id=record.id
+        )
         await uow.commit()
         return _view(patient, record)
 
@@ -370,7 +373,7 @@ async def close_record(
                 actor=actor,
                 action=Action.CLOSE,
                 facts=facts,
-                audit_action="record:record:close",
+                audit_action=AuditAction.RECORD_CLOSE,
                 record_id=record.id,
             )
         lc = close(
@@ -381,7 +384,7 @@ async def close_record(
             ctx,
             uow,
             actor=actor,
-            action="record:record:close",
+            action=AuditAction.RECORD_CLOSE,
             record_id=record.id,
             details={"reason": reason.value},
         )
@@ -405,7 +408,7 @@ async def reactivate_record(
             actor=actor,
             action=Action.REACTIVATE,
             facts=await holder_facts(uow.session, actor, ins, record),
-            audit_action="record:record:reactivate",
+            audit_action=AuditAction.RECORD_REACTIVATE,
             record_id=record.id,
         )
         lc = reactivate(lifecycle_of(record), now=ctx.now())
@@ -414,7 +417,9 @@ async def reactivate_record(
         record.allow_regulation = choices.allow_regulation
         record.allow_break_glass = choices.allow_break_glass
         record.allow_masked_in_emergency = choices.allow_masked_in_emergency
-        await audit(ctx, uow, actor=actor, action="record:record:reactivate", record_id=record.id)
+        await audit(
+            ctx, uow, actor=actor, action=AuditAction.RECORD_REACTIVATE, record_id=record.id
+        )
         await uow.commit()
         return _view(patient, record)
 
@@ -428,7 +433,7 @@ async def request_record_destruction(ctx: ServiceContext, *, actor: Actor, ins: 
             actor=actor,
             action=Action.REQUEST_DESTRUCTION,
             facts=await holder_facts(uow.session, actor, ins, record),
-            audit_action="record:record:request-destruction",
+            audit_action=AuditAction.RECORD_REQUEST_DESTRUCTION,
             record_id=record.id,
         )
         lc = request_destruction(lifecycle_of(record), now=ctx.now(), rules=ctx.retention)
@@ -437,7 +442,7 @@ async def request_record_destruction(ctx: ServiceContext, *, actor: Actor, ins: 
             ctx,
             uow,
             actor=actor,
-            action="record:record:request-destruction",
+            action=AuditAction.RECORD_REQUEST_DESTRUCTION,
             record_id=record.id,
             details={"destroy_after": lc.destroy_after.isoformat() if lc.destroy_after else ""},
         )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
 from opendmp.domain.codes import REPRESENTATIVE_RELATIONS
 from opendmp.domain.errors import InvalidInput, NotFound
@@ -34,9 +35,6 @@ from opendmp.services.gate import require
 from opendmp.services.sessions import revoke_all
 from opendmp.storage import models as m
 
-ADD = "access:representative:add"
-CREDENTIALS = "auth:account:issue-representative-credentials"
-REMOVE = "access:representative:remove"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -87,7 +85,7 @@ async def add_representative(
             actor=actor,
             ins=ins,
             action=Action.MANAGE_REPRESENTATIVES,
-            audit_action=ADD,
+            audit_action=AuditAction.REPRESENTATIVE_ADD,
             for_update=True,
         )
         who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
@@ -97,7 +95,7 @@ async def add_representative(
             actor=actor,
             action=Action.MANAGE_REPRESENTATIVES,
             facts=who.facts,
-            audit_action=ADD,
+            audit_action=AuditAction.REPRESENTATIVE_ADD,
             record_id=record.id,
             details={"relation": relation},
         )
@@ -127,7 +125,7 @@ async def add_representative(
             ctx,
             uow,
             actor=actor,
-            action=ADD,
+            action=AuditAction.REPRESENTATIVE_ADD,
             record_id=record.id,
             details={"representative": str(view.id), "relation": relation},
         )
@@ -146,7 +144,7 @@ async def remove_representative(
             actor=actor,
             ins=ins,
             action=Action.MANAGE_REPRESENTATIVES,
-            audit_action=REMOVE,
+            audit_action=AuditAction.REPRESENTATIVE_REMOVE,
             for_update=True,
         )
         who = await actor_on_record(
@@ -159,7 +157,7 @@ async def remove_representative(
             actor=actor,
             action=Action.MANAGE_REPRESENTATIVES,
             facts=who.facts,
-            audit_action=REMOVE,
+            audit_action=AuditAction.REPRESENTATIVE_REMOVE,
             record_id=record.id,
             details=details,
         )
@@ -173,7 +171,14 @@ async def remove_representative(
         ).first()
         if account_id is None:
             error = NotFound("no such representative", code="representative-not-found")
-            await fail(ctx, uow, actor=actor, audit_action=REMOVE, record_id=record.id, error=error)
+            await fail(
+                ctx,
+                uow,
+                actor=actor,
+                audit_action=AuditAction.REPRESENTATIVE_REMOVE,
+                record_id=record.id,
+                error=error,
+            )
         await session.execute(
             delete(m.Representative).where(
                 m.Representative.record_id == record.id, m.Representative.id == representative_id
@@ -185,7 +190,12 @@ async def remove_representative(
             await session.execute(delete(m.Account).where(m.Account.id == account_id[0]))
             details["account_deleted"] = str(account_id[0])
         await audit_allowed(
-            ctx, uow, actor=actor, action=REMOVE, record_id=record.id, details=details
+            ctx,
+            uow,
+            actor=actor,
+            action=AuditAction.REPRESENTATIVE_REMOVE,
+            record_id=record.id,
+            details=details,
         )
         await uow.commit()
 
@@ -209,7 +219,7 @@ async def issue_representative_credentials(
             actor=actor,
             ins=ins,
             action=Action.MANAGE_REPRESENTATIVES,
-            audit_action=CREDENTIALS,
+            audit_action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
             for_update=True,
         )
         who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
@@ -220,7 +230,7 @@ async def issue_representative_credentials(
             actor=actor,
             action=Action.MANAGE_REPRESENTATIVES,
             facts=who.facts,
-            audit_action=CREDENTIALS,
+            audit_action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
             record_id=record.id,
             details=details,
         )
@@ -237,7 +247,12 @@ async def issue_representative_credentials(
         if representative is None:
             error = NotFound("no such representative", code="representative-not-found")
             await fail(
-                ctx, uow, actor=actor, audit_action=CREDENTIALS, record_id=record.id, error=error
+                ctx,
+                uow,
+                actor=actor,
+                audit_action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
+                record_id=record.id,
+                error=error,
             )
         account = (
             await session.get(m.Account, representative.account_id)
@@ -266,7 +281,12 @@ async def issue_representative_credentials(
             credentials = Credentials(account.login, one_time)
             details["account"] = str(account.id)
         await audit_allowed(
-            ctx, uow, actor=actor, action=CREDENTIALS, record_id=record.id, details=details
+            ctx,
+            uow,
+            actor=actor,
+            action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
+            record_id=record.id,
+            details=details,
         )
         await uow.commit()
         return credentials

@@ -11,6 +11,7 @@ import base64
 import orjson
 from sqlalchemy import update
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.errors import (
     AuthenticationFailed,
     Conflict,
@@ -58,7 +59,7 @@ async def start_totp_enrolment(ctx: ServiceContext, *, session_token: str) -> To
             ctx,
             uow,
             actor=found.actor,
-            action="auth:account:start-totp-enrolment",
+            action=AuditAction.ACCOUNT_START_TOTP_ENROLMENT,
             record_id=found.account.record_id,
         )
         await uow.commit()
@@ -68,7 +69,7 @@ async def start_totp_enrolment(ctx: ServiceContext, *, session_token: str) -> To
 async def confirm_totp(ctx: ServiceContext, *, session_token: str, code: str) -> LoginResult:
     """Check the first code from the patient's app, keep the secret, sign in fully."""
     now = ctx.now()
-    action = "auth:account:enrol-totp"
+    action = AuditAction.ACCOUNT_ENROL_TOTP
     async with ctx.uow() as uow:
         row, found = await session_account(ctx, uow, session_token, now)
         require_stage(row, Stage.TOTP_ENROLMENT)
@@ -103,7 +104,7 @@ async def verify_totp(ctx: ServiceContext, *, session_token: str, code: str) -> 
     A wrong code counts as a failed sign-in (lockout) and shares the login's rate limit.
     """
     now = ctx.now()
-    action = "auth:session:verify-totp"
+    action = AuditAction.SESSION_VERIFY_TOTP
     async with ctx.uow() as uow:
         row, found = await session_account(ctx, uow, session_token, now)
         require_stage(row, Stage.TOTP)

@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import LegalRepresentative, Patient
 from opendmp.domain.errors import AccessDenied, AuthenticationFailed
 from opendmp.services.context import ServiceContext
@@ -285,7 +286,7 @@ async def logout(ctx: ServiceContext, *, session_token: str) -> None:
             ctx,
             uow,
             actor=holder.actor,
-            action="auth:session:logout",
+            action=AuditAction.SESSION_LOGOUT,
             record_id=account.record_id,
         )
         await uow.commit()
@@ -306,7 +307,7 @@ async def logout_everywhere(ctx: ServiceContext, *, session_token: str) -> int:
             ctx,
             uow,
             actor=holder.actor,
-            action="auth:session:logout-everywhere",
+            action=AuditAction.SESSION_LOGOUT_EVERYWHERE,
             record_id=account.record_id,
             details={"sessions": ended},
         )

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import orjson
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins
@@ -46,7 +47,6 @@ __all__ = [
     "search_submission_sets",
 ]
 
-AUDIT_ACTION = "document:submission-set:search"
 _SORT = "-date"
 _LISTED_STATUSES = ("current", "superseded")
 
@@ -185,7 +185,7 @@ async def search_submission_sets(
             actor=actor,
             action=Action.SEARCH_DOCUMENTS,
             facts=who.facts,
-            audit_action=AUDIT_ACTION,
+            audit_action=AuditAction.SUBMISSION_SET_SEARCH,
             record_id=record.id,
         )
         readable = and_(
@@ -276,7 +276,7 @@ async def search_submission_sets(
             ctx,
             uow,
             actor=actor,
-            action=AUDIT_ACTION,
+            action=AuditAction.SUBMISSION_SET_SEARCH,
             record_id=record.id,
             details={"count": len(items), "total": total, "page": "next" if after else "first"},
         )

@@ -11,6 +11,7 @@ from dataclasses import replace
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins, parse_idnat_ps
@@ -20,9 +21,6 @@ from opendmp.services.context import ServiceContext
 from opendmp.services.facts import actor_on_record
 from opendmp.services.gate import require
 from opendmp.storage import models as m
-
-TREATING_SET = "access:treating-doctor:set"
-TREATING_UNSET = "access:treating-doctor:unset"
 
 
 async def name_treating_doctor(
@@ -61,7 +59,7 @@ async def set_treating_doctor(
     several are allowed); True when something changed. A doctor may step down themself;
     naming oneself goes through ``declare_authorization``'s ``treating_doctor``."""
     idnat = parse_idnat_ps(professional_idnat).idnat
-    audit_action = TREATING_SET if on else TREATING_UNSET
+    audit_action = AuditAction.TREATING_DOCTOR_SET if on else AuditAction.TREATING_DOCTOR_UNSET
     now = ctx.now()
     async with ctx.uow() as uow:
         session = uow.session

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select, update
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import CardKind, Professional
 from opendmp.domain.errors import AuthenticationFailed
 from opendmp.services.context import ServiceContext
@@ -121,7 +122,7 @@ async def _open(
                 ctx,
                 uow,
                 actor=actor,
-                action="auth:session:login",
+                action=AuditAction.SESSION_LOGIN,
                 record_id=None,
                 client_address=client_address,
                 details={"portal": "web", "method": str(attributes.get("method", ""))},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from opendmp.audit import vocabulary
 from opendmp.domain.codes import DOCUMENT_TYPES, PROFESSIONS, SPECIALTIES
 from opendmp.domain.errors import OpenDMPError
 from opendmp.web import i18n
@@ -53,8 +54,8 @@ def refusal(error: OpenDMPError, lang: str, now: dt.datetime) -> str:
 
 
 def action_label(action: str, lang: str) -> str:
-    key = f"patient.action.{action}"
-    return i18n.t(key, lang) if key in i18n.CATALOGUE else action
+    """A stored audit code as the history words it (audit/vocabulary.py)."""
+    return vocabulary.label(action, i18n.language_of(lang))
 
 
 def profession_label(code: str | None, lang: str) -> str:
