@@ -149,3 +149,7 @@ class Establishment:
         signer = key or self.key
         header = {"alg": "ES256", "kid": signer.kid, "typ": "JWT"}
         return jwt.encode(header, self.vihf(now, **overrides), signer, algorithms=["ES256"])
+
+
+# The trusted Pro Santé Connect issuer of the app fixtures (tests/conftest.py).
+PSC = Issuer("PS256")
