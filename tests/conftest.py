@@ -166,12 +166,18 @@ def app_settings(home: Path, **overrides: Any) -> Settings:
 
 
 async def runtime_on(
-    engine: AsyncEngine, settings: Settings, clock: Callable[[], dt.datetime]
+    engine: AsyncEngine,
+    settings: Settings,
+    clock: Callable[[], dt.datetime],
+    blob_root: Path | None = None,
 ) -> Runtime:
-    """The runtime ``build_runtime`` wires from ``settings``, over the test database."""
+    """The runtime ``build_runtime`` wires from ``settings``, over the test database (and
+    over ``blob_root`` instead of the settings' blob folder when given)."""
     built = build_runtime(settings, create_key=True)
     await built.engine.dispose()  # the test database instead (both backends)
     ctx = dataclasses.replace(built.ctx, sessions=make_sessionmaker(engine), clock=clock)
+    if blob_root is not None:
+        ctx.blobs = EncryptedBlobs(FilesystemBlobStore(blob_root))
     return Runtime(settings, engine, ctx)
 
 
@@ -182,10 +188,26 @@ def app_settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
+def _only_the_test_database_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's settings come from the test alone, not from the caller's environment."""
+    for name in list(os.environ):
+        if name.startswith("OPENDMP_") and name != "OPENDMP_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
 async def runtime(
-    engine: AsyncEngine, clock: Clock, tmp_path: Path, app_settings_overrides: dict[str, Any]
+    engine: AsyncEngine,
+    clock: Clock,
+    tmp_path: Path,
+    blob_root: Path,
+    app_settings_overrides: dict[str, Any],
+    _only_the_test_database_is_configured: None,
 ) -> Runtime:
-    return await runtime_on(engine, app_settings(tmp_path, **app_settings_overrides), clock)
+    """The app's runtime; its blobs are in ``blob_root`` (the settings' blob folder, unless
+    a test overrides that fixture)."""
+    settings = app_settings(tmp_path, **app_settings_overrides)
+    return await runtime_on(engine, settings, clock, blob_root)
 
 
 @pytest.fixture

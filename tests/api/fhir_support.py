@@ -1,5 +1,5 @@
 """Helpers for the FHIR API tests that run on both databases over the ``runtime``/``app``
-fixtures of ``tests/conftest.py`` (the ``ctx`` fixture here is the app's own context):
+fixtures of ``tests/conftest.py`` (``ctx`` is the app's own: tests/api/conftest.py):
 bearer tokens minted at the test clock's time for professionals (any access mode) and
 patients, and R4B validation of every answer."""
 
@@ -12,21 +12,13 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from opendmp.app import Runtime
 from opendmp.domain.actors import Professional
 from opendmp.domain.identifiers import Ins
-from opendmp.services.context import ServiceContext
 from tests.api.provide_support import PSC, valid_fhir
 from tests.conftest import Clock
 
 ALL_SCOPES = "ITI-65 ITI-67 ITI-68 ITI-78 ITI-81 ITI-108"
 FHIR_JSON = "application/fhir+json"
-
-
-@pytest.fixture(name="ctx")
-def ctx_fixture(runtime: Runtime) -> ServiceContext:
-    """The app's service context (over the test database and clock)."""
-    return runtime.ctx
 
 
 class Api:

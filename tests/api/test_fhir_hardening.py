@@ -19,10 +19,9 @@ from opendmp.app import Runtime, create_app
 from opendmp.domain.identifiers import Ins
 from opendmp.services.context import ServiceContext
 from opendmp.storage.db import make_engine, make_sessionmaker
-from tests.api.fhir_support import (  # noqa: F401 - the fixtures api, ctx
+from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
-    ctx_fixture,
     error_codes,
 )
 from tests.api.provide_support import PSC, ans_iti105

@@ -15,10 +15,9 @@ from opendmp.fhir.patient import (
 )
 from opendmp.services import access, records
 from opendmp.services.context import ServiceContext
-from tests.api.fhir_support import (  # noqa: F401 - the fixtures api, ctx
+from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
-    ctx_fixture,
     error_codes,
     extension,
     resources,
