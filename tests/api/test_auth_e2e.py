@@ -19,13 +19,22 @@ from opendmp.auth import pki
 from opendmp.auth.dependencies import AuthContext, require_scope
 from opendmp.auth.tls import with_tls_extension
 from opendmp.services import identity
-from tests.auth_support import ESTABLISHMENT, GP, PSC, Establishment, Issuer, card
+from tests.auth_support import (
+    CERT_HEADER,
+    ESTABLISHMENT,
+    GP,
+    PSC,
+    Establishment,
+    Issuer,
+    card,
+    credential_settings,
+)
 from tests.conftest import wall_clock
 from tests.factories import OPERATOR, make_ins
 
 PROXY = ("10.0.0.1", 40000)
 UNTRUSTED = ("192.0.2.7", 40000)
-HEADER = "X-SSL-Client-Cert"
+HEADER = CERT_HEADER
 
 
 def now() -> dt.datetime:
@@ -45,16 +54,7 @@ def clock() -> Callable[[], dt.datetime]:
 
 @pytest.fixture
 def app_settings_overrides(tmp_path: Path, authority: pki.Authority) -> dict[str, Any]:
-    """The app (tests/conftest.py) also trusts the development issuer, the card authority
-    and the proxy's certificate header."""
-    ca_file = tmp_path / "ca.pem"
-    ca_file.write_bytes(pki.pem(authority.certificate))
-    return {
-        "dev_issuer": True,
-        "client_ca_file": ca_file,
-        "client_cert_header": HEADER,
-        "trusted_proxies": "10.0.0.0/24, 2001:db8::1",
-    }
+    return credential_settings(tmp_path, authority, "10.0.0.0/24, 2001:db8::1")
 
 
 @pytest.fixture

@@ -33,19 +33,21 @@ from opendmp.storage import models as m
 from tests.api.fhir_read_support import ins_token
 from tests.api.provide_support import PSC
 from tests.auth_support import (
+    CERT_HEADER,
     ESTABLISHMENT,
     GP,
     NOW,
     OTHER_ESTABLISHMENT,
     Establishment,
     card,
+    credential_settings,
     idnat,
 )
 from tests.factories import OPERATOR, make_ins, new_record
 from tests.integration.document_support import grant
 
 PROXY = ("10.0.0.1", 40000)
-HEADER = "X-SSL-Client-Cert"
+HEADER = CERT_HEADER
 SEARCH = "/fhir/DocumentReference"
 COLLEAGUE = idnat(12)  # authorised too, never seen acting for the blocked structure
 GP_ACTOR = Professional(GP, "10", "SM54", name="TESTPRO Dominique")
@@ -58,16 +60,7 @@ def authority() -> pki.Authority:
 
 @pytest.fixture
 def app_settings_overrides(tmp_path: Path, authority: pki.Authority) -> dict[str, Any]:
-    """The app (tests/conftest.py) also trusts the development issuer, the card authority
-    and the proxy's certificate header."""
-    ca_file = tmp_path / "ca.pem"
-    ca_file.write_bytes(pki.pem(authority.certificate))
-    return {
-        "dev_issuer": True,
-        "client_ca_file": ca_file,
-        "client_cert_header": HEADER,
-        "trusted_proxies": "10.0.0.0/24",
-    }
+    return credential_settings(tmp_path, authority, "10.0.0.0/24")
 
 
 @pytest.fixture
