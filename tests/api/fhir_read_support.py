@@ -24,8 +24,8 @@ from opendmp.services import documents, records
 from opendmp.services.context import ServiceContext
 from opendmp.services.documents import DocumentView
 from opendmp.storage import models as m
-from tests.api.provide_support import FHIR_JSON, FHIR_XML, PSC, valid_fhir
-from tests.auth_support import finess_struct
+from tests.api.provide_support import FHIR_JSON, FHIR_XML, valid_fhir
+from tests.auth_support import PSC, finess_struct
 from tests.conftest import Clock
 from tests.factories import make_professional, submission
 

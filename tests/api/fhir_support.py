@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 from opendmp.domain.actors import Professional
 from opendmp.domain.identifiers import Ins
-from tests.api.provide_support import PSC, valid_fhir
+from tests.api.provide_support import valid_fhir
+from tests.auth_support import PSC
 from tests.conftest import Clock
 
 ALL_SCOPES = "ITI-65 ITI-67 ITI-68 ITI-78 ITI-81 ITI-108"

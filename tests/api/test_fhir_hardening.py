@@ -24,7 +24,8 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     api_fixture,
     error_codes,
 )
-from tests.api.provide_support import PSC, ans_iti105
+from tests.api.provide_support import ans_iti105
+from tests.auth_support import PSC
 from tests.integration.access_support import DOCTOR, create, snapshot
 from tests.integration.document_support import deposit, grant
 

@@ -49,7 +49,8 @@ from opendmp.app import Runtime, create_app
 from opendmp.domain.identifiers import Ins
 from opendmp.storage.db import _configure_sqlite
 from opendmp.storage.migrate import upgrade
-from tests.api.provide_support import PSC, now
+from tests.api.provide_support import now
+from tests.auth_support import PSC
 from tests.conftest import BACKENDS, PG_URL, _create_schema, app_settings, runtime_on, wall_clock
 from tests.integration.access_support import DOCTOR, create
 from tests.integration.document_support import deposit, grant

@@ -31,13 +31,13 @@ from opendmp.services.context import ServiceContext
 from opendmp.services.directory import ensure_organization, ensure_professional
 from opendmp.storage import models as m
 from tests.api.fhir_read_support import ins_token
-from tests.api.provide_support import PSC
 from tests.auth_support import (
     CERT_HEADER,
     ESTABLISHMENT,
     GP,
     NOW,
     OTHER_ESTABLISHMENT,
+    PSC,
     Establishment,
     card,
     credential_settings,
