@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from pathlib import Path
 from typing import Any
 
 from joserfc import jwt
@@ -149,3 +150,23 @@ class Establishment:
         signer = key or self.key
         header = {"alg": "ES256", "kid": signer.kid, "typ": "JWT"}
         return jwt.encode(header, self.vihf(now, **overrides), signer, algorithms=["ES256"])
+
+
+# The trusted Pro Santé Connect issuer of the app fixtures (tests/conftest.py).
+PSC = Issuer("PS256")
+
+
+CERT_HEADER = "X-SSL-Client-Cert"  # the proxy's header carrying the client certificate
+
+
+def credential_settings(home: Path, authority: pki.Authority, proxies: str) -> dict[str, Any]:
+    """Settings (``app_settings_overrides`` of tests/conftest.py) of an app that also trusts
+    the development issuer, ``authority``'s cards and the certificate header of ``proxies``."""
+    ca_file = home / "ca.pem"
+    ca_file.write_bytes(pki.pem(authority.certificate))
+    return {
+        "dev_issuer": True,
+        "client_ca_file": ca_file,
+        "client_cert_header": CERT_HEADER,
+        "trusted_proxies": proxies,
+    }

@@ -3,27 +3,37 @@ with Alembic, cleaned between tests; a real blob store in a temporary folder; a 
 tests can move.
 
 Integration tests take the ``ctx`` fixture and run once per database:
-``OPENDMP_TEST_DATABASE_URL=postgresql+asyncpg://…`` adds the PostgreSQL run.
+``OPENDMP_TEST_DATABASE_URL=postgresql+asyncpg://…`` adds the PostgreSQL run. Tests of the
+HTTP app take ``runtime``/``app``: the app wired by ``build_runtime`` from development
+settings (a module overrides ``app_settings_overrides`` to change them), over the same test
+database and clock, so they too run once per database.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opendmp.app import Runtime, build_runtime, create_app
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
+from opendmp.config import Settings, load_settings
 from opendmp.services.context import ServiceContext
 from opendmp.services.passwords import configure_password_hasher
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import upgrade
 from opendmp.storage.models import Base
+from tests.auth_support import AUDIENCE, PSC, PSC_ISSUER
 
 PG_URL = os.environ.get("OPENDMP_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -135,3 +145,71 @@ def ctx(
         default_ins_oid="1.2.250.1.213.1.4.10",
         clock=clock,
     )
+
+
+def wall_clock() -> dt.datetime:
+    """The real time, for tests that mint tokens at ``datetime.now``."""
+    return dt.datetime.now(dt.UTC)
+
+
+def app_settings(home: Path, **overrides: Any) -> Settings:
+    """Development settings of a test app in ``home``: the PSC issuer trusted, no worker."""
+    jwks = home / "psc-jwks.json"
+    jwks.write_text(json.dumps(PSC.public_jwks()))
+    return load_settings(
+        home=home,
+        mode="development",
+        oidc_issuers=[{"issuer": PSC_ISSUER, "audience": AUDIENCE, "jwks_file": jwks}],
+        run_worker_in_process=False,
+        **overrides,
+    )
+
+
+async def runtime_on(
+    engine: AsyncEngine,
+    settings: Settings,
+    clock: Callable[[], dt.datetime],
+    blob_root: Path | None = None,
+) -> Runtime:
+    """The runtime ``build_runtime`` wires from ``settings``, over the test database (and
+    over ``blob_root`` instead of the settings' blob folder when given)."""
+    built = build_runtime(settings, create_key=True)
+    await built.engine.dispose()  # the test database instead (both backends)
+    ctx = dataclasses.replace(built.ctx, sessions=make_sessionmaker(engine), clock=clock)
+    if blob_root is not None:
+        ctx.blobs = EncryptedBlobs(FilesystemBlobStore(blob_root))
+    return Runtime(settings, engine, ctx)
+
+
+@pytest.fixture
+def app_settings_overrides() -> dict[str, Any]:
+    """Settings of the ``runtime`` fixture beyond ``app_settings``; modules override it."""
+    return {}
+
+
+@pytest.fixture
+def _only_the_test_database_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's settings come from the test alone, not from the caller's environment."""
+    for name in list(os.environ):
+        if name.startswith("OPENDMP_") and name != "OPENDMP_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+async def runtime(
+    engine: AsyncEngine,
+    clock: Clock,
+    tmp_path: Path,
+    blob_root: Path,
+    app_settings_overrides: dict[str, Any],
+    _only_the_test_database_is_configured: None,
+) -> Runtime:
+    """The app's runtime; its blobs are in ``blob_root`` (the settings' blob folder, unless
+    a test overrides that fixture)."""
+    settings = app_settings(tmp_path, **app_settings_overrides)
+    return await runtime_on(engine, settings, clock, blob_root)
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> FastAPI:
+    return create_app(runtime.settings, runtime)

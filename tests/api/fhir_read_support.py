@@ -1,10 +1,11 @@
 """Harness for the FHIR read/search/update API tests (ITI-66, ITI-67, ITI-68, PATCH): the
 real app over ASGI on the test database (SQLite, and PostgreSQL when
-``OPENDMP_TEST_DATABASE_URL`` is set: the ``engine``/``ctx`` fixtures of tests/conftest.py),
+``OPENDMP_TEST_DATABASE_URL`` is set: the ``runtime``/``app`` fixtures of tests/conftest.py),
 the controllable clock, bearer tokens from a trusted issuer for the actors below, deposits
 through the services, and FHIR validation of every body with the R4B models.
 
-The fixtures (``fhir_runtime``, ``fhir_app``, ``http``, ``ins``) are in tests/api/conftest.py.
+The fixtures ``runtime`` and ``app`` are in tests/conftest.py, ``http`` and ``ins`` in
+tests/api/conftest.py.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from opendmp.services import documents, records
 from opendmp.services.context import ServiceContext
 from opendmp.services.documents import DocumentView
 from opendmp.storage import models as m
-from tests.api.provide_support import FHIR_JSON, FHIR_XML, PSC, valid_fhir
-from tests.auth_support import finess_struct
+from tests.api.provide_support import FHIR_JSON, FHIR_XML, valid_fhir
+from tests.auth_support import PSC, finess_struct
 from tests.conftest import Clock
 from tests.factories import make_professional, submission
 

@@ -1,62 +1,25 @@
-"""Helpers for the FHIR API tests that run on both databases: an app over the ``engine`` and
-``clock`` fixtures of ``tests/conftest.py``, bearer tokens minted at the test clock's time for
-professionals (any access mode) and patients, and R4B validation of every answer."""
+"""Helpers for the FHIR API tests that run on both databases over the ``runtime``/``app``
+fixtures of ``tests/conftest.py`` (``ctx`` is the app's own: tests/api/conftest.py):
+bearer tokens minted at the test clock's time for professionals (any access mode) and
+patients, and R4B validation of every answer."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opendmp.app import Runtime, build_runtime, create_app
-from opendmp.config import load_settings
 from opendmp.domain.actors import Professional
 from opendmp.domain.identifiers import Ins
-from opendmp.services.context import ServiceContext
-from opendmp.storage.db import make_sessionmaker
-from tests.api.provide_support import PSC, valid_fhir
-from tests.auth_support import AUDIENCE, PSC_ISSUER
+from tests.api.provide_support import valid_fhir
+from tests.auth_support import PSC
 from tests.conftest import Clock
 
 ALL_SCOPES = "ITI-65 ITI-67 ITI-68 ITI-78 ITI-81 ITI-108"
 FHIR_JSON = "application/fhir+json"
-
-
-@pytest.fixture(name="runtime")
-async def runtime_fixture(
-    tmp_path: Path, engine: AsyncEngine, clock: Clock
-) -> AsyncIterator[Runtime]:
-    jwks = tmp_path / "psc-jwks.json"
-    jwks.write_text(json.dumps(PSC.public_jwks()))
-    settings = load_settings(
-        home=tmp_path,
-        mode="development",
-        oidc_issuers=[{"issuer": PSC_ISSUER, "audience": AUDIENCE, "jwks_file": jwks}],
-        run_worker_in_process=False,
-    )
-    built = build_runtime(settings, create_key=True)
-    await built.engine.dispose()  # the test database instead (both backends)
-    ctx = dataclasses.replace(built.ctx, sessions=make_sessionmaker(engine), clock=clock)
-    yield Runtime(settings, engine, ctx)
-
-
-@pytest.fixture(name="ctx")
-def ctx_fixture(runtime: Runtime) -> ServiceContext:
-    """The app's service context (over the test database and clock)."""
-    return runtime.ctx
-
-
-@pytest.fixture(name="app")
-def app_fixture(runtime: Runtime) -> FastAPI:
-    return create_app(runtime.settings, runtime)
 
 
 class Api:

@@ -1,6 +1,7 @@
-"""Helpers for the ITI-65 / ITI-105 API tests: an app on a fresh SQLite home, bearer tokens
-from a trusted issuer, the public example bundles adapted to a test INS, CI-SIS CDA
-documents wrapped into bundles, and counters proving that a refusal changed nothing."""
+"""Helpers for the ITI-65 / ITI-105 API tests (their app is the ``runtime``/``app`` fixtures
+of tests/conftest.py, on both databases): bearer tokens from a trusted issuer, the public
+example bundles adapted to a test INS, CI-SIS CDA documents wrapped into bundles, and
+counters proving that a refusal changed nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import base64
 import copy
 import datetime as dt
 import hashlib
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,12 @@ from sqlalchemy import func, select
 
 from opendmp.app import Runtime, build_runtime, create_app
 from opendmp.cda.header import parse_header
-from opendmp.config import load_settings
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, Ins, parse_ins
 from opendmp.services import records
 from opendmp.storage import models as m
 from opendmp.storage.migrate import upgrade
-from tests.auth_support import PSC_ISSUER, Issuer
+from tests.auth_support import PSC
+from tests.conftest import app_settings
 from tests.factories import OPERATOR, new_record
 
 TESTDATA = Path("/work/shared/testdata")
@@ -39,7 +39,6 @@ CDA_DIR = TESTDATA / "ans-cisis-cda/ExemplesCDA"
 CISIS_INS = parse_ins("279035121518989", INS_NIR_TEST_OID)  # the CI-SIS examples' patient
 ANS_EXAMPLE_INS = ("urn:oid:1.2.250.1.213.1.4.8", "123456789012345")  # not a valid INS
 
-PSC = Issuer("PS256")
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
 
@@ -49,16 +48,9 @@ def now() -> dt.datetime:
 
 
 async def make_runtime(home: Path, **overrides: Any) -> Runtime:
-    jwks = home / "psc-jwks.json"
-    jwks.write_text(json.dumps(PSC.public_jwks()))
-    settings = load_settings(
-        home=home,
-        mode="development",
-        oidc_issuers=[{"issuer": PSC_ISSUER, "audience": "https://dmp.test", "jwks_file": jwks}],
-        run_worker_in_process=False,
-        **overrides,
-    )
-    rt = build_runtime(settings, create_key=True)
+    """A runtime on a database of its own (``database_url`` in ``overrides``), migrated: for
+    the fault tests that stop that database; other tests take the ``runtime`` fixture."""
+    rt = build_runtime(app_settings(home, **overrides), create_key=True)
     await upgrade(rt.engine)
     return rt
 

@@ -5,10 +5,8 @@ assertion — reaches the same protected route as the same actor. Refusals first
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +14,31 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from opendmp.app import Runtime, build_runtime, create_app
+from opendmp.app import Runtime, create_app
 from opendmp.auth import pki
 from opendmp.auth.dependencies import AuthContext, require_scope
 from opendmp.auth.tls import with_tls_extension
-from opendmp.config import load_settings
 from opendmp.services import identity
-from opendmp.storage.migrate import upgrade
-from tests.auth_support import ESTABLISHMENT, GP, PSC_ISSUER, Establishment, Issuer, card
+from tests.auth_support import (
+    CERT_HEADER,
+    ESTABLISHMENT,
+    GP,
+    PSC,
+    Establishment,
+    Issuer,
+    card,
+    credential_settings,
+)
+from tests.conftest import wall_clock
 from tests.factories import OPERATOR, make_ins
 
 PROXY = ("10.0.0.1", 40000)
 UNTRUSTED = ("192.0.2.7", 40000)
-HEADER = "X-SSL-Client-Cert"
-PSC = Issuer("PS256")
+HEADER = CERT_HEADER
 
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture(autouse=True)
-def _only_the_home_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("OPENDMP_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +47,14 @@ def authority() -> pki.Authority:
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path, authority: pki.Authority) -> AsyncIterator[Runtime]:
-    ca_file = tmp_path / "ca.pem"
-    ca_file.write_bytes(pki.pem(authority.certificate))
-    jwks = tmp_path / "psc-jwks.json"
-    jwks.write_text(json.dumps(PSC.public_jwks()))
-    settings = load_settings(
-        home=tmp_path,
-        mode="development",
-        dev_issuer=True,
-        client_ca_file=ca_file,
-        client_cert_header=HEADER,
-        trusted_proxies="10.0.0.0/24, 2001:db8::1",
-        oidc_issuers=[{"issuer": PSC_ISSUER, "audience": "https://dmp.test", "jwks_file": jwks}],
-        run_worker_in_process=False,
-    )
-    rt = build_runtime(settings, create_key=True)
-    await upgrade(rt.engine)
-    yield rt
-    await rt.close()
+def clock() -> Callable[[], dt.datetime]:
+    """The app's clock (of the ``runtime``/``app`` fixtures): the credentials are made now."""
+    return wall_clock
+
+
+@pytest.fixture
+def app_settings_overrides(tmp_path: Path, authority: pki.Authority) -> dict[str, Any]:
+    return credential_settings(tmp_path, authority, "10.0.0.0/24, 2001:db8::1")
 
 
 @pytest.fixture

@@ -14,14 +14,11 @@ from opendmp.fhir.audit import time_range
 from opendmp.services import access
 from opendmp.services.context import ServiceContext
 from opendmp.services.emergency import open_emergency_access
-from tests.api.fhir_support import (  # noqa: F401 - the fixtures api, app, ctx, runtime
+from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
-    app_fixture,
-    ctx_fixture,
     error_codes,
     resources,
-    runtime_fixture,
     token,
 )
 from tests.conftest import Clock

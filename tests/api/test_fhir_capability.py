@@ -13,12 +13,9 @@ from fastapi.routing import APIRoute
 from opendmp import __version__
 from opendmp.fhir.api import router
 from opendmp.fhir.capability import capability_statement
-from tests.api.fhir_support import (  # noqa: F401 - the fixtures api, app, ctx, runtime
+from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
-    app_fixture,
-    ctx_fixture,
-    runtime_fixture,
 )
 
 MHD_RESOURCES = Path("/work/shared/testdata/ihe-mhd/resources")

@@ -19,15 +19,12 @@ from opendmp.services.context import ServiceContext
 from opendmp.services.document_criteria import DocumentQuery
 from opendmp.services.document_search import search_documents
 from opendmp.services.emergency import open_emergency_access
-from tests.api.fhir_support import (  # noqa: F401 - the fixtures api, app, ctx, runtime
+from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
-    app_fixture,
-    ctx_fixture,
     error_codes,
     extension,
     resources,
-    runtime_fixture,
     token,
 )
 from tests.integration.access_support import (

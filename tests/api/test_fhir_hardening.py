@@ -19,15 +19,13 @@ from opendmp.app import Runtime, create_app
 from opendmp.domain.identifiers import Ins
 from opendmp.services.context import ServiceContext
 from opendmp.storage.db import make_engine, make_sessionmaker
-from tests.api.fhir_support import (  # noqa: F401 - the fixtures api, app, ctx, runtime
+from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
-    app_fixture,
-    ctx_fixture,
     error_codes,
-    runtime_fixture,
 )
-from tests.api.provide_support import PSC, ans_iti105
+from tests.api.provide_support import ans_iti105
+from tests.auth_support import PSC
 from tests.integration.access_support import DOCTOR, create, snapshot
 from tests.integration.document_support import deposit, grant
 

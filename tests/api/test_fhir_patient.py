@@ -15,15 +15,12 @@ from opendmp.fhir.patient import (
 )
 from opendmp.services import access, records
 from opendmp.services.context import ServiceContext
-from tests.api.fhir_support import (  # noqa: F401 - the fixtures api, app, ctx, runtime
+from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
-    app_fixture,
-    ctx_fixture,
     error_codes,
     extension,
     resources,
-    runtime_fixture,
     token,
 )
 from tests.conftest import Clock

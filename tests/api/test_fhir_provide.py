@@ -14,8 +14,8 @@ Adaptations of the examples (documented in provide_support):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -39,27 +39,20 @@ from tests.api.provide_support import (
     codes_of,
     create_record_for,
     ihe_bundle,
-    make_app,
-    make_runtime,
     state,
     to_xml,
     valid_fhir,
 )
+from tests.conftest import wall_clock
 from tests.factories import make_ins
 
 BASE = "http://127.0.0.1:8080/fhir"
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    rt = await make_runtime(tmp_path)
-    yield rt
-    await rt.close()
-
-
-@pytest.fixture
-def app(runtime: Runtime) -> FastAPI:
-    return make_app(runtime)
+def clock() -> Callable[[], dt.datetime]:
+    """The app's clock (of the ``runtime``/``app`` fixtures): the tokens are minted now."""
+    return wall_clock
 
 
 @pytest.fixture

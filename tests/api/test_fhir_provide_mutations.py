@@ -4,6 +4,7 @@ superseded document, no blob file. Every response body is validated with the R4B
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,8 +14,9 @@ import orjson
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opendmp.app import Runtime
+from opendmp.app import Runtime, create_app
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, Ins, parse_ins, with_ins_key
 from opendmp.storage import models as m
 from tests.api.provide_support import (
@@ -35,8 +37,6 @@ from tests.api.provide_support import (
     entries_of,
     ihe_bundle,
     ins_subject,
-    make_app,
-    make_runtime,
     now,
     set_content,
     sha1_b64,
@@ -44,19 +44,14 @@ from tests.api.provide_support import (
     valid_fhir,
 )
 from tests.auth_support import ESTABLISHMENT, GP, idnat
+from tests.conftest import app_settings, runtime_on, wall_clock
 from tests.factories import make_ins
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    rt = await make_runtime(tmp_path)
-    yield rt
-    await rt.close()
-
-
-@pytest.fixture
-def app(runtime: Runtime) -> FastAPI:
-    return make_app(runtime)
+def clock() -> Callable[[], dt.datetime]:
+    """The app's clock (of the ``runtime``/``app`` fixtures): the tokens are minted now."""
+    return wall_clock
 
 
 @pytest.fixture
@@ -488,29 +483,26 @@ async def test_iti105_needs_a_document_reference(app: FastAPI, runtime: Runtime,
 # --- size limit and authentication ---------------------------------------------------------------
 
 
-async def test_an_oversized_body_is_refused_with_413(tmp_path: Path) -> None:
-    rt = await make_runtime(tmp_path, max_request_bytes=2048)
-    try:
-        ins = make_ins()
-        await create_record_for(rt, ins)
-        app = make_app(rt)
-        await refused(app, rt, ihe_bundle(ins), 413, "payload-too-large")
-        # Also when the length is not announced (chunked): refused while reading.
-        before = await state(rt)
+async def test_an_oversized_body_is_refused_with_413(engine: AsyncEngine, tmp_path: Path) -> None:
+    rt = await runtime_on(engine, app_settings(tmp_path, max_request_bytes=2048), wall_clock)
+    ins = make_ins()
+    await create_record_for(rt, ins)
+    app = create_app(rt.settings, rt)
+    await refused(app, rt, ihe_bundle(ins), 413, "payload-too-large")
+    # Also when the length is not announced (chunked): refused while reading.
+    before = await state(rt)
 
-        async def chunks() -> AsyncIterator[bytes]:
-            for _ in range(10):
-                yield b" " * 1024
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b" " * 1024
 
-        async with client(app) as http:
-            response = await http.post(
-                "/fhir", content=chunks(), headers={**bearer(), "Content-Type": FHIR_JSON}
-            )
-        assert response.status_code == 413
-        valid_fhir(response.content)
-        assert await state(rt) == before
-    finally:
-        await rt.close()
+    async with client(app) as http:
+        response = await http.post(
+            "/fhir", content=chunks(), headers={**bearer(), "Content-Type": FHIR_JSON}
+        )
+    assert response.status_code == 413
+    valid_fhir(response.content)
+    assert await state(rt) == before
 
 
 async def test_a_token_without_the_iti65_scope(app: FastAPI, runtime: Runtime, ins: Ins) -> None:
@@ -599,16 +591,13 @@ async def test_a_blocked_professional_may_deposit_by_default(
 
 
 async def test_a_blocked_professional_may_not_deposit_when_the_setting_says_so(
-    tmp_path: Path,
+    engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    rt = await make_runtime(tmp_path, blocked_may_deposit=False)
-    try:
-        ins = make_ins()
-        await create_record_for(rt, ins)
-        await _block_the_professional(rt, ins)
-        await refused(make_app(rt), rt, ihe_bundle(ins), 403, "blocked-by-patient")
-    finally:
-        await rt.close()
+    rt = await runtime_on(engine, app_settings(tmp_path, blocked_may_deposit=False), wall_clock)
+    ins = make_ins()
+    await create_record_for(rt, ins)
+    await _block_the_professional(rt, ins)
+    await refused(create_app(rt.settings, rt), rt, ihe_bundle(ins), 403, "blocked-by-patient")
 
 
 def test_the_mutation_count() -> None:

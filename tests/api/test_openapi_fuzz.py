@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import json
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -46,14 +45,13 @@ from schemathesis.core.failures import FailureGroup
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from opendmp.app import Runtime, build_runtime, create_app
-from opendmp.config import load_settings
+from opendmp.app import Runtime, create_app
 from opendmp.domain.identifiers import Ins
-from opendmp.storage.db import _configure_sqlite, make_sessionmaker
+from opendmp.storage.db import _configure_sqlite
 from opendmp.storage.migrate import upgrade
-from tests.api.provide_support import PSC, now
-from tests.auth_support import AUDIENCE, PSC_ISSUER
-from tests.conftest import BACKENDS, PG_URL, _create_schema
+from tests.api.provide_support import now
+from tests.auth_support import PSC
+from tests.conftest import BACKENDS, PG_URL, _create_schema, app_settings, runtime_on, wall_clock
 from tests.integration.access_support import DOCTOR, create
 from tests.integration.document_support import deposit, grant
 
@@ -124,20 +122,10 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if backend == "postgresql":
         assert PG_URL is not None
         asyncio.run(_create_schema(PG_URL, PG_SCHEMA))
-    jwks = tmp_path / "psc-jwks.json"
-    jwks.write_text(json.dumps(PSC.public_jwks()))
-    config = load_settings(
-        home=tmp_path,
-        mode="development",
-        oidc_issuers=[{"issuer": PSC_ISSUER, "audience": AUDIENCE, "jwks_file": jwks}],
-        run_worker_in_process=False,
-    )
-    built = build_runtime(config, create_key=True)
-    asyncio.run(built.engine.dispose())
     engine = _engine(backend, tmp_path)
-    rt = Runtime(config, engine, dataclasses.replace(built.ctx, sessions=make_sessionmaker(engine)))
+    rt = asyncio.run(runtime_on(engine, app_settings(tmp_path), wall_clock))
     ins = asyncio.run(_prepare(rt))
-    yield Target(create_app(config, rt), _callers(ins))
+    yield Target(create_app(rt.settings, rt), _callers(ins))
     asyncio.run(engine.dispose())
     if backend == "postgresql":
         assert PG_URL is not None

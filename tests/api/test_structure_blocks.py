@@ -13,10 +13,8 @@ directory (a membership) or from an earlier structure-bound credential.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +22,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from opendmp.app import Runtime, create_app
 from opendmp.auth import pki
-from opendmp.config import load_settings
 from opendmp.domain.actors import CardKind, Patient, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.services import blocks, identity, records
@@ -36,22 +31,23 @@ from opendmp.services.context import ServiceContext
 from opendmp.services.directory import ensure_organization, ensure_professional
 from opendmp.storage import models as m
 from tests.api.fhir_read_support import ins_token
-from tests.api.provide_support import PSC
 from tests.auth_support import (
+    CERT_HEADER,
     ESTABLISHMENT,
     GP,
     NOW,
     OTHER_ESTABLISHMENT,
-    PSC_ISSUER,
+    PSC,
     Establishment,
     card,
+    credential_settings,
     idnat,
 )
 from tests.factories import OPERATOR, make_ins, new_record
 from tests.integration.document_support import grant
 
 PROXY = ("10.0.0.1", 40000)
-HEADER = "X-SSL-Client-Cert"
+HEADER = CERT_HEADER
 SEARCH = "/fhir/DocumentReference"
 COLLEAGUE = idnat(12)  # authorised too, never seen acting for the blocked structure
 GP_ACTOR = Professional(GP, "10", "SM54", name="TESTPRO Dominique")
@@ -63,39 +59,8 @@ def authority() -> pki.Authority:
 
 
 @pytest.fixture
-def app(
-    ctx: ServiceContext,
-    engine: AsyncEngine,
-    tmp_path: Path,
-    authority: pki.Authority,
-    monkeypatch: pytest.MonkeyPatch,
-) -> FastAPI:
-    for name in [n for n in os.environ if n.startswith("OPENDMP_")]:
-        if name != "OPENDMP_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
-    ca_file = tmp_path / "ca.pem"
-    ca_file.write_bytes(pki.pem(authority.certificate))
-    jwks = tmp_path / "psc-jwks.json"
-    jwks.write_text(json.dumps(PSC.public_jwks()))
-    settings = load_settings(
-        home=tmp_path,
-        mode="development",
-        dev_issuer=True,
-        client_ca_file=ca_file,
-        client_cert_header=HEADER,
-        trusted_proxies="10.0.0.0/24",
-        oidc_issuers=[{"issuer": PSC_ISSUER, "audience": "https://dmp.test", "jwks_file": jwks}],
-        run_worker_in_process=False,
-    )
-    ctx.base_url = settings.base_url
-    return create_app(settings, Runtime(settings, engine, ctx))
-
-
-@pytest.fixture
-async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=PROXY)
-    async with httpx.AsyncClient(transport=transport, base_url="http://dmp.test") as client:
-        yield client
+def app_settings_overrides(tmp_path: Path, authority: pki.Authority) -> dict[str, Any]:
+    return credential_settings(tmp_path, authority, "10.0.0.0/24")
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from opendmp.services.context import ServiceContext
 from opendmp.services.document_views import data_key_of
 from opendmp.services.maintenance import verify_audit
 from opendmp.storage import models as m
-from tests.api.provide_support import FHIR_JSON, PSC, ans_iti105, b64, cda, now
+from tests.api.provide_support import FHIR_JSON, ans_iti105, b64, cda, now
+from tests.auth_support import PSC
 
 REQUEST_TIMEOUT = 20.0  # seconds: a request still unanswered by then is a hang
 

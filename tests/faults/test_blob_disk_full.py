@@ -66,14 +66,14 @@ async def _blob_keys(ctx: ServiceContext) -> set[str]:
 
 
 async def test_a_full_blob_disk_gives_507_stores_nothing_half_and_recovers_when_freed(
-    fhir_app: FastAPI, fhir_runtime: Runtime, ctx: ServiceContext, blob_root: Path
+    app: FastAPI, runtime: Runtime, ctx: ServiceContext, blob_root: Path
 ) -> None:
     ballast = blob_root / "ballast"
     ballast.write_bytes(b"\0" * BALLAST)
     ins = make_ins()
-    await create_record_for(fhir_runtime, ins)
+    await create_record_for(runtime, ins)
     seen = Deposits()
-    async with http_client(fhir_app) as http:
+    async with http_client(app) as http:
         n = 0
         while not seen.errors:
             unique_id, _ = iti105(ins, n)

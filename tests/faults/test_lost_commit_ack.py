@@ -72,24 +72,24 @@ def lost_answer(engine: AsyncEngine) -> Iterator[_LostAnswer]:
 
 
 async def test_a_deposit_whose_commit_answer_is_lost_stays_whole_and_can_be_retried(
-    fhir_app: FastAPI, fhir_runtime: Runtime, lost_answer: _LostAnswer
+    app: FastAPI, runtime: Runtime, lost_answer: _LostAnswer
 ) -> None:
     ins = make_ins()
-    await create_record_for(fhir_runtime, ins)
+    await create_record_for(runtime, ins)
     unique_id, _ = iti105(ins, 1)
-    async with http_client(fhir_app) as http:
+    async with http_client(app) as http:
         lost_answer.armed = True
-        response = await deposit(http, ins, 1, at=fhir_runtime.ctx.now())
+        response = await deposit(http, ins, 1, at=runtime.ctx.now())
         assert not lost_answer.armed, response.text
         assert response.status_code == 503, (response.status_code, response.text)
         assert_clear_error(response.status_code, response.json(), {503})
         assert response.headers["Retry-After"].isdigit()
 
-        assert await assert_whole(fhir_runtime.ctx, {unique_id}) == 1
+        assert await assert_whole(runtime.ctx, {unique_id}) == 1
         # The caller retries: the document is stored once.
-        again = await deposit(http, ins, 1, at=fhir_runtime.ctx.now())
+        again = await deposit(http, ins, 1, at=runtime.ctx.now())
     assert again.status_code in (200, 201), again.text
-    assert await assert_whole(fhir_runtime.ctx, {unique_id}) == 1
+    assert await assert_whole(runtime.ctx, {unique_id}) == 1
 
 
 async def test_a_patient_deposit_whose_commit_answer_is_lost_keeps_its_blob(

@@ -54,16 +54,16 @@ async def _outbox(ctx: ServiceContext) -> list[m.Outbox]:
 
 
 async def test_a_refusing_relay_delays_notifications_which_arrive_once_when_it_accepts(
-    fhir_app: FastAPI, fhir_runtime: Runtime, ctx: ServiceContext, clock: Clock, relay: SmtpServer
+    app: FastAPI, runtime: Runtime, ctx: ServiceContext, clock: Clock, relay: SmtpServer
 ) -> None:
     inbox = relay.inbox
     assert isinstance(inbox, RefusingInbox)
     sender = SmtpSender("127.0.0.1", relay.port, "OpenDMP <no-reply@opendmp.localhost>", timeout=5)
     ins = make_ins()
-    await create_record_for(fhir_runtime, ins, email=RECIPIENT)  # queues the welcome e-mail
+    await create_record_for(runtime, ins, email=RECIPIENT)  # queues the welcome e-mail
     async with ctx.sessions() as session, session.begin():
         await session.execute(update(m.Record).values(notify_on_new_document=True))
-    async with http_client(fhir_app) as http:
+    async with http_client(app) as http:
         response = await deposit(http, ins, 1, at=ctx.now())  # queues "new document"
     assert response.status_code == 201, response.text
     rows = await _outbox(ctx)

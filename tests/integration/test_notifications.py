@@ -23,12 +23,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from opendmp.app import build_runtime, create_app
+from opendmp.app import Runtime
 from opendmp.cli import app as cli_app
-from opendmp.config import load_settings
 from opendmp.notify.outbox import DEFAULT_LEASE, backoff, deliver_due, outbox_lag_seconds
 from opendmp.notify.sender import DeliveryError, PermanentDeliveryError
 from opendmp.notify.smtp import SmtpSender
@@ -36,7 +36,6 @@ from opendmp.notify.worker import run_worker
 from opendmp.services import documents, records
 from opendmp.services.context import ServiceContext
 from opendmp.storage import models as m
-from opendmp.storage.migrate import upgrade
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, submission
 from tests.integration.smtp_support import SmtpServer, body_of, free_port
@@ -458,28 +457,18 @@ def test_the_worker_command_delivers_and_stops_on_ctrl_c(tmp_path: Path, smtp: S
     assert message["Subject"] == "Votre dossier médical partagé (DMP) a été créé"
 
 
-async def test_the_metrics_expose_the_outbox_lag(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in [n for n in os.environ if n.startswith("OPENDMP_")]:
-        monkeypatch.delenv(name)  # only the temporary home is configured
-    settings = load_settings(home=tmp_path, mode="development", run_worker_in_process=False)
-    rt = build_runtime(settings, create_key=True)
-    try:
-        await upgrade(rt.engine)
-        async with rt.ctx.sessions() as session, session.begin():
-            await records.enqueue_notification(
-                session,
-                record_id=None,
-                kind="new-document",
-                recipient="alex.fictif@example.org",
-                payload={"at": "2020-01-01T00:00:00+00:00"},
-                now=rt.ctx.now() - dt.timedelta(minutes=10),
-            )
-        transport = httpx.ASGITransport(app=create_app(settings, rt))
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            body = (await http.get("/metrics")).text
-    finally:
-        await rt.close()
+async def test_the_metrics_expose_the_outbox_lag(runtime: Runtime, app: FastAPI) -> None:
+    async with runtime.ctx.sessions() as session, session.begin():
+        await records.enqueue_notification(
+            session,
+            record_id=None,
+            kind="new-document",
+            recipient="alex.fictif@example.org",
+            payload={"at": "2020-01-01T00:00:00+00:00"},
+            now=runtime.ctx.now() - dt.timedelta(minutes=10),
+        )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        body = (await http.get("/metrics")).text
     (line,) = [x for x in body.splitlines() if x.startswith("opendmp_outbox_lag_seconds ")]
     assert 600 <= float(line.split()[1]) < 700
