@@ -56,7 +56,7 @@ from opendmp.services.account_state import (
 from opendmp.services.context import ServiceContext
 from opendmp.services.gate import audit, require
 from opendmp.services.password_reset import request_password_reset, reset_password
-from opendmp.services.ratelimit import enforce
+from opendmp.services.ratelimit import enforce_address_and_login
 from opendmp.services.records import get_record
 from opendmp.services.second_factor import confirm_totp, start_totp_enrolment, verify_totp
 from opendmp.services.sessions import (
@@ -248,17 +248,13 @@ class _SignIn:
 
 
 async def _enforce_login_rates(attempt: _SignIn, name: str) -> None:
-    ctx, now = attempt.ctx, attempt.now
-    if attempt.client_address:
-        await enforce(
-            ctx,
-            f"login:addr:{attempt.client_address}",
-            limit=ctx.auth.login_rate_per_address,
-            window=MINUTE,
-            now=now,
-        )
-    await enforce(
-        ctx, f"login:login:{name}", limit=ctx.auth.login_rate_per_account, window=MINUTE, now=now
+    await enforce_address_and_login(
+        attempt.ctx,
+        "login",
+        client_address=attempt.client_address,
+        login=name,
+        login_limit=attempt.ctx.auth.login_rate_per_account,
+        login_window=MINUTE,
     )
 
 

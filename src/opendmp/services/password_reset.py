@@ -24,7 +24,7 @@ from opendmp.services.account_state import (
 )
 from opendmp.services.context import ServiceContext
 from opendmp.services.gate import audit
-from opendmp.services.ratelimit import enforce
+from opendmp.services.ratelimit import enforce, enforce_address_and_login
 from opendmp.services.records import enqueue_notification
 from opendmp.services.sessions import (
     revoke_all,
@@ -47,16 +47,13 @@ async def request_password_reset(
     now = ctx.now()
     name = passwords.normalize_login(login)
     action = AuditAction.ACCOUNT_REQUEST_PASSWORD_RESET
-    if client_address:
-        await enforce(
-            ctx,
-            f"reset:addr:{client_address}",
-            limit=ctx.auth.login_rate_per_address,
-            window=MINUTE,
-            now=now,
-        )
-    await enforce(
-        ctx, f"reset:login:{name}", limit=ctx.auth.password_reset_rate, window=HOUR, now=now
+    await enforce_address_and_login(
+        ctx,
+        "reset",
+        client_address=client_address,
+        login=name,
+        login_limit=ctx.auth.password_reset_rate,
+        login_window=HOUR,
     )
     async with ctx.uow() as uow:
         found = await find_account(uow.session, name, for_update=True)

@@ -96,6 +96,27 @@ async def enforce(
         )
 
 
+async def enforce_address_and_login(
+    ctx: ServiceContext,
+    scope: str,
+    *,
+    client_address: str | None,
+    login: str,
+    login_limit: int,
+    login_window: dt.timedelta,
+) -> None:
+    """The two counters of a sign-in-like attempt: ``<scope>:addr:<address>`` (the
+    per-address limit, per minute) and ``<scope>:login:<login>``; either raises 429."""
+    if client_address:
+        await enforce(
+            ctx,
+            f"{scope}:addr:{client_address}",
+            limit=ctx.auth.login_rate_per_address,
+            window=dt.timedelta(minutes=1),
+        )
+    await enforce(ctx, f"{scope}:login:{login}", limit=login_limit, window=login_window)
+
+
 async def purge_rate_limits(ctx: ServiceContext, *, older_than: dt.datetime) -> int:
     """Drop counters whose window started before ``older_than`` (maintenance)."""
     async with ctx.uow() as uow:
