@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from opendmp.app import Runtime, create_app
 from opendmp.domain.identifiers import Ins
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage.db import make_engine, make_sessionmaker
 from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,

@@ -13,8 +13,9 @@ from opendmp.fhir.patient import (
     DMP_CLOSURE,
     DMP_TREATING_DOCTOR,
 )
-from opendmp.services import access, records
-from opendmp.services.context import ServiceContext
+from opendmp.services.access import authorisations as access
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
 from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,

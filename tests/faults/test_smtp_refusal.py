@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from opendmp.app import Runtime
 from opendmp.notify.outbox import deliver_due
 from opendmp.notify.smtp import SmtpSender, message_id_for
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage import models as m
 from tests.api.provide_support import create_record_for
 from tests.conftest import Clock

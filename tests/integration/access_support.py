@@ -12,10 +12,10 @@ from sqlalchemy import func, insert, select, update
 from opendmp.domain.actors import AccessMode, CardKind, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import RecordStatus
-from opendmp.services import records
-from opendmp.services.context import ServiceContext
-from opendmp.services.directory import ensure_organization, ensure_professional
-from opendmp.services.maintenance import verify_audit
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.directory.professionals import ensure_organization, ensure_professional
+from opendmp.services.operations.maintenance import verify_audit
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.factories import OPERATOR, make_ins, make_professional, new_record
 

@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.identifiers import Ins
-from opendmp.services import documents, records
-from opendmp.services.context import ServiceContext
-from opendmp.services.directory import ensure_organization, ensure_professional
+from opendmp.services import documents
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.services.documents import DocumentView
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, submission
 

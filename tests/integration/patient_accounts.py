@@ -12,10 +12,11 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from opendmp.domain.identifiers import Ins
-from opendmp.services import accounts, records
-from opendmp.services.accounts import Credentials, LoginResult
-from opendmp.services.context import ServiceContext
-from opendmp.services.passwords import configure_password_hasher
+from opendmp.services.accounts import patient_accounts as accounts
+from opendmp.services.accounts.passwords import configure_password_hasher
+from opendmp.services.accounts.patient_accounts import Credentials, LoginResult
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.factories import OPERATOR, make_ins, new_record
 

@@ -23,9 +23,10 @@ from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.identifiers import Ins
 from opendmp.notify.outbox import deliver_due
 from opendmp.notify.smtp import SmtpSender
-from opendmp.services import access, emergency, preferences, representatives
-from opendmp.services.access import AccessState
-from opendmp.services.context import ServiceContext
+from opendmp.services.access import authorisations as access
+from opendmp.services.access import emergency, preferences, representatives
+from opendmp.services.access.authorisations import AccessState
+from opendmp.services.core.context import ServiceContext
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_professional, patient_actor
 from tests.integration.access_support import (

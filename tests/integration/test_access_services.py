@@ -20,9 +20,10 @@ from opendmp.domain.actors import AccessMode, LegalRepresentative
 from opendmp.domain.errors import InvalidInput, OpenDMPError
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import RecordStatus
-from opendmp.services import access, emergency, preferences, representatives
-from opendmp.services.access import AccessBasis, AccessState, Colleague
-from opendmp.services.context import ServiceContext
+from opendmp.services.access import authorisations as access
+from opendmp.services.access import emergency, preferences, representatives
+from opendmp.services.access.authorisations import AccessBasis, AccessState, Colleague
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_ins, patient_actor

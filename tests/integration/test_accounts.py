@@ -19,11 +19,16 @@ from opendmp.domain.errors import (
     Conflict,
     InvalidInput,
 )
-from opendmp.services import accounts
-from opendmp.services.accounts import lock_delay
-from opendmp.services.context import AuthRules, ServiceContext
-from opendmp.services.maintenance import verify_audit
-from opendmp.services.sessions import Stage, logout_everywhere, require_patient, resolve_session
+from opendmp.services.accounts import patient_accounts as accounts
+from opendmp.services.accounts.patient_accounts import lock_delay
+from opendmp.services.accounts.sessions import (
+    Stage,
+    logout_everywhere,
+    require_patient,
+    resolve_session,
+)
+from opendmp.services.core.context import AuthRules, ServiceContext
+from opendmp.services.operations.maintenance import verify_audit
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import make_professional, patient_actor

@@ -21,9 +21,9 @@ from opendmp.audit.verify import ChainReport
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import ClosureReason
-from opendmp.services import records
-from opendmp.services.context import ServiceContext
-from opendmp.services.maintenance import verify_audit
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.operations.maintenance import verify_audit
+from opendmp.services.records import lifecycle as records
 from opendmp.storage.models import AuditChain, AuditEvent
 from tests.factories import OPERATOR, make_ins, new_record
 

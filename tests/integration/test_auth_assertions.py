@@ -15,8 +15,8 @@ from opendmp.auth.certificates import Establishment as EstablishmentSubject
 from opendmp.auth.certificates import read_subject
 from opendmp.domain.actors import AccessMode, CardKind, Professional
 from opendmp.domain.errors import AccessDenied, Conflict, InvalidInput, OpenDMPError
-from opendmp.services import identity
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.directory import identity
 from opendmp.storage import models as m
 from tests.auth_support import ESTABLISHMENT, GP, NOW, OTHER_ESTABLISHMENT, Establishment
 from tests.conftest import Clock

@@ -28,10 +28,11 @@ from sqlalchemy import delete
 from opendmp.domain.actors import Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Facts, decide
-from opendmp.services import identity, records
-from opendmp.services.context import ServiceContext
-from opendmp.services.directory import ensure_organization, ensure_professional
-from opendmp.services.facts import actor_on_record
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.facts import actor_on_record
+from opendmp.services.directory import identity
+from opendmp.services.directory.professionals import ensure_organization, ensure_professional
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.auth_support import finess_struct, idnat
 from tests.factories import OPERATOR, make_ins, new_record

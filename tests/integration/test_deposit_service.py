@@ -15,16 +15,17 @@ from sqlalchemy import func, select, update
 
 from opendmp.domain.errors import AccessDenied, NotFound, OpenDMPError
 from opendmp.domain.identifiers import Ins
-from opendmp.services import deposit, records
-from opendmp.services.context import AccessRules, ServiceContext
-from opendmp.services.deposit import (
+from opendmp.services.core.context import AccessRules, ServiceContext
+from opendmp.services.documents import deposit
+from opendmp.services.documents.deposit import (
     DepositRefused,
     DocumentInput,
     ReplaceTarget,
     SubmissionSetInput,
     provide_documents,
 )
-from opendmp.services.maintenance import verify_audit
+from opendmp.services.operations.maintenance import verify_audit
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.api.provide_support import cda
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, patient_actor
@@ -387,8 +388,8 @@ async def test_new_document_notice_and_masking_preferences(
 
 
 async def test_a_blocked_professional_follows_the_setting(ctx: ServiceContext) -> None:
-    from opendmp.services.directory import ensure_professional
-    from opendmp.services.records import get_record
+    from opendmp.services.core.records import get_record
+    from opendmp.services.directory.professionals import ensure_professional
 
     ins = await new_patient(ctx)
     async with ctx.sessions() as session:

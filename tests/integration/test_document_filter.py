@@ -43,7 +43,7 @@ from opendmp.domain.actors import (
 from opendmp.domain.matrix import AccessMatrix
 from opendmp.domain.policy import Action, DocumentFacts, Facts, decide
 from opendmp.domain.records import RecordStatus
-from opendmp.services.matrix_loader import load_matrix
+from opendmp.services.core.matrix_loader import load_matrix
 from opendmp.storage import models as m
 from opendmp.storage.db import make_engine
 from opendmp.storage.document_filter import readable_documents

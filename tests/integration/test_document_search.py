@@ -18,7 +18,7 @@ from opendmp.domain.actors import AccessMode, Actor
 from opendmp.domain.errors import AccessDenied, InvalidInput
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import (
     DateRange,
     DocumentPage,

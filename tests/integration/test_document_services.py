@@ -24,11 +24,12 @@ from opendmp.domain.errors import (
 )
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import ClosureReason
-from opendmp.services import documents, records
-from opendmp.services.context import ServiceContext
+from opendmp.services import documents
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentView
-from opendmp.services.health import check_master_key
-from opendmp.services.maintenance import verify_audit
+from opendmp.services.operations.health import check_master_key
+from opendmp.services.operations.maintenance import verify_audit
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import (

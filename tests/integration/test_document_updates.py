@@ -15,7 +15,7 @@ from opendmp.domain.actors import Actor
 from opendmp.domain.errors import AccessDenied, Gone, InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentView
 from opendmp.storage import models as m
 from tests.conftest import Clock

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.blobs import MasterKey
 from opendmp.config import load_settings
-from opendmp.services.context import AuthRules, ServiceContext
+from opendmp.services.core.context import AuthRules, ServiceContext
 from opendmp.storage.models import RateLimit
 from tests.conftest import Clock
 from tests.live_server import free_port, live_server

@@ -13,9 +13,10 @@ import pytest
 from opendmp.domain.actors import AccessMode, LegalRepresentative
 from opendmp.domain.errors import AccessDenied, InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins
-from opendmp.services import documents, records
-from opendmp.services.context import ServiceContext
+from opendmp.services import documents
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentQuery, PageRequest
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import make_ins, patient_actor

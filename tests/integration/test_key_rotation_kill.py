@@ -28,8 +28,9 @@ from opendmp.app import Runtime, build_runtime
 from opendmp.blobs import MasterKey
 from opendmp.config import load_settings
 from opendmp.domain.identifiers import Ins
-from opendmp.services import documents, records
-from opendmp.services.health import check_master_key, prepare_keys
+from opendmp.services import documents
+from opendmp.services.operations.health import check_master_key, prepare_keys
+from opendmp.services.records import lifecycle as records
 from opendmp.storage.migrate import upgrade
 from tests.conftest import BACKENDS, PG_URL
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, patient_actor

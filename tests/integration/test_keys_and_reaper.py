@@ -16,11 +16,16 @@ from sqlalchemy import select
 from opendmp.blobs import MasterKey, new_data_key
 from opendmp.domain.errors import KeyFailure
 from opendmp.domain.identifiers import Ins
-from opendmp.services import documents, records
-from opendmp.services.context import ServiceContext
+from opendmp.services import documents
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentView
-from opendmp.services.health import check_master_key
-from opendmp.services.maintenance import reap_orphan_blobs, rotate_master_key, verify_audit
+from opendmp.services.operations.health import check_master_key
+from opendmp.services.operations.maintenance import (
+    reap_orphan_blobs,
+    rotate_master_key,
+    verify_audit,
+)
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.factories import (
     OPERATOR,

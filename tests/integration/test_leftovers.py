@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opendmp.app import Runtime, create_app, maintenance_loop
 from opendmp.config import load_settings
 from opendmp.domain.identifiers import Ins
-from opendmp.services import documents, records
-from opendmp.services.context import ServiceContext
+from opendmp.services import documents
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
 from tests.factories import (
     OPERATOR,
     make_ins,

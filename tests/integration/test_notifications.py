@@ -33,8 +33,9 @@ from opendmp.notify.outbox import DEFAULT_LEASE, backoff, deliver_due, outbox_la
 from opendmp.notify.sender import DeliveryError, PermanentDeliveryError
 from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
-from opendmp.services import documents, records
-from opendmp.services.context import ServiceContext
+from opendmp.services import documents
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, submission

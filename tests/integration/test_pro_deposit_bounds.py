@@ -10,10 +10,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from opendmp.cda.pdf import make_pdf
+from opendmp.devtools.demo import seed_demo
 from opendmp.domain.limits import LimitExceeded
-from opendmp.services.context import ServiceContext
-from opendmp.services.demo import seed_demo
-from opendmp.services.pro_deposit import deposit_from_portal
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.documents.pro_deposit import deposit_from_portal
 from opendmp.storage import models as m
 from tests.integration.test_pro_services import CAMILLE, PRO, letter
 

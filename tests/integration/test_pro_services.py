@@ -11,15 +11,16 @@ from sqlalchemy import func, select
 
 from opendmp.cda.header import extract_nonxml_body, parse_header
 from opendmp.cda.pdf import make_pdf
+from opendmp.devtools.demo import PATIENTS, PROFESSIONALS, seed_demo
 from opendmp.domain.actors import AccessMode, Patient
 from opendmp.domain.errors import AccessDenied, InvalidInput
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, parse_ins
-from opendmp.services import access, documents
-from opendmp.services.context import ServiceContext
-from opendmp.services.demo import PATIENTS, PROFESSIONALS, seed_demo
-from opendmp.services.deposit import DepositRefused
-from opendmp.services.pro_deposit import PortalDeposit, deposit_from_portal
-from opendmp.services.pro_patients import look_up_patient, my_patients, open_emergency
+from opendmp.services import documents
+from opendmp.services.access import authorisations as access
+from opendmp.services.access.pro_patients import look_up_patient, my_patients, open_emergency
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.documents.deposit import DepositRefused
+from opendmp.services.documents.pro_deposit import PortalDeposit, deposit_from_portal
 from opendmp.storage import models as m
 from tests.conftest import Clock
 
@@ -162,7 +163,7 @@ async def test_a_pdf_is_wrapped_with_a_correct_header_and_replaced_in_its_set(
 
 
 async def test_a_cpe_cannot_wrap_a_pdf_in_its_own_name(ctx: ServiceContext) -> None:
-    from opendmp.services.demo import DESK
+    from opendmp.devtools.demo import DESK
 
     with pytest.raises(InvalidInput) as refused:
         await deposit_from_portal(ctx, actor=DESK.actor, ins=CAMILLE, deposit=letter())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, text
 
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage import models as m
 
 TOUCH = text("UPDATE audit_chain SET seq = seq WHERE chain = 'system'")  # a write, no change

@@ -14,10 +14,11 @@ from opendmp.domain.consent import ConsentChannel
 from opendmp.domain.errors import AccessDenied, Conflict, IllegalTransition, InvalidInput, NotFound
 from opendmp.domain.identifiers import INS_NIR_DEMO_OID, Ins
 from opendmp.domain.records import ClosureReason, RecordStatus
-from opendmp.services import records
-from opendmp.services.context import ServiceContext
-from opendmp.services.maintenance import verify_audit
-from opendmp.services.records import EmergencyChoices, ins_hash
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.records import ins_hash
+from opendmp.services.operations.maintenance import verify_audit
+from opendmp.services.records import lifecycle as records
+from opendmp.services.records.lifecycle import EmergencyChoices
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_consent, make_ins, make_professional, new_record

@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import ClosureReason, RecordStatus
-from opendmp.services import documents, records
-from opendmp.services.context import ServiceContext
-from opendmp.services.maintenance import run_retention, verify_audit
-from opendmp.services.records import ins_hash
+from opendmp.services import documents
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.records import ins_hash
+from opendmp.services.operations.maintenance import run_retention, verify_audit
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import (

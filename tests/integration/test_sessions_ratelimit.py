@@ -19,9 +19,9 @@ from opendmp.domain.errors import (
     ConfigurationError,
     RateLimited,
 )
-from opendmp.services import accounts, ratelimit
-from opendmp.services.context import AuthRules, ServiceContext
-from opendmp.services.sessions import (
+from opendmp.services.accounts import patient_accounts as accounts
+from opendmp.services.accounts import ratelimit
+from opendmp.services.accounts.sessions import (
     Stage,
     check_csrf,
     csrf_token_for,
@@ -30,6 +30,7 @@ from opendmp.services.sessions import (
     require_patient,
     resolve_session,
 )
+from opendmp.services.core.context import AuthRules, ServiceContext
 from opendmp.storage import models as m
 from opendmp.storage.db import make_sessionmaker
 from tests.conftest import Clock

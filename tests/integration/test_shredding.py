@@ -26,9 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.blobs import MasterKey, new_data_key, unwrap_data_key, wrap_data_key
 from opendmp.domain.errors import KeyFailure
-from opendmp.services import documents, key_epochs, maintenance
-from opendmp.services.context import ServiceContext
-from opendmp.services.health import prepare_keys
+from opendmp.services import documents
+from opendmp.services.core import keys as key_epochs
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.operations import maintenance
+from opendmp.services.operations.health import prepare_keys
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import patient_actor

@@ -1,5 +1,5 @@
-from opendmp.services import records
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
 from tests.factories import OPERATOR, make_ins, new_record
 
 

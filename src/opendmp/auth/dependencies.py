@@ -40,8 +40,8 @@ from opendmp.auth.tokens import RemoteKeys, StaticKeys, TokenVerifier, TrustedIs
 from opendmp.config import Mode, Settings
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.errors import AccessDenied, OpenDMPError, Unauthenticated
-from opendmp.services import identity
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.directory import identity
 
 log = logging.getLogger("opendmp.auth")
 

@@ -26,7 +26,7 @@ from opendmp.blobs import MasterKey, load_or_create_master_key
 from opendmp.cli.common import err, fail, out, run, settings, with_runtime
 from opendmp.config import Settings, load_settings
 from opendmp.domain.errors import OpenDMPError
-from opendmp.services.health import prepare_keys
+from opendmp.services.operations.health import prepare_keys
 from opendmp.storage.migrate import upgrade
 from opendmp.storage.private_files import make_private_dir, write_private_file
 
@@ -120,7 +120,7 @@ def demo(
     seed: Annotated[bool, typer.Option("--seed/--no-seed", help="load the demo data")] = True,
 ) -> None:
     """Initialise OPENDMP_HOME, load synthetic demo data and serve."""
-    from opendmp.services.demo import seed_demo
+    from opendmp.devtools.demo import seed_demo
 
     started = time.perf_counter()
     try:
@@ -205,7 +205,7 @@ def _demo_patient_logins(s: Settings, summary: Any) -> list[tuple[str, str, str,
 
 
 def _demo_token_command(s: Settings, summary: Any) -> str:
-    from opendmp.services.demo import ESTABLISHMENT, PROFESSIONALS
+    from opendmp.devtools.demo import ESTABLISHMENT, PROFESSIONALS
 
     gp = next(p.actor for p in PROFESSIONALS if p.key == "gp")
     env = f"OPENDMP_HOME={s.home.resolve()}"

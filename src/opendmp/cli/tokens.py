@@ -44,7 +44,7 @@ async def token_professional(
 ) -> None:
     """Print a development bearer token for a professional."""
     from opendmp.auth import dev_issuer
-    from opendmp.services.context import utcnow
+    from opendmp.services.core.context import utcnow
 
     s = settings()
     token = _dev_issuer(s).professional_token(
@@ -73,7 +73,7 @@ async def token_patient(
     from opendmp.auth import dev_issuer
     from opendmp.config import Mode
     from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
-    from opendmp.services.context import utcnow
+    from opendmp.services.core.context import utcnow
 
     s = settings()
     default_oid = INS_NIR_OID if s.mode is Mode.PRODUCTION else INS_NIR_TEST_OID
