@@ -23,7 +23,7 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixture api
 )
 from tests.conftest import Clock
 from tests.factories import patient_actor, store_foreign_event
-from tests.integration.access_support import BREAK_GLASS, DOCTOR, STRANGER, create
+from tests.services.access_support import BREAK_GLASS, DOCTOR, STRANGER, create
 
 URL = "/fhir/AuditEvent"
 IDNAT = "urn:oid:1.2.250.1.71.4.2.1"

@@ -27,7 +27,7 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     resources,
     token,
 )
-from tests.integration.access_support import (
+from tests.services.access_support import (
     BREAK_GLASS,
     DOCTOR,
     ORG,

@@ -26,8 +26,8 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixture api
 )
 from tests.api.provide_support import ans_iti105
 from tests.auth_support import PSC
-from tests.integration.access_support import DOCTOR, create, snapshot
-from tests.integration.document_support import deposit, grant
+from tests.services.access_support import DOCTOR, create, snapshot
+from tests.services.document_support import deposit, grant
 
 FHIR_XML = "application/fhir+xml"
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.10"

@@ -26,7 +26,7 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixture api
 )
 from tests.conftest import Clock
 from tests.factories import make_ins, patient_actor
-from tests.integration.access_support import CPE, DOCTOR, STRANGER, create
+from tests.services.access_support import CPE, DOCTOR, STRANGER, create
 
 URL = "/fhir/Patient"
 DEMOGRAPHICS = ("name", "gender", "birthDate")

@@ -46,7 +46,7 @@ from tests.auth_support import (
     idnat,
 )
 from tests.factories import OPERATOR, make_ins, new_record
-from tests.integration.document_support import grant
+from tests.services.document_support import grant
 
 PROXY = ("10.0.0.1", 40000)
 HEADER = CERT_HEADER

@@ -32,8 +32,8 @@ from tests.faults.fault_support import (
     http_client,
     iti105,
 )
-from tests.integration.document_support import deposit as deposit_document
-from tests.integration.document_support import new_patient_record
+from tests.services.document_support import deposit as deposit_document
+from tests.services.document_support import new_patient_record
 
 
 class _LostAnswer:

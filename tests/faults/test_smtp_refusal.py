@@ -26,7 +26,7 @@ from tests.api.provide_support import create_record_for
 from tests.conftest import Clock
 from tests.factories import make_ins
 from tests.faults.fault_support import deposit, http_client
-from tests.integration.smtp_support import RefusingInbox, SmtpServer, free_port
+from tests.notify.smtp_support import RefusingInbox, SmtpServer, free_port
 
 # Two rows are due at each pass, so each pass takes two refusals.
 REFUSALS = [

@@ -1,7 +1,7 @@
 """Child process of test_leftovers.py, killed with SIGKILL by the test: it writes through the
 real blob store as a deposit does (``EncryptedBlobs.put_document``).
 
-``python -m tests.integration.blob_writer_child BLOB_ROOT RECORD_ID``:
+``python -m tests.services.operations.blob_writer_child BLOB_ROOT RECORD_ID``:
 
 1. stores a small document and prints ``stored <blob key>``: its deposit's transaction never
    comes (the kill), so that blob is an orphan;

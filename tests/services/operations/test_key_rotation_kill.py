@@ -37,7 +37,7 @@ from tests.factories import OPERATOR, make_ins, make_professional, new_record, p
 from tests.factories import submission as make_submission
 
 RECORDS = 40
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 
 @dataclass

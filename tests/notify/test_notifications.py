@@ -39,7 +39,7 @@ from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, submission
-from tests.integration.smtp_support import SmtpServer, body_of, free_port
+from tests.notify.smtp_support import SmtpServer, body_of, free_port
 
 SENDER_ADDRESS = "OpenDMP <no-reply@opendmp.localhost>"
 ACCESS_PAYLOAD = {
@@ -50,7 +50,7 @@ ACCESS_PAYLOAD = {
 }
 
 
-# --- a real SMTP server (tests/integration/smtp_support.py) ----------------------------------
+# --- a real SMTP server (tests/notify/smtp_support.py) ----------------------------------
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import make_ins, patient_actor
-from tests.integration.document_support import (
+from tests.services.document_support import (
     AUTHOR,
     CONTENT,
     DOCTOR,

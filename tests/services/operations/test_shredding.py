@@ -34,8 +34,8 @@ from opendmp.services.operations.health import prepare_keys
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import patient_actor
-from tests.integration.test_keys_and_reaper import record_with_document
-from tests.integration.test_retention import close, record_with_documents
+from tests.services.operations.test_keys_and_reaper import record_with_document
+from tests.services.operations.test_retention import close, record_with_documents
 
 RETENTION_DAYS = 365 * 10 + 3
 

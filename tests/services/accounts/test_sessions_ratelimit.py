@@ -34,7 +34,7 @@ from opendmp.services.core.context import AuthRules, ServiceContext
 from opendmp.storage import models as m
 from opendmp.storage.db import make_sessionmaker
 from tests.conftest import Clock
-from tests.integration.patient_accounts import (
+from tests.services.patient_accounts import (
     NEW_PASSWORD,
     enrolled,
     events,

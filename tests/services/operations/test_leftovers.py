@@ -39,7 +39,7 @@ from tests.factories import (
     submission,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GRACE_SECONDS = 30
 KEPT = b"%PDF-1.4 the deposited document"
 
@@ -55,7 +55,13 @@ def _temp_files(folder: Path) -> list[Path]:
 def kill_mid_write(blob_root: Path, record_id: str) -> tuple[Path, Path]:
     """Run the child, SIGKILL it while it writes its large blob; return (orphan, temp)."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.blob_writer_child", str(blob_root), record_id],
+        [
+            sys.executable,
+            "-m",
+            "tests.services.operations.blob_writer_child",
+            str(blob_root),
+            record_id,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -29,7 +29,7 @@ from opendmp.services.documents import (
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import patient_actor
-from tests.integration.document_support import (
+from tests.services.document_support import (
     AUTHOR,
     BLOCKED,
     COLLEAGUE,

@@ -27,7 +27,7 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_ins, patient_actor
-from tests.integration.access_support import (
+from tests.services.access_support import (
     BREAK_GLASS,
     COLLEAGUE,
     CPE,

@@ -32,7 +32,7 @@ from opendmp.services.operations.maintenance import verify_audit
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import make_professional, patient_actor
-from tests.integration.patient_accounts import (
+from tests.services.patient_accounts import (
     NEW_PASSWORD,
     account_row,
     code,

@@ -15,7 +15,7 @@ from opendmp.domain.limits import LimitExceeded
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents.pro_deposit import deposit_from_portal
 from opendmp.storage import models as m
-from tests.integration.test_pro_services import CAMILLE, PRO, letter
+from tests.services.access.test_pro_services import CAMILLE, PRO, letter
 
 
 async def test_a_portal_deposit_beyond_the_byte_bound_is_refused_and_audited(

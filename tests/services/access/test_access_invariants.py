@@ -29,7 +29,8 @@ from opendmp.services.access.authorisations import AccessState
 from opendmp.services.core.context import ServiceContext
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_professional, patient_actor
-from tests.integration.access_support import (
+from tests.notify.test_notifications import SmtpServer, body_of, free_port
+from tests.services.access_support import (
     BREAK_GLASS,
     COLLEAGUE,
     CPE,
@@ -49,7 +50,6 @@ from tests.integration.access_support import (
     outbox,
     register,
 )
-from tests.integration.test_notifications import SmtpServer, body_of, free_port
 
 Step = Callable[[ServiceContext, Ins], Awaitable[Any]]
 PAYLOAD_KEYS = {"who", "profession", "organization", "at", "mode", "audience"}

@@ -29,7 +29,7 @@ from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.api.provide_support import cda
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, patient_actor
-from tests.integration.document_support import grant
+from tests.services.document_support import grant
 
 AUTHOR = make_professional(1, organization="1750000010")
 OTHER = make_professional(2)
