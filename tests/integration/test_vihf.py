@@ -4,24 +4,28 @@ on a real database (registered establishment keys, replay register). Refusals fi
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 from sqlalchemy import func, select
+from starlette.requests import Request
 
 from opendmp.auth import pki
 from opendmp.auth import vihf_format as f
 from opendmp.auth.certificates import CertificateVerifier
+from opendmp.auth.dependencies import Authenticator
 from opendmp.auth.tokens import professional_from_claims
 from opendmp.auth.vihf import VihfError, VihfIdentity, authenticate_vihf, find_assertion
 from opendmp.auth.vihf_issuer import VihfSigner, make_signer, sign_vihf
+from opendmp.config import load_settings
 from opendmp.domain.actors import AccessMode, CardKind, Professional
 from opendmp.services import identity
 from opendmp.services.context import CredentialTrust, ServiceContext
 from opendmp.storage import models as m
-from tests.auth_support import ESTABLISHMENT, GP, NOW, OTHER_ESTABLISHMENT, card, idnat
+from tests.auth_support import CERT_HEADER, ESTABLISHMENT, GP, NOW, OTHER_ESTABLISHMENT, card, idnat
 from tests.conftest import Clock
 from tests.factories import OPERATOR
 from tests.vihf_support import (
@@ -464,3 +468,65 @@ async def test_the_directory_completes_the_actor_as_for_fhir(
     await identity.register_seen_professional(ctx, known)
     found = await accepted(ctx, signed(specialty=None))
     assert (found.actor.idnat, found.actor.card_kind) == (GP, CardKind.CPE)
+
+
+# --- through the app's Authenticator (what the XDS.b transport calls) -------------------
+
+
+def http_request(
+    tls_chain: list[str] | None = None, headers: dict[str, str] | None = None
+) -> Request:
+    scope: dict[str, object] = {
+        "type": "http",
+        "method": "POST",
+        "path": "/xds/iti18",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("203.0.113.9", 50000),
+    }
+    if tls_chain is not None:
+        scope["extensions"] = {"tls": {"client_cert_chain": tls_chain}}
+    return Request(scope)
+
+
+@pytest.fixture
+def auth(
+    ctx: ServiceContext, clock: Clock, tmp_path: Path, verifier: CertificateVerifier
+) -> Authenticator:
+    """The app's authenticator (the FHIR API's CA and proxies), its clock at NOW."""
+    clock.now = NOW
+    settings = load_settings(
+        home=tmp_path,
+        mode="development",
+        client_cert_header=CERT_HEADER,
+        trusted_proxies=["10.9.9.9"],
+    )
+    return Authenticator(settings, ctx, certificates=verifier)
+
+
+def card_pem(who: str = GP) -> str:
+    return pki.pem(card(AUTHORITY, who=who)[0]).decode()
+
+
+async def test_the_authenticator_reads_the_card_of_the_tls_session(auth: Authenticator) -> None:
+    found = await auth.authenticate_vihf(http_request([card_pem()]), in_envelope(unsigned()))
+    assert (found.actor.actor_id, found.vihf.signed) == (GP, False)
+    with pytest.raises(VihfError) as caught:
+        await auth.authenticate_vihf(http_request([card_pem(idnat(16))]), in_envelope(unsigned()))
+    assert caught.value.code == "vihf-card-mismatch"
+
+
+async def test_the_authenticator_refuses_a_certificate_header_from_an_untrusted_peer(
+    ctx: ServiceContext, auth: Authenticator
+) -> None:
+    request = http_request(headers={CERT_HEADER: urllib.parse.quote(card_pem())})
+    with pytest.raises(VihfError) as caught:
+        await auth.authenticate_vihf(request, in_envelope(unsigned()))
+    assert caught.value.code == "untrusted-proxy"
+    assert await seen_rows(ctx) == 0
+
+
+async def test_the_authenticator_takes_a_signed_vihf_without_certificate(
+    registered: object, auth: Authenticator
+) -> None:
+    found = await auth.authenticate_vihf(http_request(), in_envelope(signed()))
+    assert found.vihf.structure == ESTABLISHMENT

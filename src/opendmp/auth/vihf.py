@@ -18,6 +18,8 @@ the whole document carries that ID. Accepted IDs are burnt in the database until
 ``NotOnOrAfter`` (``services.identity.remember_vihf``): a replay is refused on every node.
 The actor is built exactly as the FHIR API builds it from a token or an assertion
 (``auth.tokens.professional_from_claims``, then ``identity.professional_as_known``).
+HTTP routes call it through ``auth.dependencies.Authenticator.authenticate_vihf``, which
+takes the client certificate where the FHIR API does (TLS session or trusted proxy).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from cryptography import x509
@@ -47,7 +49,7 @@ from opendmp.auth.certificates import (
 )
 from opendmp.auth.tokens import CLOCK_SKEW, professional_from_claims
 from opendmp.auth.vihf_format import SAML2, Vihf, VihfError, read_vihf, refuse
-from opendmp.domain.actors import Professional
+from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.errors import OpenDMPError
 from opendmp.services import identity
 from opendmp.services.context import CredentialTrust, ServiceContext
@@ -69,7 +71,7 @@ SIGNATURE_CONFIG = SignatureConfiguration(
 
 @dataclass(frozen=True, slots=True)
 class VihfIdentity:
-    actor: Professional
+    actor: Actor
     vihf: Vihf
 
 
@@ -234,14 +236,16 @@ def _signed_tree(
 
 
 def _card(
-    tls_certificate: x509.Certificate | None, verifier: CertificateVerifier | None
+    tls_certificate: x509.Certificate | None,
+    intermediates: Sequence[x509.Certificate],
+    verifier: CertificateVerifier | None,
 ) -> CertificateSubject | None:
     if tls_certificate is None:
         return None
     if verifier is None:
         raise refuse("vihf-card-untrusted", "no CA is configured for client certificates")
     try:
-        return verifier.verify(tls_certificate)
+        return verifier.verify(tls_certificate, intermediates)
     except CertificateRefused as error:
         raise refuse("vihf-card-refused", f"client certificate: {error.reason}") from None
 
@@ -302,15 +306,19 @@ async def authenticate_vihf(
     assertion: etree._Element,
     *,
     tls_certificate: x509.Certificate | None = None,
+    tls_intermediates: Sequence[x509.Certificate] = (),
     certificates: CertificateVerifier | None = None,
+    register: Callable[[Professional], Awaitable[Actor]] | None = None,
 ) -> VihfIdentity:
     """Verify a VIHF and return its actor; ``VihfError`` otherwise. Its ID is burnt.
 
-    ``certificates`` defaults to a verifier of ``ctx.trust``'s CA (the FHIR API's own when
-    called through ``Authenticator``)."""
+    ``tls_certificate`` (and the intermediates sent with it) is the client certificate of
+    the TLS session. ``certificates`` defaults to a verifier of ``ctx.trust``'s CA, and
+    ``register`` to ``identity.professional_as_known``; ``Authenticator.authenticate_vihf``
+    passes the FHIR API's own (same CA, same cache of professionals seen)."""
     verifier = certificates or _verifier_for(ctx.trust, ctx.clock)
     _refuse_dtd_and_entities(assertion)
-    tls = _card(tls_certificate, verifier)
+    tls = _card(tls_certificate, tls_intermediates, verifier)
     tree, signer = await _trusted_tree(ctx, assertion, verifier, tls, tls_certificate)
     vihf = read_vihf(tree, now=ctx.now(), audience=ctx.trust.audience, signed=tree is not assertion)
     _check_parties(vihf, signer, tls)
@@ -323,4 +331,6 @@ async def authenticate_vihf(
     )
     if not fresh:
         raise refuse("vihf-replayed", "this VIHF was already used")
-    return VihfIdentity(await identity.professional_as_known(ctx, actor), vihf)
+    if register is None:
+        return VihfIdentity(await identity.professional_as_known(ctx, actor), vihf)
+    return VihfIdentity(await register(actor), vihf)
