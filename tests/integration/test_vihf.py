@@ -224,6 +224,25 @@ async def test_an_attribute_changed_after_signing_is_refused(
     assert (await refused(ctx, in_envelope(tampered))).code == "vihf-bad-signature"
 
 
+@pytest.mark.parametrize(
+    "part", ["SignedInfo", "SignatureValue", "DigestValue", "Reference", "Transforms", "KeyInfo"]
+)
+@pytest.mark.parametrize("how", ["removed", "emptied"])
+async def test_a_mangled_signature_is_a_refusal_not_an_error(
+    ctx: ServiceContext, registered: object, part: str, how: str
+) -> None:
+    assertion = signed()
+    element = next(assertion.iter(f"{{{DS}}}{part}"))
+    if how == "removed":
+        element.getparent().remove(element)  # type: ignore[union-attr]
+    else:
+        element.text = None
+        for child in list(element):
+            element.remove(child)
+    error = await refused(ctx, in_envelope(assertion))
+    assert error.code in {"vihf-bad-signature", "vihf-no-certificate", "vihf-wrapped"}
+
+
 async def test_an_unsigned_vihf_without_a_card_is_refused(
     ctx: ServiceContext, registered: object
 ) -> None:

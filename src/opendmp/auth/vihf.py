@@ -182,6 +182,8 @@ async def _signer_structure(
     if verifier is not None and verifier.configured:
         try:
             return _establishment(verifier.verify(leaf, chain[1:]))
+        except (ValueError, TypeError):  # library surprises, as certificates.verify_or_refuse
+            raise refuse("vihf-signer-refused", "the VIHF's certificate is malformed") from None
         except CertificateRefused as error:
             if error.reason not in ("untrusted-issuer", "unknown-subject"):
                 raise refuse(
@@ -222,7 +224,9 @@ def _signed_tree(
         result = XMLVerifier().verify(
             assertion, x509_cert=signer, expect_config=config, id_attribute="ID"
         )
-    except (SignXMLException, ValueError, etree.LxmlError):
+    except (SignXMLException, etree.LxmlError, ValueError, TypeError, AttributeError, KeyError):
+        # signxml's refusals, and its surprises on a mangled signature (an element missing
+        # or empty raises TypeError or AttributeError): a refusal, never a server error.
         raise refuse("vihf-bad-signature", "the VIHF's signature does not verify") from None
     assert not isinstance(result, list)  # expect_references=1
     _check_signed_info(result.signature_xml, ident)

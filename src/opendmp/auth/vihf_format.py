@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from opendmp.auth.tokens import CLOCK_SKEW
+from opendmp.auth.tokens import CLOCK_SKEW, LATEST_TIME
 from opendmp.domain.actors import AccessMode
 from opendmp.domain.errors import InvalidIdentifier, Unauthenticated
 from opendmp.domain.identifiers import parse_idnat_ps, parse_ins_reference, parse_struct_idnat
@@ -236,11 +236,14 @@ def _instant(text: str | None, what: str) -> dt.datetime | None:
         return None
     try:
         moment = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
+        utc = moment.astimezone(dt.UTC) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):  # not a date, or moved beyond year 1..9999 by its zone
         raise refuse("vihf-invalid-time", f"the VIHF's {what} is not an xs:dateTime") from None
-    if moment.tzinfo is None:
+    if utc is None:
         raise refuse("vihf-invalid-time", f"the VIHF's {what} has no time zone (UTC: 'Z')")
-    return moment.astimezone(dt.UTC)
+    if utc > LATEST_TIME:  # could not take the clock skew added to it
+        raise refuse("vihf-invalid-time", f"the VIHF's {what} is out of range")
+    return utc
 
 
 @dataclass(frozen=True, slots=True)
