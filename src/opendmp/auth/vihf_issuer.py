@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -68,7 +68,6 @@ class VihfRequest:
     software_version: str = "1.0"
     homologation: str | None = "OPENDMP-DEV"
     audience: str | None = "opendmp"
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def make_signer(
@@ -206,7 +205,6 @@ def build_vihf(request: VihfRequest, *, now: dt.datetime, ttl: dt.timedelta) -> 
         f.SOFTWARE_VERSION: request.software_version,
         f.HOMOLOGATION: request.homologation,
         f.REASON: request.reason,
-        **request.extra,
     }
     for name, value in plain.items():
         if value:
