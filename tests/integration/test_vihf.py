@@ -203,10 +203,33 @@ async def test_a_card_certificate_cannot_sign_for_an_establishment(
     ctx: ServiceContext, clock: Clock, verifier: CertificateVerifier
 ) -> None:
     clock.now = NOW
+    error = await refused(ctx, in_envelope(signed(signer=rsa_card())), certificates=verifier)
+    assert error.code == "vihf-signer-not-establishment"
+
+
+def rsa_card() -> VihfSigner:
+    """A CPS card certificate (the CA's) with an RSA key, as a VIHF signer."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = card(AUTHORITY)[0].subject  # a CPS card's subject, with an RSA key
-    signer = VihfSigner(pki.certify(AUTHORITY, subject, key.public_key(), now=NOW), key)
-    error = await refused(ctx, in_envelope(signed(signer=signer)), certificates=verifier)
+    subject = card(AUTHORITY)[0].subject
+    return VihfSigner(pki.certify(AUTHORITY, subject, key.public_key(), now=NOW), key)
+
+
+async def test_in_direct_authentication_the_card_may_sign_its_own_vihf(
+    ctx: ServiceContext, clock: Clock, verifier: CertificateVerifier
+) -> None:
+    clock.now = NOW
+    own = rsa_card()
+    found = await accepted(
+        ctx, signed(signer=own), tls_certificate=own.certificate, certificates=verifier
+    )
+    assert (found.actor.actor_id, found.vihf.signed) == (GP, True)
+    other = rsa_card()  # another certificate of the same holder: not the TLS session's
+    error = await refused(
+        ctx,
+        in_envelope(signed(signer=other)),
+        tls_certificate=own.certificate,
+        certificates=verifier,
+    )
     assert error.code == "vihf-signer-not-establishment"
 
 
