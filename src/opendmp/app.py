@@ -40,7 +40,7 @@ from opendmp.fhir import api as fhir_api
 from opendmp.notify.outbox import outbox_lag_seconds
 from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
-from opendmp.services.core.context import AccessRules, AuthRules, ServiceContext
+from opendmp.services.core.context import AccessRules, AuthRules, CredentialTrust, ServiceContext
 from opendmp.services.core.matrix_loader import load_matrix
 from opendmp.services.operations.health import check_ready, prepare_keys
 from opendmp.services.operations.maintenance import reap_leftovers, run_retention
@@ -176,6 +176,12 @@ def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
         matrix=load_matrix(settings.access_matrix_file),
         base_url=settings.base_url,
         limits=settings.request_limits,
+        trust=CredentialTrust(
+            audience=settings.token_audience,
+            client_ca_file=settings.client_ca_file,
+            client_crl_file=settings.client_crl_file,
+            production=settings.mode is Mode.PRODUCTION,
+        ),
         auth=AuthRules(
             session_idle=dt.timedelta(minutes=settings.session_idle_minutes),
             session_absolute=dt.timedelta(hours=settings.session_absolute_hours),

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from opendmp.cli.common import InsOption, run, settings
+from opendmp.cli.common import InsOption, PurposeOption, ReasonOption, TtlOption, run, settings
 from opendmp.config import Settings
 from opendmp.domain.errors import InvalidInput
 
@@ -31,13 +31,9 @@ async def token_professional(
     profession: Annotated[str | None, typer.Option("--profession")] = None,
     specialty: Annotated[str | None, typer.Option("--specialty")] = None,
     organization: Annotated[str | None, typer.Option("--organization", help="Struct_IdNat")] = None,
-    purpose: Annotated[
-        str, typer.Option("--purpose", help="normal | break-glass | regulation")
-    ] = "normal",
-    reason: Annotated[
-        str | None, typer.Option("--reason", help="break-glass justification")
-    ] = None,
-    ttl: Annotated[str, typer.Option("--ttl", help="lifetime: 90s, 10m, 2h")] = "10m",
+    purpose: PurposeOption = "normal",
+    reason: ReasonOption = None,
+    ttl: TtlOption = "10m",
     name: Annotated[str | None, typer.Option("--name")] = None,
     card_kind: Annotated[str | None, typer.Option("--card-kind", help="CPS | CPE")] = None,
     scope: Annotated[str | None, typer.Option("--scope", help="IUA scopes")] = None,
@@ -67,7 +63,7 @@ async def token_professional(
 @run
 async def token_patient(
     ins: InsOption,
-    ttl: Annotated[str, typer.Option("--ttl", help="lifetime: 90s, 10m, 2h")] = "10m",
+    ttl: TtlOption = "10m",
 ) -> None:
     """Print a development bearer token for a patient."""
     from opendmp.auth import dev_issuer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,6 +41,18 @@ class AccessRules:
     blocked_may_deposit: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class CredentialTrust:
+    """What the auth layer trusts beyond the database (from the settings): the audience of
+    assertions (``OPENDMP_TOKEN_AUDIENCE``) and the CAs of client and establishment
+    certificates (``OPENDMP_CLIENT_CA_FILE``, ``OPENDMP_CLIENT_CRL_FILE``)."""
+
+    audience: str = "opendmp"
+    client_ca_file: Path | None = None
+    client_crl_file: Path | None = None
+    production: bool = False
+
+
 def _default_matrix() -> AccessMatrix:
     from opendmp.services.core.matrix_loader import load_matrix
 
@@ -64,6 +77,7 @@ class ServiceContext:
     # The master key an unfinished rotation replaced: still wraps some KEKs until it ends.
     previous_master_key: MasterKey | None = None
     limits: RequestLimits = field(default_factory=RequestLimits)
+    trust: CredentialTrust = field(default_factory=CredentialTrust)
 
     def uow(self, *, read_only: bool = False) -> UnitOfWork:
         return UnitOfWork(self.sessions, read_only=read_only)

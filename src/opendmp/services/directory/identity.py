@@ -230,6 +230,24 @@ async def establishment_keys(ctx: ServiceContext, struct_idnat: str) -> list[Est
         ]
 
 
+async def _burn(ctx: ServiceContext, table: type[m.SeenAssertion | m.SeenVihf], **row: Any) -> bool:
+    """Insert a replay-register row; False when its key is already there."""
+    now = ctx.now()
+    async with ctx.uow() as uow:
+        # Expired entries can never match a valid assertion again: purge as we go.
+        await uow.session.execute(delete(table).where(table.expires_at < now))
+        try:
+            await uow.session.execute(insert(table).values(**row))
+            await uow.commit()
+        except IntegrityError:
+            return False
+    return True
+
+
+def _digest(issuer: str, identifier: str) -> str:
+    return hashlib.sha256(f"{issuer}\x00{identifier}".encode()).hexdigest()
+
+
 async def remember_assertion(
     ctx: ServiceContext, *, issuer: str, jti: str, expires_at: dt.datetime
 ) -> bool:
@@ -238,16 +256,19 @@ async def remember_assertion(
     The primary key is a digest of issuer and jti: jti values are only unique per issuer,
     and their length is the sender's choice.
     """
-    key = hashlib.sha256(f"{issuer}\x00{jti}".encode()).hexdigest()
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        # Expired entries can never match a valid assertion again: purge as we go.
-        await uow.session.execute(delete(m.SeenAssertion).where(m.SeenAssertion.expires_at < now))
-        try:
-            await uow.session.execute(
-                insert(m.SeenAssertion).values(jti=key, issuer=issuer[:128], expires_at=expires_at)
-            )
-            await uow.commit()
-        except IntegrityError:
-            return False
-    return True
+    key = _digest(issuer, jti)
+    return await _burn(ctx, m.SeenAssertion, jti=key, issuer=issuer[:128], expires_at=expires_at)
+
+
+async def remember_vihf(
+    ctx: ServiceContext, *, structure: str, assertion_id: str, expires_at: dt.datetime
+) -> bool:
+    """Record a VIHF's assertion ID until it expires; False when it was already seen."""
+    key = _digest(structure, assertion_id)
+    return await _burn(ctx, m.SeenVihf, digest=key, structure=structure, expires_at=expires_at)
+
+
+async def professional_as_known(ctx: ServiceContext, actor: Professional) -> Professional:
+    """First-sight registration, then the actor as the directory knows it: what the FHIR
+    API does for a token or an assertion (``auth.dependencies.Authenticator``, uncached)."""
+    return as_the_directory_knows(actor, await register_seen_professional(ctx, actor))
