@@ -12,7 +12,7 @@ from lxml import etree
 from typer.testing import CliRunner, Result
 
 from opendmp.app import build_runtime
-from opendmp.auth.vihf import VihfIdentity, authenticate_vihf
+from opendmp.auth.vihf import VihfError, VihfIdentity, authenticate_vihf
 from opendmp.cli import app
 from opendmp.cli.server import _demo_vihf_command, _demo_vihf_signer
 from opendmp.config import load_settings
@@ -100,3 +100,30 @@ def test_a_break_glass_vihf_without_reason_is_refused(home: Path) -> None:
     result = run(home, *vihf_args("--purpose", "break-glass"))
     assert result.exit_code == 1 and "(justification-required)" in result.stderr
     assert "(invalid-purpose)" in run(home, *vihf_args("--purpose", "curious")).stderr
+
+
+async def verify_with_ca(home: Path, text: str, ca_file: Path | None) -> VihfIdentity:
+    rt = build_runtime(load_settings(home=home, client_ca_file=ca_file))
+    try:
+        return await authenticate_vihf(rt.ctx, etree.fromstring(text.encode(), PARSER))
+    finally:
+        await rt.close()
+
+
+def test_a_vihf_sealed_by_an_establishment_of_the_test_ca_verifies_through_the_ca(
+    home: Path,
+) -> None:
+    """``opendmp pki issue-establishment`` issues an RSA seal; ``opendmp vihf`` signs with it,
+    and OpenDMP trusts it through the configured CA alone (no registered key)."""
+    assert run(home, "pki", "init").exit_code == 0
+    issued = run(home, "pki", "issue-establishment", "--organization", ESTABLISHMENT)
+    assert issued.exit_code == 0, issued.stderr
+    result = run(home, *vihf_args())
+    assert result.exit_code == 0, result.stderr
+    ca_file = home / "pki" / "ca.pem"
+    assert ca_file.exists()
+    found = asyncio.run(verify_with_ca(home, result.stdout.strip(), ca_file))
+    assert (found.actor.idnat, found.actor.organization) == (GP.idnat, ESTABLISHMENT)
+    with pytest.raises(VihfError) as refused:  # the same seal, with no CA configured
+        asyncio.run(verify_with_ca(home, result.stdout.strip(), None))
+    assert refused.value.code.startswith("vihf-")

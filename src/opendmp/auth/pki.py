@@ -44,7 +44,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+# Cards and the CA use P-256; an establishment's seal is RSA 2048, since it also signs VIHFs
+# (XML-DSig RSA-SHA256, docs/security.md "VIHF").
+IssuedKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def _key_pem(key: IssuedKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -149,9 +154,11 @@ def issue(
     not_after: dt.datetime | None = None,
     days: int = 365 * 3,
     serial: int | None = None,
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    """A client-authentication certificate for ``subject`` signed by ``authority``."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    key: IssuedKey | None = None,
+) -> tuple[x509.Certificate, IssuedKey]:
+    """A client-authentication certificate for ``subject`` signed by ``authority`` (a new
+    P-256 key unless ``key`` is given)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
     cert = certify(
         authority,
         subject,
@@ -274,9 +281,7 @@ def load_authority(home: Path) -> Authority:
     return Authority(cert, key)
 
 
-def _save(
-    folder: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
-) -> IssuedFiles:
+def _save(folder: Path, stem: str, cert: x509.Certificate, key: IssuedKey) -> IssuedFiles:
     files = IssuedFiles(folder / f"{stem}.pem", folder / f"{stem}.key")
     write_private_file(files.key, _key_pem(key))
     write_private_file(files.certificate, pem(cert))
@@ -316,9 +321,19 @@ def issue_card_files(
     return _save(pki_dir(home) / "cards", f"{kind.value.lower()}-{parsed.idnat}", cert, key)
 
 
+def establishment_files(home: Path, structure: str) -> IssuedFiles:
+    """Where ``issue_establishment_files`` writes the structure's certificate and key."""
+    return IssuedFiles(
+        pki_dir(home) / "cards" / f"org-{structure}.pem",
+        pki_dir(home) / "cards" / f"org-{structure}.key",
+    )
+
+
 def issue_establishment_files(home: Path, *, organization: str, name: str | None) -> IssuedFiles:
-    """Issue a test establishment (organisation) certificate + key into ``home/pki/cards``."""
+    """Issue a test establishment (organisation) certificate + RSA key into ``home/pki/cards``;
+    ``opendmp vihf --structure`` signs with it (see ``establishment_files``)."""
     structure = parse_struct_idnat(organization).idnat
     authority = load_authority(home)
-    cert, key = issue(authority, establishment_subject(structure, name))
+    seal = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert, key = issue(authority, establishment_subject(structure, name), key=seal)
     return _save(pki_dir(home) / "cards", f"org-{structure}", cert, key)

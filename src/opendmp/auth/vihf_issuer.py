@@ -23,7 +23,7 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 from signxml.signer import XMLSigner
 
 from opendmp.auth import vihf_format as f
-from opendmp.auth.pki import establishment_subject
+from opendmp.auth.pki import establishment_files, establishment_subject
 from opendmp.auth.vihf import certificate_jwk
 from opendmp.domain.actors import AccessMode
 from opendmp.domain.errors import InvalidInput, NotFound
@@ -114,7 +114,14 @@ def ensure_signer(home: Path, structure: str, name: str | None = None) -> VihfSi
 
 
 def load_signer(home: Path, structure: str) -> VihfSigner:
-    cert_file, key_file = _signer_files(home, parse_struct_idnat(structure).idnat)
+    """The structure's seal: the one ``opendmp pki issue-establishment`` issued under the test
+    CA if there is one (trusted through ``OPENDMP_CLIENT_CA_FILE``), else the demo's
+    self-signed key (trusted because its public key is registered)."""
+    idnat = parse_struct_idnat(structure).idnat
+    issued = establishment_files(home, idnat)
+    cert_file, key_file = (
+        (issued.certificate, issued.key) if issued.key.exists() else _signer_files(home, idnat)
+    )
     try:
         cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
         key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
