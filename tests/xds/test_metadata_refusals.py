@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from opendmp.services.deposit import ReplaceTarget
@@ -324,3 +326,27 @@ def test_masking_at_deposit_is_not_applied() -> None:
     assert read.invisible_to_patient is True
     assert [w.location for w in parsed.warnings] == [doc.entry_uuid]
     assert dataclasses.asdict(read)["invisible_to_representatives"] is False
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), text=st.text(max_size=40).filter(lambda t: "\x00" not in t))
+def test_any_altered_value_is_accepted_or_refused_with_a_code(
+    data: st.DataObject, text: str
+) -> None:
+    """Whatever a slot value or an attribute holds, the reader answers an XDS error, never
+    crashes (no 500)."""
+    root, documents, _, _ = _request(2)
+    targets = [e for e in root.iter() if isinstance(e.tag, str)]
+    element = data.draw(st.sampled_from(targets))
+    try:
+        if element.tag == f"{R}Value":
+            element.text = text
+        else:
+            names = sorted(element.attrib) or ["id"]
+            element.set(data.draw(st.sampled_from(names)), text)
+    except ValueError:
+        return  # not XML text: lxml refuses it, no request can carry it
+    try:
+        parse_submission(root, documents)
+    except XdsMetadataError as exc:
+        assert exc.code.startswith("XDS")

@@ -298,7 +298,7 @@ def _check_content(found: dict[str, list[str]], content: bytes, where: str) -> t
     size_text = _single(found, ebrim.SLOT_SIZE, where)
     hash_text = _single(found, ebrim.SLOT_HASH, where)
     if size_text is not None:
-        if not size_text.isdigit():
+        if not re.fullmatch(r"[0-9]{1,18}", size_text):
             raise _refuse(f"{where}: size is not a number of bytes", where)
         if int(size_text) != len(content):
             raise _refuse(
