@@ -32,6 +32,8 @@ REGISTER_EXAMPLES = (
 )
 R = f"{{{RIM}}}"
 REPOSITORY = "1.2.250.1.999.3"
+# ebRS 3.0: what OpenDMP writes must be schema-valid (schemas resolved from disk, no network).
+LCM_SCHEMA = etree.XMLSchema(etree.parse(str(DATA / "schema" / "ebRS30" / "lcm.xsd")))
 
 
 def compact(value: str | None) -> str:

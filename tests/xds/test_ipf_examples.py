@@ -10,7 +10,7 @@ import pytest
 from opendmp.services.deposit import DocumentInput, SubmissionSetInput
 from opendmp.xds.metadata_in import XdsMetadataError, parse_submission
 from tests.factories import make_ins
-from tests.xds.helpers import REGISTER_EXAMPLES, example
+from tests.xds.helpers import LCM_SCHEMA, REGISTER_EXAMPLES, example
 
 CONTENT = b"<ClinicalDocument/>"
 
@@ -18,7 +18,9 @@ CONTENT = b"<ClinicalDocument/>"
 @pytest.mark.parametrize("name", REGISTER_EXAMPLES)
 def test_register_example_parses(name: str) -> None:
     ins = make_ins(1)
-    parsed = parse_submission(example(name, ins), {"Document01": CONTENT})
+    root = example(name, ins)
+    LCM_SCHEMA.assertValid(root)
+    parsed = parse_submission(root, {"Document01": CONTENT})
     assert parsed.ins == ins
     assert parsed.document_ids == ["Document01"]
     assert parsed.submission_set_id == "SubmissionSet01"

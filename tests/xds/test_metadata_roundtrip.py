@@ -31,7 +31,13 @@ from opendmp.xds.metadata_out import (
     registry_package,
 )
 from tests.factories import make_ins
-from tests.xds.helpers import REPOSITORY, document_view, submission_set_view, submit_request
+from tests.xds.helpers import (
+    LCM_SCHEMA,
+    REPOSITORY,
+    document_view,
+    submission_set_view,
+    submit_request,
+)
 
 BASE = "https://dmp.example"
 NAME = st.text(
@@ -279,7 +285,9 @@ def test_xds_round_trip_and_fhir_agree(
     ins = make_ins(n)
     docs = [view for view, _ in pairs]
     blobs = {view.entry_uuid: content for view, content in pairs}
-    parsed = parse_submission(submit_request(ins, sub, docs), blobs)
+    request = submit_request(ins, sub, docs)
+    LCM_SCHEMA.assertValid(request)
+    parsed = parse_submission(request, blobs)
 
     assert parsed.ins == ins
     submission = parsed.submission
