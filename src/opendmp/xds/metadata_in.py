@@ -58,16 +58,16 @@ DUPLICATE_UNIQUE_ID = "XDSRegistryDuplicateUniqueIdInMessage"
 MAX_UNIQUE_ID = 128
 _R = f"{{{RIM}}}"
 _SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
-# Relationships kept for the record but not acted on (MHD: relatesTo codes other than
-# replaces are not processed), with the ITI TF-3 warning code.
+# Relationships accepted but not acted on (as ITI-65 does with relatesTo codes other than
+# replaces), with the ITI TF-3 warning code.
 _NOT_PROCESSED = {
     ebrim.XFRM: "PartialTransformNotProcessed",
     ebrim.APND: "PartialAppendContentNotProcessed",
     ebrim.SIGNS: "PartialRelationshipContentNotProcessed",
     ebrim.IS_SNAPSHOT_OF: "PartialRelationshipContentNotProcessed",
 }
-# DocumentEntry classifications every submission must carry once (ITI TF-3 Table 4.3.1-3,
-# R); confidentialityCode is required too, once or more.
+# DocumentEntry classifications every submission must carry once (ITI TF-3 §4.3.1, required
+# in XDS); confidentialityCode is required too, once or more.
 MANDATORY_CODES = {
     "classCode": ebrim.DE_CLASS_CODE,
     "typeCode": ebrim.DE_TYPE_CODE,
