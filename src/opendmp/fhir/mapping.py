@@ -124,6 +124,14 @@ def _default_author(doc: DocumentView) -> tuple[list[dict[str, Any]], list[dict[
     return contained, [{"reference": "#author"}]
 
 
+def _type_system(type_code: str) -> str:
+    """LOINC for LOINC types, ``urn:oid:`` + TRE_A05 for the DMP's own (domain/codes.py)."""
+    known = codes.DOCUMENT_TYPES.get(type_code)
+    if known is None or known.system == codes.LOINC_OID:
+        return LOINC
+    return f"urn:oid:{known.system}"
+
+
 def document_reference(
     doc: DocumentView,
     *,
@@ -135,7 +143,7 @@ def document_reference(
     extra: dict[str, Any] = orjson.loads(doc.extra) if doc.extra else {}
     entry_id = doc.entry_uuid.removeprefix("urn:uuid:")
     type_cc = extra.get("type") or _coding(
-        LOINC,
+        _type_system(doc.type_code),
         doc.type_code,
         codes.DOCUMENT_TYPES[doc.type_code].fr if doc.type_code in codes.DOCUMENT_TYPES else None,
     )

@@ -436,6 +436,8 @@ def document_input(
         )
     fmt = (resource.get("content") or [{}])[0].get("format")
     extra: dict[str, Any] = {k: resource[k] for k in EXTRA_KEYS if resource.get(k) is not None}
+    if isinstance(fmt, dict):
+        extra["format"] = fmt  # content[0].format, which fhir/mapping.py reads back from here
     if _profiles(resource):
         extra["meta_profile"] = _profiles(resource)
     creation = parse_time(att.get("creation"), f"{at}.creation") or parse_time(

@@ -1,0 +1,106 @@
+"""Through the real deposit service, on both databases: what an ITI-41 request carries is what
+ITI-18 shows of the stored document and submission set, and what the FHIR API reads back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from opendmp.fhir.mapping import document_reference
+from opendmp.fhir.metadata_in import document_input as fhir_document_input
+from opendmp.services.context import ServiceContext
+from opendmp.services.deposit import canonical_json, provide_documents
+from opendmp.services.submission_sets import SubmissionSetQuery, search_submission_sets
+from opendmp.xds import ebrim
+from opendmp.xds import fhir_shape as shape
+from opendmp.xds.hl7v2 import Cx, SourcePatient, Xcn, Xon
+from opendmp.xds.metadata_in import parse_submission
+from opendmp.xds.metadata_out import extrinsic_object, registry_package
+from tests.integration.document_support import AUTHOR, grant, new_patient_record
+from tests.xds.helpers import REPOSITORY, R, document_view, submission_set_view, submit_request
+
+CONTENT = b"%PDF-1.7 compte rendu fictif pour FICTIF Alex"
+# Attributes that name the object itself, which the registry assigns (entryUUID, logicalId,
+# version) or derives from it (the classification and external identifier ids).
+_OWN_IDS = {"id", "lid", "classifiedObject", "registryObject"}
+
+
+def _summary(element: etree._Element) -> Any:
+    """The element without the ids the registry assigns: what the metadata says."""
+    attributes = {k: v for k, v in element.attrib.items() if k not in _OWN_IDS}
+    children = sorted(
+        (_summary(child) for child in element if child.tag != f"{R}VersionInfo"), key=repr
+    )
+    return (element.tag, sorted(attributes.items()), (element.text or "").strip(), children)
+
+
+def _producer_metadata() -> dict[str, Any]:
+    author = shape.Author(
+        person=Xcn("899700000013", "DEMO-GENERALISTE", "Paul", "Dr", "1.2.250.1.71.4.2.1"),
+        institutions=(Xon("Cabinet Demo", "1750000010", "1.2.250.1.71.4.2.2"),),
+    )
+    reference, contained = shape.author_resources(author, "author-0")
+    legal = shape.practitioner(Xcn("810000000002", "MEDECIN", "Legal"), "legal-authenticator")
+    patient = SourcePatient((Cx("IPP-4711", "1.2.250.1.999.9"),), "FICTIF", "Alex", "19800101", "F")
+    order = Cx("CMD-42", "1.2.250.1.999.8", "urn:ihe:iti:xds:2013:order")
+    return {
+        "author": [reference],
+        "authenticator": {"reference": "#legal-authenticator"},
+        "contained": [*contained, legal, shape.source_patient_resource(patient, "source-patient")],
+        "context": {
+            "sourcePatientInfo": {"reference": "#source-patient"},
+            "related": [shape.related_identifier(order)],
+        },
+        "description": "Compte rendu de biologie, résultats normaux",
+    }
+
+
+async def test_iti41_metadata_is_what_iti18_and_fhir_show(ctx: ServiceContext) -> None:
+    ins = await new_patient_record(ctx)
+    await grant(ctx, ins, AUTHOR)
+    written = document_view(
+        CONTENT, mime_type="application/pdf", extra=canonical_json(_producer_metadata())
+    )
+    sub = submission_set_view()
+    request = submit_request(ins, sub, [written])
+    parsed = parse_submission(request, {written.entry_uuid: CONTENT})
+
+    result = await provide_documents(
+        ctx,
+        actor=AUTHOR,
+        ins=parsed.ins,
+        submission=parsed.submission,
+        documents=parsed.documents,
+    )
+
+    [stored] = result.documents
+    assert stored.entry_uuid != written.entry_uuid  # the DMP assigns entryUUIDs
+    shown = extrinsic_object(stored, ins=ins, repository_unique_id=REPOSITORY)
+    sent = next(request.iter(f"{R}ExtrinsicObject"))
+    assert _summary(shown) == _summary(sent)
+    assert shown.get("status") == ebrim.APPROVED
+
+    page = await search_submission_sets(ctx, actor=AUTHOR, ins=ins, query=SubmissionSetQuery())
+    [stored_set] = page.items
+    assert stored_set.entry_uuid == sub.entry_uuid
+    assert stored_set.member_entry_uuids == (stored.entry_uuid,)
+    sent_set = next(request.iter(f"{R}RegistryPackage"))
+    assert _summary(registry_package(stored_set, ins=ins)) == _summary(sent_set)
+
+    resource = document_reference(
+        stored, base_url="https://dmp.example", ins_oid=ins.oid, ins_value=ins.value
+    )
+    assert resource["description"] == "Compte rendu de biologie, résultats normaux"
+    through_fhir = fhir_document_input(
+        resource, "DocumentReference", content=CONTENT, profiles=[], warnings=[]
+    )
+    [deposited] = parsed.documents
+    for name in ("unique_id", "type_code", "type_system", "format_code", "creation_time"):
+        assert getattr(through_fhir, name) == getattr(deposited, name), name
+    for name in ("service_start", "service_stop", "practice_setting", "facility_type"):
+        assert getattr(through_fhir, name) == getattr(deposited, name), name
+    assert (through_fhir.declared_sha1, through_fhir.declared_size) == (stored.sha1, stored.size)
+    assert through_fhir.author_idnat == deposited.author_idnat == "899700000013"
+    assert through_fhir.extra is not None
+    assert through_fhir.extra["contained"] == (deposited.extra or {})["contained"]
