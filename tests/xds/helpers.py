@@ -12,8 +12,8 @@ from lxml import etree
 
 from opendmp.cda.xml import parse_xml
 from opendmp.domain.identifiers import Ins
-from opendmp.services.document_views import DocumentView
-from opendmp.services.submission_sets import SubmissionSetView
+from opendmp.services.documents.submission_sets import SubmissionSetView
+from opendmp.services.documents.views import DocumentView
 from opendmp.xds import ebrim
 from opendmp.xds.metadata_out import (
     extrinsic_object,

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from opendmp.services.deposit import DocumentInput, SubmissionSetInput
+from opendmp.services.documents.deposit import DocumentInput, SubmissionSetInput
 from opendmp.xds.metadata_in import XdsMetadataError, parse_submission
 from tests.factories import make_ins
 from tests.xds.helpers import LCM_SCHEMA, REGISTER_EXAMPLES, example

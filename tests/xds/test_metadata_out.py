@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from opendmp.services.deposit import canonical_json
+from opendmp.services.documents.deposit import canonical_json
 from opendmp.xds import ebrim
 from opendmp.xds import fhir_shape as shape
 from opendmp.xds.hl7v2 import Xcn, Xon

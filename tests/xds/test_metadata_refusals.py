@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from opendmp.services.deposit import ReplaceTarget
+from opendmp.services.documents.deposit import ReplaceTarget
 from opendmp.xds import ebrim
 from opendmp.xds.metadata_in import XdsMetadataError, parse_submission
 from opendmp.xds.metadata_out import association, patient_cx

@@ -17,9 +17,9 @@ from opendmp.domain import codes
 from opendmp.domain.identifiers import IDNAT_PS_OID, STRUCT_IDNAT_OID, Ins
 from opendmp.fhir.mapping import document_reference, security_labels
 from opendmp.fhir.metadata_in import document_input as fhir_document_input
-from opendmp.services.deposit import DocumentInput, canonical_json
-from opendmp.services.document_views import DocumentView
-from opendmp.services.submission_sets import SubmissionSetView
+from opendmp.services.documents.deposit import DocumentInput, canonical_json
+from opendmp.services.documents.submission_sets import SubmissionSetView
+from opendmp.services.documents.views import DocumentView
 from opendmp.xds import ebrim
 from opendmp.xds import fhir_shape as shape
 from opendmp.xds.hl7v2 import Coded, Cx, SourcePatient, Xcn, Xon, Xtn

@@ -9,15 +9,15 @@ from lxml import etree
 
 from opendmp.fhir.mapping import document_reference
 from opendmp.fhir.metadata_in import document_input as fhir_document_input
-from opendmp.services.context import ServiceContext
-from opendmp.services.deposit import canonical_json, provide_documents
-from opendmp.services.submission_sets import SubmissionSetQuery, search_submission_sets
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.documents.deposit import canonical_json, provide_documents
+from opendmp.services.documents.submission_sets import SubmissionSetQuery, search_submission_sets
 from opendmp.xds import ebrim
 from opendmp.xds import fhir_shape as shape
 from opendmp.xds.hl7v2 import Cx, SourcePatient, Xcn, Xon
 from opendmp.xds.metadata_in import parse_submission
 from opendmp.xds.metadata_out import extrinsic_object, registry_package
-from tests.integration.document_support import AUTHOR, grant, new_patient_record
+from tests.services.document_support import AUTHOR, grant, new_patient_record
 from tests.xds.helpers import REPOSITORY, R, document_view, submission_set_view, submit_request
 
 CONTENT = b"%PDF-1.7 compte rendu fictif pour FICTIF Alex"

@@ -1,7 +1,7 @@
 """ebRIM -> deposit inputs: an ITI-41 (or ITI-42) ``lcm:SubmitObjectsRequest`` and the
 documents' bytes become exactly what ITI-65's parser gives the deposit pipeline
-(:class:`~opendmp.services.deposit.SubmissionSetInput` and
-:class:`~opendmp.services.deposit.DocumentInput`), so that ITI-41 is a thin adapter over
+(:class:`~opendmp.services.documents.deposit.SubmissionSetInput` and
+:class:`~opendmp.services.documents.deposit.DocumentInput`), so that ITI-41 is a thin adapter over
 :func:`opendmp.services.deposit.provide_documents`.
 
 IHE ITI TF-3 §4.2.3 (metadata attributes) and §4.2.4 (error codes), mapped as in
@@ -26,7 +26,7 @@ from lxml import etree
 
 from opendmp.domain.errors import InvalidIdentifier, OpenDMPError
 from opendmp.domain.identifiers import IDNAT_PS_OID, INS_OIDS, Ins, parse_ins
-from opendmp.services.deposit import (
+from opendmp.services.documents.deposit import (
     DEFAULT_FORMAT_CODE,
     DocumentInput,
     ReplaceTarget,

@@ -21,8 +21,8 @@ from lxml import etree
 
 from opendmp.domain import codes
 from opendmp.domain.identifiers import IDNAT_PS_OID, STRUCT_IDNAT_OID, Ins
-from opendmp.services.document_views import DocumentView
-from opendmp.services.submission_sets import SubmissionSetView
+from opendmp.services.documents.submission_sets import SubmissionSetView
+from opendmp.services.documents.views import DocumentView
 from opendmp.xds import ebrim
 from opendmp.xds import fhir_shape as shape
 from opendmp.xds.hl7v2 import (
