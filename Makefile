@@ -34,6 +34,7 @@ test: $(VENV)/.installed-dev lint typecheck importlint pytest
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/python -m opendmp.web.i18n check
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
