@@ -42,7 +42,7 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 # Tests that must not run at the same time as each other, or whose module-scoped fixture is
 # too dear to build on every worker: under pytest-xdist (`make pytest`: --dist loadgroup)
-# each group runs on one worker, its tests one after the other (README, "Tests").
+# each group runs on one worker, its tests one after the other (README, "Running the tests").
 XDIST_GROUPS = {
     # A PostgreSQL cluster stopped mid-deposit, a tmpfs filled up, an SMTP relay refusing,
     # a lost COMMIT answer, a kill -9 half-way through a key rotation: timing-sensitive.
