@@ -133,11 +133,14 @@ class Authenticator:
         # The TCP peer, not the client named by X-Forwarded-For (auth.proxies).
         return self.proxies.trusts(peer_host(request))
 
-    def _certificate(self, request: Request) -> CertificateSubject | None:
+    def presented_certificate(self, request: Request) -> bytes | None:
+        """The PEM the client presented, unverified: its TLS session's chain, or the header
+        of a trusted proxy (the header from any other peer is refused). The XDS.b router
+        hands it to the VIHF check (``xds/caller.py``)."""
         tls = (request.scope.get("extensions") or {}).get("tls") or {}
         chain = tls.get("client_cert_chain")
         if chain:
-            return verify_or_refuse(self.certificates, "".join(chain).encode())
+            return "".join(chain).encode()
         if not self.cert_header:
             return None
         value = request.headers.get(self.cert_header)
@@ -149,7 +152,11 @@ class Authenticator:
                 "client certificate header from an address that is not a trusted proxy",
                 code="untrusted-proxy",
             )
-        return verify_or_refuse(self.certificates, urllib.parse.unquote(value).encode())
+        return urllib.parse.unquote(value).encode()
+
+    def _certificate(self, request: Request) -> CertificateSubject | None:
+        presented = self.presented_certificate(request)
+        return None if presented is None else verify_or_refuse(self.certificates, presented)
 
     async def _register(self, actor: Actor) -> Actor:
         """Register a professional on first sight (with the structure the credential names)
