@@ -274,6 +274,17 @@ async def test_an_inline_document_that_is_not_base64_is_a_sender_fault(
     assert fault_of(response).subcode == dmp("invalid-base64")
 
 
+async def test_an_inline_document_over_the_parsers_text_bound_is_told_to_use_mtom(
+    http: httpx.AsyncClient, iti41_recorder: Recorder
+) -> None:
+    response = await post(http, ITI41.path, pnr("QUFB" * 2_600_000))  # 10.4 MB of base64
+    assert response.status_code == 413
+    fault = fault_of(response)
+    assert fault.subcode == dmp("inline-document-too-large")
+    assert "MTOM" in fault.reason
+    assert iti41_recorder.calls == []
+
+
 @pytest.mark.parametrize(
     "content_type", ["application/json", "text/plain", "multipart/form-data; boundary=x", ""]
 )

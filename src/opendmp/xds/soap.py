@@ -48,6 +48,7 @@ _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
 _SINGLE_WSA = ("Action", "MessageID", "To", "ReplyTo", "FaultTo")
 _WHITESPACE = str.maketrans("", "", " \t\r\n")
+_TEXT_NODE_LIMIT = "Text node too long"  # libxml2's message (XML_MAX_TEXT_LENGTH, 10 MB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,13 @@ def parse_request(data: bytes, content_type: str, limits: RequestLimits) -> Soap
     try:
         root = parse_xml(package.root)
     except InvalidInput as exc:
+        if _TEXT_NODE_LIMIT in exc.message:
+            raise sender(
+                "an XML text node is over 10 MB (the parser's bound without huge trees):"
+                " send documents larger than about 7 MB as MTOM parts",
+                "inline-document-too-large",
+                http_status=413,
+            ) from None
         raise sender(exc.message, exc.code) from None
     header, body = _envelope_parts(root)
     blocks = list(header.iterchildren(tag=etree.Element)) if header is not None else []
