@@ -84,7 +84,7 @@ def mtom(
         )
         if part.content_id is not None:
             head += f"Content-ID: <{part.content_id}>\r\n"
-        chunks.append(head.encode() + b"\r\n" + part.data + b"\r\n")
+        chunks.append(head.encode("utf-8", "surrogateescape") + b"\r\n" + part.data + b"\r\n")
     chunks.append(f"--{boundary}--\r\nepilogue".encode())
     content_type = (
         f'multipart/related; type="application/xop+xml"; boundary="{boundary}";'

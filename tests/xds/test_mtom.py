@@ -118,6 +118,10 @@ CASES: dict[str, tuple[tuple[bytes, str], tuple[str, int]]] = {
         mtom(pnr(include("a@x")), [Part(b"1", "a@x"), Part(b"2", "a@x")]),
         _refused("malformed-mime"),
     ),
+    "unreadable-content-id": (
+        mtom(pnr(include("a@x")), [Part(b"1", "a@x"), Part(b"2", "\x01\udcff@x")]),
+        _refused("mime-part-unreferenced"),
+    ),
     "start-names-no-part": (
         mtom(pnr(include("a@x")), [Part(b"1", "a@x")], start="<nowhere@x>"),
         _refused("malformed-mime"),

@@ -15,10 +15,17 @@ from lxml import etree
 from opendmp.xds import namespaces as ns
 
 SOAP_MEDIA_TYPE = "application/soap+xml"
+_NSMAP = {prefix: uri for prefix, uri in ns.PREFIXES.items() if prefix in ("soap", "wsa")}
+_PREFIX_OF = {uri: prefix for prefix, uri in ns.PREFIXES.items()}
 
 
 def qname(namespace: str, local: str) -> str:
     return f"{{{namespace}}}{local}"
+
+
+def prefix_of(namespace: str) -> str:
+    """The prefix OpenDMP writes for ``namespace`` (``namespaces.PREFIXES``), else ``ns``."""
+    return _PREFIX_OF.get(namespace, "ns")
 
 
 def new_message_id() -> str:
@@ -39,15 +46,6 @@ def sub(
     made = etree.SubElement(parent, qname(namespace, local), attrs)
     made.text = text
     return made
-
-
-_NSMAP = {prefix: uri for prefix, uri in ns.PREFIXES.items() if prefix in ("soap", "wsa")}
-_PREFIX_OF = {uri: prefix for prefix, uri in ns.PREFIXES.items()}
-
-
-def prefix_of(namespace: str) -> str:
-    """The prefix OpenDMP writes for ``namespace`` (``namespaces.PREFIXES``), else ``ns``."""
-    return _PREFIX_OF.get(namespace, "ns")
 
 
 def envelope(

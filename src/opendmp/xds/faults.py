@@ -95,6 +95,22 @@ def from_error(exc: OpenDMPError) -> SoapFault:
     return fault
 
 
+def _xml_char(char: str) -> bool:
+    """XML 1.0 §2.2 Char: what a text node may hold."""
+    code = ord(char)
+    return (
+        code >= 0x20 and not 0xD800 <= code <= 0xDFFF and code not in (0xFFFE, 0xFFFF)
+    ) or char in "\t\n\r"
+
+
+def xml_text(text: str) -> str:
+    """``text`` with what XML cannot hold replaced by U+FFFD: a reason may quote the request
+    (a Content-ID, an action), whose bytes are the caller's choice."""
+    if all(_xml_char(char) for char in text):
+        return text
+    return "".join(char if _xml_char(char) else "\ufffd" for char in text)
+
+
 def _fault_element(fault: SoapFault) -> etree._Element:
     body = element(ns.SOAP12, "Fault")
     code = sub(body, ns.SOAP12, "Code")
@@ -110,7 +126,7 @@ def _fault_element(fault: SoapFault) -> etree._Element:
         )
         value.text = f"{prefix}:{fault.subcode.local}"
     reason = sub(body, ns.SOAP12, "Reason")
-    text = sub(reason, ns.SOAP12, "Text", fault.reason)
+    text = sub(reason, ns.SOAP12, "Text", xml_text(fault.reason))
     text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
     return body
 
