@@ -10,12 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from requests_toolbelt.multipart.decoder import MultipartDecoder
 
+from opendmp.domain.errors import OpenDMPError
+from opendmp.domain.limits import RequestLimits
 from opendmp.xds import api
 from opendmp.xds import namespaces as ns
 from opendmp.xds.api import XdsCall
+from opendmp.xds.faults import SoapFault, fault_envelope
 from opendmp.xds.registry_response import (
     ErrorCode,
     RegistryError,
@@ -23,7 +28,7 @@ from opendmp.xds.registry_response import (
     RetrievedDocument,
     retrieve_document_set_response,
 )
-from opendmp.xds.soap import SoapReply
+from opendmp.xds.soap import SoapReply, parse_request
 from opendmp.xds.transactions import ITI41, ITI43
 from tests.xds.conftest import Recorder
 from tests.xds.soap_support import (
@@ -41,6 +46,9 @@ from tests.xds.soap_support import (
 MAX_DOCUMENT = 2048
 MAX_DOCUMENTS = 3
 MAX_REQUEST = 16 * 1024
+LIMITS = RequestLimits(
+    max_request_bytes=MAX_REQUEST, max_documents=MAX_DOCUMENTS, max_document_bytes=MAX_DOCUMENT
+)
 
 
 @pytest.fixture
@@ -268,3 +276,40 @@ async def test_retrieve_answers_are_mtom_with_each_document_a_binary_part(
         part = by_cid[href.removeprefix("cid:")]  # type: ignore[union-attr]
         assert part.content == document.content
         assert part.headers[b"Content-Type"].decode() == document.mime_type
+
+
+# --- any bytes: a request or a refusal, never another exception -------------------------
+
+_PIECES = st.sampled_from(
+    [
+        b"--b",
+        b"--b--",
+        b"\r\n",
+        b"\r\n\r\n",
+        b"Content-ID: <a@x>",
+        b"Content-Type: application/xop+xml",
+        b"Content-Transfer-Encoding: binary",
+        include("a@x").encode(),
+        pnr(include("a@x")),
+        b"\x00\xff\xfe",
+        b" ",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pieces=st.lists(_PIECES | st.binary(max_size=20), max_size=25),
+    start=st.sampled_from([None, "<a@x>", "<root@test>", "\x00"]),
+)
+def test_any_multipart_body_is_parsed_or_refused_cleanly(
+    pieces: list[bytes], start: str | None
+) -> None:
+    content_type = 'multipart/related; type="application/xop+xml"; boundary="b"'
+    if start is not None:
+        content_type += f'; start="{start}"'
+    try:
+        parse_request(b"".join(pieces), content_type, LIMITS)
+    except (SoapFault, OpenDMPError) as refusal:
+        if isinstance(refusal, SoapFault):
+            fault_envelope(refusal)  # and the refusal can be written
