@@ -76,7 +76,7 @@ clean:
 ## make fault-key-rotation: crypto-shredding attack and kill -9 during a key rotation
 ## (docs/security.md); PostgreSQL too when OPENDMP_TEST_DATABASE_URL is set
 fault-key-rotation: $(VENV)/.installed-dev
-	$(BIN)/pytest tests/integration/test_shredding.py tests/integration/test_key_rotation_kill.py
+	$(BIN)/pytest tests/services/operations/test_shredding.py tests/services/operations/test_key_rotation_kill.py
 
 .PHONY: policy-scale
 ## make policy-scale: the policy/SQL-filter equivalence with 100,000 generated scenarios per
@@ -84,7 +84,7 @@ fault-key-rotation: $(VENV)/.installed-dev
 POLICY_SCENARIOS ?= 100000
 policy-scale: $(VENV)/.installed-dev
 	OPENDMP_TEST_POLICY_SCENARIOS=$(POLICY_SCENARIOS) $(BIN)/pytest -s -q \
-		tests/integration/test_document_filter.py
+		tests/storage/test_document_filter.py
 
 ## make fuzz: schemathesis over every operation of /openapi.json, bodies included, as a
 ## professional and as a patient, with many more cases than make test (FUZZ_EXAMPLES,

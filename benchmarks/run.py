@@ -140,7 +140,7 @@ def seed(env: dict[str, str], documents: int) -> dict[str, float]:
 
 
 def bench_ins(index: int) -> str:
-    from opendmp.services.bulk_seed import bench_ins as ins
+    from opendmp.devtools.bulk_seed import bench_ins as ins
 
     return ins(index)
 
@@ -245,7 +245,7 @@ def wrk(scenario: Scenario, port: int, duration: int, env: dict[str, str]) -> di
 
 def prepare_deposit(folder: Path, size: int, patients: list[str]) -> None:
     """The ITI-65 body in pieces for deposit.lua (see its header)."""
-    from opendmp.services.bulk_seed import synthetic_cda
+    from opendmp.devtools.bulk_seed import synthetic_cda
 
     folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)

@@ -28,8 +28,8 @@ from opendmp.auth.assertions import verify_assertion
 from opendmp.auth.certificates import Establishment
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
 from opendmp.domain.actors import Operator
-from opendmp.services import identity
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.directory import identity
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import upgrade
 

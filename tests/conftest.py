@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opendmp.app import Runtime, build_runtime, create_app
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
 from opendmp.config import Settings, load_settings
-from opendmp.services.context import ServiceContext
-from opendmp.services.passwords import configure_password_hasher
+from opendmp.services.accounts.passwords import configure_password_hasher
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import upgrade
 from opendmp.storage.models import Base

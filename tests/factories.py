@@ -21,10 +21,10 @@ from opendmp.domain.identifiers import (
     parse_ins,
     with_ins_key,
 )
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentSubmission
-from opendmp.services.notice import current_notice
-from opendmp.services.records import NewRecord
+from opendmp.services.records.lifecycle import NewRecord
+from opendmp.services.records.notice import current_notice
 from opendmp.storage import models as m
 
 _counter = itertools.count(1)

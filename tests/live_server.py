@@ -19,7 +19,7 @@ from opendmp.app import Runtime, create_app
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
 from opendmp.cli import server_options
 from opendmp.config import Settings
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage.db import make_engine, make_sessionmaker
 from tests.conftest import PG_SCHEMA, PG_URL
 

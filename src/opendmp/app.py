@@ -32,6 +32,7 @@ from opendmp.blobs import (
     read_previous_master_key,
 )
 from opendmp.config import Mode, Settings
+from opendmp.domain.actors import Professional
 from opendmp.domain.errors import ConfigurationError, OpenDMPError
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from opendmp.domain.records import RetentionRules
@@ -39,10 +40,10 @@ from opendmp.fhir import api as fhir_api
 from opendmp.notify.outbox import outbox_lag_seconds
 from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
-from opendmp.services.context import AccessRules, AuthRules, ServiceContext
-from opendmp.services.health import check_ready, prepare_keys
-from opendmp.services.maintenance import reap_leftovers, run_retention
-from opendmp.services.matrix_loader import load_matrix
+from opendmp.services.core.context import AccessRules, AuthRules, CredentialTrust, ServiceContext
+from opendmp.services.core.matrix_loader import load_matrix
+from opendmp.services.operations.health import check_ready, prepare_keys
+from opendmp.services.operations.maintenance import reap_leftovers, run_retention
 from opendmp.storage.availability import DATABASE_UNAVAILABLE, is_database_unavailable
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
@@ -176,6 +177,12 @@ def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
         matrix=load_matrix(settings.access_matrix_file),
         base_url=settings.base_url,
         limits=settings.request_limits,
+        trust=CredentialTrust(
+            audience=settings.token_audience,
+            client_ca_file=settings.client_ca_file,
+            client_crl_file=settings.client_crl_file,
+            production=settings.mode is Mode.PRODUCTION,
+        ),
         auth=AuthRules(
             session_idle=dt.timedelta(minutes=settings.session_idle_minutes),
             session_absolute=dt.timedelta(hours=settings.session_absolute_hours),
@@ -317,6 +324,14 @@ def _install_probes(app: FastAPI, rt: Runtime, metrics: Metrics) -> None:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def _demo_staff() -> list[tuple[str, Professional, str]]:
+    """The demo's staff, offered by the professional portal's development sign-in; the demo
+    data is imported only where the development issuer is on."""
+    from opendmp.devtools.demo import DESK, PROFESSIONALS
+
+    return [(p.key, p.actor, p.role) for p in (DESK, *PROFESSIONALS)]
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """Build the ASGI app. The database must be migrated: the app refuses to start if not;
     in production, it refuses a home that other users can read (``check_home``)."""
@@ -333,6 +348,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = rt
     app.state.authenticator = Authenticator(settings, rt.ctx)
+    app.state.demo_staff = _demo_staff() if app.state.authenticator.dev is not None else []
     app.include_router(auth_router)
 
     app.add_middleware(fhir_api.UnexpectedErrors)

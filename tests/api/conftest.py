@@ -14,11 +14,11 @@ from fastapi import FastAPI
 
 from opendmp.app import Runtime
 from opendmp.domain.identifiers import Ins
-from opendmp.services import records
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
 from tests.api.fhir_read_support import AUTHOR, BLOCKED, DOCTOR, PHARMACIST, TREATING
 from tests.factories import OPERATOR, make_ins, new_record
-from tests.integration.document_support import grant, name_treating_doctor
+from tests.services.document_support import grant, name_treating_doctor
 
 
 @pytest.fixture(name="ctx")

@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.domain.actors import Actor, Patient, Professional
 from opendmp.domain.identifiers import Ins
-from opendmp.services import documents, records
-from opendmp.services.context import ServiceContext
+from opendmp.services import documents
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentView
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.api.provide_support import FHIR_JSON, FHIR_XML, valid_fhir
 from tests.auth_support import PSC, finess_struct

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from opendmp.app import Runtime, build_runtime, create_app
 from opendmp.cda.header import parse_header
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, Ins, parse_ins
-from opendmp.services import records
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from opendmp.storage.migrate import upgrade
 from tests.auth_support import PSC

@@ -22,7 +22,7 @@ from opendmp.app import Runtime, build_runtime, create_app
 from opendmp.blobs import MasterKey
 from opendmp.config import load_settings
 from opendmp.domain.errors import ConfigurationError, KeyFailure
-from opendmp.services import records
+from opendmp.services.records import lifecycle as records
 from opendmp.storage.migrate import upgrade
 from tests.factories import OPERATOR, make_ins, new_record
 

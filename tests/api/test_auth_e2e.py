@@ -18,7 +18,7 @@ from opendmp.app import Runtime, create_app
 from opendmp.auth import pki
 from opendmp.auth.dependencies import AuthContext, require_scope
 from opendmp.auth.tls import with_tls_extension
-from opendmp.services import identity
+from opendmp.services.directory import identity
 from tests.auth_support import (
     CERT_HEADER,
     ESTABLISHMENT,

@@ -23,10 +23,11 @@ import pytest
 
 from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
-from opendmp.services import documents, records
-from opendmp.services.context import ServiceContext
-from opendmp.services.document_lookup import locate_document
+from opendmp.services import documents
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentView
+from opendmp.services.documents.lookup import locate_document
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.api.fhir_read_support import (
     BLOCKED,

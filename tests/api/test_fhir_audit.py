@@ -11,9 +11,9 @@ import pytest
 
 from opendmp.domain.errors import AccessDenied, InvalidInput
 from opendmp.fhir.audit import time_range
-from opendmp.services import access
-from opendmp.services.context import ServiceContext
-from opendmp.services.emergency import open_emergency_access
+from opendmp.services.access import authorisations as access
+from opendmp.services.access.emergency import open_emergency_access
+from opendmp.services.core.context import ServiceContext
 from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
@@ -23,7 +23,7 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixture api
 )
 from tests.conftest import Clock
 from tests.factories import patient_actor, store_foreign_event
-from tests.integration.access_support import BREAK_GLASS, DOCTOR, STRANGER, create
+from tests.services.access_support import BREAK_GLASS, DOCTOR, STRANGER, create
 
 URL = "/fhir/AuditEvent"
 IDNAT = "urn:oid:1.2.250.1.71.4.2.1"

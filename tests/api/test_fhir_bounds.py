@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.limits import LimitExceeded, RequestLimits
-from opendmp.services.context import ServiceContext
-from opendmp.services.deposit import DocumentInput, SubmissionSetInput, provide_documents
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.documents.deposit import DocumentInput, SubmissionSetInput, provide_documents
 from opendmp.storage import models as m
 from tests.api.bounds_support import cda_of_size, large_bundle
 from tests.api.fhir_read_support import AUTHOR, DOCTOR, auth, body_of, codes_of, deposit, ins_token

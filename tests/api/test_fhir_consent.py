@@ -14,11 +14,11 @@ from opendmp.domain.identifiers import Ins
 from opendmp.fhir.api import router
 from opendmp.fhir.consent import EMERGENCY_CHOICE_SYSTEM
 from opendmp.fhir.identities import DMP_AUTHORIZATION_STATUS
-from opendmp.services import access
-from opendmp.services.context import ServiceContext
-from opendmp.services.document_criteria import DocumentQuery
-from opendmp.services.document_search import search_documents
-from opendmp.services.emergency import open_emergency_access
+from opendmp.services.access import authorisations as access
+from opendmp.services.access.emergency import open_emergency_access
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.documents.criteria import DocumentQuery
+from opendmp.services.documents.search import search_documents
 from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
@@ -27,7 +27,7 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     resources,
     token,
 )
-from tests.integration.access_support import (
+from tests.services.access_support import (
     BREAK_GLASS,
     DOCTOR,
     ORG,

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from opendmp.app import Runtime, create_app
 from opendmp.domain.identifiers import Ins
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage.db import make_engine, make_sessionmaker
 from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
@@ -26,8 +26,8 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixture api
 )
 from tests.api.provide_support import ans_iti105
 from tests.auth_support import PSC
-from tests.integration.access_support import DOCTOR, create, snapshot
-from tests.integration.document_support import deposit, grant
+from tests.services.access_support import DOCTOR, create, snapshot
+from tests.services.document_support import deposit, grant
 
 FHIR_XML = "application/fhir+xml"
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.10"

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from opendmp.domain.identifiers import Ins
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from tests.api.fhir_read_support import (
     AUTHOR,
     BLOCKED,

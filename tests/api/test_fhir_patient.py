@@ -13,8 +13,9 @@ from opendmp.fhir.patient import (
     DMP_CLOSURE,
     DMP_TREATING_DOCTOR,
 )
-from opendmp.services import access, records
-from opendmp.services.context import ServiceContext
+from opendmp.services.access import authorisations as access
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
 from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
@@ -25,7 +26,7 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixture api
 )
 from tests.conftest import Clock
 from tests.factories import make_ins, patient_actor
-from tests.integration.access_support import CPE, DOCTOR, STRANGER, create
+from tests.services.access_support import CPE, DOCTOR, STRANGER, create
 
 URL = "/fhir/Patient"
 DEMOGRAPHICS = ("name", "gender", "birthDate")

@@ -301,7 +301,7 @@ async def test_a_subject_that_is_not_an_ins(app: FastAPI, runtime: Runtime, ins:
 
 async def test_a_closed_record_is_not_fed(app: FastAPI, runtime: Runtime, ins: Ins) -> None:
     from opendmp.domain.records import ClosureReason
-    from opendmp.services import records
+    from opendmp.services.records import lifecycle as records
     from tests.factories import patient_actor
 
     await records.close_record(
@@ -557,8 +557,8 @@ async def test_an_establishment_staff_card_may_deposit(
 
 async def _block_the_professional(runtime: Runtime, ins: Ins) -> None:
     from opendmp.domain.actors import Professional
-    from opendmp.services.directory import ensure_professional
-    from opendmp.services.records import get_record
+    from opendmp.services.core.records import get_record
+    from opendmp.services.directory.professionals import ensure_professional
 
     async with runtime.ctx.sessions() as session:
         pro = await ensure_professional(

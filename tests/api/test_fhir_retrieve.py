@@ -14,7 +14,7 @@ import pytest
 
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from tests.api.fhir_read_support import (
     AUTHOR,
     BLOCKED,

@@ -13,8 +13,9 @@ import pytest
 
 from opendmp.domain.identifiers import Ins
 from opendmp.fhir.mapping import IS_ARCHIVED_URL
-from opendmp.services import documents, records
-from opendmp.services.context import ServiceContext
+from opendmp.services import documents
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
 from tests.api.fhir_read_support import (
     AUTHOR,
     DOCTOR,

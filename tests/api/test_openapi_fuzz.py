@@ -52,8 +52,8 @@ from opendmp.storage.migrate import upgrade
 from tests.api.provide_support import now
 from tests.auth_support import PSC
 from tests.conftest import BACKENDS, PG_URL, _create_schema, app_settings, runtime_on, wall_clock
-from tests.integration.access_support import DOCTOR, create
-from tests.integration.document_support import deposit, grant
+from tests.services.access_support import DOCTOR, create
+from tests.services.document_support import deposit, grant
 
 SCOPES = "ITI-65 ITI-66 ITI-67 ITI-68 ITI-78 ITI-81 ITI-105 ITI-108"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))

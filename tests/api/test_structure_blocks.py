@@ -26,9 +26,11 @@ from sqlalchemy import func, select
 from opendmp.auth import pki
 from opendmp.domain.actors import CardKind, Patient, Professional
 from opendmp.domain.identifiers import Ins
-from opendmp.services import blocks, identity, records
-from opendmp.services.context import ServiceContext
-from opendmp.services.directory import ensure_organization, ensure_professional
+from opendmp.services.access import blocks
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.directory import identity
+from opendmp.services.directory.professionals import ensure_organization, ensure_professional
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.api.fhir_read_support import ins_token
 from tests.auth_support import (
@@ -44,7 +46,7 @@ from tests.auth_support import (
     idnat,
 )
 from tests.factories import OPERATOR, make_ins, new_record
-from tests.integration.document_support import grant
+from tests.services.document_support import grant
 
 PROXY = ("10.0.0.1", 40000)
 HEADER = CERT_HEADER

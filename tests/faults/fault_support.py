@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from opendmp.domain.identifiers import Ins
-from opendmp.services.context import ServiceContext
-from opendmp.services.document_views import data_key_of
-from opendmp.services.maintenance import verify_audit
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.documents.views import data_key_of
+from opendmp.services.operations.maintenance import verify_audit
 from opendmp.storage import models as m
 from tests.api.provide_support import FHIR_JSON, ans_iti105, b64, cda, now
 from tests.auth_support import PSC

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from opendmp.app import Runtime
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage import models as m
 from tests.api.provide_support import create_record_for
 from tests.factories import make_ins

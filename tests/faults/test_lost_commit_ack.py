@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.app import Runtime
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from tests.api.provide_support import create_record_for
 from tests.factories import make_ins
 from tests.faults.fault_support import (
@@ -32,8 +32,8 @@ from tests.faults.fault_support import (
     http_client,
     iti105,
 )
-from tests.integration.document_support import deposit as deposit_document
-from tests.integration.document_support import new_patient_record
+from tests.services.document_support import deposit as deposit_document
+from tests.services.document_support import new_patient_record
 
 
 class _LostAnswer:
@@ -95,7 +95,7 @@ async def test_a_deposit_whose_commit_answer_is_lost_stays_whole_and_can_be_retr
 async def test_a_patient_deposit_whose_commit_answer_is_lost_keeps_its_blob(
     ctx: ServiceContext, lost_answer: _LostAnswer
 ) -> None:
-    """The portals' deposit (services/documents.py) takes the same care as ITI-65/105."""
+    """The portals' deposit (services/documents/form_deposits.py): same care as ITI-65/105."""
     ins = await new_patient_record(ctx)
     lost_answer.armed = True
     with pytest.raises(ConnectionResetError):

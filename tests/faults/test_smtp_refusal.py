@@ -20,13 +20,13 @@ from sqlalchemy import select, update
 from opendmp.app import Runtime
 from opendmp.notify.outbox import deliver_due
 from opendmp.notify.smtp import SmtpSender, message_id_for
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage import models as m
 from tests.api.provide_support import create_record_for
 from tests.conftest import Clock
 from tests.factories import make_ins
 from tests.faults.fault_support import deposit, http_client
-from tests.integration.smtp_support import RefusingInbox, SmtpServer, free_port
+from tests.notify.smtp_support import RefusingInbox, SmtpServer, free_port
 
 # Two rows are due at each pass, so each pass takes two refusals.
 REFUSALS = [

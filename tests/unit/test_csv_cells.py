@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import opendmp
-from opendmp.services.csv_cells import FORMULA_TRIGGERS, csv_bytes, neutralise_cell, visible_text
+from opendmp.services.core.csv_cells import (
+    FORMULA_TRIGGERS,
+    csv_bytes,
+    neutralise_cell,
+    visible_text,
+)
 
 # Values that start with a trigger (or a quote) are drawn often, not left to chance.
 _cells = st.one_of(
@@ -62,4 +67,4 @@ def test_no_module_writes_csv_but_the_shared_writer() -> None:
         for path in source.rglob("*.py")
         if writers.search(path.read_text(encoding="utf-8"))
     ]
-    assert offenders == ["services/csv_cells.py"]
+    assert offenders == ["services/core/csv_cells.py"]

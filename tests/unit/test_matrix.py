@@ -11,7 +11,7 @@ import pytest
 from opendmp.domain.codes import DOCUMENT_TYPES, PROFESSIONS
 from opendmp.domain.errors import ConfigurationError, InvalidInput
 from opendmp.domain.matrix import AccessMatrix
-from opendmp.services.matrix_loader import load_matrix
+from opendmp.services.core.matrix_loader import load_matrix
 
 DEFAULT = load_matrix()
 PATIENT_TYPES = {code for code, t in DOCUMENT_TYPES.items() if t.class_code == "90"}

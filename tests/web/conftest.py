@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.app import Runtime, create_app
 from opendmp.config import load_settings
-from opendmp.services.context import ServiceContext
-from opendmp.services.demo import seed_identity_registry
+from opendmp.devtools.demo import seed_identity_registry
+from opendmp.services.core.context import ServiceContext
 from tests.web.browser_support import Shots, screenshot_folder
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -9,12 +9,12 @@ import json
 import httpx
 from sqlalchemy import func, select
 
+from opendmp.devtools.demo import DESK, ESTABLISHMENT, OTHER_PEOPLE, PATIENTS
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, parse_ins
 from opendmp.domain.records import ClosureReason
-from opendmp.services import records
-from opendmp.services.context import ServiceContext
-from opendmp.services.demo import DESK, ESTABLISHMENT, OTHER_PEOPLE, PATIENTS
-from opendmp.services.notice import current_notice
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
+from opendmp.services.records.notice import current_notice
 from opendmp.storage import models as m
 from opendmp.web import i18n
 from tests.factories import OPERATOR, new_record

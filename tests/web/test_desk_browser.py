@@ -30,8 +30,8 @@ from sqlalchemy import select
 
 from opendmp.app import build_runtime, create_app
 from opendmp.config import Settings, load_settings
+from opendmp.devtools.demo import OTHER_PEOPLE, PATIENTS, seed_demo
 from opendmp.domain.vitale import CardPerson, VitaleCard, card_json
-from opendmp.services.demo import OTHER_PEOPLE, PATIENTS, seed_demo
 from opendmp.storage import models as m
 from opendmp.storage.migrate import upgrade
 from tests.web.browser_support import Shots, patient_first_sign_in

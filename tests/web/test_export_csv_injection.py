@@ -11,7 +11,7 @@ import zipfile
 
 import httpx
 
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import deposit_document
 from tests.conftest import Clock
 from tests.factories import submission

@@ -9,12 +9,12 @@ import httpx
 import orjson
 from sqlalchemy import func, select
 
+from opendmp.devtools.demo import OTHER_PEOPLE, DemoPerson, vitale_serial_of
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, parse_ins
-from opendmp.services import accounts
-from opendmp.services.context import ServiceContext
-from opendmp.services.demo import OTHER_PEOPLE, DemoPerson, vitale_serial_of
-from opendmp.services.notice import current_notice
-from opendmp.services.sessions import Stage
+from opendmp.services.accounts import patient_accounts as accounts
+from opendmp.services.accounts.sessions import Stage
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records.notice import current_notice
 from opendmp.storage import models as m
 from tests.web.conftest import csrf_of, post_form
 

@@ -28,9 +28,9 @@ import uvicorn
 
 from opendmp.app import build_runtime, create_app
 from opendmp.config import Settings, load_settings
+from opendmp.devtools.demo import PATIENTS, by_key, seed_demo
 from opendmp.domain.actors import Professional
 from opendmp.domain.identifiers import INS_NIR_TEST_OID
-from opendmp.services.demo import PATIENTS, by_key, seed_demo
 from opendmp.storage.migrate import upgrade
 from tests.web.browser_support import NEW_PASSWORD, Shots, patient_first_sign_in
 from tests.web.test_desk_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip, _free_port

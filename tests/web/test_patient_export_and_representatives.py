@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from opendmp.domain.actors import LegalRepresentative
 from opendmp.domain.errors import AccessDenied
-from opendmp.services import representatives
-from opendmp.services.context import ServiceContext
+from opendmp.services.access import representatives
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import read_history
 from opendmp.storage import models as m
 from tests.conftest import Clock

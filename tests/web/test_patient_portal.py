@@ -23,11 +23,11 @@ from sqlalchemy import select
 from opendmp.domain.actors import AccessMode
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import RecordStatus
-from opendmp.services import records
-from opendmp.services.access import list_access
-from opendmp.services.context import ServiceContext
+from opendmp.services.access.authorisations import list_access
+from opendmp.services.access.emergency import open_emergency_access
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentView, deposit_document, read_document
-from opendmp.services.emergency import open_emergency_access
+from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import (
@@ -774,7 +774,7 @@ async def test_the_history_shows_accesses_highlights_emergencies_and_takes_repor
 async def test_my_professionals_block_unblock_remove_and_treating_doctors(
     client: httpx.AsyncClient, ctx: ServiceContext, clock: Clock
 ) -> None:
-    from opendmp.services.access import declare_authorization
+    from opendmp.services.access.authorisations import declare_authorization
 
     account = await signed_in(client, ctx, clock)
     await declare_authorization(ctx, actor=DOCTOR, ins=account.ins)
@@ -1006,7 +1006,7 @@ async def test_pages_are_in_english_on_request(
 
 def test_every_wording_the_pages_compose_exists_in_both_languages() -> None:
     from opendmp.domain.actors import AccessMode as Mode
-    from opendmp.services.access import AccessBasis, AccessState
+    from opendmp.services.access.authorisations import AccessBasis, AccessState
     from opendmp.web.i18n import CATALOGUE
     from opendmp.web.patient.catalogue import DONE_KEYS
     from opendmp.web.patient.documents import SORTS

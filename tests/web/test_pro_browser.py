@@ -32,13 +32,14 @@ import uvicorn
 from opendmp.app import build_runtime, create_app
 from opendmp.cda.pdf import make_pdf
 from opendmp.config import Settings, load_settings
+from opendmp.devtools.demo import PATIENTS, PROFESSIONALS, seed_demo
 from opendmp.domain.actors import Patient
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, parse_ins
-from opendmp.services import access, documents
-from opendmp.services.context import ServiceContext
-from opendmp.services.demo import PATIENTS, PROFESSIONALS, seed_demo
+from opendmp.services import documents
+from opendmp.services.access import authorisations as access
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage.migrate import upgrade
-from tests.integration.test_notifications import SmtpServer, body_of, free_port
+from tests.notify.test_notifications import SmtpServer, body_of, free_port
 from tests.web.browser_support import Shots, patient_first_sign_in
 from tests.web.test_desk_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 

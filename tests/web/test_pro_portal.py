@@ -22,11 +22,12 @@ from sqlalchemy import func, select
 
 from opendmp.cda.header import extract_nonxml_body, parse_header
 from opendmp.cda.pdf import make_pdf
+from opendmp.devtools.demo import ESTABLISHMENT, PATIENTS, PROFESSIONALS, seed_demo
 from opendmp.domain.actors import Patient
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, parse_ins
-from opendmp.services import access, documents
-from opendmp.services.context import ServiceContext
-from opendmp.services.demo import ESTABLISHMENT, PATIENTS, PROFESSIONALS, seed_demo
+from opendmp.services import documents
+from opendmp.services.access import authorisations as access
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage import models as m
 from tests.auth_support import finess_struct
 from tests.factories import make_professional, submission

@@ -140,7 +140,8 @@ async def append(session: AsyncSession, event: NewEvent) -> str:
 async def append_many(session: AsyncSession, events: list[NewEvent]) -> None:
     """Append ``events`` (one record's, in order) to their chain in three statements,
     whatever their number: the head, every event (one multi-row insert), the new head. A
-    deposit of many documents so holds the write lock for a short time (services/deposit.py)."""
+    deposit of many documents so holds the write lock for a short time
+    (services/documents/deposit.py)."""
     if not events:
         return
     chain = chain_of(events[0].record_id)

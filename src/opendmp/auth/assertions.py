@@ -51,8 +51,8 @@ from opendmp.auth.tokens import (
 from opendmp.domain.actors import Professional
 from opendmp.domain.errors import AccessDenied, InvalidIdentifier, Unauthenticated
 from opendmp.domain.identifiers import parse_ins_reference
-from opendmp.services import identity
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.directory import identity
 
 MAX_LIFETIME = dt.timedelta(minutes=5)
 REQUIRED = ("sub", "sector", "role", "purpose", "software_name", "homologation", "jti")

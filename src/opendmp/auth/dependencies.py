@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
+from lxml import etree
 
 from opendmp.auth import dev_issuer
 from opendmp.auth.assertions import VerifiedAssertion, verify_assertion
@@ -33,15 +34,17 @@ from opendmp.auth.certificates import (
     CertificateSubject,
     CertificateVerifier,
     Establishment,
+    load_certificates,
     verify_or_refuse,
 )
 from opendmp.auth.proxies import TrustedProxies, peer_host
 from opendmp.auth.tokens import RemoteKeys, StaticKeys, TokenVerifier, TrustedIssuer
+from opendmp.auth.vihf import VihfError, VihfIdentity, authenticate_vihf
 from opendmp.config import Mode, Settings
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.errors import AccessDenied, OpenDMPError, Unauthenticated
-from opendmp.services import identity
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.directory import identity
 
 log = logging.getLogger("opendmp.auth")
 
@@ -133,10 +136,9 @@ class Authenticator:
         # The TCP peer, not the client named by X-Forwarded-For (auth.proxies).
         return self.proxies.trusts(peer_host(request))
 
-    def presented_certificate(self, request: Request) -> bytes | None:
-        """The PEM the client presented, unverified: its TLS session's chain, or the header
-        of a trusted proxy (the header from any other peer is refused). The XDS.b router
-        hands it to the VIHF check (``xds/caller.py``)."""
+    def _client_pem(self, request: Request) -> bytes | None:
+        """The client certificate chain (PEM): from the TLS connection, or from the header of
+        a trusted proxy."""
         tls = (request.scope.get("extensions") or {}).get("tls") or {}
         chain = tls.get("client_cert_chain")
         if chain:
@@ -155,8 +157,8 @@ class Authenticator:
         return urllib.parse.unquote(value).encode()
 
     def _certificate(self, request: Request) -> CertificateSubject | None:
-        presented = self.presented_certificate(request)
-        return None if presented is None else verify_or_refuse(self.certificates, presented)
+        pem = self._client_pem(request)
+        return None if pem is None else verify_or_refuse(self.certificates, pem)
 
     async def _register(self, actor: Actor) -> Actor:
         """Register a professional on first sight (with the structure the credential names)
@@ -209,6 +211,23 @@ class Authenticator:
                 code="assertion-required",
             )
         raise Unauthenticated("authentication required", code="authentication-required")
+
+    async def authenticate_vihf(self, request: Request, assertion: etree._Element) -> VihfIdentity:
+        """The XDS.b entry point: a VIHF with the client certificate of ``request`` (same
+        sources and CA as ``authenticate``), registered through the same cache."""
+        try:
+            pem = self._client_pem(request)
+            chain = load_certificates(pem) if pem is not None else []
+        except OpenDMPError as error:  # one kind of refusal for the XDS.b transport
+            raise VihfError(error.message, code=error.code) from None
+        return await authenticate_vihf(
+            self.ctx,
+            assertion,
+            tls_certificate=chain[0] if chain else None,
+            tls_intermediates=chain[1:],
+            certificates=self.certificates,
+            register=self._register,
+        )
 
     async def authenticate(self, request: Request) -> AuthContext:
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from opendmp.auth.certificates import TEST_MARK
@@ -151,12 +151,37 @@ def issue(
     serial: int | None = None,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A client-authentication certificate for ``subject`` signed by ``authority``."""
-    now = now or _now()
     key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key()
+    cert = certify(
+        authority,
+        subject,
+        key.public_key(),
+        now=now,
+        not_before=not_before,
+        not_after=not_after,
+        days=days,
+        serial=serial,
+    )
+    return cert, key
+
+
+def certify(
+    authority: Authority,
+    subject: x509.Name,
+    public: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    *,
+    now: dt.datetime | None = None,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+    days: int = 365 * 3,
+    serial: int | None = None,
+) -> x509.Certificate:
+    """A client-authentication certificate of ``public`` (an EC card key, or the RSA key an
+    establishment signs its VIHFs with) for ``subject``, signed by ``authority``."""
+    now = now or _now()
     ca_public = authority.certificate.public_key()
     assert isinstance(ca_public, ec.EllipticCurvePublicKey)
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(authority.certificate.subject)
@@ -186,7 +211,6 @@ def issue(
         )
         .sign(authority.key, hashes.SHA256())
     )
-    return cert, key
 
 
 def make_crl(

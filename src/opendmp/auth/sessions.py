@@ -1,5 +1,5 @@
 """Portal session cookies and CSRF checks; the session itself lives in the database
-(``opendmp.services.sessions``), the cookie only carries its random token.
+(``opendmp.services.accounts.sessions``), the cookie only carries its random token.
 
 Cookie attributes: ``HttpOnly`` (no script reads it), ``Secure`` (HTTPS only; the
 ``OPENDMP_COOKIE_SECURE=false`` escape exists for development over plain http and is
@@ -12,7 +12,7 @@ a ``Domain`` attribute: no sibling sub-domain can plant or override it.
 from __future__ import annotations
 
 from opendmp.config import Settings
-from opendmp.services.sessions import (
+from opendmp.services.accounts.sessions import (
     SessionInfo,
     Stage,
     check_csrf,

@@ -23,12 +23,13 @@ from opendmp.cli.pki import pki_app
 from opendmp.cli.records import record_app
 from opendmp.cli.server import server_options
 from opendmp.cli.tokens import token_app
+from opendmp.cli.vihf import vihf
 from opendmp.cli.vitale import vitale_app
 from opendmp.config import load_settings
 from opendmp.storage.private_files import restrict_umask
 
 app = typer.Typer(help="OpenDMP: shared medical record server.", no_args_is_help=True)
-for _command in (server.init, server.serve, server.demo, server.worker):
+for _command in (server.init, server.serve, server.demo, server.worker, vihf):
     app.command()(_command)
 app.add_typer(db_app, name="db")
 app.add_typer(record_app, name="record")

@@ -26,7 +26,7 @@ async def bench_seed(
     """Bulk-load synthetic records and encrypted CDA documents (for benchmarks)."""
     from rich.progress import BarColumn, Progress, TimeRemainingColumn
 
-    from opendmp.services.bulk_seed import SIZES, seed_bulk
+    from opendmp.devtools.bulk_seed import SIZES, seed_bulk
 
     if size not in {*SIZES, "mixed"}:
         raise InvalidInput("--size must be 10k, 100k or mixed", code="invalid-size")

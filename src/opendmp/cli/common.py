@@ -24,6 +24,10 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 1000)
 T = TypeVar("T")
 
 InsOption = Annotated[str, typer.Option("--ins", help="INS as OID|VALUE, or VALUE")]
+# What a development credential (``token professional``, ``vihf``) asks for.
+PurposeOption = Annotated[str, typer.Option("--purpose", help="normal | break-glass | regulation")]
+ReasonOption = Annotated[str | None, typer.Option("--reason", help="break-glass justification")]
+TtlOption = Annotated[str, typer.Option("--ttl", help="lifetime: 90s, 10m, 2h")]
 
 
 def operator() -> Operator:

@@ -22,7 +22,7 @@ async def establishment_register_key(
 ) -> None:
     """Register a public key an establishment signs its staff assertions with."""
 
-    from opendmp.services import identity
+    from opendmp.services.directory import identity
 
     try:
         public = json.loads(jwk.read_text())
@@ -45,7 +45,7 @@ async def establishment_revoke_key(
     kid: Annotated[str, typer.Option("--kid")],
 ) -> None:
     """Revoke an establishment key: its assertions are refused from now on."""
-    from opendmp.services import identity
+    from opendmp.services.directory import identity
 
     await with_runtime(
         lambda rt: identity.revoke_establishment_key(

@@ -8,7 +8,7 @@ from opendmp.app import Runtime
 from opendmp.blobs import MasterKey, erase_previous_master_key, write_master_key
 from opendmp.cli.common import operator, out, run, settings, with_runtime
 from opendmp.domain.errors import InvalidInput
-from opendmp.services import maintenance
+from opendmp.services.operations import maintenance
 
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 

@@ -8,8 +8,8 @@ import typer
 
 from opendmp.app import Runtime, build_runtime
 from opendmp.cli.common import err, out, parse_ins_option, run, settings, with_runtime
-from opendmp.services import maintenance
-from opendmp.services.health import prepare_keys
+from opendmp.services.operations import maintenance
+from opendmp.services.operations.health import prepare_keys
 from opendmp.storage.migrate import upgrade
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)

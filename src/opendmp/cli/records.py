@@ -21,8 +21,8 @@ from opendmp.cli.common import (
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.records import ClosureReason
-from opendmp.services import records
-from opendmp.services.notice import current_notice
+from opendmp.services.records import lifecycle as records
+from opendmp.services.records.notice import current_notice
 
 record_app = typer.Typer(help="Records (DMP) by INS.", no_args_is_help=True)
 
@@ -173,7 +173,7 @@ async def record_add_representative(
 ) -> None:
     """Record a minor's legal representative (on documentary evidence) and print the login
     and one-time password of their portal account, once: hand them over, they are not kept."""
-    from opendmp.services import representatives
+    from opendmp.services.access import representatives
 
     async def _do(rt: Runtime) -> tuple[Any, Any]:
         target = parse_ins_option(ins, rt)

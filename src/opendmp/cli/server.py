@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ from opendmp.blobs import MasterKey, load_or_create_master_key
 from opendmp.cli.common import err, fail, out, run, settings, with_runtime
 from opendmp.config import Settings, load_settings
 from opendmp.domain.errors import OpenDMPError
-from opendmp.services.health import prepare_keys
+from opendmp.services.operations.health import prepare_keys
 from opendmp.storage.migrate import upgrade
 from opendmp.storage.private_files import make_private_dir, write_private_file
 
@@ -120,7 +121,7 @@ def demo(
     seed: Annotated[bool, typer.Option("--seed/--no-seed", help="load the demo data")] = True,
 ) -> None:
     """Initialise OPENDMP_HOME, load synthetic demo data and serve."""
-    from opendmp.services.demo import seed_demo
+    from opendmp.devtools.demo import seed_demo
 
     started = time.perf_counter()
     try:
@@ -132,7 +133,9 @@ def demo(
             async def _seed() -> Any:
                 rt = build_runtime(s)
                 try:
-                    return await seed_demo(rt.ctx)
+                    seeded = await seed_demo(rt.ctx)
+                    await _demo_vihf_signer(s, rt)
+                    return seeded
                 finally:
                     await rt.close()
 
@@ -152,6 +155,7 @@ def demo(
             table.add_row(who, ident, role)
         out.print(table)
         out.print(f"  professional token: {_demo_token_command(s, summary)}")
+        out.print(f"  XDS.b VIHF: {_demo_vihf_command(s)}", soft_wrap=True)
         for name, ins, login, one_time in _demo_patient_logins(s, summary):
             out.print(
                 f"  patient {name}: portal {s.base_url}/patient — login {login}, one-time "
@@ -205,7 +209,7 @@ def _demo_patient_logins(s: Settings, summary: Any) -> list[tuple[str, str, str,
 
 
 def _demo_token_command(s: Settings, summary: Any) -> str:
-    from opendmp.services.demo import ESTABLISHMENT, PROFESSIONALS
+    from opendmp.devtools.demo import ESTABLISHMENT, PROFESSIONALS
 
     gp = next(p.actor for p in PROFESSIONALS if p.key == "gp")
     env = f"OPENDMP_HOME={s.home.resolve()}"
@@ -215,4 +219,32 @@ def _demo_token_command(s: Settings, summary: Any) -> str:
         f"{env} opendmp token professional --idnat {gp.idnat} --profession {gp.profession}"
         f" --organization {ESTABLISHMENT}   (then: curl -H 'Authorization: Bearer <token>'"
         f" {s.base_url}/auth/whoami)"
+    )
+
+
+async def _demo_vihf_signer(s: Settings, rt: Runtime) -> None:
+    """The demo establishment's VIHF signing key: created once, its public key registered
+    (trusted like any establishment key: auth/vihf.py)."""
+    from opendmp.auth.vihf_issuer import ensure_signer
+    from opendmp.cli.common import operator
+    from opendmp.devtools.demo import ESTABLISHMENT, ESTABLISHMENT_NAME
+    from opendmp.domain.errors import Conflict
+    from opendmp.services.directory import identity
+
+    signer = ensure_signer(s.home, ESTABLISHMENT, ESTABLISHMENT_NAME)
+    with contextlib.suppress(Conflict):  # registered by an earlier demo
+        await identity.register_establishment_key(
+            rt.ctx, actor=operator(), struct_idnat=ESTABLISHMENT, public_jwk=signer.public_jwk()
+        )
+
+
+def _demo_vihf_command(s: Settings) -> str:
+    from opendmp.devtools.demo import ESTABLISHMENT, PATIENTS, PROFESSIONALS
+    from opendmp.domain.identifiers import INS_NIR_TEST_OID
+
+    gp = next(p.actor for p in PROFESSIONALS if p.key == "gp")
+    return (
+        f"OPENDMP_HOME={s.home.resolve()} opendmp vihf --idnat {gp.idnat} --profession "
+        f"{gp.profession} --specialty {gp.specialty} --structure {ESTABLISHMENT} "
+        f"--ins '{INS_NIR_TEST_OID}|{PATIENTS[0].ins}'"
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from opendmp.cli.common import InsOption, run, settings
+from opendmp.cli.common import InsOption, PurposeOption, ReasonOption, TtlOption, run, settings
 from opendmp.config import Settings
 from opendmp.domain.errors import InvalidInput
 
@@ -31,20 +31,16 @@ async def token_professional(
     profession: Annotated[str | None, typer.Option("--profession")] = None,
     specialty: Annotated[str | None, typer.Option("--specialty")] = None,
     organization: Annotated[str | None, typer.Option("--organization", help="Struct_IdNat")] = None,
-    purpose: Annotated[
-        str, typer.Option("--purpose", help="normal | break-glass | regulation")
-    ] = "normal",
-    reason: Annotated[
-        str | None, typer.Option("--reason", help="break-glass justification")
-    ] = None,
-    ttl: Annotated[str, typer.Option("--ttl", help="lifetime: 90s, 10m, 2h")] = "10m",
+    purpose: PurposeOption = "normal",
+    reason: ReasonOption = None,
+    ttl: TtlOption = "10m",
     name: Annotated[str | None, typer.Option("--name")] = None,
     card_kind: Annotated[str | None, typer.Option("--card-kind", help="CPS | CPE")] = None,
     scope: Annotated[str | None, typer.Option("--scope", help="IUA scopes")] = None,
 ) -> None:
     """Print a development bearer token for a professional."""
     from opendmp.auth import dev_issuer
-    from opendmp.services.context import utcnow
+    from opendmp.services.core.context import utcnow
 
     s = settings()
     token = _dev_issuer(s).professional_token(
@@ -67,13 +63,13 @@ async def token_professional(
 @run
 async def token_patient(
     ins: InsOption,
-    ttl: Annotated[str, typer.Option("--ttl", help="lifetime: 90s, 10m, 2h")] = "10m",
+    ttl: TtlOption = "10m",
 ) -> None:
     """Print a development bearer token for a patient."""
     from opendmp.auth import dev_issuer
     from opendmp.config import Mode
     from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
-    from opendmp.services.context import utcnow
+    from opendmp.services.core.context import utcnow
 
     s = settings()
     default_oid = INS_NIR_OID if s.mode is Mode.PRODUCTION else INS_NIR_TEST_OID

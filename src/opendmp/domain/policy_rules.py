@@ -6,7 +6,7 @@ has one of properties Y…". ``read_rules`` picks the rules for one reader (reco
 such as "is a treating doctor" decide which rules apply at all); ``policy.decide`` evaluates
 them on one document's facts and ``storage.document_filter`` compiles the very same list
 into a SQL condition. Keeping the rules as data is what makes the two agree by construction
-(and the property-based test in tests/integration/test_document_filter.py checks it).
+(and the property-based test in tests/storage/test_document_filter.py checks it).
 """
 
 from __future__ import annotations

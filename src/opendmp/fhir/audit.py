@@ -62,8 +62,8 @@ from opendmp.fhir.openapi import (
     search_get,
     search_post,
 )
-from opendmp.services.context import ServiceContext
-from opendmp.services.history import MAX_HISTORY, HistoryEntry, read_history
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records.history import MAX_HISTORY, HistoryEntry, read_history
 
 ITI81 = require_scope("ITI-81")
 DEFAULT_COUNT = 200

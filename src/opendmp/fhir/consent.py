@@ -78,8 +78,10 @@ from opendmp.fhir.openapi import (
     search_get,
 )
 from opendmp.fhir.validation import validate_resource
-from opendmp.services import access, preferences, records
-from opendmp.services.context import ServiceContext
+from opendmp.services.access import authorisations as access
+from opendmp.services.access import preferences
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
 
 ITI108 = require_scope("ITI-108")
 MAX_CONSENT_BYTES = 256 * 1024

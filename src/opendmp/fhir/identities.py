@@ -30,7 +30,7 @@ from opendmp.domain.identifiers import (
 )
 from opendmp.domain.limits import check_value_counts
 from opendmp.fhir.formats import read_body
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 
 DMP_EXTENSIONS = "https://interop.esante.gouv.fr/ig/fhir/dmp/StructureDefinition"
 DMP_CLOSURE = f"{DMP_EXTENSIONS}/dmp-fermeture"

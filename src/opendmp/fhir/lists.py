@@ -49,7 +49,7 @@ from opendmp.fhir.search_params import (
     search_pairs,
     unknown_patient_bundle,
 )
-from opendmp.services.submission_sets import (
+from opendmp.services.documents.submission_sets import (
     SubmissionSetQuery,
     SubmissionSetView,
     search_submission_sets,

@@ -21,7 +21,7 @@ from typing import Any
 from opendmp.domain import codes
 from opendmp.domain.errors import InvalidIdentifier, OpenDMPError
 from opendmp.domain.identifiers import INS_OIDS, Ins, parse_ins
-from opendmp.services.deposit import (
+from opendmp.services.documents.deposit import (
     DEFAULT_FORMAT_CODE,
     DocumentInput,
     ReplaceTarget,

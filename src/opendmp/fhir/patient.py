@@ -64,8 +64,9 @@ from opendmp.fhir.openapi import (
     search_get,
     search_post,
 )
-from opendmp.services import access, records
-from opendmp.services.context import ServiceContext
+from opendmp.services.access import authorisations as access
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.records import lifecycle as records
 
 BIRTH_LIST_GIVEN_NAME = (
     "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-birth-list-given-name"

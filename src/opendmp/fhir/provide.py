@@ -61,8 +61,8 @@ from opendmp.fhir.openapi import (
 )
 from opendmp.fhir.outcome import XDS_ERROR_SYSTEM, information, issue, outcome
 from opendmp.fhir.validation import InvalidResource, validate_resource
-from opendmp.services.context import ServiceContext
-from opendmp.services.deposit import (
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.documents.deposit import (
     DepositWarning,
     DocumentInput,
     ProvideResult,

@@ -37,19 +37,15 @@ from opendmp.fhir.formats import NotAcceptable, fhir_response, response_format
 from opendmp.fhir.mapping import document_reference, fhir_instant
 from opendmp.fhir.openapi import fhir_ok, format_only
 from opendmp.fhir.provide import _ctx
-from opendmp.services.context import ServiceContext
-from opendmp.services.document_lookup import (
-    DocumentLocation,
-    current_entry_uuid,
-    locate_document,
-)
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.gate import RecordRefused, document_not_found
 from opendmp.services.documents import (
     DocumentView,
     read_document_metadata,
     stream_document,
     stream_located_document,
 )
-from opendmp.services.gate import RecordRefused, document_not_found
+from opendmp.services.documents.lookup import DocumentLocation, current_entry_uuid, locate_document
 
 Route = TypeVar("Route", bound=Callable[..., Awaitable[Response]])
 FHIR_JSON_TYPES = frozenset({"application/fhir+json", "application/json+fhir"})

@@ -57,8 +57,8 @@ from opendmp.fhir.patching import (
 from opendmp.fhir.provide import _ctx, _scopes
 from opendmp.fhir.retrieve import by_id, locate, reference_of, same_patient, version_headers
 from opendmp.fhir.search_params import Params, identifiers_of, patient_of
-from opendmp.services.context import ServiceContext
-from opendmp.services.document_lookup import DocumentLocation, locate_documents_by_identifier
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.gate import document_not_found
 from opendmp.services.documents import (
     DocumentView,
     archive_document,
@@ -67,7 +67,7 @@ from opendmp.services.documents import (
     read_document_metadata,
     set_visibility,
 )
-from opendmp.services.gate import document_not_found
+from opendmp.services.documents.lookup import DocumentLocation, locate_documents_by_identifier
 
 MAX_PATCH_BYTES = 64 * 1024
 JSON_PATCH = "application/json-patch+json"

@@ -80,7 +80,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # chain head and then tried to write would fail with SQLITE_BUSY_SNAPSHOT, which the
         # busy timeout cannot cure. With IMMEDIATE, writers queue on busy_timeout instead.
         # A unit of work declared read-only (which writes no audit event: e.g. the deposit's
-        # preparation, services/deposit.py) begins deferred: in WAL mode it reads its
+        # preparation, services/documents/deposit.py) begins deferred: in WAL mode it reads its
         # snapshot and neither takes nor waits for the write lock.
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")

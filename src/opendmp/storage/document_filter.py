@@ -3,7 +3,7 @@
 Listing and searching never load every document to filter in Python (docs/architecture.md §5). The
 record-level verdict comes from ``policy.decide`` itself (``SEARCH_DOCUMENTS``); the
 per-document conditions are compiled from ``policy.read_rules``, the very list ``decide``
-evaluates for ``READ_DOCUMENT``. tests/integration/test_document_filter.py holds the two
+evaluates for ``READ_DOCUMENT``. tests/storage/test_document_filter.py holds the two
 equal on generated data.
 """
 

@@ -485,6 +485,19 @@ class SeenAssertion(Base):
     expires_at: Mapped[Timestamp] = mapped_column(UTCDateTime, index=True)
 
 
+class SeenVihf(Base):
+    """IDs of accepted VIHF assertions (XDS.b), to refuse replays: shared by every node,
+    kept until the assertion's NotOnOrAfter (docs/security.md, "VIHF")."""
+
+    __tablename__ = "seen_vihf"
+
+    # SHA-256 of structure and assertion ID: IDs are unique per issuer, their length is
+    # the sender's choice.
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    structure: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[Timestamp] = mapped_column(UTCDateTime, index=True)
+
+
 class EstablishmentKey(Base):
     """A public key registered for an establishment to sign its staff assertions (VIHF)."""
 

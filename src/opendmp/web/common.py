@@ -29,14 +29,14 @@ from starlette.datastructures import FormData
 from opendmp.config import Settings
 from opendmp.domain.actors import Professional
 from opendmp.domain.errors import AccessDenied, OpenDMPError, Unauthenticated
-from opendmp.services.context import ServiceContext
-from opendmp.services.web_sessions import (
+from opendmp.services.accounts.web_sessions import (
     PROFESSIONAL,
     WebSessionInfo,
     csrf_token,
     csrf_valid,
     resolve_web_session,
 )
+from opendmp.services.core.context import ServiceContext
 from opendmp.web import i18n
 
 HERE = Path(__file__).parent

@@ -11,8 +11,8 @@ from starlette.datastructures import FormData
 
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import parse_ins
-from opendmp.services.identity_registry import IdentityClaim, ReferenceIdentity
-from opendmp.services.records import EmergencyChoices
+from opendmp.services.records.identity_registry import IdentityClaim, ReferenceIdentity
+from opendmp.services.records.lifecycle import EmergencyChoices
 from opendmp.web.common import field
 
 IDENTITY_FIELDS = (

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.limits import LimitExceeded
-from opendmp.services.context import ServiceContext
+from opendmp.services.core.context import ServiceContext
 from opendmp.storage.availability import DATABASE_UNAVAILABLE, is_database_unavailable
 from opendmp.xds import namespaces as ns
 from opendmp.xds.envelope import SOAP_MEDIA_TYPE, envelope, qname, serialize

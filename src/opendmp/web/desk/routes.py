@@ -24,16 +24,16 @@ from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
 from opendmp.domain.errors import Conflict, InvalidInput, OpenDMPError
 from opendmp.domain.records import RecordStatus
 from opendmp.domain.vitale import MAX_FILE_BYTES, parse_card
-from opendmp.services.identity_registry import ReferenceIdentity, verify_identity
-from opendmp.services.notice import current_notice
-from opendmp.services.onboarding import (
+from opendmp.services.accounts.web_sessions import update_attributes
+from opendmp.services.records.identity_registry import ReferenceIdentity, verify_identity
+from opendmp.services.records.lifecycle import NewRecord, create_record, reactivate_record
+from opendmp.services.records.notice import current_notice
+from opendmp.services.records.onboarding import (
     LETTER_KEY,
     check_existence,
     seal_welcome_letter,
     take_welcome_letter,
 )
-from opendmp.services.records import NewRecord, create_record, reactivate_record
-from opendmp.services.web_sessions import update_attributes
 from opendmp.web.common import (
     Staff,
     ctx_of,

@@ -24,24 +24,24 @@ from fastapi.responses import RedirectResponse
 from opendmp.domain.actors import Patient
 from opendmp.domain.errors import Conflict, InvalidInput, OpenDMPError
 from opendmp.domain.records import RecordStatus
-from opendmp.services.identity_registry import verify_identity
-from opendmp.services.notice import current_notice
-from opendmp.services.onboarding import (
-    OnlineRequest,
-    check_email_proof,
-    check_existence,
-    create_record_online,
-    require_adult,
-    send_email_proof,
-)
-from opendmp.services.ratelimit import enforce
-from opendmp.services.web_sessions import (
+from opendmp.services.accounts.ratelimit import enforce
+from opendmp.services.accounts.web_sessions import (
     ONBOARDING,
     WebSessionInfo,
     end_web_session,
     open_onboarding_session,
     resolve_web_session,
     update_attributes,
+)
+from opendmp.services.records.identity_registry import verify_identity
+from opendmp.services.records.notice import current_notice
+from opendmp.services.records.onboarding import (
+    OnlineRequest,
+    check_email_proof,
+    check_existence,
+    create_record_online,
+    require_adult,
+    send_email_proof,
 )
 from opendmp.web.common import (
     ONBOARDING_COOKIE,

@@ -23,8 +23,8 @@ import zipfile
 import orjson
 
 from opendmp.fhir.mapping import bundle, document_reference, fhir_instant
-from opendmp.services.csv_cells import csv_bytes
-from opendmp.services.record_export import RecordExport
+from opendmp.services.core.csv_cells import csv_bytes
+from opendmp.services.documents.export import RecordExport
 from opendmp.web.patient.texts import action_label, profession_label
 
 BUNDLE_NAME = "documents.fhir.json"

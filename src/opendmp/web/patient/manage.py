@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from opendmp.domain.actors import AccessMode
 from opendmp.domain.errors import InvalidInput, OpenDMPError
 from opendmp.domain.records import ClosureReason, RecordStatus
-from opendmp.services.access import (
+from opendmp.services.access.authorisations import (
     AccessBasis,
     block,
     list_access,
@@ -23,14 +23,14 @@ from opendmp.services.access import (
     set_treating_doctor,
     unblock,
 )
-from opendmp.services.documents import export_record, read_history, report_access
-from opendmp.services.preferences import (
+from opendmp.services.access.preferences import (
     set_emergency_choices,
     set_notification_preferences,
     show_preferences,
 )
-from opendmp.services.reauthentication import confirm_password
-from opendmp.services.records import (
+from opendmp.services.accounts.reauthentication import confirm_password
+from opendmp.services.documents import export_record, read_history, report_access
+from opendmp.services.records.lifecycle import (
     close_record,
     reactivate_record,
     request_record_destruction,

@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from opendmp.auth.sessions import Stage, logout, logout_everywhere
 from opendmp.domain.errors import InvalidInput, OpenDMPError
-from opendmp.services.accounts import (
+from opendmp.services.accounts.patient_accounts import (
     LoginResult,
     change_password,
     confirm_totp,
@@ -30,7 +30,7 @@ from opendmp.services.accounts import (
     start_totp_enrolment,
     verify_totp,
 )
-from opendmp.services.totp import provisioning_uri
+from opendmp.services.accounts.totp import provisioning_uri
 from opendmp.web import i18n
 from opendmp.web.common import client_address, ctx_of, field, language, read_form
 from opendmp.web.patient.session import (

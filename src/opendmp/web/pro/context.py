@@ -23,7 +23,7 @@ from fastapi import Request
 from opendmp.domain.actors import AccessMode, CardKind, Professional
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
-from opendmp.services.web_sessions import update_attributes
+from opendmp.services.accounts.web_sessions import update_attributes
 from opendmp.web.common import Staff, ctx_of, format_date, require_staff
 from opendmp.web.pro import catalogue as _catalogue  # noqa: F401  (registers the wording)
 

@@ -33,7 +33,6 @@ from opendmp.cda.header import extract_nonxml_body
 from opendmp.domain.codes import DOCUMENT_CLASSES, DOCUMENT_TYPES, PRACTICE_SETTINGS
 from opendmp.domain.codes import HEALTHCARE_FACILITY_TYPES as FACILITIES
 from opendmp.domain.errors import AccessDenied, InvalidInput, NotFound, OpenDMPError
-from opendmp.services.deposit import DepositRefused
 from opendmp.services.documents import (
     DateRange,
     DocumentQuery,
@@ -46,7 +45,8 @@ from opendmp.services.documents import (
     search_documents,
     set_visibility,
 )
-from opendmp.services.pro_deposit import (
+from opendmp.services.documents.deposit import DepositRefused
+from opendmp.services.documents.pro_deposit import (
     MAX_UPLOAD_BYTES,
     PROFESSIONAL_DOCUMENT_TYPES,
     PROFESSIONAL_FACILITY_TYPES,

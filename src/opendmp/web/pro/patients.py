@@ -17,8 +17,8 @@ from opendmp.domain.actors import AccessMode, CardKind
 from opendmp.domain.errors import AccessDenied, InvalidInput, OpenDMPError
 from opendmp.domain.identifiers import parse_ins
 from opendmp.domain.vitale import MAX_FILE_BYTES, parse_card
-from opendmp.services.access import AccessState, declare_authorization
-from opendmp.services.pro_patients import (
+from opendmp.services.access.authorisations import AccessState, declare_authorization
+from opendmp.services.access.pro_patients import (
     MAX_JUSTIFICATION,
     PatientCard,
     look_up_patient,

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from opendmp.auth.dependencies import Authenticator
 from opendmp.domain.actors import Professional
 from opendmp.domain.errors import NotFound, Unauthenticated
-from opendmp.services.web_sessions import end_web_session, open_staff_session
+from opendmp.services.accounts.web_sessions import end_web_session, open_staff_session
 from opendmp.web.common import (
     STAFF_COOKIE,
     clear_cookie,
@@ -37,11 +37,10 @@ from opendmp.web.pro.patients import home_page
 router = APIRouter(prefix="/pro", include_in_schema=False)
 
 
-def _demo_staff() -> list[tuple[str, Professional, str]]:
-    # Imported here: the demo data is only needed where the development issuer is on.
-    from opendmp.services.demo import DESK, PROFESSIONALS
-
-    return [(p.key, p.actor, p.role) for p in (DESK, *PROFESSIONALS)]
+def _demo_staff(request: Request) -> list[tuple[str, Professional, str]]:
+    """The demo's staff (app.py sets them only where the development issuer is on)."""
+    staff: list[tuple[str, Professional, str]] = request.app.state.demo_staff
+    return staff
 
 
 def _dev_enabled(request: Request) -> bool:
@@ -73,7 +72,7 @@ async def sign_in_page(request: Request, next: str = "/accueil") -> Response:
         "pro/signin.html",
         {
             "next": safe_next(next),
-            "demo": _demo_staff() if _dev_enabled(request) else [],
+            "demo": _demo_staff(request),
             "card": settings.client_ca_file is not None,
         },
     )
@@ -85,7 +84,7 @@ async def sign_in_demo(request: Request) -> Response:
     if not _dev_enabled(request):
         raise NotFound("demo sign-in is off", code="dev-sign-in-off")
     key = field(form, "who")
-    actor = next((a for k, a, _ in _demo_staff() if k == key), None)
+    actor = next((a for k, a, _ in _demo_staff(request) if k == key), None)
     if actor is None:
         raise NotFound("unknown demo identity", code="not-found")
     return await _signed_in(request, actor, "demo", field(form, "next"))

@@ -3,7 +3,7 @@
 Revision ID: 0007
 Revises: 0006
 Reviewed by hand: one column (NULL = still wrapped by the master key directly; the
-application moves those rows to epoch 1, see opendmp.services.key_epochs), one table
+application moves those rows to epoch 1, see opendmp.services.core.keys), one table
 with its single row.
 
 """

@@ -1,0 +1,292 @@
+"""Legal representatives of a minor (docs/rules.md §2): recorded by the patient's side or by an
+operator on documentary evidence; never by a representative (the policy says so).
+
+A representative signs in to the patient portal with an account of their own
+(:func:`issue_representative_credentials`: a login and a one-time password, returned once
+to be handed over like the desk's welcome letter). The account belongs to the minor's
+record and is linked from the representative's row; a session on it acts as
+:class:`~opendmp.domain.actors.LegalRepresentative`, so the policy hides
+``INVISIBLE_REPRESENTANTS_LEGAUX`` documents and keeps export and visibility to the patient.
+Removing the representative deletes the account (and its sessions).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select
+
+from opendmp.audit.vocabulary import AuditAction
+from opendmp.domain.actors import Actor
+from opendmp.domain.codes import REPRESENTATIVE_RELATIONS
+from opendmp.domain.errors import InvalidInput, NotFound
+from opendmp.domain.identifiers import Ins
+from opendmp.domain.policy import Action
+from opendmp.services.access.common import audit_allowed, fail, locate
+from opendmp.services.accounts import passwords
+from opendmp.services.accounts.patient_accounts import create_account
+from opendmp.services.accounts.sessions import revoke_all
+from opendmp.services.accounts.state import Credentials
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.facts import actor_on_record
+from opendmp.services.core.gate import require
+from opendmp.storage import models as m
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class RepresentativeView:
+    id: uuid.UUID
+    record_id: uuid.UUID
+    relation: str
+    family_name: str
+    given_name: str
+    email: str | None
+    created_at: dt.datetime
+
+
+def _validate(relation: str, family_name: str, given_name: str, email: str | None) -> None:
+    problems = []
+    if relation not in REPRESENTATIVE_RELATIONS:
+        known = ", ".join(REPRESENTATIVE_RELATIONS)
+        problems.append(f"relation {relation!r} is not known (expected one of {known})")
+    if not family_name.strip() or not given_name.strip():
+        problems.append("the family name and the given name are required")
+    if len(family_name) > 128 or len(given_name) > 128:
+        problems.append("names are at most 128 characters")
+    if email is not None and (len(email) > 255 or not _EMAIL.match(email)):
+        problems.append("the e-mail address is not valid")
+    if problems:
+        raise InvalidInput("; ".join(problems), code="invalid-representative")
+
+
+async def add_representative(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    ins: Ins,
+    relation: str,
+    family_name: str,
+    given_name: str,
+    email: str | None = None,
+) -> RepresentativeView:
+    relation = relation.strip().upper()
+    _validate(relation, family_name, given_name, email)
+    now = ctx.now()
+    async with ctx.uow() as uow:
+        session = uow.session
+        patient, record = await locate(
+            ctx,
+            uow,
+            actor=actor,
+            ins=ins,
+            action=Action.MANAGE_REPRESENTATIVES,
+            audit_action=AuditAction.REPRESENTATIVE_ADD,
+            for_update=True,
+        )
+        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
+        await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.MANAGE_REPRESENTATIVES,
+            facts=who.facts,
+            audit_action=AuditAction.REPRESENTATIVE_ADD,
+            record_id=record.id,
+            details={"relation": relation},
+        )
+        view = RepresentativeView(
+            id=uuid.uuid4(),
+            record_id=record.id,
+            relation=relation,
+            family_name=family_name.strip().upper(),
+            given_name=given_name.strip(),
+            email=email,
+            created_at=now,
+        )
+        await session.execute(
+            insert(m.Representative).values(
+                id=view.id,
+                record_id=record.id,
+                relation=view.relation,
+                family_name=view.family_name,
+                given_name=view.given_name,
+                email=view.email,
+                account_id=None,
+                created_at=now,
+            )
+        )
+        # Names stay out of the trace (it is kept with the record, names are in the row).
+        await audit_allowed(
+            ctx,
+            uow,
+            actor=actor,
+            action=AuditAction.REPRESENTATIVE_ADD,
+            record_id=record.id,
+            details={"representative": str(view.id), "relation": relation},
+        )
+        await uow.commit()
+        return view
+
+
+async def remove_representative(
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, representative_id: uuid.UUID
+) -> None:
+    async with ctx.uow() as uow:
+        session = uow.session
+        patient, record = await locate(
+            ctx,
+            uow,
+            actor=actor,
+            ins=ins,
+            action=Action.MANAGE_REPRESENTATIVES,
+            audit_action=AuditAction.REPRESENTATIVE_REMOVE,
+            for_update=True,
+        )
+        who = await actor_on_record(
+            session, actor=actor, patient=patient, record=record, now=ctx.now()
+        )
+        details = {"representative": str(representative_id)}
+        await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.MANAGE_REPRESENTATIVES,
+            facts=who.facts,
+            audit_action=AuditAction.REPRESENTATIVE_REMOVE,
+            record_id=record.id,
+            details=details,
+        )
+        account_id = (
+            await session.execute(
+                select(m.Representative.account_id).where(
+                    m.Representative.record_id == record.id,
+                    m.Representative.id == representative_id,
+                )
+            )
+        ).first()
+        if account_id is None:
+            error = NotFound("no such representative", code="representative-not-found")
+            await fail(
+                ctx,
+                uow,
+                actor=actor,
+                audit_action=AuditAction.REPRESENTATIVE_REMOVE,
+                record_id=record.id,
+                error=error,
+            )
+        await session.execute(
+            delete(m.Representative).where(
+                m.Representative.record_id == record.id, m.Representative.id == representative_id
+            )
+        )
+        if account_id[0] is not None:
+            # Left behind, the account would sign in as the record's patient: it goes too
+            # (its sessions with it, ON DELETE CASCADE).
+            await session.execute(delete(m.Account).where(m.Account.id == account_id[0]))
+            details["account_deleted"] = str(account_id[0])
+        await audit_allowed(
+            ctx,
+            uow,
+            actor=actor,
+            action=AuditAction.REPRESENTATIVE_REMOVE,
+            record_id=record.id,
+            details=details,
+        )
+        await uow.commit()
+
+
+async def issue_representative_credentials(
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, representative_id: uuid.UUID
+) -> Credentials:
+    """A login and a one-time password for a representative of the record (a new account,
+    or new credentials for their existing one: second factor cleared, sessions ended).
+
+    Returned once, to print or hand over; only the password's hash is kept. Whoever may
+    manage the record's representatives may do this (an operator by procedure, the
+    patient's side); a representative may not (policy).
+    """
+    now = ctx.now()
+    async with ctx.uow() as uow:
+        session = uow.session
+        patient, record = await locate(
+            ctx,
+            uow,
+            actor=actor,
+            ins=ins,
+            action=Action.MANAGE_REPRESENTATIVES,
+            audit_action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
+            for_update=True,
+        )
+        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
+        details = {"representative": str(representative_id)}
+        await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.MANAGE_REPRESENTATIVES,
+            facts=who.facts,
+            audit_action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
+            record_id=record.id,
+            details=details,
+        )
+        representative = (
+            await session.execute(
+                select(m.Representative)
+                .where(
+                    m.Representative.record_id == record.id,
+                    m.Representative.id == representative_id,
+                )
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if representative is None:
+            error = NotFound("no such representative", code="representative-not-found")
+            await fail(
+                ctx,
+                uow,
+                actor=actor,
+                audit_action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
+                record_id=record.id,
+                error=error,
+            )
+        account = (
+            await session.get(m.Account, representative.account_id)
+            if representative.account_id is not None
+            else None
+        )
+        if account is None:
+            credentials = await create_account(ctx, uow, record_id=record.id, now=now, actor=actor)
+            account_id = (
+                await session.execute(
+                    select(m.Account.id).where(m.Account.login == credentials.login)
+                )
+            ).scalar_one()
+            representative.account_id = account_id
+            details["account"] = str(account_id)
+        else:
+            one_time = passwords.new_one_time_password()
+            account.password_hash = await passwords.hash_password(one_time)
+            account.must_change_password = True
+            account.password_expires_at = now + ctx.auth.one_time_password_validity
+            account.failed_attempts = 0
+            account.locked_until = None
+            account.totp_secret_encrypted = None
+            account.totp_last_step = None
+            await revoke_all(session, account.id, now)
+            credentials = Credentials(account.login, one_time)
+            details["account"] = str(account.id)
+        await audit_allowed(
+            ctx,
+            uow,
+            actor=actor,
+            action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
+            record_id=record.id,
+            details=details,
+        )
+        await uow.commit()
+        return credentials

@@ -1,0 +1,2 @@
+"""Professionals, organisations and the keys establishments sign with: registered on first
+sight from trusted attributes."""

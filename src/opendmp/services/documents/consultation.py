@@ -1,0 +1,151 @@
+"""What an allowed consultation of a record's documents entails besides the data itself.
+
+A professional's search or read is an access to the record (docs/rules.md §5):
+
+- in an emergency mode (break-glass, regulation centre) the time-boxed emergency access is
+  opened, and the patient and the treating doctors told, by ``services.emergency`` in the
+  caller's transaction;
+- in normal mode the patient is told of the access when their preferences say so (default
+  on), at most once per professional, record and calendar day (Paris time): a professional
+  who opens ten documents in a consultation sends one message, not ten.
+
+Both run after the access was audited: the audit append locks the record's chain head until
+the transaction ends, so two concurrent reads by one professional serialise on it and the
+outbox check below cannot let both enqueue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opendmp.domain.actors import AccessMode, Actor, Professional
+from opendmp.domain.codes import PROFESSIONS, Lang
+from opendmp.domain.policy import Decision
+from opendmp.services.access.emergency import ensure_emergency_access
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.notifications import enqueue_notification
+from opendmp.storage import models as m
+
+NOTIFY_ACCESS_KIND = "access"
+# The calendar day the patient lives in: a notification "per day" follows their midnight.
+PATIENT_ZONE = ZoneInfo("Europe/Paris")
+
+
+async def after_access(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    decision: Decision,
+    patient: m.Patient,
+    record: m.Record,
+    now: dt.datetime,
+) -> bool:
+    """Carry out the obligations of an allowed access; True if an emergency access was opened."""
+    if not isinstance(actor, Professional):
+        return False
+    if decision.access_mode is not AccessMode.NORMAL:
+        return await open_emergency_access(
+            ctx, session, actor=actor, record=record, patient=patient, now=now
+        )
+    if "access" in decision.notify_patient and record.notify_on_access:
+        await notify_access_once_a_day(
+            session, actor=actor, patient=patient, record=record, now=now
+        )
+    return False
+
+
+async def open_emergency_access(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    *,
+    actor: Professional,
+    record: m.Record,
+    patient: m.Patient,
+    now: dt.datetime,
+) -> bool:
+    """Delegate to ``access.emergency.ensure_emergency_access`` (same transaction): it
+    opens the time-boxed access unless one is running, audits it and notifies the patient and
+    the treating doctors."""
+    opened = await ensure_emergency_access(
+        ctx, session, actor=actor, record=record, patient=patient, now=now
+    )
+    return bool(opened)
+
+
+def _day_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    local = now.astimezone(PATIENT_ZONE)
+    start = dt.datetime.combine(local.date(), dt.time(), tzinfo=PATIENT_ZONE)
+    end = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tzinfo=PATIENT_ZONE)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def _marker(actor: Professional) -> str:
+    # The payload is canonical JSON written below; this fragment names the professional.
+    return f'"professional":"{actor.idnat}"'
+
+
+async def notify_access_once_a_day(
+    session: AsyncSession,
+    *,
+    actor: Professional,
+    patient: m.Patient,
+    record: m.Record,
+    now: dt.datetime,
+) -> bool:
+    """Queue one ``access`` message to the patient unless one was queued today for this
+    professional on this record. Returns whether a message was queued.
+
+    Only the e-mail channel exists in the outbox today: a patient with a mobile number only
+    is not notified until the SMS channel lands.
+    """
+    if not patient.email:
+        return False
+    start, end = _day_bounds(now)
+    already = (
+        await session.execute(
+            select(m.Outbox.id)
+            .where(
+                m.Outbox.record_id == record.id,
+                m.Outbox.kind == NOTIFY_ACCESS_KIND,
+                m.Outbox.created_at >= start,
+                m.Outbox.created_at < end,
+                m.Outbox.payload.contains(_marker(actor), autoescape=True),
+            )
+            .limit(1)
+        )
+    ).first()
+    if already is not None:
+        return False
+    organization = ""
+    if actor.organization:
+        organization = (
+            await session.execute(
+                select(m.Organization.name).where(m.Organization.struct_idnat == actor.organization)
+            )
+        ).scalar_one_or_none() or actor.organization
+    lang: Lang = "en" if record.preferred_language.startswith("en") else "fr"
+    known = PROFESSIONS.get(actor.profession or "")
+    profession = known.label(lang) if known else ""
+    await enqueue_notification(
+        session,
+        record_id=record.id,
+        kind=NOTIFY_ACCESS_KIND,
+        recipient=patient.email,
+        # Key order matters: ``_marker`` looks for the "professional" member as written.
+        payload={
+            "professional": actor.idnat,
+            "who": actor.name or actor.idnat,
+            "profession": profession,
+            "organization": organization,
+            "at": now.isoformat(),
+            "mode": actor.access_mode.value,
+        },
+        now=now,
+        language=record.preferred_language,
+    )
+    return True

@@ -1,0 +1,1008 @@
+"""Provide documents (IHE ITI-65 / ITI-105, XDS ITI-41): one submission, all or nothing.
+
+docs/architecture.md §6. The bounds come first (documents per submission, bytes per document:
+docs/security.md, "Bounded work per request"). Everything that can be checked without the
+database is checked next, in a worker thread (declared size and SHA-1, duplicates inside the
+message, the CDA header against the metadata and the record's INS). Then the blobs are
+encrypted and written *before* the write transaction, after a read-only look at the record
+(its data key, the policy's answer, the uniqueIds already stored): on SQLite the write lock
+is then held only for the short inserts, not for the encryption and the fsyncs, so other
+requests keep flowing during a large deposit. The write transaction, holding the record row
+lock, decides again with authority: the policy (audited), the uniqueIds already in the
+record, the replaced documents; the rows go in with Core inserts, pointing at the blobs
+written ahead (or written then, when the look ahead could not prepare them). If anything
+fails before the commit, the blobs written by this call are deleted before the error leaves;
+a crash in between leaves unreferenced blobs, which the blob reaper removes after
+``OPENDMP_BLOB_GRACE_SECONDS`` (services/operations/maintenance.py).
+
+Idempotent retry: a uniqueId already in the record with the *same* content (SHA-256 and
+size) is not stored twice; the existing entry is returned with a warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import orjson
+from anyio import to_thread
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opendmp.audit.vocabulary import AuditAction
+from opendmp.audit.writer import NewEvent, append_many
+from opendmp.cda.header import CdaHeader, InstanceId, parse_header
+from opendmp.cda.xml import HL7_V3, parse_xml
+from opendmp.domain.actors import Actor, Professional
+from opendmp.domain.codes import class_for_type, type_label
+from opendmp.domain.errors import Conflict, InvalidIdentifier, InvalidInput, OpenDMPError
+from opendmp.domain.identifiers import Ins, parse_idnat_ps
+from opendmp.domain.limits import RequestLimits, check_document_count, too_large
+from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action, decide
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.facts import ActorOnRecord, actor_on_record, document_facts
+from opendmp.services.core.gate import require, seen_or_audited
+from opendmp.services.core.notifications import enqueue_notification
+from opendmp.services.core.records import get_record
+from opendmp.services.directory.professionals import ensure_organization, ensure_professional
+from opendmp.services.documents.views import DocumentView, data_key_of, document_view
+from opendmp.storage import models as m
+
+LOINC = "http://loinc.org"
+XML_MIME_TYPES = frozenset({"text/xml", "application/xml"})
+DEFAULT_FORMAT_CODE = "urn:ihe:iti:xds:2017:mimeTypeSufficient"
+# Blobs written at once by one deposit: their fsyncs overlap, a few threads at most.
+BLOB_WRITERS = 4
+
+
+class DepositRefused(OpenDMPError):
+    """A business rule of the deposit refused the submission (HTTP 422)."""
+
+    code = "invalid-metadata"
+    http_status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        entry_index: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, http_status=http_status)
+        self.entry_index = entry_index
+
+
+@dataclass(frozen=True, slots=True)
+class DepositWarning:
+    """Something accepted but worth telling the producer (``entry_index``: document index)."""
+
+    code: str
+    message: str
+    entry_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceTarget:
+    """The document a new one replaces: by ``id`` (logicalId or entryUUID) or uniqueId."""
+
+    value: str
+    kind: Literal["id", "unique-id"] = "id"
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionSetInput:
+    unique_id: str
+    source_id: str
+    entry_uuid: str | None = None  # urn:uuid:…; assigned when absent
+    submitted_at: dt.datetime | None = None  # the source's submissionTime; now when absent
+    title: str | None = None
+    content_type_code: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInput:
+    unique_id: str
+    type_code: str
+    mime_type: str
+    content: bytes
+    title: str | None = None  # the CDA title, else the type's label, when absent
+    format_code: str = DEFAULT_FORMAT_CODE
+    type_system: str = LOINC
+    creation_time: dt.datetime | None = None  # from the CDA header when absent
+    declared_size: int | None = None
+    declared_sha1: str | None = None  # hex
+    service_start: dt.datetime | None = None
+    service_stop: dt.datetime | None = None
+    practice_setting: str | None = None
+    facility_type: str | None = None
+    event_codes: tuple[str, ...] = ()
+    language: str = "fr-FR"
+    invisible_to_patient: bool = False
+    invisible_to_representatives: bool = False
+    author_idnat: str | None = None  # the author the metadata names (checked against CDA)
+    author_organization_name: str | None = None
+    replaces: ReplaceTarget | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProvideResult:
+    submission_set_id: uuid.UUID
+    submission_set_entry_uuid: str
+    documents: list[DocumentView]
+    warnings: list[DepositWarning]
+    created: list[bool]  # per document: False when an identical one was already stored
+    superseded: list[DocumentView | None] = field(default_factory=list)  # per document
+    ins: Ins | None = None
+
+
+@dataclass(slots=True)
+class _Checked:
+    """One document after the checks that need no database."""
+
+    index: int
+    doc: DocumentInput
+    class_code: str
+    title: str
+    creation_time: dt.datetime
+    service_start: dt.datetime | None
+    service_stop: dt.datetime | None
+    sha1: str
+    sha256: str
+    document_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    entry_uuid: str = field(default_factory=lambda: f"urn:uuid:{uuid.uuid4()}")
+    existing: m.Document | None = None
+    replaced: m.Document | None = None
+
+
+def canonical_json(value: dict[str, Any] | None) -> str | None:
+    if not value:
+        return None
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+# --- checks without the database -------------------------------------------------------------
+
+
+def _same_instant(a: dt.datetime, b: dt.datetime) -> bool:
+    return abs((a - b).total_seconds()) < 1
+
+
+def _looks_like_xml(content: bytes) -> bool:
+    return content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<"
+
+
+def _cda_header(index: int, doc: DocumentInput) -> CdaHeader | None:
+    """The CDA header when the content is a CDA document; ``None`` for other content."""
+    declared_xml = doc.mime_type.split(";", 1)[0].strip().lower() in XML_MIME_TYPES
+    if not declared_xml and not _looks_like_xml(doc.content):
+        return None
+    try:
+        root = parse_xml(doc.content)
+    except InvalidInput as exc:
+        if not declared_xml:
+            return None
+        raise DepositRefused(
+            f"document {index + 1}: {exc.message}", code="invalid-document", entry_index=index
+        ) from None
+    is_cda = root.tag == f"{{{HL7_V3}}}ClinicalDocument" or (
+        root.tag == "{http://www.w3.org/1999/XSL/Transform}stylesheet"
+        and b"ClinicalDocument" in doc.content
+    )
+    if not is_cda:
+        return None
+    try:
+        return parse_header(doc.content)
+    except InvalidInput as exc:
+        raise DepositRefused(
+            f"document {index + 1}: {exc.message}", code="invalid-cda", entry_index=index
+        ) from None
+
+
+def _ii_text(ii: InstanceId) -> str:
+    return f"{ii.root}^{ii.extension}" if ii.extension else ii.root
+
+
+def _check_cda(
+    index: int, doc: DocumentInput, header: CdaHeader, ins: Ins, warnings: list[DepositWarning]
+) -> None:
+    """Refuse a CDA that is not the document or the patient the metadata name; warn of the
+    metadata it contradicts."""
+    _check_cda_identity(index, doc, header, ins)
+    warnings.extend(
+        DepositWarning(code, f"document {index + 1}: {message}", index)
+        for code, message in _cda_mismatches(doc, header)
+    )
+
+
+def _check_cda_identity(index: int, doc: DocumentInput, header: CdaHeader, ins: Ins) -> None:
+    ids = {_ii_text(header.document_id)}
+    if header.document_id.extension is None:
+        ids.add(header.document_id.root)
+    if doc.unique_id not in ids:
+        raise DepositRefused(
+            f"document {index + 1}: the CDA ClinicalDocument/id ({_ii_text(header.document_id)})"
+            " is not the uniqueId given in the metadata",
+            code="cda-mismatch",
+            entry_index=index,
+        )
+    if header.patient.ins_value is None:
+        raise DepositRefused(
+            f"document {index + 1}: the CDA recordTarget carries no INS",
+            code="patient-mismatch",
+            entry_index=index,
+        )
+    if (header.patient.ins_oid, header.patient.ins_value) != (ins.oid, ins.value):
+        raise DepositRefused(
+            f"document {index + 1}: the INS in the CDA header is not the record's INS",
+            code="patient-mismatch",
+            entry_index=index,
+        )
+
+
+def _cda_mismatches(doc: DocumentInput, header: CdaHeader) -> list[tuple[str, str]]:
+    """(code, message) of each metadata the CDA header contradicts."""
+    found: list[tuple[str, str]] = []
+    if header.code.code != doc.type_code:
+        found.append(
+            (
+                "cda-type-mismatch",
+                f"the CDA code {header.code.code} differs from the type {doc.type_code}",
+            )
+        )
+    if doc.creation_time is not None and not _same_instant(
+        doc.creation_time, header.effective_time
+    ):
+        found.append(
+            ("cda-creation-time-mismatch", "the CDA effectiveTime differs from the creation time")
+        )
+    for name, given, in_cda in (
+        ("start", doc.service_start, header.service_start),
+        ("stop", doc.service_stop, header.service_stop),
+    ):
+        if given is not None and in_cda is not None and not _same_instant(given, in_cda):
+            found.append(
+                (
+                    f"cda-service-{name}-mismatch",
+                    f"the CDA serviceEvent {name} differs from the service {name} time",
+                )
+            )
+    return found + _cda_author_mismatches(doc, header)
+
+
+def _cda_author_mismatches(doc: DocumentInput, header: CdaHeader) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    authors = [a.idnat for a in header.authors if a.idnat]
+    if doc.author_idnat and authors and doc.author_idnat not in authors:
+        found.append(
+            ("cda-author-mismatch", "the CDA author IdNat differs from the metadata's author")
+        )
+    for idnat in authors:
+        try:
+            parsed = parse_idnat_ps(idnat, strict_key=False)
+        except InvalidIdentifier as exc:
+            found.append(("invalid-author-idnat", f"CDA author: {exc.message}"))
+            continue
+        if not parsed.key_valid:
+            found.append(("invalid-rpps-key", f"CDA author: {'; '.join(parsed.warnings)}"))
+    return found
+
+
+def _check_document(
+    index: int, doc: DocumentInput, ins: Ins, now: dt.datetime, warnings: list[DepositWarning]
+) -> _Checked:
+    if not doc.content:
+        raise DepositRefused(
+            f"document {index + 1} is empty", code="invalid-document", entry_index=index
+        )
+    if not doc.unique_id or len(doc.unique_id) > 128:
+        raise DepositRefused(
+            f"document {index + 1}: uniqueId is required (at most 128 characters)",
+            entry_index=index,
+        )
+    if doc.declared_size is not None and doc.declared_size != len(doc.content):
+        raise DepositRefused(
+            f"document {index + 1}: declared size {doc.declared_size} differs from the content's"
+            f" {len(doc.content)} bytes",
+            code="size-mismatch",
+            entry_index=index,
+        )
+    sha1 = hashlib.sha1(doc.content, usedforsecurity=False).hexdigest()
+    if doc.declared_sha1 is not None and doc.declared_sha1.lower() != sha1:
+        raise DepositRefused(
+            f"document {index + 1}: the declared SHA-1 hash does not match the content",
+            code="hash-mismatch",
+            entry_index=index,
+        )
+    try:
+        class_code = class_for_type(doc.type_code)
+    except InvalidInput as exc:
+        raise DepositRefused(exc.message, code=exc.code, entry_index=index) from None
+    header = _cda_header(index, doc)
+    creation, start, stop, title = doc.creation_time, doc.service_start, doc.service_stop, doc.title
+    if header is not None:
+        _check_cda(index, doc, header, ins, warnings)
+        creation = creation or header.effective_time
+        start = start or header.service_start
+        stop = stop or header.service_stop
+        title = title or header.title
+    if creation is None:
+        raise DepositRefused(
+            f"document {index + 1}: the creation time is required", entry_index=index
+        )
+    if creation.tzinfo is None or (start is not None and start.tzinfo is None):
+        raise DepositRefused(
+            f"document {index + 1}: times must carry a time zone", entry_index=index
+        )
+    if start is not None and stop is not None and stop < start:
+        raise DepositRefused(
+            f"document {index + 1}: the service stop time is before its start", entry_index=index
+        )
+    if creation > now + dt.timedelta(minutes=5):
+        warnings.append(
+            DepositWarning(
+                "creation-time-in-future",
+                f"document {index + 1}: the creation time is in the future",
+                index,
+            )
+        )
+    if not title or not title.strip():
+        title = type_label(doc.type_code)
+    return _Checked(
+        index=index,
+        doc=doc,
+        class_code=class_code,
+        title=title.strip()[:255],
+        creation_time=creation,
+        service_start=start,
+        service_stop=stop,
+        sha1=sha1,
+        sha256=hashlib.sha256(doc.content).hexdigest(),
+    )
+
+
+def check_bounds(documents: Sequence[DocumentInput], limits: RequestLimits) -> None:
+    """422 beyond ``max_documents``, 413 for a document beyond ``max_document_bytes``."""
+    check_document_count("documents in the submission", len(documents), limits)
+    for index, doc in enumerate(documents):
+        if len(doc.content) > limits.max_document_bytes:
+            raise too_large(
+                f"document {index + 1}",
+                len(doc.content),
+                limits.max_document_bytes,
+                "OPENDMP_MAX_DOCUMENT_BYTES",
+            )
+
+
+def _check_message(
+    documents: Sequence[DocumentInput], ins: Ins, now: dt.datetime
+) -> tuple[list[_Checked], list[DepositWarning]]:
+    if not documents:
+        raise DepositRefused("the submission holds no document")
+    warnings: list[DepositWarning] = []
+    seen: dict[str, int] = {}
+    targets: dict[tuple[str, str], int] = {}
+    for index, doc in enumerate(documents):
+        if doc.unique_id in seen:
+            raise DepositRefused(
+                f"documents {seen[doc.unique_id] + 1} and {index + 1} share one uniqueId",
+                code="duplicate-unique-id-in-message",
+                entry_index=index,
+            )
+        seen[doc.unique_id] = index
+        if doc.replaces is not None:
+            key = (doc.replaces.kind, doc.replaces.value)
+            if key in targets:
+                raise DepositRefused(
+                    f"documents {targets[key] + 1} and {index + 1} replace the same document",
+                    entry_index=index,
+                )
+            targets[key] = index
+    checked = [_check_document(i, d, ins, now, warnings) for i, d in enumerate(documents)]
+    return checked, warnings
+
+
+# --- the transaction ---------------------------------------------------------------------------
+
+
+async def _find_replaced(
+    session: AsyncSession, record_id: uuid.UUID, target: ReplaceTarget
+) -> m.Document | None:
+    query = select(m.Document).where(m.Document.record_id == record_id)
+    if target.kind == "unique-id":
+        query = query.where(m.Document.unique_id == target.value)
+    else:
+        raw = target.value.removeprefix("urn:uuid:")
+        try:
+            as_uuid = uuid.UUID(raw)
+        except ValueError:
+            return None
+        query = query.where(
+            or_(m.Document.id == as_uuid, m.Document.entry_uuid == f"urn:uuid:{as_uuid}")
+        )
+    return (await session.execute(query.with_for_update())).scalars().first()
+
+
+def _view(doc: m.Document) -> DocumentView:
+    return document_view(doc)
+
+
+async def _deposit_facts(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    actor: Actor,
+    found: tuple[m.Patient, m.Record],
+    now: dt.datetime,
+) -> ActorOnRecord:
+    patient, record = found
+    who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
+    facts = replace(who.facts, blocked_may_deposit=ctx.access.blocked_may_deposit)
+    return replace(who, facts=facts)
+
+
+@dataclass(slots=True)
+class _WrittenAhead:
+    """Blobs encrypted and written before the write transaction, per document index."""
+
+    record_id: uuid.UUID
+    data_key: bytes
+    keys: dict[int, str] = field(default_factory=dict)
+
+    def key_for(self, item: _Checked, record_id: uuid.UUID, data_key: bytes) -> str | None:
+        """The blob written ahead for ``item``, if it was sealed for this record and key."""
+        if record_id != self.record_id or not hmac.compare_digest(data_key, self.data_key):
+            return None
+        return self.keys.get(item.index)
+
+
+async def _look_ahead(
+    ctx: ServiceContext, actor: Actor, ins: Ins, checked: list[_Checked], now: dt.datetime
+) -> tuple[uuid.UUID, bytes, set[str]] | None:
+    """(record id, data key, uniqueIds already stored) when the deposit looks allowed, read
+    without the write lock; ``None`` otherwise: the write transaction then decides, audits
+    and answers (nothing is told from here)."""
+    try:
+        async with ctx.uow(read_only=True) as uow:
+            session = uow.session
+            patient, record = await get_record(session, ins)
+            who = await _deposit_facts(ctx, session, actor, (patient, record), now)
+            if not decide(actor, Action.DEPOSIT, who.facts).allowed:
+                return None
+            stored = await session.execute(
+                select(m.Document.unique_id).where(
+                    m.Document.record_id == record.id,
+                    m.Document.unique_id.in_([c.doc.unique_id for c in checked]),
+                )
+            )
+            return record.id, data_key_of(ctx, record), set(stored.scalars())
+    except OpenDMPError:
+        return None
+
+
+async def _write_ahead(
+    ctx: ServiceContext, actor: Actor, ins: Ins, checked: list[_Checked], now: dt.datetime
+) -> _WrittenAhead | None:
+    """Encrypt and write the new documents' blobs outside the write transaction."""
+    found = await _look_ahead(ctx, actor, ins, checked, now)
+    if found is None:
+        return None
+    record_id, data_key, stored = found
+    ahead = _WrittenAhead(record_id, data_key)
+    writers = asyncio.Semaphore(BLOB_WRITERS)
+
+    async def write(item: _Checked) -> None:
+        async with writers:
+            ahead.keys[item.index] = await ctx.blobs.put_document(
+                data_key=data_key,
+                record_id=str(record_id),
+                document_id=str(item.document_id),
+                content=item.doc.content,
+            )
+
+    new = [item for item in checked if item.doc.unique_id not in stored]
+    try:
+        # Every write ends (success or error) before any cleanup: no blob lands afterwards.
+        failures = await asyncio.gather(*(write(item) for item in new), return_exceptions=True)
+        failure = next((f for f in failures if isinstance(f, BaseException)), None)
+        if failure is not None:
+            raise failure
+    except BaseException:
+        await _delete_blobs(ctx, list(ahead.keys.values()), committed=False)
+        raise
+    return ahead
+
+
+@dataclass(slots=True)
+class _Stored:
+    """The blobs of one deposit: written ahead, written by this call, referenced by a row."""
+
+    ahead: _WrittenAhead | None
+    written: list[str]
+    referenced: set[str] = field(default_factory=set)
+
+    async def key_for(
+        self, ctx: ServiceContext, record: m.Record, data_key: bytes, item: _Checked
+    ) -> str:
+        key = self.ahead.key_for(item, record.id, data_key) if self.ahead is not None else None
+        if key is None:
+            key = await ctx.blobs.put_document(
+                data_key=data_key,
+                record_id=str(record.id),
+                document_id=str(item.document_id),
+                content=item.doc.content,
+            )
+            self.written.append(key)
+        self.referenced.add(key)
+        return key
+
+
+async def _store_new(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    actor: Actor,
+    on: tuple[ActorOnRecord, m.Record],
+    new_items: list[_Checked],
+    stored: _Stored,
+    set_id: uuid.UUID,
+    now: dt.datetime,
+) -> dict[int, dict[str, Any]]:
+    """Insert the new documents (one multi-row statement), supersede the replaced ones and
+    audit it all (one append for every event): the write lock is held for few statements."""
+    who, record = on
+    data_key = data_key_of(ctx, record)
+    author = _Author(who.professional_id, who.organization_id)
+    rows: dict[int, dict[str, Any]] = {}
+    for item in new_items:
+        key = await stored.key_for(ctx, record, data_key, item)
+        rows[item.index] = await _document_row(
+            session, actor, author, record, item, key, set_id, now
+        )
+    await session.execute(_INSERT_DOCUMENT, list(rows.values()))
+    events: list[NewEvent] = []
+
+    def event(action: AuditAction, document_id: uuid.UUID, details: dict[str, Any]) -> NewEvent:
+        return NewEvent(
+            action=action,
+            actor=actor,
+            time=ctx.now(),
+            record_id=record.id,
+            target_document_id=document_id,
+            details=details,
+        )
+
+    for item in new_items:
+        events.append(
+            event(AuditAction.DOCUMENT_DEPOSIT, item.document_id, {"type": item.doc.type_code})
+        )
+        if item.replaced is not None:
+            await _supersede(session, record.id, item.replaced, now)
+            replaced_by = {"replaced_by": str(item.document_id)}
+            events.append(event(AuditAction.DOCUMENT_REPLACE, item.replaced.id, replaced_by))
+    await append_many(session, events)
+    return rows
+
+
+async def provide_documents(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    ins: Ins,
+    submission: SubmissionSetInput,
+    documents: Sequence[DocumentInput],
+) -> ProvideResult:
+    """Store a submission set and its documents in one transaction (see the module doc)."""
+    check_bounds(documents, ctx.limits)
+    now = ctx.now()
+    checked, warnings = await to_thread.run_sync(_check_message, documents, ins, now)
+    ahead = await _write_ahead(ctx, actor, ins, checked, now)
+    written: list[str] = list(ahead.keys.values()) if ahead is not None else []
+    stored = _Stored(ahead, written)
+    inserted: dict[int, dict[str, Any]] = {}
+    committed = False
+    commit_sent = False
+    try:
+        async with ctx.uow() as uow:
+            session = uow.session
+            patient, record = await get_record(session, ins, for_update=True)
+            who = await _deposit_facts(ctx, session, actor, (patient, record), now)
+            decision = await require(
+                ctx,
+                uow,
+                actor=actor,
+                action=Action.DEPOSIT,
+                facts=who.facts,
+                audit_action=AuditAction.DOCUMENT_DEPOSIT,
+                record_id=record.id,
+            )
+            await _resolve_existing(session, record.id, checked, warnings)
+            for item in checked:
+                target = item.doc.replaces
+                if target is None or item.existing is not None:
+                    continue
+                old = await _find_replaced(session, record.id, target)
+                if old is not None and not await seen_or_audited(
+                    ctx,
+                    uow,
+                    actor=actor,
+                    facts=document_facts(old, actor=actor, who=who, matrix=ctx.matrix)[0],
+                    audit_action=AuditAction.DOCUMENT_REPLACE,
+                    record_id=record.id,
+                    document_id=old.id,
+                ):
+                    old = None  # not for this caller: answered as an unknown document
+                if old is None:
+                    raise DepositRefused(
+                        f"document {item.index + 1}: the document it replaces is not in"
+                        " this record",
+                        code="unresolved-reference",
+                        entry_index=item.index,
+                    )
+                if old.status != "current":
+                    raise DepositRefused(
+                        f"document {item.index + 1}: the document it replaces is {old.status},"
+                        " not current",
+                        code="replaced-document-not-current",
+                        http_status=409,
+                        entry_index=item.index,
+                    )
+                facts, _ = document_facts(old, actor=actor, who=who, matrix=ctx.matrix)
+                await require(
+                    ctx,
+                    uow,
+                    actor=actor,
+                    action=Action.REPLACE_DOCUMENT,
+                    facts=facts,
+                    audit_action=AuditAction.DOCUMENT_REPLACE,
+                    record_id=record.id,
+                    target_document_id=old.id,
+                )
+                item.replaced = old
+            new_items = [c for c in checked if c.existing is None]
+            set_id, set_entry_uuid = await _submission_set_for(
+                session, record.id, submission, bool(new_items), checked
+            )
+            if new_items:
+                await _insert_submission_set(
+                    ctx, session, actor, record.id, set_id, set_entry_uuid, submission, now
+                )
+                inserted = await _store_new(
+                    ctx, session, actor, (who, record), new_items, stored, set_id, now
+                )
+                recipient = patient.email or patient.mobile
+                if (
+                    record.notify_on_new_document
+                    and NOTIFY_NEW_DOCUMENT in decision.notify_patient
+                    and recipient
+                ):
+                    await enqueue_notification(
+                        session,
+                        record_id=record.id,
+                        kind="new-document",
+                        recipient=recipient,
+                        payload={"at": now.isoformat()},
+                        now=now,
+                        language=record.preferred_language,
+                    )
+            # A COMMIT that fails (connection lost) may still have been applied: from here
+            # on the blobs stay; those no row references are the orphan reaper's.
+            commit_sent = True
+            await uow.commit()
+            committed = True
+            if all(c.existing is None and c.replaced is None for c in checked):
+                # The common case: every row was inserted just now, from values we hold.
+                views = [_inserted_view(inserted[c.index]) for c in checked]
+                superseded: list[DocumentView | None] = [None] * len(checked)
+            else:
+                views, superseded = await _read_back(session, record.id, checked)
+    except IntegrityError:
+        await _delete_blobs(ctx, written, committed)
+        raise Conflict(
+            "a document or submission set with one of these uniqueIds was stored meanwhile",
+            code="duplicate-unique-id",
+        ) from None
+    except BaseException:
+        await _delete_blobs(ctx, written, committed or commit_sent)
+        raise
+    # Written ahead for a document that turned out to be already stored: never referenced.
+    await _delete_blobs(ctx, [key for key in written if key not in stored.referenced], False)
+    return ProvideResult(
+        submission_set_id=set_id,
+        submission_set_entry_uuid=set_entry_uuid,
+        documents=views,
+        warnings=warnings,
+        created=[c.existing is None for c in checked],
+        superseded=superseded,
+        ins=ins,
+    )
+
+
+async def _delete_blobs(ctx: ServiceContext, keys: list[str], committed: bool) -> None:
+    """Remove the blobs of a failed deposit (never those of rows that are, or may have
+    been, committed: docs/security.md, "Faults")."""
+    if committed:
+        return
+    for key in keys:
+        await ctx.blobs.store.delete(key)
+
+
+async def _resolve_existing(
+    session: AsyncSession,
+    record_id: uuid.UUID,
+    checked: list[_Checked],
+    warnings: list[DepositWarning],
+) -> None:
+    """Find uniqueIds already stored: same content = idempotent retry, else a conflict."""
+    rows = (
+        (
+            await session.execute(
+                select(m.Document).where(
+                    m.Document.record_id == record_id,
+                    m.Document.unique_id.in_([c.doc.unique_id for c in checked]),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    by_uid = {row.unique_id: row for row in rows}
+    for item in checked:
+        row = by_uid.get(item.doc.unique_id)
+        if row is None:
+            continue
+        if row.status == "deleted":
+            # A retry must not be told "already stored" for a document that answers 410.
+            raise DepositRefused(
+                f"document {item.index + 1}: a document with this uniqueId was deleted from"
+                " the record; a new deposit needs a new uniqueId",
+                code="duplicate-unique-id",
+                http_status=409,
+                entry_index=item.index,
+            )
+        if row.sha256 != item.sha256 or row.size != len(item.doc.content):
+            raise DepositRefused(
+                f"document {item.index + 1}: a document with this uniqueId and another"
+                " content is already in the record",
+                code="duplicate-unique-id",
+                http_status=409,
+                entry_index=item.index,
+            )
+        item.existing = row
+        warnings.append(
+            DepositWarning(
+                "already-stored",
+                f"document {item.index + 1}: the same document was already stored;"
+                " the existing entry is returned",
+                item.index,
+            )
+        )
+
+
+async def _submission_set_for(
+    session: AsyncSession,
+    record_id: uuid.UUID,
+    submission: SubmissionSetInput,
+    creates: bool,
+    checked: list[_Checked],
+) -> tuple[uuid.UUID, str]:
+    existing = (
+        await session.execute(
+            select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
+                m.SubmissionSet.record_id == record_id,
+                m.SubmissionSet.unique_id == submission.unique_id,
+            )
+        )
+    ).first()
+    if existing is not None:
+        if creates:
+            raise DepositRefused(
+                "a submission set with this uniqueId is already in the record",
+                code="duplicate-unique-id",
+                http_status=409,
+            )
+        return existing.id, existing.entry_uuid or f"urn:uuid:{existing.id}"
+    if not creates:
+        # Every document was already stored, under another submission set: keep theirs.
+        first = checked[0].existing
+        assert first is not None and first.submission_set_id is not None
+        row = (
+            await session.execute(
+                select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
+                    m.SubmissionSet.record_id == record_id,
+                    m.SubmissionSet.id == first.submission_set_id,
+                )
+            )
+        ).one()
+        return row.id, row.entry_uuid or f"urn:uuid:{row.id}"
+    entry_uuid = submission.entry_uuid or f"urn:uuid:{uuid.uuid4()}"
+    return uuid.uuid4(), entry_uuid
+
+
+async def _insert_submission_set(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    actor: Actor,
+    record_id: uuid.UUID,
+    set_id: uuid.UUID,
+    entry_uuid: str,
+    sub: SubmissionSetInput,
+    now: dt.datetime,
+) -> None:
+    professional = actor if isinstance(actor, Professional) else None
+    await session.execute(
+        insert(m.SubmissionSet).values(
+            id=set_id,
+            record_id=record_id,
+            unique_id=sub.unique_id,
+            source_id=sub.source_id,
+            title=sub.title[:255] if sub.title else None,
+            content_type_code=sub.content_type_code,
+            author_idnat=professional.idnat if professional else None,
+            author_name=professional.name if professional else None,
+            author_organization=professional.organization if professional else None,
+            submitted_at=sub.submitted_at or now,
+            entry_uuid=entry_uuid,
+            extra=canonical_json(sub.extra),
+        )
+    )
+
+
+@dataclass(slots=True)
+class _Author:
+    """The depositing professional's directory ids, looked up once per submission.
+
+    ``actor_on_record`` already read them; they are only registered here when missing
+    (a credential seen for the first time by this deposit).
+    """
+
+    professional_id: uuid.UUID | None
+    organization_id: uuid.UUID | None
+
+
+_INSERT_DOCUMENT = insert(m.Document.metadata.tables["document"])
+_UTC_FIELDS = ("service_start", "service_stop", "creation_time", "deposited_at", "updated_at")
+
+
+def _inserted_view(values: dict[str, Any]) -> DocumentView:
+    """The view of a row from the values just inserted, as the database gives them back
+    (timestamps in UTC): no read-back statement."""
+    row = dict(values)
+    for name in _UTC_FIELDS:
+        if row[name] is not None:
+            row[name] = row[name].astimezone(dt.UTC)
+    return document_view(m.Document(**row))
+
+
+async def _document_row(
+    session: AsyncSession,
+    actor: Actor,
+    author: _Author,
+    record: m.Record,
+    item: _Checked,
+    blob_key: str,
+    set_id: uuid.UUID,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    doc = item.doc
+    author_professional_id = author_org_id = None
+    author_idnat = author_name = author_role = author_specialty = author_org = None
+    if isinstance(actor, Professional):
+        if author.professional_id is None:
+            author.professional_id = (await ensure_professional(session, actor, now=now)).id
+        author_professional_id = author.professional_id
+        author_idnat, author_name = actor.idnat, actor.name
+        author_role, author_specialty = actor.profession, actor.specialty
+        if actor.organization:
+            if author.organization_id is None:
+                org = await ensure_organization(
+                    session, actor.organization, name=doc.author_organization_name, now=now
+                )
+                author.organization_id = org.id
+            author_org_id, author_org = author.organization_id, actor.organization
+    values: dict[str, Any] = dict(
+        id=item.document_id,
+        entry_uuid=item.entry_uuid,
+        record_id=record.id,
+        unique_id=doc.unique_id,
+        status="current",
+        archived=False,
+        masked_by_patient=record.mask_new_documents,
+        invisible_to_patient=doc.invisible_to_patient,
+        invisible_to_representatives=doc.invisible_to_representatives,
+        class_code=item.class_code,
+        type_code=doc.type_code,
+        type_system=doc.type_system[:64],
+        format_code=doc.format_code[:128],
+        mime_type=doc.mime_type[:128],
+        title=item.title,
+        language=doc.language[:16],
+        author_professional_id=author_professional_id,
+        author_organization_id=author_org_id,
+        author_idnat=author_idnat,
+        author_name=author_name,
+        author_role=author_role,
+        author_specialty=author_specialty,
+        author_organization_idnat=author_org,
+        practice_setting=doc.practice_setting,
+        facility_type=doc.facility_type,
+        event_codes=orjson.dumps(list(doc.event_codes)).decode() if doc.event_codes else None,
+        service_start=item.service_start,
+        service_stop=item.service_stop,
+        creation_time=item.creation_time,
+        size=len(doc.content),
+        sha256=item.sha256,
+        sha1=item.sha1,
+        blob_key=blob_key,
+        replaces_id=item.replaced.id if item.replaced is not None else None,
+        submission_set_id=set_id,
+        version=1,
+        extra=canonical_json(doc.extra),
+        deposited_at=now,
+        deposited_by_kind=actor.kind.value,
+        deposited_by_id=actor.actor_id,
+        updated_at=now,
+        deleted_at=None,
+    )
+    return values
+
+
+async def _supersede(
+    session: AsyncSession, record_id: uuid.UUID, old: m.Document, now: dt.datetime
+) -> None:
+    result = await session.execute(
+        update(m.Document)
+        .where(
+            m.Document.record_id == record_id,
+            m.Document.id == old.id,
+            m.Document.status == "current",
+        )
+        .values(status="superseded", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 1) != 1:
+        raise DepositRefused(
+            "the replaced document was replaced meanwhile",
+            code="replaced-document-not-current",
+            http_status=409,
+        )
+
+
+async def _read_back(
+    session: AsyncSession, record_id: uuid.UUID, checked: list[_Checked]
+) -> tuple[list[DocumentView], list[DocumentView | None]]:
+    ids = [c.existing.id if c.existing is not None else c.document_id for c in checked]
+    old_ids = [c.replaced.id for c in checked if c.replaced is not None]
+    rows = (
+        (
+            await session.execute(
+                select(m.Document)
+                .where(m.Document.record_id == record_id, m.Document.id.in_(ids + old_ids))
+                .execution_options(populate_existing=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    by_id = {row.id: row for row in rows}
+    views = [_view(by_id[i]) for i in ids]
+    superseded = [_view(by_id[c.replaced.id]) if c.replaced is not None else None for c in checked]
+    return views, superseded
+
+
+__all__ = [
+    "DepositRefused",
+    "DepositWarning",
+    "DocumentInput",
+    "ProvideResult",
+    "ReplaceTarget",
+    "SubmissionSetInput",
+    "provide_documents",
+]

@@ -1,0 +1,335 @@
+"""Search a record's documents (ITI-67 / PDSm, DMP TD3.1) with keyset paging.
+
+The WHERE clause is the policy's SQL filter (``storage.document_filter.readable_documents``)
+AND the criteria: documents are never loaded to be filtered in Python. A page costs three
+statements whatever its size: the page, the total, the entryUUIDs of replaced versions.
+
+Paging is keyset on (sort key, id) — no OFFSET — with an opaque cursor signed by a key
+derived from the master key. The cursor pins:
+
+- the record and a digest of the criteria (a cursor is refused with other criteria);
+- the sort, and the (key, id) of the last row served;
+- a snapshot bound: the first page's time ``T``; later pages only consider documents with
+  ``deposited_at <= T``.
+
+Every sort key (deposit time, creation time, service start) is immutable once deposited, so a
+row's place in the order never moves: no page repeats a row and none skips a document that
+existed when the first page was served, whatever is deposited or replaced between page
+fetches. The bound is on ``deposited_at``, not on ``updated_at``, on purpose: the snapshot pins
+*which documents are candidates*, never *what the reader may see*. Access rights and
+metadata (mask, visibility, status, archive) are evaluated at each page against the current
+state, so a document masked or deleted after the first page is not served by later pages —
+the access rules win over snapshot consistency. A deposit whose transaction began before
+``T`` but committed after the first page may appear on a later page or not (it did not exist
+for the first one); either way it appears at most once. The total is counted under the same
+bound, so it is stable unless documents leave the reader's view meanwhile.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
+
+from opendmp.audit.vocabulary import AuditAction
+from opendmp.domain.actors import Actor
+from opendmp.domain.errors import InvalidInput
+from opendmp.domain.identifiers import Ins
+from opendmp.domain.policy import Action
+from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.facts import actor_on_record
+from opendmp.services.core.gate import audit, require
+from opendmp.services.core.records import get_record
+from opendmp.services.documents.consultation import after_access
+from opendmp.services.documents.criteria import (
+    SECURITY_LABELS,
+    SORT_KEYS,
+    STATUSES,
+    DateRange,
+    DocumentQuery,
+    criteria_conditions,
+    sort_key_of,
+)
+from opendmp.services.documents.views import DocumentView, document_view
+from opendmp.storage import models as m
+from opendmp.storage.document_filter import readable_documents
+
+__all__ = [
+    "Cursor",
+    "DateRange",
+    "DocumentPage",
+    "DocumentQuery",
+    "PageRequest",
+    "decode_cursor",
+    "encode_cursor",
+    "search_documents",
+]
+
+DEFAULT_COUNT = 20
+MAX_COUNT = 100
+_CURSOR_CONTEXT = b"opendmp:document-search-cursor:v1"
+_DOCUMENT_COLUMNS = tuple(m.Document.metadata.tables["document"].c)
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    count: int = DEFAULT_COUNT
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPage:
+    items: list[DocumentView]
+    total: int
+    next_cursor: str | None
+    # logicalId of a replaced version -> its entryUUID (for ``relatesTo``), for the items
+    # that replace another version.
+    replaced_entry_uuids: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _invalid(message: str) -> InvalidInput:
+    return InvalidInput(message, code="invalid-search")
+
+
+def _validate(query: DocumentQuery, page: PageRequest) -> int:
+    problems: list[str] = []
+    unknown = set(query.statuses) - STATUSES
+    if unknown:
+        problems.append(f"status must be current or superseded, not {', '.join(sorted(unknown))}")
+    labels = set(query.security_labels) - SECURITY_LABELS
+    if labels:
+        problems.append(f"unknown security label {', '.join(sorted(labels))}")
+    if query.sort.removeprefix("-") not in SORT_KEYS:
+        problems.append(f"sort must be one of {', '.join(sorted(SORT_KEYS))} (optionally -)")
+    for name in ("date", "creation", "period", "period_start", "period_end"):
+        found: DateRange | None = getattr(query, name)
+        if found and any(v.tzinfo is None for _, v in found.bounds()):
+            problems.append(f"{name} bounds must carry a time zone")
+    if page.count < 0:
+        problems.append("count must not be negative")
+    if problems:
+        raise _invalid("; ".join(problems))
+    return min(page.count, MAX_COUNT)
+
+
+# --- cursor -----------------------------------------------------------------------------------
+
+
+def _cursor_key(ctx: ServiceContext) -> bytes:
+    # A key of its own, derived from the master key: the master key itself signs nothing.
+    return hmac.new(ctx.master_key.raw, _CURSOR_CONTEXT, hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def query_digest(query: DocumentQuery) -> str:
+    """A digest of the criteria (no value in clear: the cursor travels in URLs and logs)."""
+    canonical = orjson.dumps(asdict(query), option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    record_id: uuid.UUID
+    digest: str
+    sort: str
+    key: dt.datetime
+    last_id: uuid.UUID
+    snapshot: dt.datetime
+
+
+def encode_cursor(ctx: ServiceContext, cursor: Cursor) -> str:
+    body = orjson.dumps(
+        {
+            "v": 1,
+            "r": str(cursor.record_id),
+            "q": cursor.digest,
+            "s": cursor.sort,
+            "k": cursor.key.isoformat(),
+            "i": str(cursor.last_id),
+            "t": cursor.snapshot.isoformat(),
+        }
+    )
+    mac = hmac.new(_cursor_key(ctx), body, hashlib.sha256).digest()
+    return f"{_b64(body)}.{_b64(mac)}"
+
+
+def decode_cursor(ctx: ServiceContext, token: str) -> Cursor:
+    """The cursor, or ``invalid-cursor`` if it was not made by us, altered, or malformed."""
+    refused = InvalidInput("the paging cursor is not valid", code="invalid-cursor")
+    try:
+        body_text, mac_text = token.split(".", 1)
+        body, mac = _unb64(body_text), _unb64(mac_text)
+    except (ValueError, binascii.Error):
+        raise refused from None
+    expected = hmac.new(_cursor_key(ctx), body, hashlib.sha256).digest()
+    if not hmac.compare_digest(mac, expected):
+        raise refused
+    try:
+        data: dict[str, Any] = orjson.loads(body)
+        cursor = Cursor(
+            record_id=uuid.UUID(data["r"]),
+            digest=str(data["q"]),
+            sort=str(data["s"]),
+            key=dt.datetime.fromisoformat(data["k"]),
+            last_id=uuid.UUID(data["i"]),
+            snapshot=dt.datetime.fromisoformat(data["t"]),
+        )
+    except (KeyError, TypeError, ValueError, orjson.JSONDecodeError):
+        raise refused from None
+    if data.get("v") != 1:
+        raise refused
+    return cursor
+
+
+# --- the search -------------------------------------------------------------------------------
+
+
+def _after(sort: str, cursor: Cursor) -> ColumnElement[bool]:
+    """Rows strictly after the cursor's (key, id) in the page order."""
+    key = SORT_KEYS[sort.removeprefix("-")]
+    if sort.startswith("-"):
+        return or_(key < cursor.key, and_(key == cursor.key, m.Document.id < cursor.last_id))
+    return or_(key > cursor.key, and_(key == cursor.key, m.Document.id > cursor.last_id))
+
+
+async def search_documents(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    ins: Ins,
+    query: DocumentQuery,
+    page: PageRequest = PageRequest(),
+) -> DocumentPage:
+    """One page of the documents of ``ins``'s record that ``actor`` may read and that match
+    ``query``; audited once as ``document:document:search`` (counts only, no criteria)."""
+    count = _validate(query, page)
+    digest = query_digest(query)
+    now = ctx.now()
+    async with ctx.uow() as uow:
+        session = uow.session
+        patient, record = await get_record(session, ins)
+        cursor = decode_cursor(ctx, page.cursor) if page.cursor is not None else None
+        if cursor is not None and (
+            cursor.record_id != record.id or cursor.digest != digest or cursor.sort != query.sort
+        ):
+            raise InvalidInput("the paging cursor is not valid", code="invalid-cursor")
+        statuses = query.wanted_statuses()
+        who = await actor_on_record(
+            session,
+            actor=actor,
+            patient=patient,
+            record=record,
+            now=now,
+            include_superseded="superseded" in statuses,
+        )
+        decision = await require(
+            ctx,
+            uow,
+            actor=actor,
+            action=Action.SEARCH_DOCUMENTS,
+            facts=who.facts,
+            audit_action=AuditAction.DOCUMENT_SEARCH,
+            record_id=record.id,
+        )
+        snapshot = cursor.snapshot if cursor is not None else now
+        where: list[ColumnElement[bool]] = [
+            readable_documents(
+                record_id=record.id,
+                actor=actor,
+                facts=who.facts,
+                matrix=ctx.matrix,
+                actor_professional_id=who.professional_id,
+                actor_organization_id=who.organization_id,
+            ),
+            m.Document.status.in_(sorted(statuses)) if statuses else false(),
+            m.Document.deposited_at <= snapshot,
+            *criteria_conditions(query, dialect=session.get_bind().dialect.name),
+        ]
+        items: list[DocumentView] = []
+        next_cursor = None
+        total: int | None = None
+        if count:
+            key = SORT_KEYS[query.sort.removeprefix("-")]
+            descending = query.sort.startswith("-")
+            order = (key.desc(), m.Document.id.desc()) if descending else (key, m.Document.id)
+            paged = [*where, _after(query.sort, cursor)] if cursor is not None else where
+            # Plain rows, not ORM objects: a page is read-only, and loading 21 mapped
+            # instances into the identity map cost more than the query. On the first page
+            # the page's own rows are the whole match set, so the total rides along as a
+            # window count instead of a second statement.
+            columns: list[ColumnElement[Any]] = [*_DOCUMENT_COLUMNS]
+            if cursor is None:
+                columns.append(func.count().over().label("match_total"))
+            rows = list(
+                (
+                    await session.execute(
+                        select(*columns).where(*paged).order_by(*order).limit(count + 1)
+                    )
+                ).all()
+            )
+            if cursor is None:
+                total = int(rows[0].match_total) if rows else 0
+            items = [document_view(row) for row in rows[:count]]
+            if len(rows) > count:
+                last = rows[count - 1]
+                next_cursor = encode_cursor(
+                    ctx,
+                    Cursor(
+                        record.id,
+                        digest,
+                        query.sort,
+                        sort_key_of(query.sort, last),
+                        last.id,
+                        snapshot,
+                    ),
+                )
+        if total is None:
+            total = int(
+                (
+                    await session.execute(
+                        select(func.count()).select_from(m.Document).where(*where)
+                    )
+                ).scalar_one()
+            )
+        replaced_ids = sorted({v.replaces_id for v in items if v.replaces_id is not None})
+        replaced: dict[uuid.UUID, str] = {}
+        if replaced_ids:
+            replaced = {
+                row.id: row.entry_uuid
+                for row in await session.execute(
+                    select(m.Document.id, m.Document.entry_uuid).where(
+                        m.Document.record_id == record.id, m.Document.id.in_(replaced_ids)
+                    )
+                )
+            }
+        await audit(
+            ctx,
+            uow,
+            actor=actor,
+            action=AuditAction.DOCUMENT_SEARCH,
+            record_id=record.id,
+            details={"count": len(items), "total": total, "page": "next" if cursor else "first"},
+        )
+        await after_access(
+            ctx, session, actor=actor, decision=decision, patient=patient, record=record, now=now
+        )
+        await uow.commit()
+        return DocumentPage(items, total, next_cursor, replaced)

@@ -1,0 +1,1 @@
+"""Operations: retention and destruction, key rotation, orphan-blob reaping, readiness."""
