@@ -22,8 +22,8 @@ from opendmp.domain.actors import Actor, Patient, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
 from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.records import get_record
 from opendmp.services.documents import DocumentView
-from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.api.provide_support import FHIR_JSON, FHIR_XML, valid_fhir
 from tests.auth_support import PSC, finess_struct
@@ -124,7 +124,7 @@ def ids_of(bundle: dict[str, Any]) -> list[str]:
 
 async def events(ctx: ServiceContext, ins: Ins, action: str | None = None) -> list[m.AuditEvent]:
     async with ctx.sessions() as session:
-        _, record = await records.get_record(session, ins)
+        _, record = await get_record(session, ins)
         query = (
             select(m.AuditEvent)
             .where(m.AuditEvent.chain == str(record.id))

@@ -142,7 +142,9 @@ async def test_a_non_string_attachment_url_is_refused_with_400(
 async def test_deeply_nested_extensions_are_refused_with_400(
     api: Api, ctx: ServiceContext, ins: Ins, method: str, url: str
 ) -> None:
-    resource = ans_iti105(ins) if url.endswith("DocumentReference") else {"resourceType": "Consent"}
+    resource: dict[str, Any] = (
+        ans_iti105(ins) if url.endswith("DocumentReference") else {"resourceType": "Consent"}
+    )
     resource["extension"] = [_nested_extensions(120)]
     before = await snapshot(ctx)
     status, body = await api.request(method, url, headers=api.patient(ins), json_body=resource)

@@ -4,11 +4,13 @@ they may read the record). Runs on both databases."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from opendmp.domain.identifiers import INS_NIA_OID, Ins, parse_ins, with_ins_key
 from opendmp.domain.records import ClosureReason
-from opendmp.fhir.patient import (
+from opendmp.fhir.identities import (
     DMP_AUTHORIZATION_STATUS,
     DMP_CLOSURE,
     DMP_TREATING_DOCTOR,
@@ -32,7 +34,7 @@ URL = "/fhir/Patient"
 DEMOGRAPHICS = ("name", "gender", "birthDate")
 
 
-async def lookup(api: Api, ins: Ins, headers: dict[str, str]) -> dict[str, object] | None:
+async def lookup(api: Api, ins: Ins, headers: dict[str, str]) -> dict[str, Any] | None:
     status, bundle = await api.get(URL, params={"identifier": token(ins)}, headers=headers)
     assert status == 200, bundle
     found = resources(bundle)
@@ -40,8 +42,8 @@ async def lookup(api: Api, ins: Ins, headers: dict[str, str]) -> dict[str, objec
     return found[0] if found else None
 
 
-def state_of(patient: dict[str, object]) -> str | None:
-    ext = extension(patient, DMP_AUTHORIZATION_STATUS)  # type: ignore[arg-type]
+def state_of(patient: dict[str, Any]) -> str | None:
+    ext = extension(patient, DMP_AUTHORIZATION_STATUS)
     return None if ext is None else str(ext["valueCode"])
 
 
@@ -104,12 +106,12 @@ async def test_a_caller_without_access_learns_no_names(api: Api, ctx: ServiceCon
     assert patient is not None
     assert patient["active"] is True
     assert state_of(patient) == "NON_EXISTE"
-    assert extension(patient, DMP_TREATING_DOCTOR) == {  # type: ignore[arg-type]
+    assert extension(patient, DMP_TREATING_DOCTOR) == {
         "url": DMP_TREATING_DOCTOR,
         "valueBoolean": False,
     }
     assert not any(key in patient for key in DEMOGRAPHICS)
-    assert extension(patient, DMP_CLOSURE) is None  # type: ignore[arg-type]
+    assert extension(patient, DMP_CLOSURE) is None
 
 
 async def test_a_cpe_with_a_valid_authorisation_learns_no_names(
@@ -156,7 +158,7 @@ async def test_a_valid_authorisation_shows_the_ins_identity(api: Api, ctx: Servi
             "value": ins.value,
         }
     ]
-    [name] = patient["name"]  # type: ignore[misc]
+    [name] = patient["name"]
     assert name["use"] == "official" and name["family"] == "FICTIF"
     assert name["given"] == ["Alex"]
     assert (patient["gender"], patient["birthDate"]) == ("female", "1980-01-15")
@@ -187,7 +189,8 @@ async def test_a_treating_doctor_sees_the_flag(api: Api, ctx: ServiceContext) ->
     await access.declare_authorization(ctx, actor=DOCTOR, ins=ins, treating_doctor=True)
     patient = await lookup(api, ins, api.professional(DOCTOR))
     assert patient is not None
-    assert extension(patient, DMP_TREATING_DOCTOR)["valueBoolean"] is True  # type: ignore[arg-type,index]
+    flag = extension(patient, DMP_TREATING_DOCTOR)
+    assert flag is not None and flag["valueBoolean"] is True
 
 
 async def test_a_closed_record_is_inactive_with_its_closure(api: Api, ctx: ServiceContext) -> None:
@@ -199,7 +202,7 @@ async def test_a_closed_record_is_inactive_with_its_closure(api: Api, ctx: Servi
     patient = await lookup(api, ins, api.professional(DOCTOR))
     assert patient is not None
     assert patient["active"] is False
-    closure = extension(patient, DMP_CLOSURE)  # type: ignore[arg-type]
+    closure = extension(patient, DMP_CLOSURE)
     assert closure is not None
     parts = {e["url"]: e for e in closure["extension"]}
     assert set(parts) == {"dateFermeture", "motifFermeture", "raisonFermeture"}

@@ -95,7 +95,8 @@ async def refused(
 
 
 def doc_of(bundle: dict[str, Any], n: int = 0) -> dict[str, Any]:
-    return entries_of(bundle, "DocumentReference")[n]["resource"]
+    resource: dict[str, Any] = entries_of(bundle, "DocumentReference")[n]["resource"]
+    return resource
 
 
 def attachment(bundle: dict[str, Any], n: int = 0) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
 from opendmp.services import documents
 from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.notifications import enqueue_notification
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
@@ -84,7 +85,7 @@ async def enqueue(
     """An outbox row written as the services write it; returns its id."""
     before = {r.id for r in await outbox_rows(ctx)}
     async with ctx.sessions() as session, session.begin():
-        await records.enqueue_notification(
+        await enqueue_notification(
             session,
             record_id=None,
             kind=kind,
@@ -460,7 +461,7 @@ def test_the_worker_command_delivers_and_stops_on_ctrl_c(tmp_path: Path, smtp: S
 
 async def test_the_metrics_expose_the_outbox_lag(runtime: Runtime, app: FastAPI) -> None:
     async with runtime.ctx.sessions() as session, session.begin():
-        await records.enqueue_notification(
+        await enqueue_notification(
             session,
             record_id=None,
             kind="new-document",

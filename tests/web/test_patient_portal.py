@@ -74,7 +74,7 @@ async def deposit(
         ctx,
         actor=DOCTOR,
         ins=account.ins,
-        submission=submission(ctx.now(), **{"title": title, "content": PDF, **overrides}),
+        submission=submission(ctx.now(), PDF, title=title, **overrides),
     )
 
 
@@ -768,6 +768,7 @@ async def test_the_history_shows_accesses_highlights_emergencies_and_takes_repor
                 select(m.AuditEvent.details).where(m.AuditEvent.action == "record:access:reported")
             )
         ).scalar_one()
+    assert reported is not None
     assert orjson.loads(reported)["event_id"] == int(event.group(1))
 
 

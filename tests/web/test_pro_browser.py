@@ -39,7 +39,7 @@ from opendmp.services import documents
 from opendmp.services.access import authorisations as access
 from opendmp.services.core.context import ServiceContext
 from opendmp.storage.migrate import upgrade
-from tests.notify.test_notifications import SmtpServer, body_of, free_port
+from tests.notify.smtp_support import SmtpServer, body_of, free_port
 from tests.web.browser_support import Shots, patient_first_sign_in
 from tests.web.test_desk_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from opendmp.audit import writer
 from opendmp.domain.errors import AccessDenied, NotFound, OpenDMPError
 from opendmp.domain.identifiers import Ins
 from opendmp.services.core.context import AccessRules, ServiceContext
@@ -127,7 +128,7 @@ async def test_a_failure_after_the_blobs_were_written_leaves_no_row_and_no_blob(
     ctx: ServiceContext, blob_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ins = await new_patient(ctx)
-    real_append = deposit.append_many
+    real_append = writer.append_many
     calls = 0
 
     async def failing_append(*args: Any, **kwargs: Any) -> None:
