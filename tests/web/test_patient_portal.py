@@ -68,13 +68,17 @@ async def make_patient(ctx: ServiceContext, **overrides: object) -> Account:
 
 
 async def deposit(
-    ctx: ServiceContext, account: Account, title: str = "Compte rendu", **overrides: object
+    ctx: ServiceContext,
+    account: Account,
+    title: str = "Compte rendu",
+    content: bytes = PDF,
+    **overrides: object,
 ) -> DocumentView:
     return await deposit_document(
         ctx,
         actor=DOCTOR,
         ins=account.ins,
-        submission=submission(ctx.now(), PDF, title=title, **overrides),
+        submission=submission(ctx.now(), content, title=title, **overrides),
     )
 
 
