@@ -18,13 +18,13 @@ from opendmp.fhir.identities import (
 from opendmp.services.access import authorisations as access
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.records import lifecycle as records
+from tests.api.fhir_read_support import ins_token
 from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
     error_codes,
     extension,
     resources,
-    token,
 )
 from tests.conftest import Clock
 from tests.factories import make_ins, patient_actor
@@ -35,7 +35,7 @@ DEMOGRAPHICS = ("name", "gender", "birthDate")
 
 
 async def lookup(api: Api, ins: Ins, headers: dict[str, str]) -> dict[str, Any] | None:
-    status, bundle = await api.get(URL, params={"identifier": token(ins)}, headers=headers)
+    status, bundle = await api.get(URL, params={"identifier": ins_token(ins)}, headers=headers)
     assert status == 200, bundle
     found = resources(bundle)
     assert len(found) <= 1
@@ -52,7 +52,7 @@ def state_of(patient: dict[str, Any]) -> str | None:
 
 async def test_no_credential_is_refused_with_401(api: Api, ctx: ServiceContext) -> None:
     ins = await create(ctx)
-    status, outcome = await api.get(URL, params={"identifier": token(ins)})
+    status, outcome = await api.get(URL, params={"identifier": ins_token(ins)})
     assert status == 401
     assert outcome["resourceType"] == "OperationOutcome"
 
@@ -60,7 +60,7 @@ async def test_no_credential_is_refused_with_401(api: Api, ctx: ServiceContext) 
 async def test_a_token_without_the_iti78_scope_is_refused(api: Api, ctx: ServiceContext) -> None:
     ins = await create(ctx)
     headers = api.professional(DOCTOR, scope="ITI-65 ITI-67")
-    status, outcome = await api.get(URL, params={"identifier": token(ins)}, headers=headers)
+    status, outcome = await api.get(URL, params={"identifier": ins_token(ins)}, headers=headers)
     assert status == 403
     assert "insufficient-scope" in error_codes(outcome)
 
@@ -94,7 +94,7 @@ async def test_a_patient_may_not_look_up_someone_else(api: Api, ctx: ServiceCont
     mine, other = await create(ctx), await create(ctx)
     for ins in (other, make_ins()):  # existing or not: the same refusal
         status, outcome = await api.get(
-            URL, params={"identifier": token(ins)}, headers=api.patient(mine)
+            URL, params={"identifier": ins_token(ins)}, headers=api.patient(mine)
         )
         assert status == 403
         assert "not-own-record" in error_codes(outcome)
@@ -129,7 +129,7 @@ async def test_a_cpe_with_a_valid_authorisation_learns_no_names(
 
 async def test_no_record_is_an_empty_searchset(api: Api) -> None:
     status, bundle = await api.get(
-        URL, params={"identifier": token(make_ins())}, headers=api.professional(DOCTOR)
+        URL, params={"identifier": ins_token(make_ins())}, headers=api.professional(DOCTOR)
     )
     assert status == 200
     assert bundle["total"] == 0 and "entry" not in bundle
@@ -222,7 +222,7 @@ async def test_a_patient_token_sees_its_own_record(api: Api, ctx: ServiceContext
 async def test_an_nia_is_a_temp_identifier(api: Api, ctx: ServiceContext) -> None:
     nia = parse_ins(with_ins_key("2800175123999"), INS_NIA_OID)
     status, bundle = await api.get(
-        URL, params={"identifier": token(nia)}, headers=api.professional(DOCTOR)
+        URL, params={"identifier": ins_token(nia)}, headers=api.professional(DOCTOR)
     )
     assert status == 200 and bundle["total"] == 0
 
@@ -248,7 +248,7 @@ async def test_post_search_and_xml(api: Api, ctx: ServiceContext) -> None:
         "POST",
         f"{URL}/_search",
         headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
-        content=f"identifier={token(ins)}".encode(),
+        content=f"identifier={ins_token(ins)}".encode(),
     )
     assert status == 200
     assert resources(bundle)[0]["identifier"][0]["value"] == ins.value

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.domain.actors import Actor, Professional
@@ -128,6 +128,23 @@ async def outbox_rows(ctx: ServiceContext, kind: str | None = None) -> list[m.Ou
         if kind is not None:
             query = query.where(m.Outbox.kind == kind)
         return list((await session.execute(query)).scalars())
+
+
+async def document_counts(ctx: ServiceContext) -> tuple[int, int, int]:
+    """(documents, submission sets, superseded documents)."""
+    async with ctx.sessions() as session:
+        docs = (await session.execute(select(func.count()).select_from(m.Document))).scalar_one()
+        sets = (
+            await session.execute(select(func.count()).select_from(m.SubmissionSet))
+        ).scalar_one()
+        superseded = (
+            await session.execute(
+                select(func.count())
+                .select_from(m.Document)
+                .where(m.Document.status == "superseded")
+            )
+        ).scalar_one()
+    return docs, sets, superseded
 
 
 @contextmanager

@@ -41,6 +41,7 @@ from tests.factories import (
     patient_actor,
     submission,
 )
+from tests.services.document_support import record_events
 
 AUTHOR = make_professional(1)
 READER = make_professional(2)
@@ -78,17 +79,6 @@ async def document_count(ctx: ServiceContext) -> int:
     async with ctx.sessions() as session:
         total = await session.execute(select(func.count()).select_from(m.Document))
         return int(total.scalar_one())
-
-
-async def record_events(ctx: ServiceContext, ins: Ins) -> list[m.AuditEvent]:
-    async with ctx.sessions() as session:
-        _, record = await get_record(session, ins)
-        query = (
-            select(m.AuditEvent)
-            .where(m.AuditEvent.chain == str(record.id))
-            .order_by(m.AuditEvent.seq)
-        )
-        return list((await session.execute(query)).scalars())
 
 
 async def authorize(
