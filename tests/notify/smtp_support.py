@@ -13,9 +13,11 @@ import email
 import email.policy
 import socket
 import threading
+from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 
 
@@ -110,6 +112,15 @@ class SmtpServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+@pytest.fixture(name="smtp")
+def smtp_fixture() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, for one test."""
+    server = SmtpServer(free_port())
+    server.start()
+    yield server
+    server.stop()
 
 
 def free_port() -> int:

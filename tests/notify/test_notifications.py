@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,12 @@ from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, submission
-from tests.notify.smtp_support import SmtpServer, body_of, free_port
+from tests.notify.smtp_support import (  # noqa: F401 - the fixture smtp
+    SmtpServer,
+    body_of,
+    free_port,
+    smtp_fixture,
+)
 
 SENDER_ADDRESS = "OpenDMP <no-reply@opendmp.localhost>"
 ACCESS_PAYLOAD = {
@@ -52,14 +56,6 @@ ACCESS_PAYLOAD = {
 
 
 # --- a real SMTP server (tests/notify/smtp_support.py) ----------------------------------
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -35,7 +35,11 @@ from opendmp.domain.identifiers import INS_NIR_TEST_OID, parse_ins
 from opendmp.services import documents
 from opendmp.services.access import authorisations as access
 from opendmp.services.core.context import ServiceContext
-from tests.notify.smtp_support import SmtpServer, body_of, free_port
+from tests.notify.smtp_support import (  # noqa: F401 - the fixture smtp
+    SmtpServer,
+    body_of,
+    smtp_fixture,
+)
 from tests.web.browser_support import (
     Shots,
     chromium,
@@ -47,14 +51,6 @@ from tests.web.browser_support import (
 
 CAMILLE, _, LEA = PATIENTS
 PRO = {p.key: p.actor for p in PROFESSIONALS}
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
