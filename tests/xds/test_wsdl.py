@@ -122,7 +122,7 @@ def server(engine: AsyncEngine, tmp_path: Path, master_key: MasterKey) -> Iterat
 
 
 def _client(server: str, tx: Transaction) -> zeep.Client:
-    return zeep.Client(wsdl=f"{server}{tx.path}?wsdl")
+    return zeep.Client(wsdl=f"{server}{tx.path}?wsdl")  # type: ignore[no-untyped-call]
 
 
 async def test_zeep_builds_a_client_for_every_transaction_from_the_served_wsdl(server: str) -> None:
