@@ -187,29 +187,22 @@ async def test_an_unchanged_version_is_no_new_version(ctx: ServiceContext, ins: 
 
 JSON_PATCH = "application/json-patch+json"
 DMP_SYSTEM = "urn:oid:1.2.250.1.213.1.1.4.13"
+
+
+def add_label(code: str) -> list[dict[str, Any]]:
+    """The JSON Patch adding the DMP confidentiality code ``code``."""
+    coding = {"system": DMP_SYSTEM, "code": code}
+    return [{"op": "add", "path": "/securityLabel/-", "value": {"coding": [coding]}}]
+
+
+def with_codes(*codes: str) -> Any:
+    """The ITI-57 request of a new version with ``codes``."""
+    return lambda doc, ins: update_request(ins, new_version(doc, ins, codes), "1")
+
+
 KINDS = {
-    "mask": (
-        DOCTOR,
-        [
-            {
-                "op": "add",
-                "path": "/securityLabel/-",
-                "value": {"coding": [{"system": DMP_SYSTEM, "code": "MASQUE_PS"}]},
-            }
-        ],
-        lambda doc, ins: update_request(ins, new_version(doc, ins, ["MASQUE_PS"]), "1"),
-    ),
-    "visibility": (
-        AUTHOR,
-        [
-            {
-                "op": "add",
-                "path": "/securityLabel/-",
-                "value": {"coding": [{"system": DMP_SYSTEM, "code": "INVISIBLE_PATIENT"}]},
-            }
-        ],
-        lambda doc, ins: update_request(ins, new_version(doc, ins, ["INVISIBLE_PATIENT"]), "1"),
-    ),
+    "mask": (DOCTOR, add_label("MASQUE_PS"), with_codes("MASQUE_PS")),
+    "visibility": (AUTHOR, add_label("INVISIBLE_PATIENT"), with_codes("INVISIBLE_PATIENT")),
     "archive": (
         AUTHOR,
         {  # a FHIRPath Patch: the extension is there (false) already
@@ -391,12 +384,12 @@ REFUSALS = {
     ),
     "mask and visibility at once": (
         AUTHOR,
-        lambda d, i: update_request(i, new_version(d, i, ["MASQUE_PS", "INVISIBLE_PATIENT"]), "1"),
+        with_codes("MASQUE_PS", "INVISIBLE_PATIENT"),
         "XDSMetadataUpdateError",
     ),
     "unknown confidentialityCode": (
         AUTHOR,
-        lambda d, i: update_request(i, new_version(d, i, ["R"]), "1"),
+        with_codes("R"),
         "XDSMetadataUpdateError",
     ),
     "two changes": (AUTHOR, two_changes, "XDSMetadataUpdateError"),
@@ -420,12 +413,12 @@ REFUSALS = {
     ),
     "not the author hides from the patient": (
         DOCTOR,
-        lambda d, i: update_request(i, new_version(d, i, ["INVISIBLE_PATIENT"]), "1"),
+        with_codes("INVISIBLE_PATIENT"),
         "LocalPolicyRestrictionError",
     ),
     "a blocked professional masks": (
         BLOCKED,
-        lambda d, i: update_request(i, new_version(d, i, ["MASQUE_PS"]), "1"),
+        with_codes("MASQUE_PS"),
         "LocalPolicyRestrictionError",
     ),
 }
