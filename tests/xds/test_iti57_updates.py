@@ -5,13 +5,11 @@ seen by FHIR readers, and refusals with their ITI TF-3 code and nothing changed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
 from lxml import etree
 
 from opendmp.app import Runtime
@@ -47,15 +45,9 @@ from tests.xds.iti57_support import codes_of, new_version, status_request, updat
 
 @pytest.fixture(name="ctx")
 def app_ctx(runtime: Runtime) -> ServiceContext:
-    """The app's own service context (``runtime`` of tests/conftest.py: both databases)."""
+    """The app's own service context (``runtime`` of tests/conftest.py: both databases); the
+    ``http`` client of that app is tests/xds/conftest.py's."""
     return runtime.ctx
-
-
-@pytest.fixture(name="http")
-async def app_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("10.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://dmp.test") as client:
-        yield client
 
 
 @pytest.fixture(name="ins")

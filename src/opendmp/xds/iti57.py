@@ -46,6 +46,8 @@ from opendmp.services.documents import (
 )
 from opendmp.services.documents.lookup import locate_documents_by_identifier
 from opendmp.xds import ebrim
+from opendmp.xds.api import HANDLERS, XdsCall
+from opendmp.xds.caller import caller
 from opendmp.xds.metadata_in import (
     PATIENT_MISMATCH,
     UNKNOWN_PATIENT,
@@ -64,6 +66,9 @@ from opendmp.xds.metadata_in import (
 )
 from opendmp.xds.metadata_out import availability_status, extrinsic_object
 from opendmp.xds.namespaces import RIM
+from opendmp.xds.registry_response import ErrorCode, RegistryError, registry_reply
+from opendmp.xds.soap import SoapReply
+from opendmp.xds.transactions import ITI57
 
 UPDATE_ERROR = "XDSMetadataUpdateError"
 VERSION_ERROR = "XDSMetadataVersionError"
@@ -395,4 +400,35 @@ async def update_document_set(
         raise _registry_error(error, where) from None
 
 
-__all__ = ["EntryUpdate", "StatusUpdate", "UpdateRequest", "parse_update", "update_document_set"]
+# --- the SOAP endpoint ---------------------------------------------------------------------------
+
+_ERROR_CODES = {code.value: code for code in ErrorCode}
+
+
+async def update_document_set_handler(call: XdsCall) -> SoapReply:
+    """``POST /xds/iti57``: the VIHF's professional updates one document of the VIHF's
+    patient; a RegistryResponse, Failure with one RegistryError when refused."""
+    identity = await caller(call)
+    try:
+        await update_document_set(
+            call.ctx,
+            actor=identity.actor,
+            vihf_patient=identity.vihf.patient_ins,
+            request=call.soap.body,
+        )
+    except XdsMetadataError as error:
+        code = _ERROR_CODES.get(error.code, ErrorCode.METADATA_UPDATE_ERROR)
+        return registry_reply([RegistryError(code, error.message, location=error.location)])
+    return registry_reply()
+
+
+HANDLERS[ITI57.action] = update_document_set_handler
+
+__all__ = [
+    "EntryUpdate",
+    "StatusUpdate",
+    "UpdateRequest",
+    "parse_update",
+    "update_document_set",
+    "update_document_set_handler",
+]
