@@ -294,7 +294,7 @@ async def _locate(ctx: ServiceContext, actor: Actor, ins: Ins, ident: str) -> Do
         ctx, entry_uuids=[ident], ids=[logical] if logical else [], ins=ins, limit=1
     )
     if not found:
-        raise _refuse(f"{ident[:80]}: no such document in this patient's record", ident)
+        raise _refuse(f"{ident[:80]}: no such document in this patient's record", ident[:200])
     return await read_document_metadata(ctx, actor=actor, ins=ins, document_id=found[0].document_id)
 
 
