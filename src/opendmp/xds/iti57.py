@@ -1,7 +1,8 @@
 """ITI-57 Update Document Set (XDS Metadata Update, IHE ITI TF-2b §3.57): the DMP's metadata
 updates TD3.3a–d (CI-SIS "Volet Partage de documents de santé"), carried out by the SAME
 services as the FHIR PATCH (``fhir/update.py``), so that the stored state, the audit and the
-notifications are identical whichever interface asked (docs/xds.md, "ITI-57").
+notifications are identical whichever interface asked (docs/xds.md, "ITI-57 Update Document
+Set").
 
 One request = one change of one document, so that a refused request changes nothing:
 
@@ -87,6 +88,12 @@ _IGNORED_SLOTS = frozenset({ebrim.SLOT_REPOSITORY_UNIQUE_ID})
 
 def _refuse(message: str, location: str | None, code: str = UPDATE_ERROR) -> XdsMetadataError:
     return XdsMetadataError(code, message, location)
+
+
+def _listed(names: list[str], limit: int = 5) -> str:
+    """At most ``limit`` names of the caller's, each bounded, for an error message."""
+    shown = ", ".join(name[:80] for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +258,7 @@ def _check_unchanged(submitted: etree._Element, view: DocumentView, ins: Ins) ->
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     if changed:
         raise _refuse(
-            f"{where}: the DMP updates the confidentialityCode only, not {', '.join(changed)}",
+            f"{where}: the DMP updates the confidentialityCode only, not {_listed(changed)}",
             where,
         )
 
@@ -265,7 +272,7 @@ def _wanted_labels(submitted: etree._Element) -> dict[str, bool]:
     unknown = codes - _KNOWN_CODES
     if unknown:
         raise _refuse(
-            f"{where}: unknown confidentialityCode {', '.join(sorted(unknown))}: N, MASQUE_PS,"
+            f"{where}: unknown confidentialityCode {_listed(sorted(unknown))}: N, MASQUE_PS,"
             " INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX",
             where,
         )
