@@ -53,15 +53,15 @@ from opendmp.xds.metadata_in import (
     PATIENT_MISMATCH,
     UNKNOWN_PATIENT,
     XdsMetadataError,
-    _check_ids,
-    _compact,
-    _objects,
-    _single,
+    check_ids,
     classifications,
+    compact,
     entry_state,
     external_id,
     localized,
     patient_ins,
+    registry_objects,
+    single,
     slots,
     submission_input,
 )
@@ -127,7 +127,7 @@ class UpdateRequest:
 
 
 def _logical_id(element: etree._Element, where: str) -> uuid.UUID:
-    lid = _compact(element.get("lid"))
+    lid = compact(element.get("lid"))
     if not lid:
         raise _refuse(f"{where}: a metadata update names its document by lid", where)
     try:
@@ -142,10 +142,10 @@ def _member(association: etree._Element, entries: Mapping[str, etree._Element]) 
     if target not in entries:
         raise _refuse(f"{where}: HasMember must target a DocumentEntry of the request", where)
     values = slots(association)
-    status = _single(values, ebrim.SLOT_SUBMISSION_SET_STATUS, where)
+    status = single(values, ebrim.SLOT_SUBMISSION_SET_STATUS, where)
     if status not in (None, ebrim.SUBMISSION_SET_ORIGINAL):
         raise _refuse(f"{where}: SubmissionSetStatus {status} is not supported", where)
-    previous = _single(values, ebrim.SLOT_PREVIOUS_VERSION, where)
+    previous = single(values, ebrim.SLOT_PREVIOUS_VERSION, where)
     if previous is None:
         raise _refuse(f"{where}: a metadata update needs the PreviousVersion slot", where)
     element = entries[target]
@@ -155,16 +155,16 @@ def _member(association: etree._Element, entries: Mapping[str, etree._Element]) 
 def _status_update(association: etree._Element) -> StatusUpdate:
     where = str(association.get("id"))
     values = slots(association)
-    original = _single(values, ebrim.SLOT_ORIGINAL_STATUS, where)
-    new = _single(values, ebrim.SLOT_NEW_STATUS, where)
-    target = _compact(association.get("targetObject"))
+    original = single(values, ebrim.SLOT_ORIGINAL_STATUS, where)
+    new = single(values, ebrim.SLOT_NEW_STATUS, where)
+    target = compact(association.get("targetObject"))
     if original is None or new is None or not target:
         raise _refuse(
             f"{where}: UpdateAvailabilityStatus needs a targetObject and the OriginalStatus and"
             " NewStatus slots",
             where,
         )
-    return StatusUpdate(where, target, _compact(original), _compact(new))
+    return StatusUpdate(where, target, compact(original), compact(new))
 
 
 def _changes(
@@ -173,7 +173,7 @@ def _changes(
     found: list[EntryUpdate | StatusUpdate] = []
     for association in associations:
         where = str(association.get("id"))
-        kind = _compact(association.get("associationType"))
+        kind = compact(association.get("associationType"))
         if association.get("sourceObject") != set_id:
             raise _refuse(f"{where}: an association must come from the SubmissionSet", where)
         if kind == ebrim.HAS_MEMBER:
@@ -188,8 +188,8 @@ def _changes(
 def parse_update(request: etree._Element) -> UpdateRequest:
     """An ITI-57 ``lcm:SubmitObjectsRequest`` -> its patient and its one change;
     :class:`XdsMetadataError` for the first rule broken (nothing read from the store)."""
-    found = _objects(request)
-    _check_ids(found)
+    found = registry_objects(request)
+    check_ids(found)
     if found.folders:
         raise _refuse("Folders are not part of the DMP's metadata updates", found.folders[0])
     package = found.submission_sets[0]
@@ -220,7 +220,7 @@ def parse_update(request: etree._Element) -> UpdateRequest:
 def _projection(element: etree._Element) -> dict[str, Any]:
     """What a DocumentEntry states, but its ids, status, version and confidentialityCode."""
     seen: dict[str, Any] = {
-        "objectType": _compact(element.get("objectType")) or ebrim.STABLE_DOCUMENT,
+        "objectType": compact(element.get("objectType")) or ebrim.STABLE_DOCUMENT,
         "mimeType": (element.get("mimeType") or "").strip(),
         "title": localized(element, "Name"),
         "comments": localized(element, "Description"),
@@ -229,7 +229,7 @@ def _projection(element: etree._Element) -> dict[str, Any]:
         if name not in _IGNORED_SLOTS:
             seen[name] = tuple(values)
     schemes = {
-        _compact(c.get("classificationScheme")) for c in element.iterchildren(f"{_R}Classification")
+        compact(c.get("classificationScheme")) for c in element.iterchildren(f"{_R}Classification")
     }
     for scheme in schemes - {ebrim.DE_CONFIDENTIALITY_CODE}:
         seen[f"classification {scheme}"] = sorted(
@@ -241,16 +241,16 @@ def _projection(element: etree._Element) -> dict[str, Any]:
             for c in classifications(element, scheme)
         )
     for identifier in element.iterchildren(f"{_R}ExternalIdentifier"):
-        scheme = _compact(identifier.get("identificationScheme"))
+        scheme = compact(identifier.get("identificationScheme"))
         seen[f"externalIdentifier {scheme}"] = (identifier.get("value") or "").strip()
     return seen
 
 
 def _check_unchanged(submitted: etree._Element, view: DocumentView, ins: Ins) -> None:
     where = str(submitted.get("id"))
-    repository = _single(slots(submitted), ebrim.SLOT_REPOSITORY_UNIQUE_ID, where) or ""
+    repository = single(slots(submitted), ebrim.SLOT_REPOSITORY_UNIQUE_ID, where) or ""
     stored = extrinsic_object(view, ins=ins, repository_unique_id=repository)
-    if _compact(submitted.get("status")) not in ("", availability_status(view)):
+    if compact(submitted.get("status")) not in ("", availability_status(view)):
         raise _refuse(f"{where}: the status changes by UpdateAvailabilityStatus only", where)
     if where == view.entry_uuid:
         raise _refuse(f"{where}: a new version needs a new entryUUID", where)
