@@ -91,9 +91,11 @@ class Guarded:
         *,
         facts: Facts,
         details: Mapping[str, Any] | None = None,
+        target_document_id: uuid.UUID | None = None,
     ) -> Decision:
         """A further decision on the same record (e.g. naming oneself treating doctor while
-        declaring an authorisation), through the gate."""
+        declaring an authorisation, replacing a document while depositing), through the
+        gate."""
         return await require(
             self.ctx,
             self.uow,
@@ -102,6 +104,7 @@ class Guarded:
             facts=facts,
             audit_action=audit_action,
             record_id=self.record.id,
+            target_document_id=target_document_id,
             details=details,
         )
 
@@ -169,16 +172,15 @@ async def guarded(
         if found is None:
             await _refuse_unknown(ctx, uow, actor, ins, action, audit_action)
         patient, record = found
-        who = await actor_on_record(
+        who = await facts_on_record(
+            ctx,
             uow.session,
             actor=actor,
-            patient=patient,
-            record=record,
+            found=found,
             now=now,
             include_superseded=options.get("include_superseded", False),
         )
-        facts = replace(who.facts, blocked_may_deposit=ctx.access.blocked_may_deposit)
-        who = replace(who, facts=facts)
+        facts = who.facts
         prepare = options.get("prepare")
         if prepare is not None:
             facts = await prepare(uow.session, record, facts)
@@ -190,6 +192,31 @@ async def guarded(
                 action, audit_action, facts=facts, details=options.get("details")
             )
         yield g
+
+
+async def facts_on_record(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    found: tuple[m.Patient, m.Record],
+    now: dt.datetime,
+    include_superseded: bool = False,
+) -> ActorOnRecord:
+    """``facts.actor_on_record`` completed with the settings that shape the facts, read here
+    and nowhere else (``AccessRules.blocked_may_deposit``: docs/rules.md §3.2). For a look
+    that asks ``decide`` without the gate (the deposit's read-only look ahead)."""
+    patient, record = found
+    who = await actor_on_record(
+        session,
+        actor=actor,
+        patient=patient,
+        record=record,
+        now=now,
+        include_superseded=include_superseded,
+    )
+    facts = replace(who.facts, blocked_may_deposit=ctx.access.blocked_may_deposit)
+    return replace(who, facts=facts)
 
 
 def _unit_of_work(
