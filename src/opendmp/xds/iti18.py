@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from opendmp.auth.vihf import VihfIdentity
 from opendmp.domain.actors import Actor
 from opendmp.domain.errors import InvalidIdentifier, InvalidInput, NotFound
-from opendmp.domain.identifiers import INS_OIDS, Ins, parse_ins
+from opendmp.domain.identifiers import INS_OIDS, Ins, parse_ins, parse_ins_reference
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents.search import (
     MAX_COUNT,
@@ -544,3 +545,35 @@ async def run_stored_query(
     except InvalidInput as exc:
         raise _error(sq.REGISTRY_ERROR, exc.message) from None
     return _objects(found, query, ins, repository_unique_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredQueryAnswer:
+    """What an AdhocQueryResponse carries: the objects, or the error that stopped the query."""
+
+    objects: list[etree._Element]
+    error: sq.StoredQueryError | None = None
+
+
+async def answer_stored_query(
+    ctx: ServiceContext,
+    *,
+    identity: VihfIdentity,
+    request: etree._Element,
+    repository_unique_id: str,
+) -> StoredQueryAnswer:
+    """An ``AdhocQueryRequest`` from the caller authenticated by ``identity``'s VIHF. Errors
+    of the query (ITI TF-3 codes) are answered; a policy refusal propagates (a fault)."""
+    vihf_patient = parse_ins_reference(identity.vihf.patient_ins, "")
+    try:
+        query = sq.parse_stored_query(request)
+        objects = await run_stored_query(
+            ctx,
+            actor=identity.actor,
+            vihf_patient=vihf_patient,
+            query=query,
+            repository_unique_id=repository_unique_id,
+        )
+    except sq.StoredQueryError as error:
+        return StoredQueryAnswer([], error)
+    return StoredQueryAnswer(objects)
