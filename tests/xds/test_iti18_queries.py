@@ -292,6 +292,16 @@ async def test_malformed_parameters_are_registry_errors(
     assert error.code == sq.REGISTRY_ERROR, error.message
 
 
+async def test_a_parameter_with_too_many_values_is_refused(ctx: ServiceContext) -> None:
+    ins, _ = await record(ctx)
+    codes = [f"C{n}" for n in range(ctx.limits.max_search_values + 1)]
+    request = adhoc(sq.FIND_DOCUMENTS, find_documents(ins, ClassCode=listed(codes)))
+
+    error = await refused(ctx, request, ins)
+
+    assert (error.code, error.location) == (sq.REGISTRY_ERROR, "$XDSDocumentEntryClassCode")
+
+
 async def test_too_many_results(ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> None:
     ins, _ = await record(ctx)
     await deposit(ctx, ins)

@@ -532,6 +532,14 @@ async def run_stored_query(
 ) -> list[etree._Element]:
     """The objects answering ``query`` for ``actor`` (LeafClass or ObjectRef), or a
     ``StoredQueryError``; a policy refusal propagates (``AccessDenied``, audited)."""
+    bound = ctx.limits.max_search_values
+    for parameter in query.params:
+        if len(query.values(parameter)) > bound:
+            raise _error(
+                sq.REGISTRY_ERROR,
+                f"{parameter} holds more than {bound} values (OPENDMP_MAX_SEARCH_VALUES)",
+                parameter,
+            )
     name = _PATIENT_PARAMETER.get(query.query_id)
     ins = query_patient(query, name, vihf_patient) if name else vihf_patient
     limit = MAX_LEAF_CLASS if query.return_type == sq.LEAF_CLASS else MAX_OBJECT_REF
