@@ -34,6 +34,7 @@ test: $(VENV)/.installed-dev lint typecheck importlint pytest
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/python -m opendmp.web.i18n check
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
@@ -41,8 +42,11 @@ typecheck: $(VENV)/.installed-dev
 importlint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
+## pytest runs on every core (pytest-xdist); PYTEST_WORKERS=0 runs it in one process.
+## --dist loadgroup keeps each xdist_group of tests/conftest.py on one worker.
+PYTEST_WORKERS ?= auto
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -c $(LOCK) -e ".[dev,bench]"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opendmp.app import Runtime, build_runtime, create_app
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
 from opendmp.config import Settings, load_settings
+from opendmp.devtools import demo
 from opendmp.services.accounts.passwords import configure_password_hasher
 from opendmp.services.core.context import ServiceContext
 from opendmp.storage.db import make_engine, make_sessionmaker
@@ -38,6 +40,35 @@ from tests.auth_support import AUDIENCE, PSC, PSC_ISSUER
 PG_URL = os.environ.get("OPENDMP_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
+# Tests that must not run at the same time as each other, or whose module-scoped fixture is
+# too dear to build on every worker: under pytest-xdist (`make pytest`: --dist loadgroup)
+# each group runs on one worker, its tests one after the other (README, "Running the tests").
+XDIST_GROUPS = {
+    # A PostgreSQL cluster stopped mid-deposit, a tmpfs filled up, an SMTP relay refusing,
+    # a lost COMMIT answer, a kill -9 half-way through a key rotation: timing-sensitive.
+    "tests/faults/": "faults",
+    "tests/services/operations/test_key_rotation_kill.py": "faults",
+    "tests/services/operations/test_shredding.py": "faults",
+    # One Chromium at a time, each with its own live server and SMTP relay.
+    "tests/web/test_desk_browser.py": "browser",
+    "tests/web/test_patient_browser.py": "browser",
+    "tests/web/test_pro_browser.py": "browser",
+    "tests/web/test_demo_login.py": "browser",
+    # A module-scoped `opendmp demo` / `opendmp init` / migrated databases: built once.
+    "tests/api/test_docs_examples.py": "docs-examples",
+    "tests/storage/test_home_modes.py": "home-modes",
+    "tests/storage/test_document_filter.py": "document-filter",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for item in items:
+        where = item.path.relative_to(root).as_posix()
+        for prefix, group in XDIST_GROUPS.items():
+            if where.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _fast_password_hashing() -> Iterator[None]:
@@ -46,6 +77,27 @@ def _fast_password_hashing() -> Iterator[None]:
     configure_password_hasher(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
     yield
     configure_password_hasher(None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _demo_letters_rendered_once() -> Iterator[None]:
+    """``seed_demo`` (demo.py) renders eleven letters with ``make_pdf``, which parses two
+    TrueType fonts every time (~0.4 s a letter, ~5 s a seeding); its output is byte-for-byte
+    the same for the same arguments (cda/pdf.py), so each distinct letter is rendered once
+    per test process and the same bytes are reused (the tests of ``make_pdf`` call it
+    directly, unchanged)."""
+    real = demo.make_pdf
+
+    @functools.cache
+    def render(title: str, lines: tuple[str, ...], created: dt.datetime | None) -> bytes:
+        return real(title, list(lines), created=created)
+
+    def rendered_once(title: str, lines: list[str], *, created: dt.datetime | None = None) -> bytes:
+        return render(title, tuple(lines), created)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "make_pdf", rendered_once)
+        yield
 
 
 class Clock:

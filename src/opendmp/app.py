@@ -48,6 +48,7 @@ from opendmp.storage.availability import DATABASE_UNAVAILABLE, is_database_unava
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
 from opendmp.storage.private_files import loose_paths, make_private_dir
+from opendmp.xds import api as xds_api
 
 log = logging.getLogger("opendmp")
 MAINTENANCE_INTERVAL_SECONDS = 3600
@@ -351,11 +352,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(auth_router)
 
     app.add_middleware(fhir_api.UnexpectedErrors)
+    app.add_middleware(xds_api.XdsUnexpectedErrors)
     app.add_middleware(_Measure, metrics=metrics)  # counts the catch-all's 500s
     # Added last, so it runs first: everything after sees the client's address (auth.proxies).
     app.add_middleware(ForwardedHeaders, proxies=TrustedProxies(settings.trusted_proxies))
 
     fhir_api.install(app)
+    app.include_router(xds_api.router)  # IHE XDS.b over SOAP (docs/xds.md)
     web.install(app)
     _install_error_handlers(app)
     _install_probes(app, rt, metrics)

@@ -348,7 +348,7 @@ async def test_the_pages_switch_to_english_and_keep_french_by_default(
 
 
 def test_every_wording_exists_in_french_and_in_english() -> None:
-    for key, entry in i18n.CATALOGUE.items():
+    for key, entry in i18n.catalogue().items():
         assert entry.get("fr") is not None, key
         assert "en" in entry, key
     assert i18n.t("desk.created", "en", name="X") == "X's DMP was created."

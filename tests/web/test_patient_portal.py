@@ -1007,7 +1007,7 @@ async def test_pages_are_in_english_on_request(
 def test_every_wording_the_pages_compose_exists_in_both_languages() -> None:
     from opendmp.domain.actors import AccessMode as Mode
     from opendmp.services.access.authorisations import AccessBasis, AccessState
-    from opendmp.web.i18n import CATALOGUE
+    from opendmp.web.i18n import catalogue
     from opendmp.web.patient.catalogue import DONE_KEYS
     from opendmp.web.patient.documents import SORTS
 
@@ -1017,9 +1017,10 @@ def test_every_wording_the_pages_compose_exists_in_both_languages() -> None:
     keys += [f"patient.pros.basis.{basis.value}" for basis in AccessBasis]
     keys += [f"patient.pros.state.{state.value}" for state in AccessState]
     keys += [f"patient.record.status.{status.value}" for status in RecordStatus]
+    wording = catalogue()
     for key in keys:
-        assert key in CATALOGUE, key
-        assert CATALOGUE[key].get("fr") and CATALOGUE[key].get("en"), key
-    for key, entry in CATALOGUE.items():
+        assert key in wording, key
+        assert wording[key].get("fr") and wording[key].get("en"), key
+    for key, entry in wording.items():
         if key.startswith("patient."):
             assert entry.get("fr") and entry.get("en"), key

@@ -51,9 +51,10 @@ async def error_response(request: Request, exc: OpenDMPError) -> Response:
         return RedirectResponse(f"{exc.sign_in_path}?next={target}", status_code=303)
     lang = language(request)
     message = error_text(exc, lang)
-    # The patient portal words its refusals for patients (``web.patient.catalogue``).
+    # The patient portal words its refusals for patients (``patient.errors.*`` in
+    # ``web/locale/*/LC_MESSAGES/patient.po``).
     patient_key = f"patient.errors.{exc.code}"
-    if request.url.path.startswith("/patient") and patient_key in i18n.CATALOGUE:
+    if request.url.path.startswith("/patient") and i18n.has(patient_key):
         message = i18n.t(patient_key, lang)
     response = render(
         request,

@@ -233,9 +233,9 @@ _DETAILED = frozenset({"invalid-record-request", "invalid-vitale-card", "weak-pa
 def error_text(exc: OpenDMPError, lang: str) -> str:
     """A person-readable message for an error, in the page's language."""
     key = f"errors.{exc.code}"
-    if key in i18n.CATALOGUE and exc.code in _DETAILED:
+    if i18n.has(key) and exc.code in _DETAILED:
         text = i18n.t(key, lang) + f" ({exc.message})"
-    elif key in i18n.CATALOGUE:
+    elif i18n.has(key):
         text = i18n.t(key, lang)
     elif exc.code.startswith("invalid-"):
         # The service's message says which field is wrong; it is written to be shown.

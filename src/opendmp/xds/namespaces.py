@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 SOAP12: Final = "http://www.w3.org/2003/05/soap-envelope"
+SOAP11: Final = "http://schemas.xmlsoap.org/soap/envelope/"  # only to answer VersionMismatch
 WSA: Final = "http://www.w3.org/2005/08/addressing"
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -17,6 +18,16 @@ RS: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
 LCM: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 QUERY: Final = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
 XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
+XMIME: Final = "http://www.w3.org/2005/05/xmlmime"
+WSDL: Final = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP12: Final = "http://schemas.xmlsoap.org/wsdl/soap12/"
+# Subcodes of the SOAP faults OpenDMP raises itself (their local name is the error's code).
+OPENDMP_FAULT: Final = "urn:opendmp:soap:fault"
+
+# WS-Addressing 1.0 values (W3C WS-Addressing Core §2.1, SOAP Binding §6).
+WSA_ANONYMOUS: Final = "http://www.w3.org/2005/08/addressing/anonymous"
+WSA_NONE: Final = "http://www.w3.org/2005/08/addressing/none"
+WSA_FAULT_ACTION: Final = "http://www.w3.org/2005/08/addressing/soap/fault"
 
 # Prefixes used when OpenDMP writes a message (readers match on the namespace, never the prefix).
 PREFIXES: Final = {
@@ -33,4 +44,6 @@ PREFIXES: Final = {
     "lcm": LCM,
     "query": QUERY,
     "xsi": XSI,
+    "xmime": XMIME,
+    "dmp": OPENDMP_FAULT,
 }

@@ -41,11 +41,11 @@ def refusal(error: OpenDMPError, lang: str, now: dt.datetime) -> str:
         minutes = max(1, (int(retry) + 59) // 60)
         at = local(now + dt.timedelta(seconds=int(retry)))
         key = f"patient.errors.{error.code}"
-        if key not in i18n.CATALOGUE:
+        if not i18n.has(key):
             key = "patient.errors.rate-limited"
         return i18n.t(key, lang, minutes=minutes, time=f"{at:%H:%M}")
     key = f"patient.errors.{error.code}"
-    if key in i18n.CATALOGUE:
+    if i18n.has(key):
         text = i18n.t(key, lang)
         if error.code in {"weak-password", "invalid-content", "invalid-search"}:
             text += f" ({error.message})"

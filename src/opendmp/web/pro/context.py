@@ -25,7 +25,6 @@ from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.services.accounts.web_sessions import update_attributes
 from opendmp.web.common import Staff, ctx_of, format_date, require_staff
-from opendmp.web.pro import catalogue as _catalogue  # noqa: F401  (registers the wording)
 
 PATIENTS = "pro_patients"
 MAX_OPEN = 30  # a professional's open patients in one session; the oldest is dropped
