@@ -8,8 +8,6 @@ from typing import Any
 
 import httpx
 import orjson
-import pytest
-from fastapi import FastAPI
 from lxml import etree
 
 from opendmp.app import Runtime
@@ -28,13 +26,6 @@ from tests.services.document_support import deposit, grant
 from tests.xds.iti18_support import adhoc, find_documents
 
 DTM = "%Y%m%d%H%M%S"
-
-
-@pytest.fixture
-async def http(app: FastAPI) -> Any:
-    transport = httpx.ASGITransport(app=app, client=("10.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://dmp.test") as client:
-        yield client
 
 
 async def patient_record(runtime: Runtime) -> Ins:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from opendmp.auth.vihf import VihfIdentity
+from opendmp.config import Settings
 from opendmp.domain.actors import Actor
 from opendmp.domain.errors import InvalidIdentifier, InvalidInput, NotFound
 from opendmp.domain.identifiers import INS_OIDS, Ins, parse_ins, parse_ins_reference
@@ -51,6 +52,8 @@ from opendmp.services.documents.submission_sets import (
 from opendmp.services.documents.views import DocumentView
 from opendmp.xds import ebrim
 from opendmp.xds import stored_query as sq
+from opendmp.xds.api import HANDLERS, XdsCall
+from opendmp.xds.caller import caller
 from opendmp.xds.hl7v2 import Hl7v2Error, parse_cx, parse_dtm
 from opendmp.xds.metadata_out import (
     association,
@@ -61,6 +64,9 @@ from opendmp.xds.metadata_out import (
     object_ref,
     registry_package,
 )
+from opendmp.xds.registry_response import ErrorCode, RegistryError, adhoc_query_response
+from opendmp.xds.soap import SoapReply
+from opendmp.xds.transactions import ITI18
 
 MAX_LEAF_CLASS = 500
 MAX_OBJECT_REF = 2000
@@ -585,3 +591,27 @@ async def answer_stored_query(
     except sq.StoredQueryError as error:
         return StoredQueryAnswer([], error)
     return StoredQueryAnswer(objects)
+
+
+# --- the SOAP handler ----------------------------------------------------------------------------
+
+
+def _registry_error(error: sq.StoredQueryError) -> RegistryError:
+    return RegistryError(ErrorCode(error.code), error.message, location=error.location)
+
+
+async def handle_iti18(call: XdsCall) -> SoapReply:
+    """``POST /xds/iti18``: the caller's VIHF, then the stored query (docs/xds.md, "ITI-18")."""
+    identity = await caller(call)
+    settings: Settings = call.request.app.state.runtime.settings
+    answer = await answer_stored_query(
+        call.ctx,
+        identity=identity,
+        request=call.soap.body,
+        repository_unique_id=settings.xds_repository_unique_id,
+    )
+    errors = [_registry_error(answer.error)] if answer.error is not None else []
+    return adhoc_query_response(answer.objects, errors)
+
+
+HANDLERS[ITI18.action] = handle_iti18
