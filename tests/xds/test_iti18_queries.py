@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -74,29 +75,35 @@ def canonical(element: etree._Element) -> bytes:
     return etree.tostring(element, method="c14n")
 
 
-async def replaced(ctx: ServiceContext, ins: Ins, old: DocumentView) -> DocumentView:
-    content = b"%PDF-1.4 version 2"
+async def provided(ctx: ServiceContext, ins: Ins, **overrides: Any) -> DocumentView:
+    """A document deposited through ``provide_documents`` (what ITI-41 and ITI-65 call)."""
+    content = overrides.pop("content", b"%PDF-1.4 version 2")
+    fields: dict[str, Any] = {
+        "unique_id": f"2.25.{uuid.uuid4().int}",
+        "type_code": "11490-0",
+        "mime_type": "application/pdf",
+        "content": content,
+        "title": "Lettre de liaison v2",
+        "creation_time": ctx.now(),
+        "service_start": ctx.now(),
+        "declared_size": len(content),
+        "declared_sha1": hashlib.sha1(content).hexdigest(),  # noqa: S324 - XDS hash
+        **overrides,
+    }
     result = await provide_documents(
         ctx,
         actor=AUTHOR,
         ins=ins,
         submission=SubmissionSetInput(unique_id=f"2.25.{uuid.uuid4().int}", source_id="1.2.3.4"),
-        documents=[
-            DocumentInput(
-                unique_id=f"2.25.{uuid.uuid4().int}",
-                type_code="11490-0",
-                mime_type="application/pdf",
-                content=content,
-                title="Lettre de liaison v2",
-                creation_time=ctx.now(),
-                service_start=ctx.now(),
-                declared_size=len(content),
-                declared_sha1=hashlib.sha1(content).hexdigest(),  # noqa: S324 - XDS hash
-                replaces=ReplaceTarget(old.entry_uuid.removeprefix("urn:uuid:")),
-            )
-        ],
+        documents=[DocumentInput(**fields)],
     )
     return result.documents[0]
+
+
+async def replaced(ctx: ServiceContext, ins: Ins, old: DocumentView) -> DocumentView:
+    return await provided(
+        ctx, ins, replaces=ReplaceTarget(old.entry_uuid.removeprefix("urn:uuid:"))
+    )
 
 
 async def record(ctx: ServiceContext) -> tuple[Ins, DocumentView]:
@@ -428,6 +435,31 @@ async def test_associations_and_related_documents_follow_the_replacement(
     )
     refs = {str(o.get("id")) for o in both}
     assert new.entry_uuid in refs and rplc in refs and old.entry_uuid not in refs
+
+
+async def test_find_documents_by_reference_id(ctx: ServiceContext) -> None:
+    ins, _ = await record(ctx)
+    order = {"identifier": {"value": "CMD-42"}}
+    ordered = await provided(ctx, ins, extra={"context": {"related": [order]}})
+
+    params = find_documents(ins, ReferenceIdList=listed(["CMD-42^^^&1.2.250.1.999.8&ISO"]))
+    found = await run(ctx, adhoc(sq.FIND_DOCUMENTS_BY_REFERENCE_ID, params), ins)
+
+    assert ids_of(found, "ExtrinsicObject") == [ordered.entry_uuid]
+    missing = await refused(ctx, adhoc(sq.FIND_DOCUMENTS_BY_REFERENCE_ID, find_documents(ins)), ins)
+    assert missing.code == sq.MISSING_PARAM
+
+
+async def test_a_document_without_relations_has_no_related_documents(ctx: ServiceContext) -> None:
+    ins, doc = await record(ctx)
+    request = adhoc(
+        sq.GET_RELATED_DOCUMENTS,
+        {
+            "$XDSDocumentEntryEntryUUID": quoted(doc.entry_uuid),
+            "$AssociationTypes": listed([ebrim.RPLC, ebrim.XFRM]),
+        },
+    )
+    assert await run(ctx, request, ins) == []
 
 
 async def test_get_all_lists_documents_sets_and_associations(ctx: ServiceContext) -> None:

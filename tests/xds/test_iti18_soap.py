@@ -24,6 +24,7 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.directory import identity
 from opendmp.xds import namespaces as ns
 from opendmp.xds import stored_query as sq
+from opendmp.xds.metadata_out import patient_cx
 from opendmp.xds.transactions import ITI18
 from tests.auth_support import ESTABLISHMENT, GP, NOW, idnat
 from tests.conftest import Clock
@@ -31,7 +32,7 @@ from tests.factories import OPERATOR, make_ins
 from tests.live_server import free_port, live_server
 from tests.services.document_support import AUTHOR, deposit, grant, last_event, new_patient_record
 from tests.vihf_support import SIGNER, signed
-from tests.xds.iti18_support import adhoc, find_documents
+from tests.xds.iti18_support import APPROVED, adhoc, find_documents, listed, quoted
 from tests.xds.soap_support import SOAP_TYPE, dmp, envelope, fault_of
 
 VIHF_GP = Professional(
@@ -114,6 +115,42 @@ async def test_find_documents_over_soap(
         )
     )
     assert [o.get("id") for o in refs.iter(f"{R}ObjectRef")] == [entry_uuid]
+
+
+async def test_get_all_answers_schema_valid_packages_and_associations(
+    runtime: Runtime, clock: Clock, http: httpx.AsyncClient
+) -> None:
+    clock.now = NOW
+    ins, entry_uuid = await patient_with_a_document(runtime.ctx)
+    params = {
+        "$patientId": quoted(patient_cx(ins)),
+        "$XDSDocumentEntryStatus": listed([APPROVED]),
+        "$XDSSubmissionSetStatus": listed([APPROVED]),
+    }
+
+    response = response_of(await post(http, adhoc(sq.GET_ALL, params), ins))
+
+    [package] = response.iter(f"{R}RegistryPackage")
+    [member] = response.iter(f"{R}Association")
+    assert (member.get("sourceObject"), member.get("targetObject")) == (
+        package.get("id"),
+        entry_uuid,
+    )
+
+
+async def test_a_patient_without_a_record_is_an_empty_success(
+    runtime: Runtime, clock: Clock, http: httpx.AsyncClient
+) -> None:
+    clock.now = NOW
+    await patient_with_a_document(runtime.ctx)
+    nobody = make_ins()
+
+    response = response_of(
+        await post(http, adhoc(sq.FIND_DOCUMENTS, find_documents(nobody)), nobody)
+    )
+
+    assert response.get("status") == SUCCESS and errors_of(response) == []
+    assert len(response.find(f"{R}RegistryObjectList")) == 0
 
 
 async def test_query_errors_are_answered_in_the_registry_error_list(
