@@ -460,6 +460,14 @@ async def test_a_document_without_relations_has_no_related_documents(ctx: Servic
         },
     )
     assert await run(ctx, request, ins) == []
+    two = adhoc(
+        sq.GET_RELATED_DOCUMENTS,
+        {
+            "$XDSDocumentEntryEntryUUID": listed([doc.entry_uuid, doc.entry_uuid.upper()]),
+            "$AssociationTypes": listed([ebrim.RPLC]),
+        },
+    )
+    assert (await refused(ctx, two, ins)).code == sq.PARAM_NUMBER
 
 
 async def test_get_all_lists_documents_sets_and_associations(ctx: ServiceContext) -> None:

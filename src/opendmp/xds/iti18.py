@@ -432,10 +432,11 @@ async def _get_submission_sets(reader: _Reader, query: sq.StoredQuery) -> _Found
 
 
 async def _get_submission_set_and_contents(reader: _Reader, query: sq.StoredQuery) -> _Found:
+    entry_uuid, unique_id = query.one(f"{_SS}EntryUUID"), query.one(f"{_SS}UniqueId")
     sets = await reader.sets(
         SubmissionSetQuery(
-            entry_uuids=tuple(query.values(f"{_SS}EntryUUID")),
-            unique_ids=tuple(query.values(f"{_SS}UniqueId")),
+            entry_uuids=(entry_uuid,) if entry_uuid else (),
+            unique_ids=(unique_id,) if unique_id else (),
         )
     )
     if not sets or not sets[0].member_entry_uuids:
@@ -459,6 +460,8 @@ async def _get_submission_set_and_contents(reader: _Reader, query: sq.StoredQuer
 
 
 async def _get_related_documents(reader: _Reader, query: sq.StoredQuery) -> _Found:
+    for name in (f"{_DE}EntryUUID", f"{_DE}UniqueId"):
+        query.one(name)  # one document
     wanted = _document_ids(query)
     types = set(query.values("$AssociationTypes"))
     visible = await reader.visible()
