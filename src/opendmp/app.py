@@ -49,6 +49,7 @@ from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
 from opendmp.storage.private_files import loose_paths, make_private_dir
 from opendmp.xds import api as xds_api
+from opendmp.xds import iti18 as _iti18  # noqa: F401 - registers the ITI-18 handler
 from opendmp.xds import iti57 as _iti57  # noqa: F401 - registers the ITI-57 handler
 
 log = logging.getLogger("opendmp")

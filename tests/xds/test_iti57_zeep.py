@@ -64,7 +64,7 @@ async def ins(ctx: ServiceContext) -> Ins:
 
 def update(server: str, plugin: RegistryObjects, request: etree._Element, ins: Ins) -> Any:
     """One ITI-57 call by zeep with a fresh VIHF for ``ins``; the RegistryResponse."""
-    client = zeep.Client(wsdl=f"{server}{ITI57.path}?wsdl", plugins=[plugin])  # type: ignore[no-untyped-call]
+    client = zeep.Client(wsdl=f"{server}{ITI57.path}?wsdl", plugins=[plugin])
     security = etree.Element(f"{{{ns.WSSE}}}Security", nsmap={"wsse": ns.WSSE})
     security.append(signed(now=wall_clock(), patient_ins=str(ins)))
     plugin.request = request

@@ -102,7 +102,7 @@ async def test_only_the_packaged_schemas_are_served(http: httpx.AsyncClient, nam
 
 
 def _client(server: str, tx: Transaction) -> zeep.Client:
-    return zeep.Client(wsdl=f"{server}{tx.path}?wsdl")  # type: ignore[no-untyped-call]
+    return zeep.Client(wsdl=f"{server}{tx.path}?wsdl")
 
 
 async def test_zeep_builds_a_client_for_every_transaction_from_the_served_wsdl(server: str) -> None:
