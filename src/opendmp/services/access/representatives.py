@@ -30,7 +30,7 @@ from opendmp.services.accounts.patient_accounts import create_account
 from opendmp.services.accounts.sessions import revoke_all
 from opendmp.services.accounts.state import Credentials
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.guarded import guarded
+from opendmp.services.core.guarded import Guarded, guarded
 from opendmp.storage import models as m
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -115,6 +115,26 @@ async def add_representative(
         return view
 
 
+async def _representative(
+    g: Guarded, representative_id: uuid.UUID, audit_action: AuditAction
+) -> m.Representative:
+    """The record's representative ``representative_id``, locked; an audited 404 otherwise."""
+    representative = (
+        await g.session.execute(
+            select(m.Representative)
+            .where(
+                m.Representative.record_id == g.record.id,
+                m.Representative.id == representative_id,
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if representative is None:
+        error = NotFound("no such representative", code="representative-not-found")
+        await g.fail(audit_action, error)
+    return representative
+
+
 async def remove_representative(
     ctx: ServiceContext, *, actor: Actor, ins: Ins, representative_id: uuid.UUID
 ) -> None:
@@ -129,28 +149,18 @@ async def remove_representative(
         audit_unknown_record=True,
         details=details,
     ) as g:
-        uow, session, record = g.uow, g.session, g.record
-        account_id = (
-            await session.execute(
-                select(m.Representative.account_id).where(
-                    m.Representative.record_id == record.id,
-                    m.Representative.id == representative_id,
-                )
-            )
-        ).first()
-        if account_id is None:
-            error = NotFound("no such representative", code="representative-not-found")
-            await g.fail(AuditAction.REPRESENTATIVE_REMOVE, error)
-        await session.execute(
-            delete(m.Representative).where(
-                m.Representative.record_id == record.id, m.Representative.id == representative_id
-            )
+        uow, session = g.uow, g.session
+        representative = await _representative(
+            g, representative_id, AuditAction.REPRESENTATIVE_REMOVE
         )
-        if account_id[0] is not None:
+        account_id = representative.account_id
+        await session.delete(representative)
+        if account_id is not None:
             # Left behind, the account would sign in as the record's patient: it goes too
             # (its sessions with it, ON DELETE CASCADE).
-            await session.execute(delete(m.Account).where(m.Account.id == account_id[0]))
-            details["account_deleted"] = str(account_id[0])
+            await session.flush()
+            await session.execute(delete(m.Account).where(m.Account.id == account_id))
+            details["account_deleted"] = str(account_id)
         await g.audit_allowed(AuditAction.REPRESENTATIVE_REMOVE, details)
         await uow.commit()
 
@@ -177,19 +187,9 @@ async def issue_representative_credentials(
         details=details,
     ) as g:
         uow, session, record, now = g.uow, g.session, g.record, g.now
-        representative = (
-            await session.execute(
-                select(m.Representative)
-                .where(
-                    m.Representative.record_id == record.id,
-                    m.Representative.id == representative_id,
-                )
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if representative is None:
-            error = NotFound("no such representative", code="representative-not-found")
-            await g.fail(AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS, error)
+        representative = await _representative(
+            g, representative_id, AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS
+        )
         account = (
             await session.get(m.Account, representative.account_id)
             if representative.account_id is not None
