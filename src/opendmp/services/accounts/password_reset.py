@@ -9,7 +9,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
-from opendmp.audit.writer import Outcome
 from opendmp.domain.errors import (
     AuthenticationFailed,
     InvalidInput,
@@ -17,7 +16,13 @@ from opendmp.domain.errors import (
 from opendmp.services.accounts import passwords
 from opendmp.services.accounts.ratelimit import enforce, enforce_address_and_login
 from opendmp.services.accounts.sessions import revoke_all
-from opendmp.services.accounts.state import ANONYMOUS, HOUR, MINUTE, find_account, refuse
+from opendmp.services.accounts.state import (
+    HOUR,
+    MINUTE,
+    find_account,
+    refuse,
+    trace_refusal,
+)
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.gate import audit
 from opendmp.services.core.notifications import enqueue_notification
@@ -51,17 +56,14 @@ async def request_password_reset(
         found = await find_account(uow.session, name, for_update=True)
         if found is None or not found.email:
             # The same answer for an unknown login and for one without an e-mail address.
-            await audit(
+            await trace_refusal(
                 ctx,
                 uow,
-                actor=found.actor if found else ANONYMOUS,
                 action=action,
-                record_id=found.account.record_id if found else None,
-                outcome=Outcome.DENIED,
+                found=found,
                 reason="unknown-login" if found is None else "no-email",
                 client_address=client_address,
             )
-            await uow.commit()
             return
         subject = str(found.account.id)
         # One live code at a time: a new request kills the previous ones.

@@ -160,6 +160,30 @@ async def refuse(
     details: dict[str, Any] | None = None,
 ) -> NoReturn:
     """Audit a refusal (with whatever the uow already holds), commit it, raise ``error``."""
+    await trace_refusal(
+        ctx,
+        uow,
+        action=action,
+        found=found,
+        reason=reason or error.code,
+        client_address=client_address,
+        details=details,
+    )
+    raise error
+
+
+async def trace_refusal(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    *,
+    action: AuditAction,
+    found: Found | None,
+    reason: str,
+    client_address: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit a refusal the caller answers without an error (e.g. the same answer for an
+    unknown login), and commit it."""
     await audit(
         ctx,
         uow,
@@ -167,12 +191,11 @@ async def refuse(
         action=action,
         record_id=found.account.record_id if found else None,
         outcome=Outcome.DENIED,
-        reason=reason or error.code,
+        reason=reason,
         client_address=client_address,
         details=details,
     )
     await uow.commit()
-    raise error
 
 
 async def count_failure(session: AsyncSession, account_id: uuid.UUID, now: dt.datetime) -> int:
