@@ -25,6 +25,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn, TypedDict, Unpack
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
@@ -38,6 +39,7 @@ from opendmp.services.core.facts import ActorOnRecord, actor_on_record, document
 from opendmp.services.core.gate import audit, document_not_found, require, require_on_document
 from opendmp.services.core.records import get_record, ins_hash
 from opendmp.storage import models as m
+from opendmp.storage.document_filter import readable_documents
 from opendmp.storage.repositories import find_document, find_record
 from opendmp.storage.uow import UnitOfWork
 
@@ -83,6 +85,17 @@ class Guarded:
     @property
     def session(self) -> AsyncSession:
         return self.uow.session
+
+    def readable_documents(self) -> ColumnElement[bool]:
+        """The policy's SQL filter: the record's documents this actor may read."""
+        return readable_documents(
+            record_id=self.record.id,
+            actor=self.actor,
+            facts=self.who.facts,
+            matrix=self.ctx.matrix,
+            actor_professional_id=self.who.professional_id,
+            actor_organization_id=self.who.organization_id,
+        )
 
     async def require(
         self,

@@ -17,22 +17,42 @@ outbox check below cannot let both enqueue.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import AccessMode, Actor, Professional
 from opendmp.domain.codes import PROFESSIONS, Lang
 from opendmp.domain.policy import Decision
 from opendmp.services.access.emergency import ensure_emergency_access
 from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.guarded import Guarded
 from opendmp.services.core.notifications import enqueue_notification
 from opendmp.storage import models as m
 
 NOTIFY_ACCESS_KIND = "access"
 # The calendar day the patient lives in: a notification "per day" follows their midnight.
 PATIENT_ZONE = ZoneInfo("Europe/Paris")
+
+
+async def consulted(g: Guarded, audit_action: AuditAction, details: Mapping[str, Any]) -> bool:
+    """The end of an allowed consultation (a read, a page of a search): its audit event and
+    the access's obligations, in its transaction; True if an emergency access was opened."""
+    assert g.decision is not None
+    await g.audit(audit_action, details)
+    return await after_access(
+        g.ctx,
+        g.session,
+        actor=g.actor,
+        decision=g.decision,
+        patient=g.patient,
+        record=g.record,
+        now=g.now,
+    )
 
 
 async def after_access(

@@ -29,7 +29,6 @@ from opendmp.services.core.guarded import guarded
 from opendmp.services.documents.views import DocumentView, data_key_of, document_view
 from opendmp.services.records.history import HistoryEntry, history_entries
 from opendmp.storage import models as m
-from opendmp.storage.document_filter import readable_documents
 
 __all__ = ["ExportedDocument", "RecordExport", "export_record"]
 
@@ -81,21 +80,12 @@ async def export_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Recor
         audit_action=AuditAction.RECORD_EXPORT,
         include_superseded=True,
     ) as g:
-        session, patient, record, who, now = g.session, g.patient, g.record, g.who, g.now
+        session, patient, record, now = g.session, g.patient, g.record, g.now
         docs = list(
             (
                 await session.execute(
                     select(m.Document)
-                    .where(
-                        readable_documents(
-                            record_id=record.id,
-                            actor=actor,
-                            facts=who.facts,
-                            matrix=ctx.matrix,
-                            actor_professional_id=who.professional_id,
-                            actor_organization_id=who.organization_id,
-                        )
-                    )
+                    .where(g.readable_documents())
                     .order_by(m.Document.deposited_at, m.Document.id)
                 )
             ).scalars()

@@ -30,7 +30,7 @@ from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import guarded
-from opendmp.services.documents.consultation import after_access
+from opendmp.services.documents.consultation import consulted
 from opendmp.services.documents.lookup import locate_document_in
 from opendmp.services.documents.views import DocumentView, data_key_of, document_view
 from opendmp.storage.uow import UnitOfWork
@@ -88,16 +88,7 @@ async def _consultation(
             content = await ctx.blobs.get_document(
                 data_key=data_key_of(ctx, record), blob_key=doc.blob_key, document_id=str(doc.id)
             )
-        await g.audit(AuditAction.DOCUMENT_READ, {"part": part})
-        await after_access(
-            ctx,
-            g.session,
-            actor=actor,
-            decision=g.decision,
-            patient=g.patient,
-            record=record,
-            now=ctx.now(),
-        )
+        await consulted(g, AuditAction.DOCUMENT_READ, {"part": part})
         await g.uow.commit()
         return document_view(doc), content
 

@@ -47,7 +47,7 @@ from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Facts
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import guarded
-from opendmp.services.documents.consultation import after_access
+from opendmp.services.documents.consultation import consulted
 from opendmp.services.documents.criteria import (
     SECURITY_LABELS,
     SORT_KEYS,
@@ -59,7 +59,6 @@ from opendmp.services.documents.criteria import (
 )
 from opendmp.services.documents.views import DocumentView, document_view
 from opendmp.storage import models as m
-from opendmp.storage.document_filter import readable_documents
 
 __all__ = [
     "Cursor",
@@ -254,19 +253,11 @@ async def search_documents(
         include_superseded="superseded" in statuses,
         prepare=paging.check,
     ) as g:
-        session, patient, record, who, now = g.session, g.patient, g.record, g.who, g.now
-        cursor, decision = paging.cursor, g.decision
-        assert decision is not None
+        session, record, now = g.session, g.record, g.now
+        cursor = paging.cursor
         snapshot = cursor.snapshot if cursor is not None else now
         where: list[ColumnElement[bool]] = [
-            readable_documents(
-                record_id=record.id,
-                actor=actor,
-                facts=who.facts,
-                matrix=ctx.matrix,
-                actor_professional_id=who.professional_id,
-                actor_organization_id=who.organization_id,
-            ),
+            g.readable_documents(),
             m.Document.status.in_(sorted(statuses)) if statuses else false(),
             m.Document.deposited_at <= snapshot,
             *criteria_conditions(query, dialect=session.get_bind().dialect.name),
@@ -328,12 +319,10 @@ async def search_documents(
                     )
                 )
             }
-        await g.audit(
+        await consulted(
+            g,
             AuditAction.DOCUMENT_SEARCH,
             {"count": len(items), "total": total, "page": "next" if cursor else "first"},
-        )
-        await after_access(
-            ctx, session, actor=actor, decision=decision, patient=patient, record=record, now=now
         )
         await g.uow.commit()
         return DocumentPage(items, total, next_cursor, replaced)

@@ -32,11 +32,10 @@ from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import guarded
-from opendmp.services.documents.consultation import after_access
+from opendmp.services.documents.consultation import consulted
 from opendmp.services.documents.criteria import DateRange
 from opendmp.services.documents.search import MAX_COUNT, Cursor, PageCursor, encode_cursor
 from opendmp.storage import models as m
-from opendmp.storage.document_filter import readable_documents
 
 __all__ = [
     "SubmissionSetPage",
@@ -175,18 +174,10 @@ async def search_submission_sets(
         include_superseded=True,
         prepare=paging.check,
     ) as g:
-        session, patient, record, who, now = g.session, g.patient, g.record, g.who, g.now
-        after, decision = paging.cursor, g.decision
-        assert decision is not None
+        session, record, now = g.session, g.record, g.now
+        after = paging.cursor
         readable = and_(
-            readable_documents(
-                record_id=record.id,
-                actor=actor,
-                facts=who.facts,
-                matrix=ctx.matrix,
-                actor_professional_id=who.professional_id,
-                actor_organization_id=who.organization_id,
-            ),
+            g.readable_documents(),
             m.Document.status.in_(_LISTED_STATUSES),
         )
         has_readable_member = (
@@ -262,12 +253,10 @@ async def search_submission_sets(
             )
             for s in sets
         ]
-        await g.audit(
+        await consulted(
+            g,
             AuditAction.SUBMISSION_SET_SEARCH,
             {"count": len(items), "total": total, "page": "next" if after else "first"},
-        )
-        await after_access(
-            ctx, session, actor=actor, decision=decision, patient=patient, record=record, now=now
         )
         await g.uow.commit()
         return SubmissionSetPage(items, total, next_cursor)
