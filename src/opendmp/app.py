@@ -49,6 +49,7 @@ from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
 from opendmp.storage.private_files import loose_paths, make_private_dir
 from opendmp.xds import api as xds_api
+from opendmp.xds import iti41, iti43  # noqa: F401  (they register their HANDLERS)
 
 log = logging.getLogger("opendmp")
 MAINTENANCE_INTERVAL_SECONDS = 3600
