@@ -48,10 +48,12 @@ async def vihf_ready(runtime: Runtime, clock: Clock) -> Runtime:
     return runtime
 
 
-def cda_document(ins: Ins = PATIENT, **overrides: object) -> tuple[DocumentView, bytes]:
+def cda_document(
+    ins: Ins = PATIENT, unique_id: str | None = None, **overrides: object
+) -> tuple[DocumentView, bytes]:
     """A CDA document and its view, the metadata matching the CDA header (author: the VIHF's
     professional)."""
-    unique_id = f"1.2.250.1.999.1.{uuid.uuid4().int % 10**12}"
+    unique_id = unique_id or f"1.2.250.1.999.1.{uuid.uuid4().int % 10**12}"
     content = cda(unique_id=unique_id, ins=ins, type_code="11488-4", author_idnat=GP)
     values: dict[str, object] = dict(
         unique_id=unique_id,
