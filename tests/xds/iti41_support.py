@@ -4,6 +4,7 @@ documents inline or as MTOM parts), and reading their answers, for the transacti
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ from tests.vihf_support import PATIENT, SIGNER, signed
 from tests.xds.helpers import document_view, submission_set_view, submit_request
 from tests.xds.soap_support import SOAP_TYPE, Part, envelope, mtom
 
+# The CDA's effectiveTime and service start, the day before the tests' clock (NOW).
+CDA_EFFECTIVE = "20260228100000+0100"
+CDA_TIME = dt.datetime(2026, 2, 28, 9, 0, tzinfo=dt.UTC)
 XDSB = f"{{{ns.XDSB}}}"
 RS = f"{{{ns.RS}}}"
 SUCCESS = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
@@ -54,7 +58,14 @@ def cda_document(
     """A CDA document and its view, the metadata matching the CDA header (author: the VIHF's
     professional)."""
     unique_id = unique_id or f"1.2.250.1.999.1.{uuid.uuid4().int % 10**12}"
-    content = cda(unique_id=unique_id, ins=ins, type_code="11488-4", author_idnat=GP)
+    content = cda(
+        unique_id=unique_id,
+        ins=ins,
+        type_code="11488-4",
+        author_idnat=GP,
+        effective=CDA_EFFECTIVE,
+        service_start=CDA_EFFECTIVE,
+    )
     values: dict[str, object] = dict(
         unique_id=unique_id,
         type_code="11488-4",
@@ -62,6 +73,9 @@ def cda_document(
         format_code="urn:ihe:iti:xds:2017:mimeTypeSufficient",
         author_idnat=GP,
         mime_type="text/xml",
+        creation_time=CDA_TIME,
+        service_start=CDA_TIME,
+        service_stop=CDA_TIME + dt.timedelta(minutes=30),
     )
     values.update(overrides)
     return document_view(content, **values), content

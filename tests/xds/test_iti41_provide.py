@@ -11,10 +11,13 @@ import uuid
 import httpx
 import pytest
 from lxml import etree
+from sqlalchemy import select
 
 from opendmp.app import Runtime
+from opendmp.storage import models as m
 from opendmp.xds import ebrim
 from opendmp.xds import namespaces as ns
+from opendmp.xds.metadata_out import association, replacement
 from opendmp.xds.transactions import ITI41, ITI43
 from tests.api.provide_support import state
 from tests.factories import make_ins
@@ -74,6 +77,7 @@ async def test_documents_are_stored_and_retrieved_byte_for_byte(
     request = Provide(PATIENT, [cda_document(), cda_document()])
     answer = await provide(http, getattr(request, encoding)())
     assert answer.get("status") == SUCCESS, error_codes(answer)
+    assert error_codes(answer) == []  # metadata matching the CDA: not even a warning
     docs, sets, _, blobs = await state(vihf_ready)
     assert (docs, sets) == (2, 1)
     assert blobs
@@ -169,3 +173,32 @@ async def _raw_provide(
         f"{etree.tostring(objects).decode()}{held}</xdsb:ProvideAndRegisterDocumentSetRequest>"
     )
     return await post(http, ITI41.path, envelope(body, ITI41.action, headers=security()), SOAP_TYPE)
+
+
+@pytest.mark.parametrize("kind", ["RPLC", "APND"])
+async def test_rplc_supersedes_the_replaced_document_and_apnd_is_warned(
+    http: httpx.AsyncClient, vihf_ready: Runtime, kind: str
+) -> None:
+    first = Provide(PATIENT, [cda_document()])
+    assert (await provide(http, first.mtom())).get("status") == SUCCESS
+    async with vihf_ready.ctx.sessions() as session:
+        old_entry = (
+            await session.execute(
+                select(m.Document.entry_uuid).where(
+                    m.Document.unique_id == first.documents[0][0].unique_id
+                )
+            )
+        ).scalar_one()
+    second = Provide(PATIENT, [cda_document()])
+    objects = second.submit_objects()
+    new_entry = second.documents[0][0].entry_uuid
+    if kind == "RPLC":
+        objects[0].append(replacement(new_entry, old_entry))
+    else:
+        objects[0].append(association(ebrim.APND, new_entry, old_entry))
+    answer = await provide(http, second.mtom(objects))
+    assert answer.get("status") == SUCCESS, etree.tostring(answer).decode()
+    docs, sets, superseded, _ = await state(vihf_ready)
+    assert (docs, sets, superseded) == (2, 2, 1 if kind == "RPLC" else 0)
+    warned = [] if kind == "RPLC" else ["PartialAppendContentNotProcessed"]
+    assert error_codes(answer) == warned, etree.tostring(answer).decode()
