@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the ebRIM template below reads best one element per line)
 """ITI-41 Provide and Register, then ITI-43 Retrieve, with zeep against `make demo`
 (docs/xds.md, "ITI-41" and "ITI-43").
 

@@ -153,3 +153,18 @@ async def test_an_iti65_deposit_is_retrieved_with_iti43(server: str, settings: S
     assert retrieved.RegistryResponse.status == SUCCESS
     (document,) = retrieved.DocumentResponse
     assert document.Document == content
+
+
+async def test_the_documented_script_runs(
+    server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lxml import etree
+
+    files = []
+    for name in ("v41.xml", "v43.xml"):
+        (tmp_path / name).write_bytes(etree.tostring(_vihf()))
+        files.append(str(tmp_path / name))
+    client.main(*files, server)
+    printed = capsys.readouterr().out
+    assert "ITI-41: Success" in printed
+    assert "ITI-43: Success application/pdf" in printed
