@@ -81,8 +81,8 @@ def cda_document(
     return document_view(content, **values), content
 
 
-def security(patient: Ins = PATIENT) -> str:
-    assertion = etree.tostring(signed(patient_ins=str(patient))).decode()
+def security(patient: Ins = PATIENT, **vihf: str) -> str:
+    assertion = etree.tostring(signed(patient_ins=str(patient), **vihf)).decode()
     return f'<wsse:Security xmlns:wsse="{ns.WSSE}">{assertion}</wsse:Security>'
 
 
@@ -150,7 +150,7 @@ def error_codes(response: etree._Element) -> list[str]:
     return [str(e.get("errorCode")) for e in response.iter(f"{RS}RegistryError")]
 
 
-def retrieve_request(*wanted: tuple[str, str], patient: Ins = PATIENT) -> bytes:
+def retrieve_request(*wanted: tuple[str, str], patient: Ins = PATIENT, **vihf: str) -> bytes:
     items = "".join(
         f"<xdsb:DocumentRequest><xdsb:RepositoryUniqueId>{repo}</xdsb:RepositoryUniqueId>"
         f"<xdsb:DocumentUniqueId>{uid}</xdsb:DocumentUniqueId></xdsb:DocumentRequest>"
@@ -161,7 +161,10 @@ def retrieve_request(*wanted: tuple[str, str], patient: Ins = PATIENT) -> bytes:
         "</xdsb:RetrieveDocumentSetRequest>"
     )
     return envelope(
-        body, ITI43.action, message_id=f"urn:uuid:{uuid.uuid4()}", headers=security(patient)
+        body,
+        ITI43.action,
+        message_id=f"urn:uuid:{uuid.uuid4()}",
+        headers=security(patient, **vihf),
     )
 
 

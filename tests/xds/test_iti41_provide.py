@@ -20,6 +20,7 @@ from opendmp.xds import namespaces as ns
 from opendmp.xds.metadata_out import association, replacement
 from opendmp.xds.transactions import ITI41, ITI43
 from tests.api.provide_support import state
+from tests.auth_support import idnat
 from tests.factories import make_ins
 from tests.vihf_support import PATIENT
 from tests.xds.helpers import REGISTER_EXAMPLES, R, compact, document_ids, example, find
@@ -202,3 +203,19 @@ async def test_rplc_supersedes_the_replaced_document_and_apnd_is_warned(
     assert (docs, sets, superseded) == (2, 2, 1 if kind == "RPLC" else 0)
     warned = [] if kind == "RPLC" else ["PartialAppendContentNotProcessed"]
     assert error_codes(answer) == warned, etree.tostring(answer).decode()
+
+
+async def test_iti43_by_a_professional_without_access_is_an_unknown_id(
+    http: httpx.AsyncClient, vihf_ready: Runtime
+) -> None:
+    request = Provide(PATIENT, [cda_document()])
+    assert (await provide(http, request.mtom())).get("status") == SUCCESS
+    uid = request.documents[0][0].unique_id
+    stranger = retrieve_request((_repository(vihf_ready), uid), idnat=idnat(12))
+    answer = await post(http, ITI43.path, stranger, "application/soap+xml")
+    assert answer[0].get("status") == FAILURE
+    assert error_codes(answer) == ["XDSDocumentUniqueIdError"]
+    unknown = retrieve_request((_repository(vihf_ready), "1.2.250.1.999.404"), idnat=idnat(12))
+    assert etree.tostring(
+        (await post(http, ITI43.path, unknown, "application/soap+xml"))[0]
+    ).replace(b"1.2.250.1.999.404", uid.encode()) == etree.tostring(answer[0])
