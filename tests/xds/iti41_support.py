@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -81,7 +82,7 @@ def cda_document(
     return document_view(content, **values), content
 
 
-def security(patient: Ins = PATIENT, **vihf: str) -> str:
+def security(patient: Ins = PATIENT, **vihf: Any) -> str:
     assertion = etree.tostring(signed(patient_ins=str(patient), **vihf)).decode()
     return f'<wsse:Security xmlns:wsse="{ns.WSSE}">{assertion}</wsse:Security>'
 
@@ -150,7 +151,7 @@ def error_codes(response: etree._Element) -> list[str]:
     return [str(e.get("errorCode")) for e in response.iter(f"{RS}RegistryError")]
 
 
-def retrieve_request(*wanted: tuple[str, str], patient: Ins = PATIENT, **vihf: str) -> bytes:
+def retrieve_request(*wanted: tuple[str, str], patient: Ins = PATIENT, **vihf: Any) -> bytes:
     items = "".join(
         f"<xdsb:DocumentRequest><xdsb:RepositoryUniqueId>{repo}</xdsb:RepositoryUniqueId>"
         f"<xdsb:DocumentUniqueId>{uid}</xdsb:DocumentUniqueId></xdsb:DocumentRequest>"

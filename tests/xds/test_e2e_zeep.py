@@ -64,7 +64,7 @@ def settings(tmp_path: Path) -> Settings:
 async def prepared(ctx: ServiceContext) -> ServiceContext:
     """The establishment's VIHF key, the patient's record and the GP's authorisation,
     written on the database and keys the server will use."""
-    ctx.clock = _now  # type: ignore[misc]
+    ctx.clock = _now
     await identity.register_establishment_key(
         ctx, actor=OPERATOR, struct_idnat=ESTABLISHMENT, public_jwk=SIGNER.public_jwk()
     )

@@ -16,6 +16,7 @@ from anyio import to_thread
 from lxml import etree
 
 from opendmp.domain.errors import OpenDMPError
+from opendmp.domain.limits import LimitExceeded
 from opendmp.domain.xds_codes import XDS_CODES
 from opendmp.services.documents.deposit import DepositRefused, DepositWarning, provide_documents
 from opendmp.xds import namespaces as ns
@@ -29,9 +30,12 @@ from opendmp.xds.soap import SoapReply
 from opendmp.xds.transactions import ITI41
 
 _KNOWN_CODES = frozenset(code.value for code in ErrorCode)
-# Statuses answered as a fault, not a RegistryResponse: authentication, size bounds
-# (as the transport answers them, docs/xds.md §4) and OpenDMP's own failures (5xx).
-_FAULT_STATUSES = frozenset({401, 413})
+
+
+def _is_fault(exc: OpenDMPError) -> bool:
+    """Answered as a SOAP fault, not a RegistryResponse: authentication, the bounds of the
+    request (as the transport answers them, docs/xds.md §4) and OpenDMP's own failures."""
+    return isinstance(exc, LimitExceeded) or exc.http_status == 401 or exc.http_status >= 500
 
 
 def _xds_code(code: str, http_status: int, default: ErrorCode) -> ErrorCode:
@@ -128,7 +132,7 @@ async def provide_and_register(call: XdsCall) -> SoapReply:
             documents=parsed.documents,
         )
     except OpenDMPError as exc:
-        if exc.http_status in _FAULT_STATUSES or exc.http_status >= 500:
+        if _is_fault(exc):
             raise
         return registry_reply([_refusal(exc, parsed)])
     return registry_reply(_warnings(parsed, parsed.warnings, result.warnings))

@@ -66,7 +66,11 @@ def document_requests(body: etree._Element, limit: int) -> list[DocumentRequest]
         raise sender("the request holds no xdsb:DocumentRequest", "malformed-request")
     if len(items) > limit:
         raise too_many(
-            "DocumentRequest", len(items), limit, "OPENDMP_MAX_DOCUMENTS", code="too-many-documents"
+            "DocumentRequest",
+            len(items),
+            limit,
+            "OPENDMP_MAX_DOCUMENTS_PER_SUBMISSION",
+            code="too-many-documents",
         )
     found = []
     for item in items:
