@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from opendmp.app import Runtime
-from opendmp.xds.transactions import ITI41
+from opendmp.xds import namespaces as ns
+from opendmp.xds.transactions import ITI41, ITI43
 from tests.api.provide_support import create_record_for, state
 from tests.factories import make_ins
 from tests.vihf_support import PATIENT
@@ -22,9 +23,10 @@ from tests.xds.iti41_support import (
     cda_document,
     error_codes,
     provide,
+    security,
     vihf_ready,
 )
-from tests.xds.soap_support import Part, dmp, fault_of, mtom
+from tests.xds.soap_support import SOAP_TYPE, Part, dmp, envelope, fault_of, mtom
 
 __all__ = ["vihf_ready"]
 
@@ -136,4 +138,34 @@ async def test_an_oversized_part_is_a_413_fault(
     response = await http.post(ITI41.path, content=body, headers={"Content-Type": content_type})
     assert response.status_code == 413
     assert fault_of(response).subcode == dmp("document-too-large")
+    assert await state(vihf_ready) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "action", "body"),
+    [
+        (ITI41.path, ITI41.action, f"<xdsb:Other xmlns:xdsb='{ns.XDSB}'/>"),
+        (
+            ITI41.path,
+            ITI41.action,
+            f"<xdsb:ProvideAndRegisterDocumentSetRequest xmlns:xdsb='{ns.XDSB}'/>",
+        ),
+        (ITI43.path, ITI43.action, f"<xdsb:RetrieveDocumentSetRequest xmlns:xdsb='{ns.XDSB}'/>"),
+        (
+            ITI43.path,
+            ITI43.action,
+            f"<xdsb:RetrieveDocumentSetRequest xmlns:xdsb='{ns.XDSB}'><xdsb:DocumentRequest>"
+            "<xdsb:DocumentUniqueId>1.2.3</xdsb:DocumentUniqueId></xdsb:DocumentRequest>"
+            "</xdsb:RetrieveDocumentSetRequest>",
+        ),
+    ],
+)
+async def test_a_request_that_is_not_the_transactions_is_a_fault(
+    http: httpx.AsyncClient, vihf_ready: Runtime, path: str, action: str, body: str
+) -> None:
+    before = await state(vihf_ready)
+    request = envelope(body, action, headers=security())
+    response = await http.post(path, content=request, headers={"Content-Type": SOAP_TYPE})
+    assert response.status_code == 400
+    assert fault_of(response).subcode == dmp("malformed-request")
     assert await state(vihf_ready) == before
