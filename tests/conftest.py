@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.app import Runtime, build_runtime, create_app
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
+from opendmp.cda.pdf import make_pdf
 from opendmp.config import Settings, load_settings
 from opendmp.devtools import demo
 from opendmp.services.accounts.passwords import configure_password_hasher
@@ -86,7 +87,7 @@ def _demo_letters_rendered_once() -> Iterator[None]:
     the same for the same arguments (cda/pdf.py), so each distinct letter is rendered once
     per test process and the same bytes are reused (the tests of ``make_pdf`` call it
     directly, unchanged)."""
-    real = demo.make_pdf
+    real = make_pdf
 
     @functools.cache
     def render(title: str, lines: tuple[str, ...], created: dt.datetime | None) -> bytes:

@@ -10,25 +10,21 @@ tests/api/conftest.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.domain.actors import Actor, Patient, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentView
-from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
-from tests.api.provide_support import FHIR_JSON, FHIR_XML, valid_fhir
+from tests.api.provide_support import FHIR_JSON, FHIR_XML, codes_of, valid_fhir
 from tests.auth_support import PSC, finess_struct
 from tests.conftest import Clock
 from tests.factories import make_professional, submission
+from tests.services.document_support import counted_statements, record_events
 
 HOSPITAL = finess_struct(1)
 OTHER_HOSPITAL = finess_struct(2)
@@ -93,6 +89,24 @@ async def deposit(
     return view
 
 
+async def fhir_search(
+    http: httpx.AsyncClient,
+    ctx: ServiceContext,
+    params: dict[str, str],
+    *,
+    path: str,
+    actor: Actor = AUTHOR,
+    post: bool = False,
+    **headers: str,
+) -> httpx.Response:
+    """A search of ``path`` (``/fhir/<type>``) as ``actor``: GET, or form-encoded POST to
+    ``<path>/_search``."""
+    sent = {**auth(ctx, actor), **headers}
+    if post:
+        return await http.post(f"{path}/_search", data=params, headers=sent)
+    return await http.get(path, params=params, headers=sent)
+
+
 def entry_id(view: DocumentView) -> str:
     return view.entry_uuid.removeprefix("urn:uuid:")
 
@@ -106,14 +120,6 @@ def body_of(response: httpx.Response) -> dict[str, Any]:
     return valid_fhir(response.content, response.headers.get("content-type", FHIR_JSON))
 
 
-def codes_of(resource: dict[str, Any]) -> set[str]:
-    return {
-        c["code"]
-        for i in resource.get("issue", [])
-        for c in (i.get("details") or {}).get("coding", [])
-    }
-
-
 def resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [e["resource"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == kind]
 
@@ -123,29 +129,7 @@ def ids_of(bundle: dict[str, Any]) -> list[str]:
 
 
 async def events(ctx: ServiceContext, ins: Ins, action: str | None = None) -> list[m.AuditEvent]:
-    async with ctx.sessions() as session:
-        _, record = await records.get_record(session, ins)
-        query = (
-            select(m.AuditEvent)
-            .where(m.AuditEvent.chain == str(record.id))
-            .order_by(m.AuditEvent.seq)
-        )
-        found = list((await session.execute(query)).scalars())
-    return [e for e in found if action is None or e.action == action]
-
-
-@contextmanager
-def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def before(*args: Any) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", before)
+    return [e for e in await record_events(ctx, ins) if action is None or e.action == action]
 
 
 __all__ = [
@@ -167,6 +151,7 @@ __all__ = [
     "deposit",
     "entry_id",
     "events",
+    "fhir_search",
     "ids_of",
     "ins_token",
     "patient",

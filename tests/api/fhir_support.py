@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from opendmp.domain.actors import Professional
 from opendmp.domain.identifiers import Ins
-from tests.api.provide_support import valid_fhir
+from tests.api.provide_support import codes_of, valid_fhir
 from tests.auth_support import PSC
 from tests.conftest import Clock
 
@@ -43,7 +43,7 @@ class Api:
         token = PSC.token(self.clock.now, scope=scope, **claims)
         return {"Authorization": f"Bearer {token}"}
 
-    def patient(self, ins: Ins, *, scope: str = ALL_SCOPES) -> dict[str, str]:
+    def patient(self, ins: Ins, *, scope: str = ALL_SCOPES, **claims: Any) -> dict[str, str]:
         token = PSC.token(
             self.clock.now,
             sub=str(ins),
@@ -53,6 +53,7 @@ class Api:
             organization=None,
             name=None,
             scope=scope,
+            **claims,
         )
         return {"Authorization": f"Bearer {token}"}
 
@@ -87,10 +88,6 @@ def api_fixture(app: FastAPI, clock: Clock) -> Api:
     return Api(app, clock)
 
 
-def token(ins: Ins) -> str:
-    return f"{ins.system}|{ins.value}"
-
-
 def resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
     return [e["resource"] for e in bundle.get("entry", [])]
@@ -102,8 +99,4 @@ def extension(resource: dict[str, Any], url: str) -> dict[str, Any] | None:
 
 def error_codes(outcome: dict[str, Any]) -> set[str]:
     assert outcome["resourceType"] == "OperationOutcome", outcome
-    return {
-        c["code"]
-        for i in outcome.get("issue", [])
-        for c in (i.get("details") or {}).get("coding", [])
-    }
+    return codes_of(outcome)

@@ -10,24 +10,25 @@ import copy
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 from fastapi import FastAPI
 from fhir.resources.R4B import get_fhir_model_class
-from sqlalchemy import func, select
 
 from opendmp.app import Runtime, build_runtime, create_app
 from opendmp.cda.header import parse_header
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, Ins, parse_ins
 from opendmp.services.records import lifecycle as records
-from opendmp.storage import models as m
 from opendmp.storage.migrate import upgrade
 from tests.auth_support import PSC
-from tests.conftest import app_settings
-from tests.factories import OPERATOR, new_record
+from tests.conftest import app_settings, wall_clock
+from tests.factories import OPERATOR, make_ins, new_record
+from tests.services.document_support import document_counts
 
 TESTDATA = Path("/work/shared/testdata")
 IHE_BUNDLE = TESTDATA / "oehf-ipf/mhd-examples/test.json"
@@ -71,6 +72,20 @@ def bearer(scope: str = "ITI-65 ITI-105 ITI-67", **claims: Any) -> dict[str, str
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.fixture(name="clock")
+def clock_fixture() -> Callable[[], dt.datetime]:
+    """The app's clock (of the ``runtime``/``app`` fixtures): the tokens are minted now."""
+    return wall_clock
+
+
+@pytest.fixture(name="ins")
+async def ins_fixture(runtime: Runtime) -> Ins:
+    """A new record, with no access granted to anyone."""
+    ins = make_ins()
+    await create_record_for(runtime, ins)
+    return ins
+
+
 async def create_record_for(rt: Runtime, ins: Ins, **overrides: Any) -> None:
     await records.create_record(rt.ctx, actor=OPERATOR, request=new_record(ins, now(), **overrides))
 
@@ -84,18 +99,7 @@ def ins_subject(ins: Ins) -> dict[str, Any]:
 
 async def state(rt: Runtime) -> tuple[int, int, int, list[str]]:
     """(documents, submission sets, superseded documents, blob files)."""
-    async with rt.ctx.sessions() as session:
-        docs = (await session.execute(select(func.count()).select_from(m.Document))).scalar_one()
-        sets = (
-            await session.execute(select(func.count()).select_from(m.SubmissionSet))
-        ).scalar_one()
-        superseded = (
-            await session.execute(
-                select(func.count())
-                .select_from(m.Document)
-                .where(m.Document.status == "superseded")
-            )
-        ).scalar_one()
+    docs, sets, superseded = await document_counts(rt.ctx)
     blobs = sorted(
         str(p.relative_to(rt.settings.blob_dir))
         for p in rt.settings.blob_dir.rglob("*")

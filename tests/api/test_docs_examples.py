@@ -13,13 +13,9 @@ prints ``HTTP <status>`` with ``curl -w``: every status it prints must match.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.demo_process import ROOT, clean_env, opendmp_demo
+from tests.notify.smtp_support import free_port
+
 DOC = ROOT / "docs" / "api.md"
-OPENDMP = Path(sys.executable).parent / "opendmp"
 BLOCK_RE = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 EXPECT_RE = re.compile(r"^# expect: ([0-9x]{3})\s*$", re.MULTILINE)
 STATUS_RE = re.compile(r"^HTTP (\d{3})$", re.MULTILINE)
@@ -77,18 +74,6 @@ def sh_blocks(text: str) -> list[Block]:
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _clean_env() -> dict[str, str]:
-    """The caller's environment without OpenDMP settings (a test database URL, a mode…)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("OPENDMP_")}
-
-
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -110,30 +95,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         if shutil.which(tool) is None:
             pytest.skip(f"docs/api.md needs {tool}")
     home = tmp_path_factory.mktemp("opendmp-demo-home")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = _clean_env() | {"OPENDMP_HOME": str(home)}
-    log = (home.parent / "demo.log").open("wb")
-    proc = subprocess.Popen(
-        [str(OPENDMP), "demo", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    env = clean_env() | {"OPENDMP_HOME": str(home)}
+    with (home.parent / "demo.log").open("wb") as log, opendmp_demo(home, port, log) as proc:
         _wait_ready(url, proc, time.monotonic() + 30)
         yield env | {"OPENDMP_URL": url, "TMPDIR": str(home.parent)}
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # its own session: only what we started
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
 
 
 def test_the_document_has_examples_of_every_api_transaction() -> None:

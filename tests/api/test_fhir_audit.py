@@ -14,12 +14,12 @@ from opendmp.fhir.audit import time_range
 from opendmp.services.access import authorisations as access
 from opendmp.services.access.emergency import open_emergency_access
 from opendmp.services.core.context import ServiceContext
+from tests.api.fhir_read_support import ins_token
 from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
     error_codes,
     resources,
-    token,
 )
 from tests.conftest import Clock
 from tests.factories import patient_actor, store_foreign_event
@@ -46,7 +46,7 @@ async def test_another_professional_is_refused(api: Api, ctx: ServiceContext) ->
     await access.declare_authorization(ctx, actor=DOCTOR, ins=ins)  # authorised, not treating
     for pro in (DOCTOR, STRANGER):
         status, outcome = await api.get(
-            URL, params={"patient.identifier": token(ins)}, headers=api.professional(pro)
+            URL, params={"patient.identifier": ins_token(ins)}, headers=api.professional(pro)
         )
         assert status == 403, outcome
 
@@ -54,7 +54,7 @@ async def test_another_professional_is_refused(api: Api, ctx: ServiceContext) ->
 async def test_a_patient_cannot_read_another_history(api: Api, ctx: ServiceContext) -> None:
     mine, other = await create(ctx), await create(ctx)
     status, _ = await api.get(
-        URL, params={"patient.identifier": token(other)}, headers=api.patient(mine)
+        URL, params={"patient.identifier": ins_token(other)}, headers=api.patient(mine)
     )
     assert status == 403
 
@@ -62,7 +62,7 @@ async def test_a_patient_cannot_read_another_history(api: Api, ctx: ServiceConte
 async def test_the_scope_iti81_is_required(api: Api, ctx: ServiceContext) -> None:
     ins = await create(ctx)
     status, outcome = await api.get(
-        URL, params={"patient.identifier": token(ins)}, headers=api.patient(ins, scope="ITI-67")
+        URL, params={"patient.identifier": ins_token(ins)}, headers=api.patient(ins, scope="ITI-67")
     )
     assert status == 403 and "insufficient-scope" in error_codes(outcome)
 
@@ -82,7 +82,7 @@ async def test_bad_parameters_are_400(
     api: Api, ctx: ServiceContext, params: dict[str, str]
 ) -> None:
     ins = await create(ctx)
-    query = {"patient.identifier": token(ins), **params}
+    query = {"patient.identifier": ins_token(ins), **params}
     status, outcome = await api.get(URL, params=query, headers=api.patient(ins))
     assert status == 400, outcome
     assert outcome["resourceType"] == "OperationOutcome"
@@ -100,7 +100,7 @@ async def test_the_patient_and_a_treating_doctor_read_the_history(
         await access.list_access(ctx, actor=STRANGER, ins=ins)  # a refusal, traced
     for headers in (api.patient(ins), api.professional(DOCTOR)):
         status, bundle = await api.get(
-            URL, params={"patient.identifier": token(ins)}, headers=headers
+            URL, params={"patient.identifier": ins_token(ins)}, headers=headers
         )
         assert status == 200, bundle
         events = resources(bundle)
@@ -132,7 +132,7 @@ async def test_a_break_glass_access_carries_btg(api: Api, ctx: ServiceContext) -
     status, bundle = await api.get(
         URL,
         params={
-            "patient.identifier": token(ins),
+            "patient.identifier": ins_token(ins),
             "agent.identifier": f"{IDNAT}|{BREAK_GLASS.idnat}",
         },
         headers=api.patient(ins),
@@ -154,7 +154,7 @@ async def test_the_date_filter(api: Api, ctx: ServiceContext, clock: Clock) -> N
     later = clock.now.date().isoformat()
     status, bundle = await api.get(
         URL,
-        params={"patient.identifier": token(ins), "date": f"ge{later}"},
+        params={"patient.identifier": ins_token(ins), "date": f"ge{later}"},
         headers=api.patient(ins),
     )
     assert status == 200
@@ -162,7 +162,7 @@ async def test_the_date_filter(api: Api, ctx: ServiceContext, clock: Clock) -> N
     assert "access:professional:block" in actions and "record:record:create" not in actions
     status, bundle = await api.get(
         URL,
-        params=[("patient.identifier", token(ins)), ("date", f"lt{later}")],
+        params=[("patient.identifier", ins_token(ins)), ("date", f"lt{later}")],
         headers={**api.patient(ins), "Accept": "application/fhir+xml"},
     )
     assert status == 200
@@ -194,7 +194,7 @@ async def test_every_trace_is_mapped_and_a_foreign_code_is_shown_as_is(
     ins = await create(ctx)
     await store_foreign_event(ctx, ins, "record:record:teleport")
     status, bundle = await api.get(
-        URL, params={"patient.identifier": token(ins)}, headers=api.patient(ins)
+        URL, params={"patient.identifier": ins_token(ins)}, headers=api.patient(ins)
     )
     assert status == 200, bundle
     by_action = {

@@ -139,7 +139,7 @@ async def test_iti105_beyond_the_byte_bound_is_413_and_at_it_is_stored(
     doc = ans_iti105(ins)
     unique_id = doc["masterIdentifier"]["value"].removeprefix("urn:oid:")
     headers = {**auth(ctx, AUTHOR), "Content-Type": FHIR_JSON}
-    request = {"method": "POST", "url": SEARCH, "headers": headers}
+    request: dict[str, Any] = {"method": "POST", "url": SEARCH, "headers": headers}
     for size, status in ((4097, 413), (4096, 201)):
         content = cda_of_size(unique_id, ins, size)
         attachment = doc["content"][0]["attachment"]
@@ -215,7 +215,7 @@ async def test_a_patch_beyond_the_operation_bound_is_422_and_changes_nothing(
     doubling = {"op": "copy", "from": "/securityLabel", "path": "/securityLabel/0"}
     headers = {**auth(ctx, AUTHOR, scope="ITI-65"), "Content-Type": "application/json-patch+json"}
     url = f"{SEARCH}/{view.entry_uuid.removeprefix('urn:uuid:')}"
-    request = {"method": "PATCH", "url": url, "headers": headers}
+    request: dict[str, Any] = {"method": "PATCH", "url": url, "headers": headers}
     sent = {**request, "content": orjson.dumps([doubling] * 3)}
     before = await footprint(ctx, blob_root)
     response = await http.request(**sent)

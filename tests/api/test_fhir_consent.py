@@ -19,13 +19,13 @@ from opendmp.services.access.emergency import open_emergency_access
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents.criteria import DocumentQuery
 from opendmp.services.documents.search import search_documents
+from tests.api.fhir_read_support import ins_token
 from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
     error_codes,
     extension,
     resources,
-    token,
 )
 from tests.services.access_support import (
     BREAK_GLASS,
@@ -120,7 +120,7 @@ async def post(
 
 async def state(api: Api, ins: Ins, pro: Professional) -> str:
     status, bundle = await api.get(
-        "/fhir/Patient", params={"identifier": token(ins)}, headers=api.professional(pro)
+        "/fhir/Patient", params={"identifier": ins_token(ins)}, headers=api.professional(pro)
     )
     assert status == 200, bundle
     ext = extension(resources(bundle)[0], DMP_AUTHORIZATION_STATUS)
@@ -140,7 +140,7 @@ async def search_status(api: Api, ctx: ServiceContext, pro: Professional, ins: I
     if _search_route():
         status, _ = await api.get(
             "/fhir/DocumentReference",
-            params={"patient.identifier": token(ins), "status": "current"},
+            params={"patient.identifier": ins_token(ins), "status": "current"},
             headers=api.professional(pro),
         )
         return status
@@ -210,7 +210,7 @@ async def test_only_the_patient_and_treating_doctors_list_consents(
     await access.declare_authorization(ctx, actor=DOCTOR, ins=ins)  # not treating
     for headers in (api.professional(DOCTOR), api.professional(STRANGER)):
         status, outcome = await api.get(
-            URL, params={"patient.identifier": token(ins)}, headers=headers
+            URL, params={"patient.identifier": ins_token(ins)}, headers=headers
         )
         assert status == 403, outcome
 
@@ -218,7 +218,7 @@ async def test_only_the_patient_and_treating_doctors_list_consents(
 async def test_the_scope_iti108_is_required(api: Api, ctx: ServiceContext) -> None:
     ins = await create(ctx)
     status, outcome = await api.get(
-        URL, params={"patient.identifier": token(ins)}, headers=api.patient(ins, scope="ITI-78")
+        URL, params={"patient.identifier": ins_token(ins)}, headers=api.patient(ins, scope="ITI-78")
     )
     assert status == 403
     assert "insufficient-scope" in error_codes(outcome)
@@ -263,7 +263,7 @@ async def test_declaring_makes_the_professional_valide(api: Api, ctx: ServiceCon
     assert await search_status(api, ctx, DOCTOR, ins) == 200
     # The treating doctor sees the record's consents, with the emergency choices.
     status, bundle = await api.get(
-        URL, params={"patient.identifier": token(ins)}, headers=api.professional(DOCTOR)
+        URL, params={"patient.identifier": ins_token(ins)}, headers=api.professional(DOCTOR)
     )
     assert status == 200
     ids = [r["id"] for r in resources(bundle)]
@@ -300,7 +300,7 @@ async def test_a_blocked_professional_is_refused_then_unblocked(
     status, _again = await post(api, consent(ins, "deny", idnat=DOCTOR.idnat), api.patient(ins))
     assert status == 200  # already blocked: nothing changed
     status, bundle = await api.get(
-        URL, params={"patient.identifier": token(ins)}, headers=api.patient(ins)
+        URL, params={"patient.identifier": ins_token(ins)}, headers=api.patient(ins)
     )
     listed = {r["id"]: r for r in resources(bundle)}
     assert listed[blocked["id"]]["provision"]["type"] == "deny"
@@ -334,7 +334,7 @@ async def test_btg_denied_refuses_break_glass(api: Api, ctx: ServiceContext) -> 
     assert status == 200
     await open_emergency_access(ctx, actor=BREAK_GLASS, ins=ins)
     status, bundle = await api.get(
-        URL, params={"patient.identifier": token(ins)}, headers=api.patient(ins)
+        URL, params={"patient.identifier": ins_token(ins)}, headers=api.patient(ins)
     )
     emergency_entry = next(r for r in resources(bundle) if r["id"].startswith("permit-"))
     assert emergency_entry["provision"]["purpose"] == [{"system": ACT_REASON, "code": "BTG"}]

@@ -25,7 +25,6 @@ from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     error_codes,
 )
 from tests.api.provide_support import ans_iti105
-from tests.auth_support import PSC
 from tests.services.access_support import DOCTOR, create, snapshot
 from tests.services.document_support import deposit, grant
 
@@ -142,7 +141,9 @@ async def test_a_non_string_attachment_url_is_refused_with_400(
 async def test_deeply_nested_extensions_are_refused_with_400(
     api: Api, ctx: ServiceContext, ins: Ins, method: str, url: str
 ) -> None:
-    resource = ans_iti105(ins) if url.endswith("DocumentReference") else {"resourceType": "Consent"}
+    resource: dict[str, Any] = (
+        ans_iti105(ins) if url.endswith("DocumentReference") else {"resourceType": "Consent"}
+    )
     resource["extension"] = [_nested_extensions(120)]
     before = await snapshot(ctx)
     status, body = await api.request(method, url, headers=api.patient(ins), json_body=resource)
@@ -154,19 +155,9 @@ async def test_deeply_nested_extensions_are_refused_with_400(
 async def test_a_signed_token_expiring_after_year_9999_is_refused_with_401(
     api: Api, ins: Ins, exp: int
 ) -> None:
-    token = PSC.token(
-        api.clock.now,
-        sub=str(ins),
-        kind="patient",
-        profession=None,
-        specialty=None,
-        organization=None,
-        name=None,
-        exp=exp,
-    )
     status, body = await api.get(
         f"/fhir/Consent?patient.identifier={INS_SYSTEM}|{ins.value}",
-        headers={"Authorization": f"Bearer {token}"},
+        headers=api.patient(ins, exp=exp),
     )
     assert status == 401, body
     assert "token-time-out-of-range" in error_codes(body)

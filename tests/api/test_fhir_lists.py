@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from functools import partial
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from tests.api.fhir_read_support import (
     deposit,
     entry_id,
     events,
+    fhir_search,
     ins_token,
     resources,
 )
@@ -47,19 +49,7 @@ def base(ins: Ins, **more: str) -> dict[str, str]:
     }
 
 
-async def find(
-    http: httpx.AsyncClient,
-    ctx: ServiceContext,
-    params: dict[str, str],
-    *,
-    actor: Any = AUTHOR,
-    post: bool = False,
-    **headers: str,
-) -> httpx.Response:
-    h = {**auth(ctx, actor), **headers}
-    if post:
-        return await http.post(f"{LISTS}/_search", data=params, headers=h)
-    return await http.get(LISTS, params=params, headers=h)
+find = partial(fhir_search, path=LISTS)
 
 
 def lists(bundle: dict[str, Any]) -> list[dict[str, Any]]:

@@ -4,11 +4,13 @@ they may read the record). Runs on both databases."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from opendmp.domain.identifiers import INS_NIA_OID, Ins, parse_ins, with_ins_key
 from opendmp.domain.records import ClosureReason
-from opendmp.fhir.patient import (
+from opendmp.fhir.identities import (
     DMP_AUTHORIZATION_STATUS,
     DMP_CLOSURE,
     DMP_TREATING_DOCTOR,
@@ -16,13 +18,13 @@ from opendmp.fhir.patient import (
 from opendmp.services.access import authorisations as access
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.records import lifecycle as records
+from tests.api.fhir_read_support import ins_token
 from tests.api.fhir_support import (  # noqa: F401 - the fixture api
     Api,
     api_fixture,
     error_codes,
     extension,
     resources,
-    token,
 )
 from tests.conftest import Clock
 from tests.factories import make_ins, patient_actor
@@ -32,16 +34,16 @@ URL = "/fhir/Patient"
 DEMOGRAPHICS = ("name", "gender", "birthDate")
 
 
-async def lookup(api: Api, ins: Ins, headers: dict[str, str]) -> dict[str, object] | None:
-    status, bundle = await api.get(URL, params={"identifier": token(ins)}, headers=headers)
+async def lookup(api: Api, ins: Ins, headers: dict[str, str]) -> dict[str, Any] | None:
+    status, bundle = await api.get(URL, params={"identifier": ins_token(ins)}, headers=headers)
     assert status == 200, bundle
     found = resources(bundle)
     assert len(found) <= 1
     return found[0] if found else None
 
 
-def state_of(patient: dict[str, object]) -> str | None:
-    ext = extension(patient, DMP_AUTHORIZATION_STATUS)  # type: ignore[arg-type]
+def state_of(patient: dict[str, Any]) -> str | None:
+    ext = extension(patient, DMP_AUTHORIZATION_STATUS)
     return None if ext is None else str(ext["valueCode"])
 
 
@@ -50,7 +52,7 @@ def state_of(patient: dict[str, object]) -> str | None:
 
 async def test_no_credential_is_refused_with_401(api: Api, ctx: ServiceContext) -> None:
     ins = await create(ctx)
-    status, outcome = await api.get(URL, params={"identifier": token(ins)})
+    status, outcome = await api.get(URL, params={"identifier": ins_token(ins)})
     assert status == 401
     assert outcome["resourceType"] == "OperationOutcome"
 
@@ -58,7 +60,7 @@ async def test_no_credential_is_refused_with_401(api: Api, ctx: ServiceContext) 
 async def test_a_token_without_the_iti78_scope_is_refused(api: Api, ctx: ServiceContext) -> None:
     ins = await create(ctx)
     headers = api.professional(DOCTOR, scope="ITI-65 ITI-67")
-    status, outcome = await api.get(URL, params={"identifier": token(ins)}, headers=headers)
+    status, outcome = await api.get(URL, params={"identifier": ins_token(ins)}, headers=headers)
     assert status == 403
     assert "insufficient-scope" in error_codes(outcome)
 
@@ -92,7 +94,7 @@ async def test_a_patient_may_not_look_up_someone_else(api: Api, ctx: ServiceCont
     mine, other = await create(ctx), await create(ctx)
     for ins in (other, make_ins()):  # existing or not: the same refusal
         status, outcome = await api.get(
-            URL, params={"identifier": token(ins)}, headers=api.patient(mine)
+            URL, params={"identifier": ins_token(ins)}, headers=api.patient(mine)
         )
         assert status == 403
         assert "not-own-record" in error_codes(outcome)
@@ -104,12 +106,12 @@ async def test_a_caller_without_access_learns_no_names(api: Api, ctx: ServiceCon
     assert patient is not None
     assert patient["active"] is True
     assert state_of(patient) == "NON_EXISTE"
-    assert extension(patient, DMP_TREATING_DOCTOR) == {  # type: ignore[arg-type]
+    assert extension(patient, DMP_TREATING_DOCTOR) == {
         "url": DMP_TREATING_DOCTOR,
         "valueBoolean": False,
     }
     assert not any(key in patient for key in DEMOGRAPHICS)
-    assert extension(patient, DMP_CLOSURE) is None  # type: ignore[arg-type]
+    assert extension(patient, DMP_CLOSURE) is None
 
 
 async def test_a_cpe_with_a_valid_authorisation_learns_no_names(
@@ -127,7 +129,7 @@ async def test_a_cpe_with_a_valid_authorisation_learns_no_names(
 
 async def test_no_record_is_an_empty_searchset(api: Api) -> None:
     status, bundle = await api.get(
-        URL, params={"identifier": token(make_ins())}, headers=api.professional(DOCTOR)
+        URL, params={"identifier": ins_token(make_ins())}, headers=api.professional(DOCTOR)
     )
     assert status == 200
     assert bundle["total"] == 0 and "entry" not in bundle
@@ -156,7 +158,7 @@ async def test_a_valid_authorisation_shows_the_ins_identity(api: Api, ctx: Servi
             "value": ins.value,
         }
     ]
-    [name] = patient["name"]  # type: ignore[misc]
+    [name] = patient["name"]
     assert name["use"] == "official" and name["family"] == "FICTIF"
     assert name["given"] == ["Alex"]
     assert (patient["gender"], patient["birthDate"]) == ("female", "1980-01-15")
@@ -187,7 +189,8 @@ async def test_a_treating_doctor_sees_the_flag(api: Api, ctx: ServiceContext) ->
     await access.declare_authorization(ctx, actor=DOCTOR, ins=ins, treating_doctor=True)
     patient = await lookup(api, ins, api.professional(DOCTOR))
     assert patient is not None
-    assert extension(patient, DMP_TREATING_DOCTOR)["valueBoolean"] is True  # type: ignore[arg-type,index]
+    flag = extension(patient, DMP_TREATING_DOCTOR)
+    assert flag is not None and flag["valueBoolean"] is True
 
 
 async def test_a_closed_record_is_inactive_with_its_closure(api: Api, ctx: ServiceContext) -> None:
@@ -199,7 +202,7 @@ async def test_a_closed_record_is_inactive_with_its_closure(api: Api, ctx: Servi
     patient = await lookup(api, ins, api.professional(DOCTOR))
     assert patient is not None
     assert patient["active"] is False
-    closure = extension(patient, DMP_CLOSURE)  # type: ignore[arg-type]
+    closure = extension(patient, DMP_CLOSURE)
     assert closure is not None
     parts = {e["url"]: e for e in closure["extension"]}
     assert set(parts) == {"dateFermeture", "motifFermeture", "raisonFermeture"}
@@ -219,7 +222,7 @@ async def test_a_patient_token_sees_its_own_record(api: Api, ctx: ServiceContext
 async def test_an_nia_is_a_temp_identifier(api: Api, ctx: ServiceContext) -> None:
     nia = parse_ins(with_ins_key("2800175123999"), INS_NIA_OID)
     status, bundle = await api.get(
-        URL, params={"identifier": token(nia)}, headers=api.professional(DOCTOR)
+        URL, params={"identifier": ins_token(nia)}, headers=api.professional(DOCTOR)
     )
     assert status == 200 and bundle["total"] == 0
 
@@ -245,7 +248,7 @@ async def test_post_search_and_xml(api: Api, ctx: ServiceContext) -> None:
         "POST",
         f"{URL}/_search",
         headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
-        content=f"identifier={token(ins)}".encode(),
+        content=f"identifier={ins_token(ins)}".encode(),
     )
     assert status == 200
     assert resources(bundle)[0]["identifier"][0]["value"] == ins.value

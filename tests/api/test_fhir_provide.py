@@ -14,8 +14,6 @@ Adaptations of the examples (documented in provide_support):
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -26,7 +24,7 @@ from sqlalchemy import select
 from opendmp.app import Runtime
 from opendmp.domain.identifiers import Ins
 from opendmp.storage import models as m
-from tests.api.provide_support import (
+from tests.api.provide_support import (  # noqa: F401 - the fixtures clock and ins
     CISIS_INS,
     FHIR_JSON,
     FHIR_XML,
@@ -36,30 +34,17 @@ from tests.api.provide_support import (
     bearer,
     cisis_bundle,
     client,
+    clock_fixture,
     codes_of,
     create_record_for,
     ihe_bundle,
+    ins_fixture,
     state,
     to_xml,
     valid_fhir,
 )
-from tests.conftest import wall_clock
-from tests.factories import make_ins
 
 BASE = "http://127.0.0.1:8080/fhir"
-
-
-@pytest.fixture
-def clock() -> Callable[[], dt.datetime]:
-    """The app's clock (of the ``runtime``/``app`` fixtures): the tokens are minted now."""
-    return wall_clock
-
-
-@pytest.fixture
-async def ins(runtime: Runtime) -> Ins:
-    ins = make_ins()
-    await create_record_for(runtime, ins)
-    return ins
 
 
 async def post_bundle(

@@ -4,14 +4,12 @@ superseded document, no blob file. Every response body is validated with the R4B
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from opendmp.app import Runtime, create_app
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, Ins, parse_ins, with_ins_key
 from opendmp.storage import models as m
-from tests.api.provide_support import (
+from tests.api.provide_support import (  # noqa: F401 - the fixtures clock and ins
     CISIS_INS,
     FHIR_JSON,
     FHIR_XML,
@@ -31,11 +29,13 @@ from tests.api.provide_support import (
     cda,
     cisis_bundle,
     client,
+    clock_fixture,
     clone,
     codes_of,
     create_record_for,
     entries_of,
     ihe_bundle,
+    ins_fixture,
     ins_subject,
     now,
     set_content,
@@ -46,19 +46,6 @@ from tests.api.provide_support import (
 from tests.auth_support import ESTABLISHMENT, GP, idnat
 from tests.conftest import app_settings, runtime_on, wall_clock
 from tests.factories import make_ins
-
-
-@pytest.fixture
-def clock() -> Callable[[], dt.datetime]:
-    """The app's clock (of the ``runtime``/``app`` fixtures): the tokens are minted now."""
-    return wall_clock
-
-
-@pytest.fixture
-async def ins(runtime: Runtime) -> Ins:
-    ins = make_ins()
-    await create_record_for(runtime, ins)
-    return ins
 
 
 async def post(
@@ -95,7 +82,8 @@ async def refused(
 
 
 def doc_of(bundle: dict[str, Any], n: int = 0) -> dict[str, Any]:
-    return entries_of(bundle, "DocumentReference")[n]["resource"]
+    resource: dict[str, Any] = entries_of(bundle, "DocumentReference")[n]["resource"]
+    return resource
 
 
 def attachment(bundle: dict[str, Any], n: int = 0) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import base64
 import httpx
 import pytest
 
+from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
 from opendmp.services.core.context import ServiceContext
@@ -83,7 +84,7 @@ async def test_an_unknown_id_is_404(
     [(BLOCKED, "blocked-by-patient"), (STRANGER, "not-authorized")],
 )
 async def test_a_reader_refused_by_the_record_rules_gets_the_answer_of_an_unknown_id(
-    http: httpx.AsyncClient, ctx: ServiceContext, ins: Ins, reader: object, reason: str
+    http: httpx.AsyncClient, ctx: ServiceContext, ins: Ins, reader: Actor, reason: str
 ) -> None:
     doc = await deposit(ctx, ins)
     for path in (binary(doc), reference(doc)):

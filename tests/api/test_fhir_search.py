@@ -6,6 +6,7 @@ paging across deposits, break-glass, and the statement count of a page."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 import httpx
@@ -32,6 +33,7 @@ from tests.api.fhir_read_support import (
     deposit,
     entry_id,
     events,
+    fhir_search,
     ids_of,
     ins_token,
     patient,
@@ -48,19 +50,7 @@ def base(ins: Ins, **more: str) -> dict[str, str]:
     return {"patient.identifier": ins_token(ins), "status": "current", **more}
 
 
-async def search(
-    http: httpx.AsyncClient,
-    ctx: ServiceContext,
-    params: dict[str, str],
-    *,
-    actor: Any = AUTHOR,
-    post: bool = False,
-    **headers: str,
-) -> httpx.Response:
-    h = {**auth(ctx, actor), **headers}
-    if post:
-        return await http.post(f"{SEARCH}/_search", data=params, headers=h)
-    return await http.get(SEARCH, params=params, headers=h)
+search = partial(fhir_search, path=SEARCH)
 
 
 # --- refusals -------------------------------------------------------------------------------

@@ -71,7 +71,9 @@ async def test_an_assertion_signed_by_an_unregistered_key_is_refused(
 async def test_an_assertion_forged_under_a_registered_key_id_is_refused(
     ctx: ServiceContext, registered: Establishment
 ) -> None:
-    forger = ECKey.generate_key("P-256", private=True, parameters={"kid": registered.key.kid})
+    kid = registered.key.kid
+    assert kid is not None
+    forger = ECKey.generate_key("P-256", private=True, parameters={"kid": kid})
     error = await refused(ctx, registered, registered.assertion(key=forger))
     assert error.code == "invalid-assertion"
 
@@ -128,7 +130,7 @@ async def test_an_assertion_for_another_audience_is_refused(
 async def test_an_assertion_lacking_a_vihf_attribute_is_refused(
     ctx: ServiceContext, registered: Establishment, missing: str
 ) -> None:
-    token = registered.assertion(**{missing: None})
+    token = registered.assertion(NOW, **{missing: None})
     assert (await refused(ctx, registered, token)).code == "invalid-assertion"
 
 

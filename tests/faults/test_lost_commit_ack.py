@@ -63,12 +63,12 @@ _DOCUMENT_INSERT = re.compile(r'\s*INSERT INTO "?document"? ', re.IGNORECASE)
 
 @pytest.fixture
 def lost_answer(engine: AsyncEngine) -> Iterator[_LostAnswer]:
-    hook, engine = _LostAnswer(), engine.sync_engine
-    event.listen(engine, "after_cursor_execute", hook.executed)
-    event.listen(engine, "commit", hook.commit)
+    hook, sync = _LostAnswer(), engine.sync_engine
+    event.listen(sync, "after_cursor_execute", hook.executed)
+    event.listen(sync, "commit", hook.commit)
     yield hook
-    event.remove(engine, "after_cursor_execute", hook.executed)
-    event.remove(engine, "commit", hook.commit)
+    event.remove(sync, "after_cursor_execute", hook.executed)
+    event.remove(sync, "commit", hook.commit)
 
 
 async def test_a_deposit_whose_commit_answer_is_lost_stays_whole_and_can_be_retried(

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +34,17 @@ from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
 from opendmp.services import documents
 from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.notifications import enqueue_notification
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, submission
-from tests.notify.smtp_support import SmtpServer, body_of, free_port
+from tests.notify.smtp_support import (  # noqa: F401 - the fixture smtp
+    SmtpServer,
+    body_of,
+    free_port,
+    smtp_fixture,
+)
 
 SENDER_ADDRESS = "OpenDMP <no-reply@opendmp.localhost>"
 ACCESS_PAYLOAD = {
@@ -51,14 +56,6 @@ ACCESS_PAYLOAD = {
 
 
 # --- a real SMTP server (tests/notify/smtp_support.py) ----------------------------------
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -84,7 +81,7 @@ async def enqueue(
     """An outbox row written as the services write it; returns its id."""
     before = {r.id for r in await outbox_rows(ctx)}
     async with ctx.sessions() as session, session.begin():
-        await records.enqueue_notification(
+        await enqueue_notification(
             session,
             record_id=None,
             kind=kind,
@@ -460,7 +457,7 @@ def test_the_worker_command_delivers_and_stops_on_ctrl_c(tmp_path: Path, smtp: S
 
 async def test_the_metrics_expose_the_outbox_lag(runtime: Runtime, app: FastAPI) -> None:
     async with runtime.ctx.sessions() as session, session.begin():
-        await records.enqueue_notification(
+        await enqueue_notification(
             session,
             record_id=None,
             kind="new-document",

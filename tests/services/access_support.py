@@ -13,6 +13,7 @@ from opendmp.domain.actors import AccessMode, CardKind, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import RecordStatus
 from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.records import get_record
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.services.operations.maintenance import verify_audit
 from opendmp.services.records import lifecycle as records
@@ -47,7 +48,7 @@ async def create(ctx: ServiceContext, **overrides: object) -> Ins:
 
 async def record_row(ctx: ServiceContext, ins: Ins) -> m.Record:
     async with ctx.sessions() as session:
-        return (await records.get_record(session, ins))[1]
+        return (await get_record(session, ins))[1]
 
 
 async def register(ctx: ServiceContext, pro: Professional, *, email: str | None = None) -> None:

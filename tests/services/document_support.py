@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
 from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.records import get_record
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.services.documents import DocumentView
 from opendmp.services.records import lifecycle as records
@@ -67,7 +68,7 @@ async def grant(
     """An authorisation (or a block) of ``professional`` on the record, by the patient."""
     now = ctx.now()
     async with ctx.sessions() as session, session.begin():
-        _, record = await records.get_record(session, ins)
+        _, record = await get_record(session, ins)
         pro = await ensure_professional(session, professional, now=now)
         if professional.organization:
             await ensure_organization(session, professional.organization, name=None, now=now)
@@ -90,7 +91,7 @@ async def grant(
 async def name_treating_doctor(ctx: ServiceContext, ins: Ins, professional: Professional) -> None:
     now = ctx.now()
     async with ctx.sessions() as session, session.begin():
-        _, record = await records.get_record(session, ins)
+        _, record = await get_record(session, ins)
         pro = await ensure_professional(session, professional, now=now)
         session.add(
             m.TreatingDoctor(
@@ -101,7 +102,7 @@ async def name_treating_doctor(ctx: ServiceContext, ins: Ins, professional: Prof
 
 async def record_events(ctx: ServiceContext, ins: Ins) -> list[m.AuditEvent]:
     async with ctx.sessions() as session:
-        _, record = await records.get_record(session, ins)
+        _, record = await get_record(session, ins)
         query = (
             select(m.AuditEvent)
             .where(m.AuditEvent.chain == str(record.id))
@@ -127,6 +128,23 @@ async def outbox_rows(ctx: ServiceContext, kind: str | None = None) -> list[m.Ou
         if kind is not None:
             query = query.where(m.Outbox.kind == kind)
         return list((await session.execute(query)).scalars())
+
+
+async def document_counts(ctx: ServiceContext) -> tuple[int, int, int]:
+    """(documents, submission sets, superseded documents)."""
+    async with ctx.sessions() as session:
+        docs = (await session.execute(select(func.count()).select_from(m.Document))).scalar_one()
+        sets = (
+            await session.execute(select(func.count()).select_from(m.SubmissionSet))
+        ).scalar_one()
+        superseded = (
+            await session.execute(
+                select(func.count())
+                .select_from(m.Document)
+                .where(m.Document.status == "superseded")
+            )
+        ).scalar_one()
+    return docs, sets, superseded
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from opendmp.auth import pki
 from opendmp.auth.certificates import (
@@ -138,7 +138,7 @@ def test_a_certificate_without_client_authentication_usage_is_refused(tmp_path: 
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
-        .sign(AUTHORITY.key, pki.hashes.SHA256())
+        .sign(AUTHORITY.key, hashes.SHA256())
     )
     assert refused(verifier(tmp_path), server_only) == "not-a-client-certificate"
 

@@ -88,7 +88,8 @@ def test_user_data_cannot_inject_markup() -> None:
     hostile = 'x</title><recordTarget/><title a="'
     data = _wrap(title=hostile, custodian=OrgHeader("1", "]]><!-- &amp; -->"))
     root = etree.fromstring(data)
-    assert len(root.xpath("cda:recordTarget", namespaces=NS)) == 1
+    targets = root.xpath("cda:recordTarget", namespaces=NS)
+    assert isinstance(targets, list) and len(targets) == 1
     header = parse_header(data)
     assert header.title == hostile
     assert header.custodian is not None and header.custodian.name == "]]><!-- &amp; -->"

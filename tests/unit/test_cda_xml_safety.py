@@ -31,7 +31,8 @@ class RecordingResolver(etree.Resolver):
         super().__init__()
         self.requested: list[str] = []
 
-    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:
+    # lxml-stubs leave out the context argument lxml passes to resolve().
+    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:  # type: ignore[override]
         self.requested.append(system_url)
         return None
 

@@ -18,7 +18,7 @@ class _DriverError(Exception):
 
 
 def _wrapped(orig: BaseException, *, invalidated: bool = False) -> sa_exc.DBAPIError:
-    return sa_exc.DBAPIError("SELECT 1", None, orig, connection_invalidated=invalidated)  # type: ignore[arg-type]
+    return sa_exc.DBAPIError("SELECT 1", None, orig, connection_invalidated=invalidated)
 
 
 def _caused_by(cause: BaseException) -> RuntimeError:

@@ -1,5 +1,10 @@
-"""What the browser tests share: where their screenshots go, and the patient's first
-sign-in in the portal (one-time password → new password → TOTP enrolment).
+"""What the browser tests share: Chromium (or the skip), a demo server of their own, where
+their screenshots go, and the patient's first sign-in in the portal (one-time password →
+new password → TOTP enrolment).
+
+Chromium comes from the Debian package ``chromium`` (``/usr/bin/chromium``); ``playwright
+install`` cannot download browsers here. Without it the tests are skipped, except in CI
+(``CI=true``), where they fail: CI must install the package.
 
 Screenshots are written to ``test-artifacts/screenshots/<test name>/`` at the repository
 root (ignored by git; CI may keep the folder as an artifact). Each test's folder is emptied
@@ -8,16 +13,142 @@ when the test starts, so it always shows the last run.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import re
 import shutil
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyotp
+import pytest
+import uvicorn
 
+from opendmp.app import Runtime, build_runtime, create_app
+from opendmp.config import Settings, load_settings
+from opendmp.devtools.demo import DemoSummary, seed_demo
+from opendmp.services.core.context import ServiceContext
+from opendmp.storage.migrate import upgrade
+from tests.notify.smtp_support import free_port
+
+T = TypeVar("T")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 NEW_PASSWORD = "une phrase de passe fictive"
+
+
+def browser_or_skip() -> None:
+    """Skip the test without Chromium or Playwright (fail in CI)."""
+    missing = []
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        missing.append(f"{CHROMIUM} (Debian package 'chromium')")
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        missing.append("the 'playwright' Python package")
+    if missing:
+        reason = "browser test needs " + " and ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " — CI must install it", pytrace=False)
+        pytest.skip(reason)
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Chromium (Playwright's ``Browser``), closed when the block ends; skips the
+    test without one (``browser_or_skip``)."""
+    browser_or_skip()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+def demo_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """A demo-mode server's settings: its home in ``tmp_path``, a free loopback port."""
+    fields: dict[str, object] = {
+        "home": tmp_path / "home",
+        "mode": "demo",
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "cookie_secure": False,
+        "run_worker_in_process": False,
+    }
+    return load_settings(**(fields | overrides))
+
+
+def on_server_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run ``work`` on the server's home and database, in a loop of its own (a thread: the
+    server opens its connections in its own loop)."""
+    result: list[T] = []
+
+    async def run() -> None:
+        rt = build_runtime(settings, create_key=True)
+        try:
+            result.append(await work(rt))
+        finally:
+            await rt.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(run()))
+    thread.start()
+    thread.join()
+    assert result, "the call on the server's database failed (see the thread's traceback)"
+    return result[0]
+
+
+def on_server_database(settings: Settings, work: Callable[[ServiceContext], Awaitable[T]]) -> T:
+    """Run service calls on the server's database (``on_server_runtime``)."""
+    return on_server_runtime(settings, lambda rt: work(rt.ctx))
+
+
+@contextlib.contextmanager
+def demo_server(settings: Settings) -> Iterator[DemoSummary]:
+    """``opendmp demo`` in miniature: migrate and seed the home, serve it in a thread until
+    the block ends (at ``settings.base_url``); yields what the seed made (the demo
+    patients' logins and one-time passwords, as their letters give them)."""
+
+    async def prepare(rt: Runtime) -> DemoSummary:
+        await upgrade(rt.engine)
+        return await seed_demo(rt.ctx)
+
+    summary = on_server_runtime(settings, prepare)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield summary
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
 
 
 def screenshot_folder(test_name: str) -> Path:

@@ -9,11 +9,8 @@ except in CI (``CI=true``), where it fails.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.browser_support import ROOT, Shots, patient_first_sign_in
-from tests.web.test_desk_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip, _free_port
+from tests.demo_process import opendmp_demo
+from tests.notify.smtp_support import free_port
+from tests.web.browser_support import Shots, chromium, patient_first_sign_in
 
-OPENDMP = Path(sys.executable).parent / "opendmp"
 PRINTED_LOGIN = re.compile(
     r"patient\s+(?P<name>[^:\n]+):\s+portal\s+(?P<url>\S+)\s+—\s+login\s+(?P<login>\S+),"
     r"\s+one-time\s+password\s+(?P<password>\S+)"
@@ -51,53 +48,27 @@ def _wait_for_login(log: Path, url: str, proc: subprocess.Popen[bytes]) -> re.Ma
 @pytest.fixture
 def demo_output(tmp_path: Path) -> Iterator[tuple[str, re.Match[str]]]:
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDMP_")}
-    env["OPENDMP_HOME"] = str(home)
     log = tmp_path / "demo.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(OPENDMP), "demo", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield url, _wait_for_login(log, url, proc)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)  # its own session: only what we started
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+    with log.open("wb") as out, opendmp_demo(home, port, out) as proc:
+        yield url, _wait_for_login(log, url, proc)
 
 
 async def test_the_login_printed_by_make_demo_works_in_a_browser(
     demo_output: tuple[str, re.Match[str]], shots: Shots
 ) -> None:
-    _browser_or_skip()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     url, printed = demo_output
     assert printed["url"] == f"{url}/patient"
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await (await browser.new_context(locale="fr-FR")).new_page()
-            await patient_first_sign_in(
-                page, url, printed["login"], printed["password"], shots=shots
-            )
-            await expect(page.get_by_role("heading", level=1)).to_have_text(
-                f"Bonjour {printed['name'].strip()}"
-            )
-            await shots(page, "home")
-            await page.goto(f"{url}/patient/documents")
-            await expect(page.get_by_role("table", name="Documents de mon DMP")).to_be_visible()
-            await shots(page, "documents")
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await (await browser.new_context(locale="fr-FR")).new_page()
+        await patient_first_sign_in(page, url, printed["login"], printed["password"], shots=shots)
+        await expect(page.get_by_role("heading", level=1)).to_have_text(
+            f"Bonjour {printed['name'].strip()}"
+        )
+        await shots(page, "home")
+        await page.goto(f"{url}/patient/documents")
+        await expect(page.get_by_role("table", name="Documents de mon DMP")).to_be_visible()
+        await shots(page, "documents")

@@ -64,8 +64,8 @@ async def start(client: httpx.AsyncClient, ctx: ServiceContext) -> tuple[httpx.R
     return page, (await sent_codes(ctx))[-1]
 
 
-def step2(page: httpx.Response, code: str, **overrides: str) -> dict[str, str]:
-    data = {
+def step2(page: httpx.Response, code: str, **overrides: str | None) -> dict[str, str]:
+    data: dict[str, str | None] = {
         "csrf_token": csrf_of(page.text),
         "code": code,
         "notice_version": current_notice().version,

@@ -13,77 +13,41 @@ test is skipped, except in CI (``CI=true``), where it fails.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from opendmp.app import build_runtime, create_app
-from opendmp.config import Settings, load_settings
-from opendmp.devtools.demo import PATIENTS, by_key, seed_demo
+from opendmp.config import Settings
+from opendmp.devtools.demo import PATIENTS, by_key
 from opendmp.domain.actors import Professional
 from opendmp.domain.identifiers import INS_NIR_TEST_OID
-from opendmp.storage.migrate import upgrade
-from tests.web.browser_support import NEW_PASSWORD, Shots, patient_first_sign_in
-from tests.web.test_desk_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip, _free_port
+from tests.web.browser_support import (
+    NEW_PASSWORD,
+    Shots,
+    chromium,
+    demo_settings,
+    patient_first_sign_in,
+)
+from tests.web.browser_support import demo_server as serve_demo
 
 
 @pytest.fixture
 def server_settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        home=tmp_path / "home",
-        mode="demo",
-        host="127.0.0.1",
-        port=_free_port(),
-        cookie_secure=False,
-        run_worker_in_process=False,
-    )
+    return demo_settings(tmp_path)
 
 
 @pytest.fixture
 def demo_server(server_settings: Settings) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """``opendmp demo`` in miniature; yields the base URL and the (login, one-time password)
     of each demo patient, as the letters would give them."""
-    logins: list[tuple[str, str]] = []
-
-    async def prepare() -> None:
-        rt = build_runtime(server_settings, create_key=True)
-        try:
-            await upgrade(rt.engine)
-            summary = await seed_demo(rt.ctx)
-            logins.extend((login, password) for _n, _i, login, password in summary.patient_logins)
-        finally:
-            await rt.close()
-
-    threading.Thread(target=lambda: asyncio.run(prepare())).run()
-    config = uvicorn.Config(
-        create_app(server_settings),
-        host=server_settings.host,
-        port=server_settings.port,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    try:
+    with serve_demo(server_settings) as summary:
+        logins = [(login, password) for _n, _i, login, password in summary.patient_logins]
         yield server_settings.base_url, logins
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def professional_token(settings: Settings, who: Professional) -> str:
@@ -121,117 +85,110 @@ async def test_a_demo_patient_uses_her_portal_in_the_browser(
     server_settings: Settings,
     shots: Shots,
 ) -> None:
-    _browser_or_skip()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     base, logins = demo_server
     login, one_time = logins[0]  # Camille FICTIVE: documents, a GP, a pharmacist
     pharmacist = by_key("pharmacist")
     token = professional_token(server_settings, pharmacist)
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(accept_downloads=True, locale="fr-FR")
-            page = await context.new_page()
-            await patient_first_sign_in(page, base, login, one_time, shots=shots)
-            await expect(page.get_by_role("heading", level=1)).to_have_text(
-                "Bonjour Camille FICTIVE"
-            )
-            await shots(page, "home")
+    async with chromium() as browser:
+        context = await browser.new_context(accept_downloads=True, locale="fr-FR")
+        page = await context.new_page()
+        await patient_first_sign_in(page, base, login, one_time, shots=shots)
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Bonjour Camille FICTIVE")
+        await shots(page, "home")
 
-            # Documents.
-            await (
-                page.get_by_role("navigation", name="Mon DMP")
-                .get_by_role("link", name="Mes documents")
-                .click()
-            )
-            await expect(page.get_by_role("heading", level=1)).to_have_text("Mes documents")
-            table = page.get_by_role("table", name="Documents de mon DMP")
-            await expect(table).to_be_visible()
-            await shots(page, "documents")
-            first = table.get_by_role("row").nth(1).get_by_role("link")
-            title = (await first.inner_text()).strip()
-            await first.click()
-            await expect(page.get_by_role("heading", level=1)).to_have_text(title)
-            frame = page.locator("iframe.pdf")
-            await expect(frame).to_have_attribute("data-sandboxed-by", "csp")
-            source = await frame.get_attribute("src")
-            assert source and source.endswith("/contenu")
-            served = await page.request.get(f"{base}{source}")
-            assert served.ok
-            assert (await served.body()).startswith(b"%PDF")
-            headers = served.headers
-            assert headers["content-security-policy"].startswith("sandbox; default-src 'none'")
-            assert headers["x-content-type-options"] == "nosniff"
-            assert headers["content-disposition"].startswith("inline")
-            await page.wait_for_timeout(1000)  # let the PDF viewer paint for the screenshot
-            await shots(page, "document-pdf")
+        # Documents.
+        await (
+            page.get_by_role("navigation", name="Mon DMP")
+            .get_by_role("link", name="Mes documents")
+            .click()
+        )
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Mes documents")
+        table = page.get_by_role("table", name="Documents de mon DMP")
+        await expect(table).to_be_visible()
+        await shots(page, "documents")
+        first = table.get_by_role("row").nth(1).get_by_role("link")
+        title = (await first.inner_text()).strip()
+        await first.click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text(title)
+        frame = page.locator("iframe.pdf")
+        await expect(frame).to_have_attribute("data-sandboxed-by", "csp")
+        source = await frame.get_attribute("src")
+        assert source and source.endswith("/contenu")
+        served = await page.request.get(f"{base}{source}")
+        assert served.ok
+        assert (await served.body()).startswith(b"%PDF")
+        headers = served.headers
+        assert headers["content-security-policy"].startswith("sandbox; default-src 'none'")
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["content-disposition"].startswith("inline")
+        await page.wait_for_timeout(1000)  # let the PDF viewer paint for the screenshot
+        await shots(page, "document-pdf")
 
-            # Mask it from professionals.
-            await page.get_by_role("button", name=f"Masquer : {title}").click()
-            await expect(page.get_by_role("status")).to_contain_text(
-                "le document est masqué aux professionnels"
-            )
-            await expect(page.get_by_text("Masqué aux professionnels").first).to_be_visible()
-            await shots(page, "document-masked")
+        # Mask it from professionals.
+        await page.get_by_role("button", name=f"Masquer : {title}").click()
+        await expect(page.get_by_role("status")).to_contain_text(
+            "le document est masqué aux professionnels"
+        )
+        await expect(page.get_by_text("Masqué aux professionnels").first).to_be_visible()
+        await shots(page, "document-masked")
 
-            # Block the pharmacist: the API served him before, refuses him after.
-            await page.goto(f"{base}/patient/professionnels")
-            assert await api_search(base, token, PATIENTS[0].ins) == 200
-            await page.get_by_role("button", name="Bloquer : DEMO-PHARMACIEN Luc").click()
-            await expect(page).to_have_url(f"{base}/patient/professionnels?fait=blocked")
-            row = page.get_by_role("row").filter(has_text="DEMO-PHARMACIEN Luc")
-            await expect(row).to_contain_text("BLOQUÉ")
-            await shots(page, "professionals")
-            assert await api_search(base, token, PATIENTS[0].ins) == 403
+        # Block the pharmacist: the API served him before, refuses him after.
+        await page.goto(f"{base}/patient/professionnels")
+        assert await api_search(base, token, PATIENTS[0].ins) == 200
+        await page.get_by_role("button", name="Bloquer : DEMO-PHARMACIEN Luc").click()
+        await expect(page).to_have_url(f"{base}/patient/professionnels?fait=blocked")
+        row = page.get_by_role("row").filter(has_text="DEMO-PHARMACIEN Luc")
+        await expect(row).to_contain_text("BLOQUÉ")
+        await shots(page, "professionals")
+        assert await api_search(base, token, PATIENTS[0].ins) == 403
 
-            # The history shows the accesses, the refused one included.
-            await page.goto(f"{base}/patient/historique")
-            history = page.get_by_role("table", name="Événements de mon DMP")
-            await expect(history).to_contain_text("DEMO-PHARMACIEN Luc")
-            await expect(history).to_contain_text("a bloqué un professionnel")
-            await expect(history).to_contain_text("a consulté un document")
-            # The pharmacist's API searches: the refused one after the block, marked so.
-            searches = (
-                history.get_by_role("row")
-                .filter(has_text="DEMO-PHARMACIEN Luc")
-                .filter(has_text="a consulté la liste des documents")
-            )
-            await expect(searches).to_have_count(2)
-            await expect(searches.first).to_contain_text("refusé")
-            await shots(page, "history")
+        # The history shows the accesses, the refused one included.
+        await page.goto(f"{base}/patient/historique")
+        history = page.get_by_role("table", name="Événements de mon DMP")
+        await expect(history).to_contain_text("DEMO-PHARMACIEN Luc")
+        await expect(history).to_contain_text("a bloqué un professionnel")
+        await expect(history).to_contain_text("a consulté un document")
+        # The pharmacist's API searches: the refused one after the block, marked so.
+        searches = (
+            history.get_by_role("row")
+            .filter(has_text="DEMO-PHARMACIEN Luc")
+            .filter(has_text="a consulté la liste des documents")
+        )
+        await expect(searches).to_have_count(2)
+        await expect(searches.first).to_contain_text("refusé")
+        await shots(page, "history")
 
-            # The other pages.
-            for path, name in (
-                ("/patient/choix", "choices"),
-                ("/patient/compte", "account"),
-                ("/patient/documents/ajouter", "upload"),
-                ("/patient/dossier", "record"),
-            ):
-                await page.goto(f"{base}{path}")
-                await expect(page.get_by_role("heading", level=1)).to_be_visible()
-                await shots(page, name)
+        # The other pages.
+        for path, name in (
+            ("/patient/choix", "choices"),
+            ("/patient/compte", "account"),
+            ("/patient/documents/ajouter", "upload"),
+            ("/patient/dossier", "record"),
+        ):
+            await page.goto(f"{base}{path}")
+            await expect(page.get_by_role("heading", level=1)).to_be_visible()
+            await shots(page, name)
 
-            # English on request.
-            await page.goto(f"{base}/patient/historique")
-            await page.get_by_role("link", name="English").click()
-            await expect(page.get_by_role("heading", level=1)).to_have_text("Access history")
-            await shots(page, "history-en")
-            await page.get_by_role("link", name="Français").click()
+        # English on request.
+        await page.goto(f"{base}/patient/historique")
+        await page.get_by_role("link", name="English").click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Access history")
+        await shots(page, "history-en")
+        await page.get_by_role("link", name="Français").click()
 
-            # Close the DMP: the password is asked again; a wrong one closes nothing.
-            await page.goto(f"{base}/patient/dossier")
-            await page.get_by_label("Votre mot de passe (pour confirmer)").fill("pas le bon")
-            await page.locator("#f-close-confirm").check()
-            await page.get_by_role("button", name="Fermer mon DMP").click()
-            await expect(page.get_by_role("alert")).to_contain_text("Mot de passe incorrect")
-            await shots(page, "close-wrong-password")
-            await page.get_by_label("Votre mot de passe (pour confirmer)").fill(NEW_PASSWORD)
-            await page.locator("#f-close-confirm").check()
-            await page.get_by_role("button", name="Fermer mon DMP").click()
-            await expect(page).to_have_url(f"{base}/patient/dossier?fait=closed")
-            await expect(page.get_by_role("status")).to_contain_text("votre DMP est fermé")
-            await shots(page, "closed")
-        finally:
-            await browser.close()
+        # Close the DMP: the password is asked again; a wrong one closes nothing.
+        await page.goto(f"{base}/patient/dossier")
+        await page.get_by_label("Votre mot de passe (pour confirmer)").fill("pas le bon")
+        await page.locator("#f-close-confirm").check()
+        await page.get_by_role("button", name="Fermer mon DMP").click()
+        await expect(page.get_by_role("alert")).to_contain_text("Mot de passe incorrect")
+        await shots(page, "close-wrong-password")
+        await page.get_by_label("Votre mot de passe (pour confirmer)").fill(NEW_PASSWORD)
+        await page.locator("#f-close-confirm").check()
+        await page.get_by_role("button", name="Fermer mon DMP").click()
+        await expect(page).to_have_url(f"{base}/patient/dossier?fait=closed")
+        await expect(page.get_by_role("status")).to_contain_text("votre DMP est fermé")
+        await shots(page, "closed")

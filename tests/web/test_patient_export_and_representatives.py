@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.documentreference import DocumentReference
 from sqlalchemy import select
 
 from opendmp.domain.actors import LegalRepresentative
@@ -60,10 +61,13 @@ async def test_the_export_holds_the_documents_a_fhir_bundle_and_the_history(
     assert bundle.type == "collection"
     assert bundle.entry is not None and len(bundle.entry) == 1
     reference = bundle.entry[0].resource
+    assert isinstance(reference, DocumentReference)
     assert reference.get_resource_type() == "DocumentReference"
     assert reference.content[0].attachment.url == f"documents/0001-{letter.id}.pdf"
     assert reference.content[0].attachment.title == "Compte rendu exporté"
-    assert reference.subject.identifier.value == account.ins.value
+    subject = reference.subject
+    assert subject is not None and subject.identifier is not None
+    assert subject.identifier.value == account.ins.value
     assert str(hidden.id) not in raw_bundle.decode()
     assert rows, "the history is exported"
     assert set(rows[0]) >= {

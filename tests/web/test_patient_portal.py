@@ -68,13 +68,17 @@ async def make_patient(ctx: ServiceContext, **overrides: object) -> Account:
 
 
 async def deposit(
-    ctx: ServiceContext, account: Account, title: str = "Compte rendu", **overrides: object
+    ctx: ServiceContext,
+    account: Account,
+    title: str = "Compte rendu",
+    content: bytes = PDF,
+    **overrides: object,
 ) -> DocumentView:
     return await deposit_document(
         ctx,
         actor=DOCTOR,
         ins=account.ins,
-        submission=submission(ctx.now(), **{"title": title, "content": PDF, **overrides}),
+        submission=submission(ctx.now(), content, title=title, **overrides),
     )
 
 
@@ -768,6 +772,7 @@ async def test_the_history_shows_accesses_highlights_emergencies_and_takes_repor
                 select(m.AuditEvent.details).where(m.AuditEvent.action == "record:access:reported")
             )
         ).scalar_one()
+    assert reported is not None
     assert orjson.loads(reported)["event_id"] == int(event.group(1))
 
 

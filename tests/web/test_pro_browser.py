@@ -20,50 +20,43 @@ tests are skipped, except in CI (``CI=true``), where they fail.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-import uvicorn
 
-from opendmp.app import build_runtime, create_app
 from opendmp.cda.pdf import make_pdf
-from opendmp.config import Settings, load_settings
-from opendmp.devtools.demo import PATIENTS, PROFESSIONALS, seed_demo
+from opendmp.config import Settings
+from opendmp.devtools.demo import PATIENTS, PROFESSIONALS
 from opendmp.domain.actors import Patient
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, parse_ins
 from opendmp.services import documents
 from opendmp.services.access import authorisations as access
 from opendmp.services.core.context import ServiceContext
-from opendmp.storage.migrate import upgrade
-from tests.notify.test_notifications import SmtpServer, body_of, free_port
-from tests.web.browser_support import Shots, patient_first_sign_in
-from tests.web.test_desk_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+from tests.notify.smtp_support import (  # noqa: F401 - the fixture smtp
+    SmtpServer,
+    body_of,
+    smtp_fixture,
+)
+from tests.web.browser_support import (
+    Shots,
+    chromium,
+    demo_server,
+    demo_settings,
+    on_server_database,
+    patient_first_sign_in,
+)
 
 CAMILLE, _, LEA = PATIENTS
 PRO = {p.key: p.actor for p in PROFESSIONALS}
-T = TypeVar("T")
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
 def server_settings(tmp_path: Path, smtp: SmtpServer) -> Settings:
-    return load_settings(
-        home=tmp_path / "home",
-        mode="demo",
-        host="127.0.0.1",
-        port=free_port(),
-        cookie_secure=False,
+    return demo_settings(
+        tmp_path,
         run_worker_in_process=True,
         worker_interval_seconds=0.2,
         smtp_host="127.0.0.1",
@@ -71,80 +64,25 @@ def server_settings(tmp_path: Path, smtp: SmtpServer) -> Settings:
     )
 
 
-def on_server_database(settings: Settings, work: Callable[[ServiceContext], Awaitable[T]]) -> T:
-    """Run service calls on the server's database, in a loop of their own (a thread)."""
-    result: list[T] = []
-
-    async def run() -> None:
-        rt = build_runtime(settings, create_key=True)
-        try:
-            result.append(await work(rt.ctx))
-        finally:
-            await rt.close()
-
-    thread = threading.Thread(target=lambda: asyncio.run(run()))
-    thread.start()
-    thread.join()
-    assert result, "the service call failed (see the thread's traceback)"
-    return result[0]
-
-
 PATIENT_LOGINS: dict[str, tuple[str, str]] = {}
 
 
 @pytest.fixture
 def live_server(server_settings: Settings) -> Iterator[str]:
-    async def prepare(ctx: ServiceContext) -> bool:
-        summary = await seed_demo(ctx)
+    with demo_server(server_settings) as summary:
+        assert summary.created
         PATIENT_LOGINS.clear()
         PATIENT_LOGINS.update(
             {ins: (login, one_time) for _n, ins, login, one_time in summary.patient_logins}
         )
-        return summary.created
-
-    async def migrate() -> None:
-        rt = build_runtime(server_settings, create_key=True)
-        try:
-            await upgrade(rt.engine)
-        finally:
-            await rt.close()
-
-    threading.Thread(target=lambda: asyncio.run(migrate())).run()
-    assert on_server_database(server_settings, prepare)
-    config = uvicorn.Config(
-        create_app(server_settings),
-        host=server_settings.host,
-        port=server_settings.port,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    try:
         yield server_settings.base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 @pytest.fixture
 async def browser_page() -> AsyncIterator[Any]:
-    _browser_or_skip()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(locale="fr-FR")
-            yield await context.new_page()
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        context = await browser.new_context(locale="fr-FR")
+        yield await context.new_page()
 
 
 async def sign_in_and_open(page: Any, base: str, name: str, ins: str) -> None:

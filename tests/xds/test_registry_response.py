@@ -87,7 +87,7 @@ def test_errors_are_listed_with_code_context_severity_and_location(schema: etree
     assert listed is not None
     assert listed.get("highestSeverity") == Severity.ERROR.value
     first, second = listed
-    assert first.attrib == {
+    assert {str(k): str(v) for k, v in first.attrib.items()} == {
         "codeContext": "unknown patient",
         "errorCode": "XDSUnknownPatientId",
         "severity": "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error",

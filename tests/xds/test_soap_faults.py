@@ -335,7 +335,8 @@ async def test_an_exception_escaping_any_route_under_xds_is_still_a_soap_fault(
 ) -> None:
     """The middleware, last line: an exception escaping whatever runs under /xds leaves as a
     Receiver fault, never a bare 500 page; other paths are left to their own handlers."""
-    assert any(m.cls is api.XdsUnexpectedErrors for m in app.user_middleware)
+    installed: list[object] = [m.cls for m in app.user_middleware]
+    assert api.XdsUnexpectedErrors in installed
 
     async def raising(scope: Scope, receive: Receive, send: Send) -> None:
         raise KeyError("boom")

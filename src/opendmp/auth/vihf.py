@@ -71,7 +71,7 @@ SIGNATURE_CONFIG = SignatureConfiguration(
 
 @dataclass(frozen=True, slots=True)
 class VihfIdentity:
-    actor: Actor
+    actor: Professional  # a VIHF always speaks for a professional
     vihf: Vihf
 
 
@@ -337,4 +337,6 @@ async def authenticate_vihf(
         raise refuse("vihf-replayed", "this VIHF was already used")
     if register is None:
         return VihfIdentity(await identity.professional_as_known(ctx, actor), vihf)
-    return VihfIdentity(await register(actor), vihf)
+    known = await register(actor)
+    assert isinstance(known, Professional)  # registration completes, never changes, the kind
+    return VihfIdentity(known, vihf)

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_wrap,
 )
 
+from opendmp.blobs.fsync import fsync_dir
 from opendmp.domain.errors import KeyFailure
 
 __all__ = [
@@ -121,14 +122,6 @@ class MasterKey:
 # --- key file -----------------------------------------------------------------------------
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def ensure_key_dir(key_dir: Path) -> None:
     key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # mkdir does not change an existing directory and is subject to the umask.
@@ -160,7 +153,7 @@ def atomic_write(key_dir: Path, filename: str, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _fsync_dir(key_dir)
+    fsync_dir(key_dir)
 
 
 def erase_file(path: Path) -> None:
@@ -182,7 +175,7 @@ def erase_file(path: Path) -> None:
         os.close(fd)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def read_previous_master_key(key_dir: Path) -> MasterKey | None:
@@ -229,7 +222,7 @@ def load_or_create_master_key(key_dir: Path, *, create: bool) -> MasterKey:
         return _read_master_key(path)
     finally:
         tmp.unlink()
-    _fsync_dir(key_dir)
+    fsync_dir(key_dir)
     return key
 
 

@@ -25,6 +25,7 @@ from typing import Protocol, TypeVar
 from opendmp.domain.errors import ConfigurationError, InsufficientStorage, NotFound
 
 from .crypto import decrypt_blob, encrypt_blob
+from .fsync import fsync_dir
 
 __all__ = ["BlobStore", "EncryptedBlobs", "FilesystemBlobStore", "validate_blob_key"]
 
@@ -93,14 +94,6 @@ def _validate_prefix(prefix: str) -> str:
     return prefix
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class FilesystemBlobStore:
     """Blobs as files under ``root``: ``root/<record_id>/<blob_id>``, mode 0600.
 
@@ -137,7 +130,7 @@ class FilesystemBlobStore:
         for new_dir in reversed(missing):
             with contextlib.suppress(FileExistsError):  # a concurrent put made it
                 new_dir.mkdir(mode=0o700)
-            _fsync_dir(new_dir.parent)
+            fsync_dir(new_dir.parent)
 
     def _write(self, path: Path, data: bytes) -> None:
         self._make_dirs(path.parent)
@@ -153,7 +146,7 @@ class FilesystemBlobStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
             raise
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     async def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -193,7 +186,7 @@ class FilesystemBlobStore:
             path.unlink()
         except (FileNotFoundError, NotADirectoryError):
             return
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def _delete_tree(self, directory: Path) -> int:
         if not directory.is_dir():
@@ -205,7 +198,7 @@ class FilesystemBlobStore:
             if not name.startswith(_TEMP_PREFIX)
         )
         shutil.rmtree(directory)
-        _fsync_dir(directory.parent)
+        fsync_dir(directory.parent)
         return count
 
     async def delete_prefix(self, prefix: str) -> int:

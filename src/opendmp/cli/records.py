@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from collections.abc import Coroutine
+from functools import partial
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 from rich.table import Table
@@ -18,13 +20,32 @@ from opendmp.cli.common import (
     settings,
     with_runtime,
 )
+from opendmp.domain.actors import Operator
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
 from opendmp.domain.errors import InvalidInput
+from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import ClosureReason
+from opendmp.services.core.context import ServiceContext
 from opendmp.services.records import lifecycle as records
 from opendmp.services.records.notice import current_notice
 
 record_app = typer.Typer(help="Records (DMP) by INS.", no_args_is_help=True)
+
+T_co = TypeVar("T_co", covariant=True)
+T = TypeVar("T")
+
+
+class _RecordService(Protocol[T_co]):
+    def __call__(
+        self, ctx: ServiceContext, *, actor: Operator, ins: Ins
+    ) -> Coroutine[Any, Any, T_co]: ...
+
+
+async def _as_operator(service: _RecordService[T], ins: str) -> T:
+    """Run ``service`` as the CLI's operator on the record that ``ins`` names."""
+    return await with_runtime(
+        lambda rt: service(rt.ctx, actor=operator(), ins=parse_ins_option(ins, rt))
+    )
 
 
 @record_app.command("create")
@@ -114,9 +135,7 @@ def _print_record(view: records.RecordView) -> None:
 @run
 async def record_show(ins: InsOption) -> None:
     """Show a record's status."""
-    view = await with_runtime(
-        lambda rt: records.show_record(rt.ctx, actor=operator(), ins=parse_ins_option(ins, rt))
-    )
+    view = await _as_operator(records.show_record, ins)
     _print_record(view)
 
 
@@ -130,11 +149,7 @@ async def record_close(
     text: Annotated[str | None, typer.Option(help="free text")] = None,
 ) -> None:
     """Close a record (kept for the retention period, then destroyed)."""
-    view = await with_runtime(
-        lambda rt: records.close_record(
-            rt.ctx, actor=operator(), ins=parse_ins_option(ins, rt), reason=reason, text=text
-        )
-    )
+    view = await _as_operator(partial(records.close_record, reason=reason, text=text), ins)
     out.print(f"closed {view.ins}; destroyed after {view.destroy_after:%Y-%m-%d}")
 
 
@@ -142,11 +157,7 @@ async def record_close(
 @run
 async def record_reactivate(ins: InsOption) -> None:
     """Reactivate a closed record (emergency choices reset to permit: ask the patient)."""
-    view = await with_runtime(
-        lambda rt: records.reactivate_record(
-            rt.ctx, actor=operator(), ins=parse_ins_option(ins, rt)
-        )
-    )
+    view = await _as_operator(records.reactivate_record, ins)
     out.print(f"reactivated {view.ins}")
 
 
@@ -154,11 +165,7 @@ async def record_reactivate(ins: InsOption) -> None:
 @run
 async def record_request_destruction(ins: InsOption) -> None:
     """Early destruction of a closed record, honoured within 3 months."""
-    view = await with_runtime(
-        lambda rt: records.request_record_destruction(
-            rt.ctx, actor=operator(), ins=parse_ins_option(ins, rt)
-        )
-    )
+    view = await _as_operator(records.request_record_destruction, ins)
     out.print(f"destruction of {view.ins} scheduled before {view.destroy_after:%Y-%m-%d}")
 
 

@@ -32,7 +32,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from opendmp import __version__
@@ -40,7 +40,6 @@ from opendmp.audit.vocabulary import DCM, balp
 from opendmp.auth.dependencies import AuthContext, require_scope
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins, parse_idnat_ps, parse_ins_reference
-from opendmp.fhir.api import router
 from opendmp.fhir.formats import fhir_response
 from opendmp.fhir.identities import (
     IDNAT_PS_SYSTEM,
@@ -58,10 +57,8 @@ from opendmp.fhir.openapi import (
     COUNT,
     INS_TOKEN,
     SearchParameter,
-    fhir_ok,
-    search_get,
-    search_post,
 )
+from opendmp.fhir.search_routes import add_search_routes
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.records.history import MAX_HISTORY, HistoryEntry, read_history
 
@@ -310,26 +307,11 @@ AUDIT_SEARCH: dict[str, SearchParameter] = {
     "agent.identifier": SearchParameter(f"{IDNAT_PS_SYSTEM}|<IdNat_PS>"),
     "_count": SearchParameter(f"at most this many events (capped at {MAX_HISTORY})", schema=COUNT),
 }
-SEARCHSET = fhir_ok("searchset Bundle of AuditEvent", resource_type="Bundle")
-
-
-@router.get(
-    "/AuditEvent",
-    summary="The record's access history (IHE BALP AuditEvents)",
-    responses=SEARCHSET,
-    openapi_extra=search_get(AUDIT_SEARCH),
+add_search_routes(
+    "AuditEvent",
+    AUDIT_SEARCH,
+    ITI81,
+    _search,
+    get=("search_audit_events", "The record's access history (IHE BALP AuditEvents)"),
+    post=("search_audit_events_by_post", "The record's access history, by POST"),
 )
-async def search_audit_events(request: Request, auth: AuthContext = Depends(ITI81)) -> Response:
-    return await _search(request, auth)
-
-
-@router.post(
-    "/AuditEvent/_search",
-    summary="The record's access history, by POST",
-    responses=SEARCHSET,
-    openapi_extra=search_post(AUDIT_SEARCH),
-)
-async def search_audit_events_by_post(
-    request: Request, auth: AuthContext = Depends(ITI81)
-) -> Response:
-    return await _search(request, auth)

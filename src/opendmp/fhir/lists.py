@@ -18,13 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from opendmp.auth.dependencies import AuthContext, require_scope
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
-from opendmp.fhir.api import router
 from opendmp.fhir.formats import fhir_response
 from opendmp.fhir.mapping import (
     DESIGNATION_TYPE_URL,
@@ -37,7 +36,7 @@ from opendmp.fhir.mapping import (
     fhir_instant,
     uid_value,
 )
-from opendmp.fhir.openapi import COUNT, INS_TOKEN, SearchParameter, fhir_ok, search_get, search_post
+from opendmp.fhir.openapi import COUNT, INS_TOKEN, SearchParameter, fhir_ok
 from opendmp.fhir.provide import _ctx
 from opendmp.fhir.search_params import (
     InvalidSearch,
@@ -49,6 +48,7 @@ from opendmp.fhir.search_params import (
     search_pairs,
     unknown_patient_bundle,
 )
+from opendmp.fhir.search_routes import add_search_routes
 from opendmp.services.documents.submission_sets import (
     SubmissionSetQuery,
     SubmissionSetView,
@@ -241,25 +241,11 @@ async def find_document_lists(request: Request, auth: AuthContext) -> Response:
     return fhir_response(request, body)
 
 
-@router.get(
-    "/List",
-    summary="ITI-66 Find Document Lists",
-    responses=SEARCHSET,
-    openapi_extra=search_get(LIST_SEARCH),
+add_search_routes(
+    "List",
+    LIST_SEARCH,
+    require_scope("ITI-66"),
+    find_document_lists,
+    get=("lists_get", "ITI-66 Find Document Lists"),
+    post=("lists_post", "ITI-66 Find Document Lists (POST, form-encoded)"),
 )
-async def lists_get(
-    request: Request, auth: AuthContext = Depends(require_scope("ITI-66"))
-) -> Response:
-    return await find_document_lists(request, auth)
-
-
-@router.post(
-    "/List/_search",
-    summary="ITI-66 Find Document Lists (POST, form-encoded)",
-    responses=SEARCHSET,
-    openapi_extra=search_post(LIST_SEARCH),
-)
-async def lists_post(
-    request: Request, auth: AuthContext = Depends(require_scope("ITI-66"))
-) -> Response:
-    return await find_document_lists(request, auth)

@@ -45,20 +45,6 @@ DESIGNATION_TYPE_URL = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe
 IDNAT_PS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 STRUCT_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
 
-# Keys of DocumentReference kept in ``extra`` as the producer gave them.
-EXTRA_KEYS = (
-    "contained",
-    "author",
-    "authenticator",
-    "custodian",
-    "description",
-    "type",
-    "category",
-    "meta_profile",
-    "format",
-    "context",
-)
-
 
 def fhir_instant(moment: dt.datetime | None) -> str | None:
     if moment is None:

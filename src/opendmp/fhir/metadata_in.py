@@ -40,7 +40,8 @@ TYPE_SYSTEMS = {
     f"urn:oid:{codes.PATIENT_TYPE_SYSTEM}",
     "https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire",
 }
-# Keys of DocumentReference kept as given (mapping.EXTRA_KEYS; meta.profile as meta_profile).
+# Keys of DocumentReference kept in ``extra`` as the producer gave them (meta.profile as
+# meta_profile, see below); mapping.py writes them back.
 EXTRA_KEYS = (
     "contained",
     "author",

@@ -61,9 +61,8 @@ from opendmp.fhir.openapi import (
     SearchParameter,
     fhir_ok,
     format_only,
-    search_get,
-    search_post,
 )
+from opendmp.fhir.search_routes import add_search_routes
 from opendmp.services.access import authorisations as access
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.records import lifecycle as records
@@ -218,27 +217,14 @@ PATIENT_SEARCH: dict[str, SearchParameter] = {
     ),
     "_id": SearchParameter("ins-<oid>-<value>, instead of identifier"),
 }
-SEARCHSET = fhir_ok("searchset Bundle of Patient", resource_type="Bundle")
-
-
-@router.get(
-    "/Patient",
-    summary="ITI-78 Mobile Patient Demographics Query (DMP TD0.2 existence test)",
-    responses=SEARCHSET,
-    openapi_extra=search_get(PATIENT_SEARCH),
+add_search_routes(
+    "Patient",
+    PATIENT_SEARCH,
+    ITI78,
+    _search,
+    get=("search_patients", "ITI-78 Mobile Patient Demographics Query (DMP TD0.2 existence test)"),
+    post=("search_patients_by_post", "ITI-78 search by POST (form parameters)"),
 )
-async def search_patients(request: Request, auth: AuthContext = Depends(ITI78)) -> Response:
-    return await _search(request, auth)
-
-
-@router.post(
-    "/Patient/_search",
-    summary="ITI-78 search by POST (form parameters)",
-    responses=SEARCHSET,
-    openapi_extra=search_post(PATIENT_SEARCH),
-)
-async def search_patients_by_post(request: Request, auth: AuthContext = Depends(ITI78)) -> Response:
-    return await _search(request, auth)
 
 
 @router.get(

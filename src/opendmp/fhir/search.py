@@ -16,16 +16,14 @@ criteria) and pages by keyset. Choices (docs/api.md):
 
 from __future__ import annotations
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from opendmp.auth.dependencies import AuthContext, require_scope
 from opendmp.domain.errors import NotFound
-from opendmp.fhir import openapi
-from opendmp.fhir.api import router
 from opendmp.fhir.formats import fhir_response
 from opendmp.fhir.mapping import bundle, document_reference
-from opendmp.fhir.openapi import COUNT, INS_TOKEN, SearchParameter, fhir_ok
+from opendmp.fhir.openapi import COUNT, INS_TOKEN, SearchParameter
 from opendmp.fhir.provide import _ctx
 from opendmp.fhir.search_params import (
     SORTS,
@@ -39,6 +37,7 @@ from opendmp.fhir.search_params import (
     search_pairs,
     unknown_patient_bundle,
 )
+from opendmp.fhir.search_routes import add_search_routes
 from opendmp.services.documents import DocumentQuery, PageRequest, search_documents
 
 # --- ITI-67 -----------------------------------------------------------------------------------
@@ -164,28 +163,11 @@ async def find_document_references(request: Request, auth: AuthContext) -> Respo
     return fhir_response(request, body)
 
 
-SEARCHSET = fhir_ok("searchset Bundle of DocumentReference", resource_type="Bundle")
-
-
-@router.get(
-    "/DocumentReference",
-    summary="ITI-67 Find Document References",
-    responses=SEARCHSET,
-    openapi_extra=openapi.search_get(DOCUMENT_SEARCH),
+add_search_routes(
+    "DocumentReference",
+    DOCUMENT_SEARCH,
+    require_scope("ITI-67"),
+    find_document_references,
+    get=("search_get", "ITI-67 Find Document References"),
+    post=("search_post", "ITI-67 Find Document References (POST, form-encoded)"),
 )
-async def search_get(
-    request: Request, auth: AuthContext = Depends(require_scope("ITI-67"))
-) -> Response:
-    return await find_document_references(request, auth)
-
-
-@router.post(
-    "/DocumentReference/_search",
-    summary="ITI-67 Find Document References (POST, form-encoded)",
-    responses=SEARCHSET,
-    openapi_extra=openapi.search_post(DOCUMENT_SEARCH),
-)
-async def search_post(
-    request: Request, auth: AuthContext = Depends(require_scope("ITI-67"))
-) -> Response:
-    return await find_document_references(request, auth)

@@ -136,7 +136,7 @@ def _refuse(message: str, location: str | None, code: str = METADATA_ERROR) -> X
 # --- reading ebRIM -------------------------------------------------------------------------------
 
 
-def _compact(value: str | None) -> str:
+def compact(value: str | None) -> str:
     """An identifier attribute without whitespace (the IPF examples wrap UUIDs)."""
     return "".join((value or "").split())
 
@@ -150,7 +150,7 @@ def slots(element: etree._Element) -> dict[str, list[str]]:
     return found
 
 
-def _single(found: dict[str, list[str]], name: str, where: str) -> str | None:
+def single(found: dict[str, list[str]], name: str, where: str) -> str | None:
     values = [v for v in found.get(name, []) if v]
     if len(values) > 1:
         raise _refuse(f"{where}: the slot {name} holds {len(values)} values, at most 1", where)
@@ -168,7 +168,7 @@ def classifications(element: etree._Element, scheme: str) -> list[etree._Element
     return [
         c
         for c in element.iterchildren(f"{_R}Classification")
-        if _compact(c.get("classificationScheme")) == scheme
+        if compact(c.get("classificationScheme")) == scheme
     ]
 
 
@@ -176,7 +176,7 @@ def external_id(element: etree._Element, scheme: str, where: str) -> str | None:
     values = [
         str(e.get("value") or "").strip()
         for e in element.iterchildren(f"{_R}ExternalIdentifier")
-        if _compact(e.get("identificationScheme")) == scheme
+        if compact(e.get("identificationScheme")) == scheme
     ]
     if len(values) > 1:
         raise _refuse(f"{where}: {len(values)} ExternalIdentifiers of one kind", where)
@@ -198,7 +198,7 @@ def coded(classification: etree._Element, where: str, what: str) -> Coded:
     code = str(classification.get("nodeRepresentation") or "").strip()
     if not code:
         raise _refuse(f"{where}: {what} has no nodeRepresentation (its code)", where)
-    scheme = _single(slots(classification), ebrim.SLOT_CODING_SCHEME, where)
+    scheme = single(slots(classification), ebrim.SLOT_CODING_SCHEME, where)
     return Coded(code, scheme, localized(classification, "Name"))
 
 
@@ -216,7 +216,7 @@ def _one_code(element: etree._Element, name: str, where: str) -> Coded:
 
 
 def _time(found: dict[str, list[str]], name: str, where: str) -> Any:
-    value = _single(found, name, where)
+    value = single(found, name, where)
     return None if value is None else _hl7(parse_dtm, value, where, name)
 
 
@@ -241,7 +241,7 @@ def authors(element: etree._Element, scheme: str, where: str) -> list[shape.Auth
     found: list[shape.Author] = []
     for classification in classifications(element, scheme):
         values = slots(classification)
-        person = _single(values, ebrim.SLOT_AUTHOR_PERSON, where)
+        person = single(values, ebrim.SLOT_AUTHOR_PERSON, where)
         specialties = values.get(ebrim.SLOT_AUTHOR_SPECIALTY, []) + values.get(
             ebrim.SLOT_AUTHOR_SPECIALITY_OLD, []
         )
@@ -295,8 +295,8 @@ def _author_idnat(found: list[shape.Author]) -> str | None:
 
 def _check_content(found: dict[str, list[str]], content: bytes, where: str) -> tuple[int, str]:
     """(size, hex SHA-1) declared in the slots, checked against the bytes."""
-    size_text = _single(found, ebrim.SLOT_SIZE, where)
-    hash_text = _single(found, ebrim.SLOT_HASH, where)
+    size_text = single(found, ebrim.SLOT_SIZE, where)
+    hash_text = single(found, ebrim.SLOT_HASH, where)
     if size_text is not None:
         if not re.fullmatch(r"[0-9]{1,18}", size_text):
             raise _refuse(f"{where}: size is not a number of bytes", where)
@@ -347,7 +347,7 @@ def _document_extra(
     if authored["references"]:
         extra["author"] = authored["references"]
         contained += authored["contained"]
-    legal = _single(values, ebrim.SLOT_LEGAL_AUTHENTICATOR, where)
+    legal = single(values, ebrim.SLOT_LEGAL_AUTHENTICATOR, where)
     if legal:
         person = _hl7(parse_xcn, legal, where, "legalAuthenticator")
         contained.append(shape.practitioner(person, "legal-authenticator"))
@@ -373,7 +373,7 @@ def _document_extra(
 
 
 def _source_patient(values: dict[str, list[str]], where: str) -> dict[str, Any] | None:
-    source_id = _single(values, ebrim.SLOT_SOURCE_PATIENT_ID, where)
+    source_id = single(values, ebrim.SLOT_SOURCE_PATIENT_ID, where)
     info = [v for v in values.get(ebrim.SLOT_SOURCE_PATIENT_INFO, []) if v]
     if source_id is None and not info:
         return None
@@ -390,7 +390,7 @@ def document_input(
 ) -> tuple[DocumentInput, Ins]:
     """One ExtrinsicObject and its bytes -> (the deposit input, its patient)."""
     where = str(element.get("id") or "ExtrinsicObject")
-    object_type = _compact(element.get("objectType")) or ebrim.STABLE_DOCUMENT
+    object_type = compact(element.get("objectType")) or ebrim.STABLE_DOCUMENT
     if object_type != ebrim.STABLE_DOCUMENT:
         raise _refuse(f"{where}: only stable documents are accepted (objectType)", where)
     mime_type = str(element.get("mimeType") or "").strip()
@@ -435,7 +435,7 @@ def document_input(
         practice_setting=context["practiceSetting"]["coding"][0]["code"],
         facility_type=context["facilityType"]["coding"][0]["code"],
         event_codes=tuple(e["coding"][0]["code"] for e in context.get("event", [])),
-        language=_single(values, ebrim.SLOT_LANGUAGE_CODE, where) or "fr-FR",
+        language=single(values, ebrim.SLOT_LANGUAGE_CODE, where) or "fr-FR",
         invisible_to_patient="INVISIBLE_PATIENT" in labels,
         invisible_to_representatives="INVISIBLE_REPRESENTANTS_LEGAUX" in labels,
         author_idnat=_author_idnat(found_authors),
@@ -452,7 +452,7 @@ def _is_submission_set(package: etree._Element, outer: list[etree._Element]) -> 
     nodes = [
         c
         for c in [*package.iterchildren(f"{_R}Classification"), *outer]
-        if _compact(c.get("classificationNode")) == ebrim.SUBMISSION_SET_NODE
+        if compact(c.get("classificationNode")) == ebrim.SUBMISSION_SET_NODE
         and c.get("classifiedObject") in (own, None)
     ]
     return bool(nodes)
@@ -524,7 +524,7 @@ class _Objects:
     associations: list[etree._Element] = field(default_factory=list)
 
 
-def _objects(request: etree._Element) -> _Objects:
+def registry_objects(request: etree._Element) -> _Objects:
     if request.tag != f"{{{LCM}}}SubmitObjectsRequest":
         raise _refuse("the request is not an lcm:SubmitObjectsRequest", None)
     object_list = request.find(f"{_R}RegistryObjectList")
@@ -552,7 +552,7 @@ def _objects(request: etree._Element) -> _Objects:
     return found
 
 
-def _check_ids(found: _Objects) -> None:
+def check_ids(found: _Objects) -> None:
     seen: set[str] = set()
     for element in [*found.documents, *found.submission_sets, *found.associations]:
         ident = str(element.get("id") or "")
@@ -579,7 +579,7 @@ def _association(
     warnings: list[XdsWarning],
 ) -> None:
     where = str(element.get("id"))
-    kind = _compact(element.get("associationType"))
+    kind = compact(element.get("associationType"))
     source, target = element.get("sourceObject") or "", element.get("targetObject") or ""
     documents = {str(d.get("id")) for d in found.documents}
     if source in found.folders or target in found.folders:
@@ -591,7 +591,7 @@ def _association(
                 " submission",
                 where,
             )
-        status = _single(slots(element), ebrim.SLOT_SUBMISSION_SET_STATUS, where)
+        status = single(slots(element), ebrim.SLOT_SUBMISSION_SET_STATUS, where)
         if status not in (None, ebrim.SUBMISSION_SET_ORIGINAL):
             raise _refuse(f"{where}: SubmissionSetStatus {status} is not supported", where)
         links.members.add(target)
@@ -656,8 +656,8 @@ def _check_unique_ids(
 def parse_submission(request: etree._Element, documents: Mapping[str, bytes]) -> XdsSubmission:
     """An ITI-41 ``lcm:SubmitObjectsRequest`` and the documents' bytes (by ExtrinsicObject
     id) -> the deposit's inputs; :class:`XdsMetadataError` for the first rule broken."""
-    found = _objects(request)
-    _check_ids(found)
+    found = registry_objects(request)
+    check_ids(found)
     _check_documents(found, documents)
     package = found.submission_sets[0]
     set_id = str(package.get("id"))
@@ -701,7 +701,7 @@ _STATUSES = {
 def entry_state(element: etree._Element) -> EntryState:
     """The status, DMP confidentiality codes, ids and version of a DocumentEntry."""
     where = str(element.get("id") or "ExtrinsicObject")
-    status = _compact(element.get("status")) or ebrim.APPROVED
+    status = compact(element.get("status")) or ebrim.APPROVED
     if status not in _STATUSES:
         raise _refuse(f"{where}: availabilityStatus {status} is not known", where)
     labels = _confidentiality(element, where, required=False)

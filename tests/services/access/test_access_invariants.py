@@ -29,7 +29,7 @@ from opendmp.services.access.authorisations import AccessState
 from opendmp.services.core.context import ServiceContext
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_professional, patient_actor
-from tests.notify.test_notifications import SmtpServer, body_of, free_port
+from tests.notify.smtp_support import SmtpServer, body_of, free_port
 from tests.services.access_support import (
     BREAK_GLASS,
     COLLEAGUE,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from opendmp.domain.actors import AccessMode, LegalRepresentative
+from opendmp.domain.actors import AccessMode, LegalRepresentative, Professional
 from opendmp.domain.errors import InvalidInput, OpenDMPError
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import RecordStatus
@@ -398,6 +398,10 @@ async def test_a_target_is_either_a_professional_or_a_structure(ctx: ServiceCont
 # --- refusals: emergency access ---------------------------------------------------------------
 
 
+def opening_as(actor: Professional) -> Call:
+    return lambda c, i: emergency.open_emergency_access(c, actor=actor, ins=i)
+
+
 async def test_break_glass_without_a_justification_is_refused(ctx: ServiceContext) -> None:
     ins = await create(ctx)
     for blank in (None, "   "):
@@ -405,7 +409,7 @@ async def test_break_glass_without_a_justification_is_refused(ctx: ServiceContex
         await assert_refused(
             ctx,
             ins,
-            lambda c, i, a=unjustified: emergency.open_emergency_access(c, actor=a, ins=i),
+            opening_as(unjustified),
             code="justification-required",
             action="access:emergency:open",
         )
@@ -861,4 +865,5 @@ def test_every_view_is_frozen() -> None:
     )
     for view in views:
         assert dataclasses.is_dataclass(view)
-        assert view.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        # typeshed does not declare the __dataclass_params__ that dataclasses set.
+        assert view.__dataclass_params__.frozen  # type: ignore[union-attr]

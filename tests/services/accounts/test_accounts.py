@@ -349,7 +349,7 @@ async def test_a_new_reset_request_kills_the_previous_code(ctx: ServiceContext) 
 async def test_a_reset_request_answers_the_same_for_an_unknown_login_and_sends_nothing(
     ctx: ServiceContext,
 ) -> None:
-    assert await accounts.request_password_reset(ctx, login="ZZZZZZZZZZ") is None
+    await accounts.request_password_reset(ctx, login="ZZZZZZZZZZ")
     assert await outbox(ctx) == []
     [event] = await events(ctx, "auth:account:request-password-reset")
     assert event.chain == "system" and event.reason == "unknown-login"
@@ -358,7 +358,7 @@ async def test_a_reset_request_answers_the_same_for_an_unknown_login_and_sends_n
 async def test_the_reset_e_mail_carries_the_code_and_no_health_data(ctx: ServiceContext) -> None:
     patient = await enrolled(ctx)
     before = len(await outbox(ctx))
-    assert await accounts.request_password_reset(ctx, login=patient.login) is None
+    await accounts.request_password_reset(ctx, login=patient.login)
     [message] = (await outbox(ctx))[before:]
     assert message.kind == "password-reset"
     assert message.recipient == "alex.fictif@example.org"

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.auth.sessions import clear_session_cookie, cookie_name, session_cookie
 from opendmp.config import load_settings
+from opendmp.domain.actors import Patient
 from opendmp.domain.errors import (
     AccountLocked,
     AuthenticationFailed,
@@ -279,6 +280,7 @@ async def test_a_full_session_resolves_to_the_patient_with_their_ins(
     result = await full_login(ctx, patient)
     info = await resolve_session(ctx, result.session_token)
     assert info is not None and info.stage is Stage.FULL
+    assert isinstance(info.actor, Patient)
     assert info.actor.ins == str(patient.ins) == f"{patient.ins.oid}|{patient.ins.value}"
     assert info.expires_at == ctx.now() + dt.timedelta(hours=12)
     async with ctx.sessions() as session:

@@ -30,6 +30,7 @@ from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Facts, decide
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.facts import actor_on_record
+from opendmp.services.core.records import get_record
 from opendmp.services.directory import identity
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.services.records import lifecycle as records
@@ -86,7 +87,7 @@ async def _arrange(ctx: ServiceContext, case: Case, actor: Professional) -> Ins:
     await records.create_record(ctx, actor=OPERATOR, request=new_record(ins, ctx.now()))
     now = ctx.now()
     async with ctx.sessions() as session, session.begin():
-        _, record = await records.get_record(session, ins)
+        _, record = await get_record(session, ins)
         pro = await ensure_professional(session, replace(actor, organization=None), now=now)
         orgs = {
             s: (await ensure_organization(session, s, name=None, now=now)).id
@@ -113,7 +114,7 @@ async def _arrange(ctx: ServiceContext, case: Case, actor: Professional) -> Ins:
 
 async def _facts(ctx: ServiceContext, ins: Ins, actor: Professional) -> Facts:
     async with ctx.sessions() as session:
-        patient, record = await records.get_record(session, ins)
+        patient, record = await get_record(session, ins)
         return (
             await actor_on_record(
                 session, actor=actor, patient=patient, record=record, now=ctx.now()
@@ -154,7 +155,7 @@ async def test_a_care_team_needs_the_directory_not_a_claim(
     case = Case(declared=False, learnt=True, block=None, basis="individual")
     ins = await _arrange(ctx, case, bound)
     async with ctx.sessions() as session, session.begin():
-        _, record = await records.get_record(session, ins)
+        _, record = await get_record(session, ins)
         await session.execute(delete(m.Authorization).where(m.Authorization.record_id == record.id))
         org = await ensure_organization(session, NAMED, name=None, now=ctx.now())
         session.add(_row(record.id, "authorized", pro=None, org=org.id, at=ctx.now()))

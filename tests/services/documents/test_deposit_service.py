@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
+from opendmp.audit import writer
 from opendmp.domain.errors import AccessDenied, NotFound, OpenDMPError
 from opendmp.domain.identifiers import Ins
 from opendmp.services.core.context import AccessRules, ServiceContext
@@ -29,7 +30,7 @@ from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.api.provide_support import cda
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, patient_actor
-from tests.services.document_support import grant
+from tests.services.document_support import document_counts, grant
 
 AUTHOR = make_professional(1, organization="1750000010")
 OTHER = make_professional(2)
@@ -66,18 +67,7 @@ def document(
 
 
 async def counts(ctx: ServiceContext, blob_root: Path) -> tuple[int, int, int, int]:
-    async with ctx.sessions() as session:
-        docs = (await session.execute(select(func.count()).select_from(m.Document))).scalar_one()
-        sets = (
-            await session.execute(select(func.count()).select_from(m.SubmissionSet))
-        ).scalar_one()
-        superseded = (
-            await session.execute(
-                select(func.count())
-                .select_from(m.Document)
-                .where(m.Document.status == "superseded")
-            )
-        ).scalar_one()
+    docs, sets, superseded = await document_counts(ctx)
     blobs = sum(1 for p in blob_root.rglob("*") if p.is_file())
     return docs, sets, superseded, blobs
 
@@ -127,7 +117,7 @@ async def test_a_failure_after_the_blobs_were_written_leaves_no_row_and_no_blob(
     ctx: ServiceContext, blob_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ins = await new_patient(ctx)
-    real_append = deposit.append_many
+    real_append = writer.append_many
     calls = 0
 
     async def failing_append(*args: Any, **kwargs: Any) -> None:

@@ -26,6 +26,7 @@ from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import ClosureReason
 from opendmp.services import documents
 from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.records import get_record
 from opendmp.services.documents import DocumentView
 from opendmp.services.operations.health import check_master_key
 from opendmp.services.operations.maintenance import verify_audit
@@ -40,6 +41,7 @@ from tests.factories import (
     patient_actor,
     submission,
 )
+from tests.services.document_support import record_events
 
 AUTHOR = make_professional(1)
 READER = make_professional(2)
@@ -79,24 +81,13 @@ async def document_count(ctx: ServiceContext) -> int:
         return int(total.scalar_one())
 
 
-async def record_events(ctx: ServiceContext, ins: Ins) -> list[m.AuditEvent]:
-    async with ctx.sessions() as session:
-        _, record = await records.get_record(session, ins)
-        query = (
-            select(m.AuditEvent)
-            .where(m.AuditEvent.chain == str(record.id))
-            .order_by(m.AuditEvent.seq)
-        )
-        return list((await session.execute(query)).scalars())
-
-
 async def authorize(
     ctx: ServiceContext, ins: Ins, professional: Professional, *, expires_at: dt.datetime
 ) -> None:
     """What the authorisation service will do: register the professional, grant access."""
     now = ctx.now()
     async with ctx.sessions() as session:
-        _, record = await records.get_record(session, ins)
+        _, record = await get_record(session, ins)
         pro = (
             await session.execute(
                 select(m.Professional).where(m.Professional.idnat == professional.idnat)

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,7 @@ async def _until(condition: Callable[[], bool], seconds: float = 20) -> None:
 @dataclass(frozen=True)
 class Scene:
     ins: Ins
-    document_id: str
+    document_id: uuid.UUID
     record_dir: Path
     orphan: Path
     temp: Path

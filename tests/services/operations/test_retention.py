@@ -20,6 +20,7 @@ from opendmp.services.core.records import ins_hash
 from opendmp.services.operations.maintenance import run_retention, verify_audit
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
+from opendmp.storage.repositories import find_record
 from tests.conftest import Clock
 from tests.factories import (
     OPERATOR,
@@ -162,7 +163,7 @@ async def test_a_record_past_its_retention_is_destroyed_leaving_only_a_tombstone
         assert await rows_for(ctx, model, record_id) == 0, model.__tablename__
     assert await patient_count(ctx) == 1
     async with ctx.sessions() as session:
-        assert await records.find_record(session, ins) is None
+        assert await find_record(session, ins) is None
     assert not (blob_root / record_id).exists()
     assert await chain_events(ctx, record_id) == []
     assert await chain_head(ctx, record_id) is None

@@ -15,8 +15,8 @@ from opendmp.domain.errors import AccessDenied, InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
 from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.records import get_record
 from opendmp.services.documents import DocumentQuery, PageRequest
-from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import make_ins, patient_actor
@@ -39,7 +39,7 @@ async def representative_of(ctx: ServiceContext, ins: Ins) -> LegalRepresentativ
     """A legal representative registered on the record (by procedure, at the desk)."""
     rep_id = uuid.uuid4()
     async with ctx.sessions() as session, session.begin():
-        _, record = await records.get_record(session, ins)
+        _, record = await get_record(session, ins)
         session.add(
             m.Representative(
                 id=rep_id,
@@ -125,7 +125,7 @@ async def test_only_the_patient_exports_their_record(ctx: ServiceContext) -> Non
         (patient_actor(make_ins()), "not-own-record"),
     ):
         with pytest.raises(AccessDenied) as caught:
-            await documents.export_record(ctx, actor=actor, ins=ins)  # type: ignore[arg-type]
+            await documents.export_record(ctx, actor=actor, ins=ins)
         assert caught.value.code == code
     denied = await last_event(ctx, ins)
     assert (denied.action, denied.outcome) == ("record:record:export", "denied")

@@ -15,7 +15,7 @@ from opendmp.domain.errors import AccessDenied, Conflict, IllegalTransition, Inv
 from opendmp.domain.identifiers import INS_NIR_DEMO_OID, Ins
 from opendmp.domain.records import ClosureReason, RecordStatus
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.records import ins_hash
+from opendmp.services.core.records import get_record, ins_hash
 from opendmp.services.operations.maintenance import verify_audit
 from opendmp.services.records import lifecycle as records
 from opendmp.services.records.lifecycle import EmergencyChoices
@@ -37,7 +37,7 @@ async def create(ctx: ServiceContext, ins: Ins | None = None, **overrides: objec
 
 async def record_row(ctx: ServiceContext, ins: Ins) -> m.Record:
     async with ctx.sessions() as session:
-        _, record = await records.get_record(session, ins)
+        _, record = await get_record(session, ins)
         return record
 
 
@@ -131,7 +131,7 @@ async def test_a_second_record_for_the_same_ins_is_refused_and_changes_nothing(
         first.wrapped_data_key,
     )
     async with ctx.sessions() as session:
-        patient, _ = await records.get_record(session, ins)
+        patient, _ = await get_record(session, ins)
     assert patient.birth_name == "FICTIF"
     assert patient.email == "alex.fictif@example.org"
     assert await all_audit_events(ctx) == audit_before

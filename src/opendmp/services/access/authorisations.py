@@ -1,9 +1,9 @@
 """Who may access a record: authorisations and blocks (docs/rules.md §3.1, §3.3).
 
-One function per intention. Each finds the record (locking its row: the changes of one
-record are serialised), gathers the facts with ``facts.actor_on_record``, asks the policy
-through ``gate.require`` (a refusal is audited and nothing else is left) and writes its audit
-event in the same transaction as the change. This module is also the entry point of the
+One function per intention. Each opens with ``core.guarded`` (the record found and its row
+locked: the changes of one record are serialised; the facts gathered; the policy asked, a
+refusal audited and nothing else left) and writes its audit event in the same transaction
+as the change. This module is also the entry point of the
 access-management services: the listing, the existence test and the treating doctors live
 in ``access_list`` and ``treating_doctors`` and are re-exported here.
 
@@ -31,9 +31,9 @@ from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.errors import InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins, parse_idnat_ps
-from opendmp.domain.policy import Action
+from opendmp.domain.policy import Action, Facts
 from opendmp.services.access.blocks import BLOCKED, block, revoke_authorization, unblock
-from opendmp.services.access.common import audit_allowed, authorization_rows, locate
+from opendmp.services.access.common import authorization_rows
 from opendmp.services.access.listing import (
     AccessBasis,
     AccessEntry,
@@ -47,8 +47,8 @@ from opendmp.services.access.listing import (
 )
 from opendmp.services.access.treating_doctors import name_treating_doctor, set_treating_doctor
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record, blocks_against, directory_ids, known_id
-from opendmp.services.core.gate import require
+from opendmp.services.core.facts import blocks_against, directory_ids, known_id
+from opendmp.services.core.guarded import guarded
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.storage import models as m
 
@@ -185,66 +185,42 @@ async def declare_authorization(
     both decisions are taken before anything is written, so a refusal of either leaves only
     its own trace.
     """
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.DECLARE_AUTHORIZATION,
-            audit_action=AuditAction.AUTHORIZATION_DECLARE,
-            for_update=True,
-        )
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.DECLARE_AUTHORIZATION,
-            facts=who.facts,
-            audit_action=AuditAction.AUTHORIZATION_DECLARE,
-            record_id=record.id,
-        )
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.DECLARE_AUTHORIZATION,
+        audit_action=AuditAction.AUTHORIZATION_DECLARE,
+        for_update=True,
+        audit_unknown_record=True,
+    ) as g:
         if treating_doctor:
             # The declaration written below, in this transaction, is the basis of naming
             # oneself: the policy is asked with the facts as they will be.
             declared = replace(
-                who.facts, authorized=True, authorization_expired=False, target_is_actor=True
+                g.facts, authorized=True, authorization_expired=False, target_is_actor=True
             )
-            await require(
-                ctx,
-                uow,
-                actor=actor,
-                action=Action.SET_TREATING_DOCTOR,
+            await g.require(
+                Action.SET_TREATING_DOCTOR,
+                AuditAction.TREATING_DOCTOR_SET,
                 facts=declared,
-                audit_action=AuditAction.TREATING_DOCTOR_SET,
-                record_id=record.id,
                 details={"professional": actor.idnat},
             )
+        session, record, now = g.session, g.record, g.now
         row = await _register(session, actor, now)
         expires = now + ctx.access.authorization_validity
         renewed = await _grant(session, record.id, row.id, by=actor, now=now, expires=expires)
-        await audit_allowed(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.AUTHORIZATION_DECLARE,
-            record_id=record.id,
-            details={"expires_at": expires.isoformat(), "renewed": renewed},
+        await g.audit_allowed(
+            AuditAction.AUTHORIZATION_DECLARE,
+            {"expires_at": expires.isoformat(), "renewed": renewed},
         )
         if treating_doctor:
             changed = await name_treating_doctor(session, record.id, row.id, by=actor, now=now)
-            await audit_allowed(
-                ctx,
-                uow,
-                actor=actor,
-                action=AuditAction.TREATING_DOCTOR_SET,
-                record_id=record.id,
-                details={"professional": actor.idnat, "changed": changed},
+            await g.audit_allowed(
+                AuditAction.TREATING_DOCTOR_SET,
+                {"professional": actor.idnat, "changed": changed},
             )
-        await uow.commit()
+        await g.uow.commit()
         return await _entry(session, record, actor.idnat, now)
 
 
@@ -264,40 +240,28 @@ async def extend_authorization(
         organization=colleague.organization,
         name=colleague.name,
     )
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.EXTEND_AUTHORIZATION,
-            audit_action=AuditAction.AUTHORIZATION_EXTEND,
-            for_update=True,
-        )
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        facts = replace(who.facts, target_blocked=await _target_blocked(session, record.id, other))
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.EXTEND_AUTHORIZATION,
-            facts=facts,
-            audit_action=AuditAction.AUTHORIZATION_EXTEND,
-            record_id=record.id,
-            details={"colleague": idnat},
-        )
+
+    async def target_blocked(session: AsyncSession, record: m.Record, facts: Facts) -> Facts:
+        return replace(facts, target_blocked=await _target_blocked(session, record.id, other))
+
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.EXTEND_AUTHORIZATION,
+        audit_action=AuditAction.AUTHORIZATION_EXTEND,
+        for_update=True,
+        audit_unknown_record=True,
+        details={"colleague": idnat},
+        prepare=target_blocked,
+    ) as g:
+        session, record, now = g.session, g.record, g.now
         row = await _register(session, other, now)
         expires = now + ctx.access.authorization_validity
         renewed = await _grant(session, record.id, row.id, by=actor, now=now, expires=expires)
-        await audit_allowed(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.AUTHORIZATION_EXTEND,
-            record_id=record.id,
-            details={"colleague": idnat, "expires_at": expires.isoformat(), "renewed": renewed},
+        await g.audit_allowed(
+            AuditAction.AUTHORIZATION_EXTEND,
+            {"colleague": idnat, "expires_at": expires.isoformat(), "renewed": renewed},
         )
-        await uow.commit()
+        await g.uow.commit()
         return await _entry(session, record, idnat, now)

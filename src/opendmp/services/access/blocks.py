@@ -18,16 +18,9 @@ from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
-from opendmp.services.access.common import (
-    AccessTarget,
-    audit_allowed,
-    authorization_rows,
-    locate,
-    parse_target,
-)
+from opendmp.services.access.common import AccessTarget, authorization_rows, parse_target
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.gate import require
+from opendmp.services.core.guarded import guarded
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.storage import models as m
 
@@ -132,41 +125,21 @@ async def _change(
     action: Action,
     apply: _Apply,
 ) -> bool:
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=action,
-            audit_action=audit_action,
-            for_update=True,
-        )
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        details = {target.kind: target.idnat}
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=action,
-            facts=who.facts,
-            audit_action=audit_action,
-            record_id=record.id,
-            details=details,
-        )
-        target_id = await _target_id(session, target, create=apply is _block, now=now)
-        changed = await apply(session, record.id, target, target_id, now)
-        await audit_allowed(
-            ctx,
-            uow,
-            actor=actor,
-            action=audit_action,
-            record_id=record.id,
-            details={**details, "changed": changed},
-        )
-        await uow.commit()
+    details = {target.kind: target.idnat}
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=action,
+        audit_action=audit_action,
+        for_update=True,
+        audit_unknown_record=True,
+        details=details,
+    ) as g:
+        target_id = await _target_id(g.session, target, create=apply is _block, now=g.now)
+        changed = await apply(g.session, g.record.id, target, target_id, g.now)
+        await g.audit_allowed(audit_action, {**details, "changed": changed})
+        await g.uow.commit()
         return changed
 
 

@@ -1,9 +1,9 @@
-"""What the access-management use cases share: finding the record through the gate, and
-recording a failure that happens after the policy said yes.
+"""What the access-management use cases share beyond ``core.guarded`` (which finds the
+record, asks the policy and traces a refusal or, with ``Guarded.fail``, a failure after the
+policy said yes): the success event of an allowed decision, and the authorisation rows.
 
-``access``, ``emergency`` and ``representatives`` build on these two helpers so that every
-request leaves exactly one trace: a refusal (the gate), a failure (``fail``) or the
-success event of each decision taken.
+Every request leaves exactly one trace: a refusal, a failure or the success event of each
+decision taken.
 """
 
 from __future__ import annotations
@@ -11,62 +11,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
-from opendmp.audit.writer import Outcome
 from opendmp.domain.actors import Actor
-from opendmp.domain.errors import AccessDenied, InvalidInput, NotFound, OpenDMPError
-from opendmp.domain.identifiers import Ins, parse_idnat_ps, parse_struct_idnat
-from opendmp.domain.policy import Action, Facts, Reason
+from opendmp.domain.errors import InvalidInput
+from opendmp.domain.identifiers import parse_idnat_ps, parse_struct_idnat
+from opendmp.domain.policy import Reason
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.gate import audit, require
-from opendmp.services.core.records import ins_hash
+from opendmp.services.core.gate import audit
 from opendmp.storage import models as m
-from opendmp.storage.repositories import find_record
 from opendmp.storage.uow import UnitOfWork
-
-
-async def locate(
-    ctx: ServiceContext,
-    uow: UnitOfWork,
-    *,
-    actor: Actor,
-    ins: Ins,
-    action: Action,
-    audit_action: AuditAction,
-    for_update: bool = False,
-) -> tuple[m.Patient, m.Record]:
-    """The patient and record of ``ins``; an unknown INS is a refusal, audited.
-
-    The refusal goes to the system chain (there is no record chain) with a hash of the INS,
-    never the INS itself, and surfaces as ``NotFound`` (``record-not-found``, 404) like
-    ``records.get_record``. ``for_update`` locks the record row: the changes of one record
-    are serialised, which keeps its authorisation rows unique without a database constraint
-    (the unique constraint cannot see NULLs).
-    """
-    found = await find_record(uow.session, ins, for_update=for_update)
-    if found is not None:
-        return found
-    try:
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=action,
-            facts=Facts(record_status=None),
-            audit_action=audit_action,
-            record_id=None,
-            details={"ins_hash": ins_hash(ins)},
-        )
-    except AccessDenied as denied:
-        raise NotFound("no record exists for this INS", code="record-not-found") from denied
-    # Only CHECK_EXISTENCE and CREATE_RECORD are allowed without a record; their callers
-    # do not come through here.
-    raise NotFound("no record exists for this INS", code="record-not-found")
 
 
 async def audit_allowed(
@@ -89,31 +47,6 @@ async def audit_allowed(
         details=details,
         reason=Reason.ALLOWED,
     )
-
-
-async def fail(
-    ctx: ServiceContext,
-    uow: UnitOfWork,
-    *,
-    actor: Actor,
-    audit_action: AuditAction,
-    record_id: uuid.UUID,
-    error: OpenDMPError,
-) -> NoReturn:
-    """Undo the request, trace it as an error (the policy allowed it, the data did not) and
-    raise ``error``: e.g. removing a representative who is not there."""
-    await uow.rollback()
-    await audit(
-        ctx,
-        uow,
-        actor=actor,
-        action=audit_action,
-        record_id=record_id,
-        outcome=Outcome.ERROR,
-        reason=error.code,
-    )
-    await uow.commit()
-    raise error
 
 
 @dataclass(frozen=True, slots=True)

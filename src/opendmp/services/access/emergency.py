@@ -27,10 +27,9 @@ from opendmp.domain.codes import profession_label
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import NOTIFY_EMERGENCY, Action
-from opendmp.services.access.common import audit_allowed, locate
+from opendmp.services.access.common import audit_allowed
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.gate import require
+from opendmp.services.core.guarded import guarded
 from opendmp.services.core.notifications import enqueue_notification
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.storage import models as m
@@ -169,48 +168,32 @@ async def open_emergency_access(
     """Open (or find running) an emergency access, in break-glass mode with a written
     justification, or as the SAMU regulation centre; the patient's ETREAT/BTG choices and
     blocks are the policy's to judge."""
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.OPEN_EMERGENCY_ACCESS,
-            audit_action=AuditAction.EMERGENCY_OPEN,
-            for_update=True,
-        )
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.OPEN_EMERGENCY_ACCESS,
-            facts=who.facts,
-            audit_action=AuditAction.EMERGENCY_OPEN,
-            record_id=record.id,
-            details={"mode": actor.access_mode.value},
-        )
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.OPEN_EMERGENCY_ACCESS,
+        audit_action=AuditAction.EMERGENCY_OPEN,
+        for_update=True,
+        audit_unknown_record=True,
+        details={"mode": actor.access_mode.value},
+    ) as g:
+        record = g.record
         opened = await ensure_emergency_access(
-            ctx, session, actor=actor, record=record, patient=patient, now=now
+            ctx, g.session, actor=actor, record=record, patient=g.patient, now=g.now
         )
         if not opened:
             # The decision is traced even when an access was already running.
-            await audit_allowed(
-                ctx,
-                uow,
-                actor=actor,
-                action=AuditAction.EMERGENCY_OPEN,
-                record_id=record.id,
-                details={"mode": actor.access_mode.value, "already_open": True},
+            await g.audit_allowed(
+                AuditAction.EMERGENCY_OPEN,
+                {"mode": actor.access_mode.value, "already_open": True},
             )
         professional_id = (
-            await session.execute(
+            await g.session.execute(
                 select(m.Professional.id).where(m.Professional.idnat == actor.idnat)
             )
         ).scalar_one()
-        access = await _open_access(session, record.id, professional_id, now)
+        access = await _open_access(g.session, record.id, professional_id, g.now)
         assert access is not None
         view = EmergencyAccessView(
             id=access.id,
@@ -222,5 +205,5 @@ async def open_emergency_access(
             expires_at=access.expires_at,
             opened_now=opened,
         )
-        await uow.commit()
+        await g.uow.commit()
         return view

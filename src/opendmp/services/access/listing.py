@@ -22,11 +22,11 @@ from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Facts, decide
 from opendmp.domain.records import RecordStatus
-from opendmp.services.access.common import audit_allowed, locate
+from opendmp.services.access.common import audit_allowed
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.facts import actor_on_record
 from opendmp.services.core.gate import audit, require
-from opendmp.services.core.records import holder_facts
+from opendmp.services.core.guarded import guarded
 from opendmp.services.records.lifecycle import RecordView, record_view, show_record
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record
@@ -202,32 +202,17 @@ async def list_access(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> list[Ac
 
     Read by the patient (or a representative) and by the treating doctors; audited.
     """
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.READ_ACCESS_LIST,
-            audit_action=AuditAction.ACCESS_LIST_READ,
-        )
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.READ_ACCESS_LIST,
-            facts=who.facts,
-            audit_action=AuditAction.ACCESS_LIST_READ,
-            record_id=record.id,
-        )
-        entries = await access_entries(session, record.id, now)
-        await audit_allowed(
-            ctx, uow, actor=actor, action=AuditAction.ACCESS_LIST_READ, record_id=record.id
-        )
-        await uow.commit()
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.READ_ACCESS_LIST,
+        audit_action=AuditAction.ACCESS_LIST_READ,
+        audit_unknown_record=True,
+    ) as g:
+        entries = await access_entries(g.session, g.record.id, g.now)
+        await g.audit_allowed(AuditAction.ACCESS_LIST_READ)
+        await g.uow.commit()
         return entries
 
 
@@ -306,7 +291,7 @@ async def authorization_status_and_record(
         view = None
         if show_record_if is not None and show_record_if(status):
             view = await _read_status_in(
-                ctx, uow, actor=actor, ins=ins, patient=patient, record=record
+                ctx, uow, actor=actor, facts=who.facts, patient=patient, record=record
             )
         await uow.commit()
     if show_record_if is not None and view is None and show_record_if(status):
@@ -319,14 +304,14 @@ async def _read_status_in(
     uow: UnitOfWork,
     *,
     actor: Actor,
-    ins: Ins,
+    facts: Facts,
     patient: m.Patient,
     record: m.Record,
 ) -> RecordView | None:
     """``records.show_record`` inside the caller's transaction, on the record it holds;
     None (nothing written) when the policy refuses: the caller then calls ``show_record``,
-    which audits and commits the refusal on its own, as before."""
-    facts = await holder_facts(uow.session, actor, ins, record)
+    which audits and commits the refusal on its own, as before. ``facts`` are the
+    existence test's: ``guarded`` asks ``show_record``'s policy with the same."""
     if not decide(actor, Action.READ_RECORD_STATUS, facts).allowed:
         return None
     await audit(ctx, uow, actor=actor, action=AuditAction.RECORD_READ_STATUS, record_id=record.id)

@@ -8,10 +8,8 @@ from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
-from opendmp.services.access.common import audit_allowed, locate
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.gate import require
+from opendmp.services.core.guarded import guarded
 from opendmp.services.records.lifecycle import EmergencyChoices
 
 
@@ -33,34 +31,19 @@ async def _set_record_flags(
     details: dict[str, bool],
 ) -> None:
     """Set patient-choice columns of the record, through the policy, audited."""
-    async with ctx.uow() as uow:
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=action,
-            audit_action=audit_action,
-            for_update=True,
-        )
-        who = await actor_on_record(
-            uow.session, actor=actor, patient=patient, record=record, now=ctx.now()
-        )
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=action,
-            facts=who.facts,
-            audit_action=audit_action,
-            record_id=record.id,
-        )
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=action,
+        audit_action=audit_action,
+        for_update=True,
+        audit_unknown_record=True,
+    ) as g:
         for column, value in columns.items():
-            setattr(record, column, value)
-        await audit_allowed(
-            ctx, uow, actor=actor, action=audit_action, record_id=record.id, details=details
-        )
-        await uow.commit()
+            setattr(g.record, column, value)
+        await g.audit_allowed(audit_action, details)
+        await g.uow.commit()
 
 
 async def set_emergency_choices(
@@ -137,27 +120,15 @@ class PatientChoices:
 async def show_preferences(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> PatientChoices:
     """The current emergency choices and notification preferences. Whoever may set them may
     read them (same policy action); audited like every read."""
-    async with ctx.uow() as uow:
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.SET_NOTIFICATION_PREFERENCES,
-            audit_action=AuditAction.PREFERENCES_READ,
-        )
-        who = await actor_on_record(
-            uow.session, actor=actor, patient=patient, record=record, now=ctx.now()
-        )
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.SET_NOTIFICATION_PREFERENCES,
-            facts=who.facts,
-            audit_action=AuditAction.PREFERENCES_READ,
-            record_id=record.id,
-        )
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.SET_NOTIFICATION_PREFERENCES,
+        audit_action=AuditAction.PREFERENCES_READ,
+        audit_unknown_record=True,
+    ) as g:
+        record = g.record
         choices = PatientChoices(
             EmergencyChoices(
                 record.allow_regulation, record.allow_break_glass, record.allow_masked_in_emergency
@@ -166,8 +137,6 @@ async def show_preferences(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Pa
                 record.notify_on_access, record.notify_on_new_document, record.mask_new_documents
             ),
         )
-        await audit_allowed(
-            ctx, uow, actor=actor, action=AuditAction.PREFERENCES_READ, record_id=record.id
-        )
-        await uow.commit()
+        await g.audit_allowed(AuditAction.PREFERENCES_READ)
+        await g.uow.commit()
         return choices

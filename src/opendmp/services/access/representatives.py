@@ -25,14 +25,12 @@ from opendmp.domain.codes import REPRESENTATIVE_RELATIONS
 from opendmp.domain.errors import InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
-from opendmp.services.access.common import audit_allowed, fail, locate
 from opendmp.services.accounts import passwords
 from opendmp.services.accounts.patient_accounts import create_account
 from opendmp.services.accounts.sessions import revoke_all
 from opendmp.services.accounts.state import Credentials
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.gate import require
+from opendmp.services.core.guarded import guarded
 from opendmp.storage import models as m
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -76,29 +74,17 @@ async def add_representative(
 ) -> RepresentativeView:
     relation = relation.strip().upper()
     _validate(relation, family_name, given_name, email)
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.MANAGE_REPRESENTATIVES,
-            audit_action=AuditAction.REPRESENTATIVE_ADD,
-            for_update=True,
-        )
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.MANAGE_REPRESENTATIVES,
-            facts=who.facts,
-            audit_action=AuditAction.REPRESENTATIVE_ADD,
-            record_id=record.id,
-            details={"relation": relation},
-        )
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.MANAGE_REPRESENTATIVES,
+        audit_action=AuditAction.REPRESENTATIVE_ADD,
+        for_update=True,
+        audit_unknown_record=True,
+        details={"relation": relation},
+    ) as g:
+        session, record, now = g.session, g.record, g.now
         view = RepresentativeView(
             id=uuid.uuid4(),
             record_id=record.id,
@@ -121,46 +107,29 @@ async def add_representative(
             )
         )
         # Names stay out of the trace (it is kept with the record, names are in the row).
-        await audit_allowed(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.REPRESENTATIVE_ADD,
-            record_id=record.id,
-            details={"representative": str(view.id), "relation": relation},
+        await g.audit_allowed(
+            AuditAction.REPRESENTATIVE_ADD,
+            {"representative": str(view.id), "relation": relation},
         )
-        await uow.commit()
+        await g.uow.commit()
         return view
 
 
 async def remove_representative(
     ctx: ServiceContext, *, actor: Actor, ins: Ins, representative_id: uuid.UUID
 ) -> None:
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.MANAGE_REPRESENTATIVES,
-            audit_action=AuditAction.REPRESENTATIVE_REMOVE,
-            for_update=True,
-        )
-        who = await actor_on_record(
-            session, actor=actor, patient=patient, record=record, now=ctx.now()
-        )
-        details = {"representative": str(representative_id)}
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.MANAGE_REPRESENTATIVES,
-            facts=who.facts,
-            audit_action=AuditAction.REPRESENTATIVE_REMOVE,
-            record_id=record.id,
-            details=details,
-        )
+    details = {"representative": str(representative_id)}
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.MANAGE_REPRESENTATIVES,
+        audit_action=AuditAction.REPRESENTATIVE_REMOVE,
+        for_update=True,
+        audit_unknown_record=True,
+        details=details,
+    ) as g:
+        uow, session, record = g.uow, g.session, g.record
         account_id = (
             await session.execute(
                 select(m.Representative.account_id).where(
@@ -171,14 +140,7 @@ async def remove_representative(
         ).first()
         if account_id is None:
             error = NotFound("no such representative", code="representative-not-found")
-            await fail(
-                ctx,
-                uow,
-                actor=actor,
-                audit_action=AuditAction.REPRESENTATIVE_REMOVE,
-                record_id=record.id,
-                error=error,
-            )
+            await g.fail(AuditAction.REPRESENTATIVE_REMOVE, error)
         await session.execute(
             delete(m.Representative).where(
                 m.Representative.record_id == record.id, m.Representative.id == representative_id
@@ -189,14 +151,7 @@ async def remove_representative(
             # (its sessions with it, ON DELETE CASCADE).
             await session.execute(delete(m.Account).where(m.Account.id == account_id[0]))
             details["account_deleted"] = str(account_id[0])
-        await audit_allowed(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.REPRESENTATIVE_REMOVE,
-            record_id=record.id,
-            details=details,
-        )
+        await g.audit_allowed(AuditAction.REPRESENTATIVE_REMOVE, details)
         await uow.commit()
 
 
@@ -210,30 +165,18 @@ async def issue_representative_credentials(
     manage the record's representatives may do this (an operator by procedure, the
     patient's side); a representative may not (policy).
     """
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.MANAGE_REPRESENTATIVES,
-            audit_action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
-            for_update=True,
-        )
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        details = {"representative": str(representative_id)}
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.MANAGE_REPRESENTATIVES,
-            facts=who.facts,
-            audit_action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
-            record_id=record.id,
-            details=details,
-        )
+    details = {"representative": str(representative_id)}
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.MANAGE_REPRESENTATIVES,
+        audit_action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
+        for_update=True,
+        audit_unknown_record=True,
+        details=details,
+    ) as g:
+        uow, session, record, now = g.uow, g.session, g.record, g.now
         representative = (
             await session.execute(
                 select(m.Representative)
@@ -246,14 +189,7 @@ async def issue_representative_credentials(
         ).scalar_one_or_none()
         if representative is None:
             error = NotFound("no such representative", code="representative-not-found")
-            await fail(
-                ctx,
-                uow,
-                actor=actor,
-                audit_action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
-                record_id=record.id,
-                error=error,
-            )
+            await g.fail(AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS, error)
         account = (
             await session.get(m.Account, representative.account_id)
             if representative.account_id is not None
@@ -280,13 +216,6 @@ async def issue_representative_credentials(
             await revoke_all(session, account.id, now)
             credentials = Credentials(account.login, one_time)
             details["account"] = str(account.id)
-        await audit_allowed(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
-            record_id=record.id,
-            details=details,
-        )
+        await g.audit_allowed(AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS, details)
         await uow.commit()
         return credentials

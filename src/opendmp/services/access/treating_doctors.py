@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,11 +15,9 @@ from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins, parse_idnat_ps
-from opendmp.domain.policy import DOCTOR, Action
-from opendmp.services.access.common import audit_allowed, fail, locate
+from opendmp.domain.policy import DOCTOR, Action, Facts
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.gate import require
+from opendmp.services.core.guarded import guarded
 from opendmp.storage import models as m
 
 
@@ -52,6 +50,28 @@ async def name_treating_doctor(
     return True
 
 
+@dataclass(slots=True)
+class _Target:
+    """The professional named, looked up on the record's session before the policy is asked:
+    whether they are a doctor, or the actor themself, are facts of the decision."""
+
+    actor: Actor
+    idnat: str
+    on: bool
+    row: m.Professional | None = None
+
+    async def facts(self, session: AsyncSession, record: m.Record, facts: Facts) -> Facts:
+        self.row = (
+            await session.execute(select(m.Professional).where(m.Professional.idnat == self.idnat))
+        ).scalar_one_or_none()
+        return replace(
+            facts,
+            target_is_actor=isinstance(self.actor, Professional) and self.actor.idnat == self.idnat,
+            # Removing is never refused for the target's profession.
+            target_is_doctor=not self.on or self.row is None or self.row.profession == DOCTOR,
+        )
+
+
 async def set_treating_doctor(
     ctx: ServiceContext, *, actor: Actor, ins: Ins, professional_idnat: str, on: bool
 ) -> bool:
@@ -60,45 +80,24 @@ async def set_treating_doctor(
     naming oneself goes through ``declare_authorization``'s ``treating_doctor``."""
     idnat = parse_idnat_ps(professional_idnat).idnat
     audit_action = AuditAction.TREATING_DOCTOR_SET if on else AuditAction.TREATING_DOCTOR_UNSET
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await locate(
-            ctx,
-            uow,
-            actor=actor,
-            ins=ins,
-            action=Action.SET_TREATING_DOCTOR,
-            audit_action=audit_action,
-            for_update=True,
-        )
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        target = (
-            await session.execute(select(m.Professional).where(m.Professional.idnat == idnat))
-        ).scalar_one_or_none()
-        facts = replace(
-            who.facts,
-            target_is_actor=isinstance(actor, Professional) and actor.idnat == idnat,
-            # Removing is never refused for the target's profession.
-            target_is_doctor=not on or target is None or target.profession == DOCTOR,
-        )
-        details = {"professional": idnat}
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.SET_TREATING_DOCTOR,
-            facts=facts,
-            audit_action=audit_action,
-            record_id=record.id,
-            details=details,
-        )
+    found = _Target(actor, idnat, on)
+    details = {"professional": idnat}
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.SET_TREATING_DOCTOR,
+        audit_action=audit_action,
+        for_update=True,
+        audit_unknown_record=True,
+        details=details,
+        prepare=found.facts,
+    ) as g:
+        session, record, now, target = g.session, g.record, g.now, found.row
         if target is None and on:
             # Whether a stranger is a doctor is unknown: they must have used the DMP first.
             error = NotFound("no professional with this IdNat_PS", code="professional-not-found")
-            await fail(
-                ctx, uow, actor=actor, audit_action=audit_action, record_id=record.id, error=error
-            )
+            await g.fail(audit_action, error)
         changed = False
         if target is not None and on:
             changed = await name_treating_doctor(session, record.id, target.id, by=actor, now=now)
@@ -110,13 +109,6 @@ async def set_treating_doctor(
                 )
             )
             changed = bool(getattr(result, "rowcount", 0))
-        await audit_allowed(
-            ctx,
-            uow,
-            actor=actor,
-            action=audit_action,
-            record_id=record.id,
-            details={**details, "changed": changed},
-        )
-        await uow.commit()
+        await g.audit_allowed(audit_action, {**details, "changed": changed})
+        await g.uow.commit()
         return changed

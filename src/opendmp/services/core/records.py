@@ -4,16 +4,12 @@ the actor is its patient or a registered legal representative."""
 from __future__ import annotations
 
 import hashlib
-import uuid
-from dataclasses import replace
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opendmp.domain.actors import Actor, LegalRepresentative, Patient
+from opendmp.domain.actors import Actor, Patient
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
-from opendmp.domain.policy import Facts
 from opendmp.domain.records import (
     ClosureReason,
     Lifecycle,
@@ -39,26 +35,6 @@ async def get_record(
 
 def is_subject(actor: Actor, ins: Ins) -> bool:
     return isinstance(actor, Patient) and actor.ins == str(ins)
-
-
-async def holder_facts(session: AsyncSession, actor: Actor, ins: Ins, record: m.Record) -> Facts:
-    """The record's state and whether ``actor`` is its patient, or a legal representative
-    registered on it (checked against the record's representatives)."""
-    facts = Facts(RecordStatus(record.status), is_subject=is_subject(actor, ins))
-    if isinstance(actor, LegalRepresentative) and actor.patient_ins == str(ins):
-        try:
-            rep_id = uuid.UUID(actor.representative_id)
-        except ValueError:
-            return facts
-        known = (
-            await session.execute(
-                select(m.Representative.id).where(
-                    m.Representative.record_id == record.id, m.Representative.id == rep_id
-                )
-            )
-        ).first()
-        facts = replace(facts, is_representative=known is not None)
-    return facts
 
 
 def lifecycle_of(record: m.Record) -> Lifecycle:

@@ -1,7 +1,12 @@
-"""Provide documents (IHE ITI-65 / ITI-105, XDS ITI-41): one submission, all or nothing.
+"""Provide documents: THE deposit pipeline, one submission, all or nothing.
 
-docs/architecture.md §6. The bounds come first (documents per submission, bytes per document:
-docs/security.md, "Bounded work per request"). Everything that can be checked without the
+Every channel is a thin adapter that builds ``SubmissionSetInput`` / ``DocumentInput`` and
+calls ``provide_documents``: IHE ITI-65 / ITI-105 (fhir/provide.py), XDS ITI-41 (xds/), the
+professional portal (pro_deposit.py), the patient's upload and the forms
+(form_deposits.py). docs/architecture.md §6 lists the steps.
+
+The bounds come first (documents per submission, bytes per document: docs/security.md,
+"Bounded work per request"). Everything that can be checked without the
 database is checked next, in a worker thread (declared size and SHA-1, duplicates inside the
 message, the CDA header against the metadata and the record's INS). Then the blobs are
 encrypted and written *before* the write transaction, after a read-only look at the record
@@ -27,7 +32,7 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -45,10 +50,11 @@ from opendmp.domain.codes import class_for_type, type_label
 from opendmp.domain.errors import Conflict, InvalidIdentifier, InvalidInput, OpenDMPError
 from opendmp.domain.identifiers import Ins, parse_idnat_ps
 from opendmp.domain.limits import RequestLimits, check_document_count, too_large
-from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action, decide
+from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action, Facts, decide
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import ActorOnRecord, actor_on_record, document_facts
-from opendmp.services.core.gate import require, seen_or_audited
+from opendmp.services.core.facts import document_facts
+from opendmp.services.core.gate import seen_or_audited
+from opendmp.services.core.guarded import Guarded, facts_on_record, guarded
 from opendmp.services.core.notifications import enqueue_notification
 from opendmp.services.core.records import get_record
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
@@ -132,6 +138,9 @@ class DocumentInput:
     author_organization_name: str | None = None
     replaces: ReplaceTarget | None = None
     extra: dict[str, Any] | None = None
+    # False: the content is stored as given, no CDA header read from it (the portals' form
+    # deposits, whose adapters check the content their own way: form_deposits.py).
+    read_cda: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +336,7 @@ def _check_document(
         class_code = class_for_type(doc.type_code)
     except InvalidInput as exc:
         raise DepositRefused(exc.message, code=exc.code, entry_index=index) from None
-    header = _cda_header(index, doc)
+    header = _cda_header(index, doc) if doc.read_cda else None
     creation, start, stop, title = doc.creation_time, doc.service_start, doc.service_stop, doc.title
     if header is not None:
         _check_cda(index, doc, header, ins, warnings)
@@ -432,23 +441,6 @@ async def _find_replaced(
     return (await session.execute(query.with_for_update())).scalars().first()
 
 
-def _view(doc: m.Document) -> DocumentView:
-    return document_view(doc)
-
-
-async def _deposit_facts(
-    ctx: ServiceContext,
-    session: AsyncSession,
-    actor: Actor,
-    found: tuple[m.Patient, m.Record],
-    now: dt.datetime,
-) -> ActorOnRecord:
-    patient, record = found
-    who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-    facts = replace(who.facts, blocked_may_deposit=ctx.access.blocked_may_deposit)
-    return replace(who, facts=facts)
-
-
 @dataclass(slots=True)
 class _WrittenAhead:
     """Blobs encrypted and written before the write transaction, per document index."""
@@ -469,14 +461,15 @@ async def _look_ahead(
 ) -> tuple[uuid.UUID, bytes, set[str]] | None:
     """(record id, data key, uniqueIds already stored) when the deposit looks allowed, read
     without the write lock; ``None`` otherwise: the write transaction then decides, audits
-    and answers (nothing is told from here)."""
+    and answers (nothing is told from here, so nothing is audited either)."""
     try:
         async with ctx.uow(read_only=True) as uow:
             session = uow.session
-            patient, record = await get_record(session, ins)
-            who = await _deposit_facts(ctx, session, actor, (patient, record), now)
+            found = await get_record(session, ins)
+            who = await facts_on_record(ctx, session, actor=actor, found=found, now=now)
             if not decide(actor, Action.DEPOSIT, who.facts).allowed:
                 return None
+            record = found[1]
             stored = await session.execute(
                 select(m.Document.unique_id).where(
                     m.Document.record_id == record.id,
@@ -544,51 +537,195 @@ class _Stored:
         self.referenced.add(key)
         return key
 
+    def unreferenced(self) -> list[str]:
+        """Written ahead for a document that turned out to be already stored."""
+        return [key for key in self.written if key not in self.referenced]
 
-async def _store_new(
-    ctx: ServiceContext,
-    session: AsyncSession,
-    actor: Actor,
-    on: tuple[ActorOnRecord, m.Record],
-    new_items: list[_Checked],
-    stored: _Stored,
-    set_id: uuid.UUID,
-    now: dt.datetime,
-) -> dict[int, dict[str, Any]]:
-    """Insert the new documents (one multi-row statement), supersede the replaced ones and
-    audit it all (one append for every event): the write lock is held for few statements."""
-    who, record = on
-    data_key = data_key_of(ctx, record)
-    author = _Author(who.professional_id, who.organization_id)
-    rows: dict[int, dict[str, Any]] = {}
-    for item in new_items:
-        key = await stored.key_for(ctx, record, data_key, item)
-        rows[item.index] = await _document_row(
-            session, actor, author, record, item, key, set_id, now
+
+@dataclass(slots=True)
+class _Outcome:
+    set_id: uuid.UUID
+    set_entry_uuid: str
+    views: list[DocumentView]
+    superseded: list[DocumentView | None]
+
+
+@dataclass(slots=True)
+class _Deposit:
+    """One submission through the write transaction (steps 3 to 6 of ``provide_documents``).
+
+    ``commit_sent`` and ``committed`` tell the clean-up which blobs it may delete.
+    """
+
+    ctx: ServiceContext
+    actor: Actor
+    ins: Ins
+    submission: SubmissionSetInput
+    checked: list[_Checked]
+    warnings: list[DepositWarning]
+    stored: _Stored
+    now: dt.datetime
+    commit_sent: bool = False
+    committed: bool = False
+
+    async def run(self) -> _Outcome:
+        async with guarded(
+            self.ctx,
+            actor=self.actor,
+            ins=self.ins,
+            action=Action.DEPOSIT,
+            audit_action=AuditAction.DOCUMENT_DEPOSIT,
+            for_update=True,
+        ) as g:
+            await _resolve_existing(g.session, g.record.id, self.checked, self.warnings)
+            for item in self.checked:
+                if item.doc.replaces is not None and item.existing is None:
+                    item.replaced = await self._replaced(g, item, item.doc.replaces)
+            new_items = [c for c in self.checked if c.existing is None]
+            set_id, set_entry_uuid = await _submission_set_for(
+                g.session, g.record.id, self.submission, bool(new_items), self.checked
+            )
+            inserted: dict[int, dict[str, Any]] = {}
+            if new_items:
+                await self._insert_submission_set(g, set_id, set_entry_uuid)
+                inserted = await self._insert_documents(g, new_items, set_id)
+                await self._notify(g)
+            # The commit point. A COMMIT that fails (connection lost) may still have been
+            # applied: from here on the blobs stay; those no row references are the orphan
+            # reaper's.
+            self.commit_sent = True
+            await g.uow.commit()
+            self.committed = True
+            views, superseded = await self._views(g.session, g.record.id, inserted)
+            return _Outcome(set_id, set_entry_uuid, views, superseded)
+
+    async def _replaced(self, g: Guarded, item: _Checked, target: ReplaceTarget) -> m.Document:
+        """The document ``item`` replaces, locked, if this caller may replace it: one they
+        may not know of is answered as one the record does not hold (``unresolved-reference``,
+        the refusal audited: docs/security.md, "Existence")."""
+        old = await _find_replaced(g.session, g.record.id, target)
+        if old is not None and not await seen_or_audited(
+            self.ctx,
+            g.uow,
+            actor=self.actor,
+            facts=self._document_facts(g, old),
+            audit_action=AuditAction.DOCUMENT_REPLACE,
+            record_id=g.record.id,
+            document_id=old.id,
+        ):
+            old = None  # not for this caller: answered as an unknown document
+        if old is None:
+            raise DepositRefused(
+                f"document {item.index + 1}: the document it replaces is not in this record",
+                code="unresolved-reference",
+                entry_index=item.index,
+            )
+        if old.status != "current":
+            raise DepositRefused(
+                f"document {item.index + 1}: the document it replaces is {old.status}, not current",
+                code="replaced-document-not-current",
+                http_status=409,
+                entry_index=item.index,
+            )
+        await g.require(
+            Action.REPLACE_DOCUMENT,
+            AuditAction.DOCUMENT_REPLACE,
+            facts=self._document_facts(g, old),
+            target_document_id=old.id,
         )
-    await session.execute(_INSERT_DOCUMENT, list(rows.values()))
-    events: list[NewEvent] = []
+        return old
 
-    def event(action: AuditAction, document_id: uuid.UUID, details: dict[str, Any]) -> NewEvent:
+    def _document_facts(self, g: Guarded, doc: m.Document) -> Facts:
+        return document_facts(doc, actor=self.actor, who=g.who, matrix=self.ctx.matrix)[0]
+
+    async def _insert_submission_set(self, g: Guarded, set_id: uuid.UUID, entry_uuid: str) -> None:
+        sub, actor = self.submission, self.actor
+        professional = actor if isinstance(actor, Professional) else None
+        await g.session.execute(
+            insert(m.SubmissionSet).values(
+                id=set_id,
+                record_id=g.record.id,
+                unique_id=sub.unique_id,
+                source_id=sub.source_id,
+                title=sub.title[:255] if sub.title else None,
+                content_type_code=sub.content_type_code,
+                author_idnat=professional.idnat if professional else None,
+                author_name=professional.name if professional else None,
+                author_organization=professional.organization if professional else None,
+                submitted_at=sub.submitted_at or self.now,
+                entry_uuid=entry_uuid,
+                extra=canonical_json(sub.extra),
+            )
+        )
+
+    async def _insert_documents(
+        self, g: Guarded, new_items: list[_Checked], set_id: uuid.UUID
+    ) -> dict[int, dict[str, Any]]:
+        """Insert the new documents (one multi-row statement), supersede the replaced ones
+        and audit it all (one append for every event): the write lock is held for few
+        statements."""
+        data_key = data_key_of(self.ctx, g.record)
+        author = _Author(g.who.professional_id, g.who.organization_id)
+        rows: dict[int, dict[str, Any]] = {}
+        for item in new_items:
+            key = await self.stored.key_for(self.ctx, g.record, data_key, item)
+            by = await author.columns(g.session, self.actor, item.doc, self.now)
+            rows[item.index] = document_row(item, g.record, set_id, key, by, self.now)
+        await g.session.execute(_INSERT_DOCUMENT, list(rows.values()))
+        events: list[NewEvent] = []
+        for item in new_items:
+            deposited = {"type": item.doc.type_code}
+            events.append(self._event(g, AuditAction.DOCUMENT_DEPOSIT, item.document_id, deposited))
+            if item.replaced is not None:
+                await _supersede(g.session, g.record.id, item.replaced, self.now)
+                replaced_by = {"replaced_by": str(item.document_id)}
+                events.append(
+                    self._event(g, AuditAction.DOCUMENT_REPLACE, item.replaced.id, replaced_by)
+                )
+        await append_many(g.session, events)
+        return rows
+
+    def _event(
+        self, g: Guarded, action: AuditAction, document_id: uuid.UUID, details: dict[str, Any]
+    ) -> NewEvent:
         return NewEvent(
             action=action,
-            actor=actor,
-            time=ctx.now(),
-            record_id=record.id,
+            actor=self.actor,
+            time=self.ctx.now(),
+            record_id=g.record.id,
             target_document_id=document_id,
             details=details,
         )
 
-    for item in new_items:
-        events.append(
-            event(AuditAction.DOCUMENT_DEPOSIT, item.document_id, {"type": item.doc.type_code})
+    async def _notify(self, g: Guarded) -> None:
+        """The patient's "new document" message, when they asked for it (docs/rules.md §5)
+        and the policy's obligations carry it."""
+        recipient = g.patient.email or g.patient.mobile
+        assert g.decision is not None
+        if not (
+            g.record.notify_on_new_document
+            and NOTIFY_NEW_DOCUMENT in g.decision.notify_patient
+            and recipient
+        ):
+            return
+        await enqueue_notification(
+            g.session,
+            record_id=g.record.id,
+            kind="new-document",
+            recipient=recipient,
+            payload={"at": self.now.isoformat()},
+            now=self.now,
+            language=g.record.preferred_language,
         )
-        if item.replaced is not None:
-            await _supersede(session, record.id, item.replaced, now)
-            replaced_by = {"replaced_by": str(item.document_id)}
-            events.append(event(AuditAction.DOCUMENT_REPLACE, item.replaced.id, replaced_by))
-    await append_many(session, events)
-    return rows
+
+    async def _views(
+        self, session: AsyncSession, record_id: uuid.UUID, inserted: dict[int, dict[str, Any]]
+    ) -> tuple[list[DocumentView], list[DocumentView | None]]:
+        checked = self.checked
+        if all(c.existing is None and c.replaced is None for c in checked):
+            # The common case: every row was inserted just now, from values we hold.
+            return [_inserted_view(inserted[c.index]) for c in checked], [None] * len(checked)
+        return await _read_back(session, record_id, checked)
 
 
 async def provide_documents(
@@ -599,128 +736,42 @@ async def provide_documents(
     submission: SubmissionSetInput,
     documents: Sequence[DocumentInput],
 ) -> ProvideResult:
-    """Store a submission set and its documents in one transaction (see the module doc)."""
+    """Store a submission set and its documents, all or nothing (see the module doc).
+
+    1. bounds, then the checks that need no database (in a worker thread);
+    2. a read-only look at the record (facts, policy), then the blobs written ahead,
+       outside the write transaction;
+    3. the write transaction (``_Deposit.run``): the record locked, the policy asked again
+       with authority (a refusal audited), the uniqueIds already stored, the replacements;
+    4. the rows (submission set, documents, superseded ones);
+    5. the audit events and the patient's notification; the commit;
+    6. on failure, the blobs this call wrote are deleted (not once the COMMIT was sent).
+    """
     check_bounds(documents, ctx.limits)
     now = ctx.now()
     checked, warnings = await to_thread.run_sync(_check_message, documents, ins, now)
     ahead = await _write_ahead(ctx, actor, ins, checked, now)
-    written: list[str] = list(ahead.keys.values()) if ahead is not None else []
-    stored = _Stored(ahead, written)
-    inserted: dict[int, dict[str, Any]] = {}
-    committed = False
-    commit_sent = False
+    stored = _Stored(ahead, list(ahead.keys.values()) if ahead is not None else [])
+    deposit = _Deposit(ctx, actor, ins, submission, checked, warnings, stored, now)
     try:
-        async with ctx.uow() as uow:
-            session = uow.session
-            patient, record = await get_record(session, ins, for_update=True)
-            who = await _deposit_facts(ctx, session, actor, (patient, record), now)
-            decision = await require(
-                ctx,
-                uow,
-                actor=actor,
-                action=Action.DEPOSIT,
-                facts=who.facts,
-                audit_action=AuditAction.DOCUMENT_DEPOSIT,
-                record_id=record.id,
-            )
-            await _resolve_existing(session, record.id, checked, warnings)
-            for item in checked:
-                target = item.doc.replaces
-                if target is None or item.existing is not None:
-                    continue
-                old = await _find_replaced(session, record.id, target)
-                if old is not None and not await seen_or_audited(
-                    ctx,
-                    uow,
-                    actor=actor,
-                    facts=document_facts(old, actor=actor, who=who, matrix=ctx.matrix)[0],
-                    audit_action=AuditAction.DOCUMENT_REPLACE,
-                    record_id=record.id,
-                    document_id=old.id,
-                ):
-                    old = None  # not for this caller: answered as an unknown document
-                if old is None:
-                    raise DepositRefused(
-                        f"document {item.index + 1}: the document it replaces is not in"
-                        " this record",
-                        code="unresolved-reference",
-                        entry_index=item.index,
-                    )
-                if old.status != "current":
-                    raise DepositRefused(
-                        f"document {item.index + 1}: the document it replaces is {old.status},"
-                        " not current",
-                        code="replaced-document-not-current",
-                        http_status=409,
-                        entry_index=item.index,
-                    )
-                facts, _ = document_facts(old, actor=actor, who=who, matrix=ctx.matrix)
-                await require(
-                    ctx,
-                    uow,
-                    actor=actor,
-                    action=Action.REPLACE_DOCUMENT,
-                    facts=facts,
-                    audit_action=AuditAction.DOCUMENT_REPLACE,
-                    record_id=record.id,
-                    target_document_id=old.id,
-                )
-                item.replaced = old
-            new_items = [c for c in checked if c.existing is None]
-            set_id, set_entry_uuid = await _submission_set_for(
-                session, record.id, submission, bool(new_items), checked
-            )
-            if new_items:
-                await _insert_submission_set(
-                    ctx, session, actor, record.id, set_id, set_entry_uuid, submission, now
-                )
-                inserted = await _store_new(
-                    ctx, session, actor, (who, record), new_items, stored, set_id, now
-                )
-                recipient = patient.email or patient.mobile
-                if (
-                    record.notify_on_new_document
-                    and NOTIFY_NEW_DOCUMENT in decision.notify_patient
-                    and recipient
-                ):
-                    await enqueue_notification(
-                        session,
-                        record_id=record.id,
-                        kind="new-document",
-                        recipient=recipient,
-                        payload={"at": now.isoformat()},
-                        now=now,
-                        language=record.preferred_language,
-                    )
-            # A COMMIT that fails (connection lost) may still have been applied: from here
-            # on the blobs stay; those no row references are the orphan reaper's.
-            commit_sent = True
-            await uow.commit()
-            committed = True
-            if all(c.existing is None and c.replaced is None for c in checked):
-                # The common case: every row was inserted just now, from values we hold.
-                views = [_inserted_view(inserted[c.index]) for c in checked]
-                superseded: list[DocumentView | None] = [None] * len(checked)
-            else:
-                views, superseded = await _read_back(session, record.id, checked)
+        outcome = await deposit.run()
     except IntegrityError:
-        await _delete_blobs(ctx, written, committed)
+        await _delete_blobs(ctx, stored.written, deposit.committed)
         raise Conflict(
             "a document or submission set with one of these uniqueIds was stored meanwhile",
             code="duplicate-unique-id",
         ) from None
     except BaseException:
-        await _delete_blobs(ctx, written, committed or commit_sent)
+        await _delete_blobs(ctx, stored.written, deposit.committed or deposit.commit_sent)
         raise
-    # Written ahead for a document that turned out to be already stored: never referenced.
-    await _delete_blobs(ctx, [key for key in written if key not in stored.referenced], False)
+    await _delete_blobs(ctx, stored.unreferenced(), committed=False)
     return ProvideResult(
-        submission_set_id=set_id,
-        submission_set_entry_uuid=set_entry_uuid,
-        documents=views,
+        submission_set_id=outcome.set_id,
+        submission_set_entry_uuid=outcome.set_entry_uuid,
+        documents=outcome.views,
         warnings=warnings,
         created=[c.existing is None for c in checked],
-        superseded=superseded,
+        superseded=outcome.superseded,
         ins=ins,
     )
 
@@ -826,35 +877,6 @@ async def _submission_set_for(
     return uuid.uuid4(), entry_uuid
 
 
-async def _insert_submission_set(
-    ctx: ServiceContext,
-    session: AsyncSession,
-    actor: Actor,
-    record_id: uuid.UUID,
-    set_id: uuid.UUID,
-    entry_uuid: str,
-    sub: SubmissionSetInput,
-    now: dt.datetime,
-) -> None:
-    professional = actor if isinstance(actor, Professional) else None
-    await session.execute(
-        insert(m.SubmissionSet).values(
-            id=set_id,
-            record_id=record_id,
-            unique_id=sub.unique_id,
-            source_id=sub.source_id,
-            title=sub.title[:255] if sub.title else None,
-            content_type_code=sub.content_type_code,
-            author_idnat=professional.idnat if professional else None,
-            author_name=professional.name if professional else None,
-            author_organization=professional.organization if professional else None,
-            submitted_at=sub.submitted_at or now,
-            entry_uuid=entry_uuid,
-            extra=canonical_json(sub.extra),
-        )
-    )
-
-
 @dataclass(slots=True)
 class _Author:
     """The depositing professional's directory ids, looked up once per submission.
@@ -866,7 +888,45 @@ class _Author:
     professional_id: uuid.UUID | None
     organization_id: uuid.UUID | None
 
+    async def columns(
+        self, session: AsyncSession, actor: Actor, doc: DocumentInput, now: dt.datetime
+    ) -> dict[str, Any]:
+        """The document row's author and depositor columns for ``actor``."""
+        columns: dict[str, Any] = dict.fromkeys(_AUTHOR_COLUMNS)
+        columns.update(deposited_by_kind=actor.kind.value, deposited_by_id=actor.actor_id)
+        if not isinstance(actor, Professional):
+            return columns
+        if self.professional_id is None:
+            self.professional_id = (await ensure_professional(session, actor, now=now)).id
+        columns.update(
+            author_professional_id=self.professional_id,
+            author_idnat=actor.idnat,
+            author_name=actor.name,
+            author_role=actor.profession,
+            author_specialty=actor.specialty,
+        )
+        if actor.organization:
+            if self.organization_id is None:
+                org = await ensure_organization(
+                    session, actor.organization, name=doc.author_organization_name, now=now
+                )
+                self.organization_id = org.id
+            columns.update(
+                author_organization_id=self.organization_id,
+                author_organization_idnat=actor.organization,
+            )
+        return columns
 
+
+_AUTHOR_COLUMNS = (
+    "author_professional_id",
+    "author_organization_id",
+    "author_idnat",
+    "author_name",
+    "author_role",
+    "author_specialty",
+    "author_organization_idnat",
+)
 _INSERT_DOCUMENT = insert(m.Document.metadata.tables["document"])
 _UTC_FIELDS = ("service_start", "service_stop", "creation_time", "deposited_at", "updated_at")
 
@@ -881,33 +941,18 @@ def _inserted_view(values: dict[str, Any]) -> DocumentView:
     return document_view(m.Document(**row))
 
 
-async def _document_row(
-    session: AsyncSession,
-    actor: Actor,
-    author: _Author,
-    record: m.Record,
+def document_row(
     item: _Checked,
-    blob_key: str,
+    record: m.Record,
     set_id: uuid.UUID,
+    blob_key: str,
+    by: dict[str, Any],
     now: dt.datetime,
 ) -> dict[str, Any]:
+    """THE document row of a deposit, whatever the channel (docs/architecture.md §6):
+    ``by`` holds the author and depositor columns (``_Author.columns``)."""
     doc = item.doc
-    author_professional_id = author_org_id = None
-    author_idnat = author_name = author_role = author_specialty = author_org = None
-    if isinstance(actor, Professional):
-        if author.professional_id is None:
-            author.professional_id = (await ensure_professional(session, actor, now=now)).id
-        author_professional_id = author.professional_id
-        author_idnat, author_name = actor.idnat, actor.name
-        author_role, author_specialty = actor.profession, actor.specialty
-        if actor.organization:
-            if author.organization_id is None:
-                org = await ensure_organization(
-                    session, actor.organization, name=doc.author_organization_name, now=now
-                )
-                author.organization_id = org.id
-            author_org_id, author_org = author.organization_id, actor.organization
-    values: dict[str, Any] = dict(
+    return dict(
         id=item.document_id,
         entry_uuid=item.entry_uuid,
         record_id=record.id,
@@ -924,13 +969,7 @@ async def _document_row(
         mime_type=doc.mime_type[:128],
         title=item.title,
         language=doc.language[:16],
-        author_professional_id=author_professional_id,
-        author_organization_id=author_org_id,
-        author_idnat=author_idnat,
-        author_name=author_name,
-        author_role=author_role,
-        author_specialty=author_specialty,
-        author_organization_idnat=author_org,
+        **by,
         practice_setting=doc.practice_setting,
         facility_type=doc.facility_type,
         event_codes=orjson.dumps(list(doc.event_codes)).decode() if doc.event_codes else None,
@@ -946,12 +985,9 @@ async def _document_row(
         version=1,
         extra=canonical_json(doc.extra),
         deposited_at=now,
-        deposited_by_kind=actor.kind.value,
-        deposited_by_id=actor.actor_id,
         updated_at=now,
         deleted_at=None,
     )
-    return values
 
 
 async def _supersede(
@@ -992,8 +1028,10 @@ async def _read_back(
         .all()
     )
     by_id = {row.id: row for row in rows}
-    views = [_view(by_id[i]) for i in ids]
-    superseded = [_view(by_id[c.replaced.id]) if c.replaced is not None else None for c in checked]
+    views = [document_view(by_id[i]) for i in ids]
+    superseded = [
+        document_view(by_id[c.replaced.id]) if c.replaced is not None else None for c in checked
+    ]
     return views, superseded
 
 

@@ -25,9 +25,7 @@ from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.gate import audit, require
-from opendmp.services.core.records import get_record
+from opendmp.services.core.guarded import guarded
 from opendmp.services.documents.views import DocumentView, data_key_of, document_view
 from opendmp.services.records.history import HistoryEntry, history_entries
 from opendmp.storage import models as m
@@ -75,22 +73,15 @@ class RecordExport:
 async def export_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> RecordExport:
     """Everything the patient may export; audited ``record:record:export`` (the policy keeps
     it to the patient: not a representative, not a professional)."""
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await get_record(session, ins)
-        who = await actor_on_record(
-            session, actor=actor, patient=patient, record=record, now=now, include_superseded=True
-        )
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.EXPORT,
-            facts=who.facts,
-            audit_action=AuditAction.RECORD_EXPORT,
-            record_id=record.id,
-        )
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.EXPORT,
+        audit_action=AuditAction.RECORD_EXPORT,
+        include_superseded=True,
+    ) as g:
+        session, patient, record, who, now = g.session, g.patient, g.record, g.who, g.now
         docs = list(
             (
                 await session.execute(
@@ -120,13 +111,6 @@ async def export_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Recor
             replaced = entry_uuids.get(doc.replaces_id) if doc.replaces_id else None
             exported.append(ExportedDocument(view, content, file_name(index, view), replaced))
         history = await history_entries(session, record_id=record.id, actor=actor)
-        await audit(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.RECORD_EXPORT,
-            record_id=record.id,
-            details={"documents": len(docs), "events": len(history)},
-        )
-        await uow.commit()
+        await g.audit(AuditAction.RECORD_EXPORT, {"documents": len(docs), "events": len(history)})
+        await g.uow.commit()
         return RecordExport(now, patient.ins_oid, patient.ins_value, exported, history)

@@ -1,38 +1,34 @@
 """Deposits from the portals' forms: a professional's document and a patient's own.
 
-Deposit follows docs/architecture.md §6: policy, content checks, encrypt and write the blob (atomic
-rename), then one transaction for the rows and the audit event. A blob written by a deposit
-whose transaction fails is deleted at once, and the reaper catches what a crash leaves.
+Thin adapters over the one deposit pipeline (docs/architecture.md §6,
+``deposit.provide_documents``): they check the form, build the pipeline's input (one
+``DocumentInput`` in a ``SubmissionSetInput`` of its own) and call it. The pipeline asks
+the policy, writes the blob ahead of the transaction, inserts the rows and the audit event
+in one transaction, and deletes the blob when that fails (the reaper catches what a crash
+leaves).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import orjson
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from opendmp.audit.vocabulary import AuditAction
-from opendmp.domain.actors import Actor, Patient, Professional
+from opendmp.domain.actors import Actor, Patient
 from opendmp.domain.codes import DOCUMENT_TYPES, LOINC_OID, class_for_type
 from opendmp.domain.errors import Conflict, InvalidInput
 from opendmp.domain.identifiers import Ins
-from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.gate import audit, require
-from opendmp.services.core.records import get_record
-from opendmp.services.directory.professionals import ensure_organization, ensure_professional
-from opendmp.services.documents.views import DocumentView, data_key_of, document_view
-from opendmp.storage import models as m
-from opendmp.storage.repositories import unique_id_taken
+from opendmp.services.documents.deposit import (
+    LOINC,
+    DepositRefused,
+    DocumentInput,
+    SubmissionSetInput,
+    provide_documents,
+)
+from opendmp.services.documents.views import DocumentView
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
-LOINC = "http://loinc.org"
 
 
 def type_system(type_code: str) -> str:
@@ -65,7 +61,7 @@ class DocumentSubmission:
     source_id: str = "1.2.250.1.213.1.1.9"
 
 
-def _check(sub: DocumentSubmission) -> str:
+def _check(sub: DocumentSubmission) -> None:
     problems = []
     if not sub.content:
         problems.append("the document is empty")
@@ -79,146 +75,58 @@ def _check(sub: DocumentSubmission) -> str:
         problems.append("creation time must carry a time zone")
     if problems:
         raise InvalidInput("; ".join(problems), code="invalid-document")
-    return class_for_type(sub.type_code)
+    class_for_type(sub.type_code)  # an unknown type: InvalidInput, before the pipeline
 
 
 async def deposit_document(
     ctx: ServiceContext, *, actor: Actor, ins: Ins, submission: DocumentSubmission
 ) -> DocumentView:
-    class_code = _check(submission)
-    now = ctx.now()
-    document_id = uuid.uuid4()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await get_record(session, ins, for_update=True)
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        # §3.2: a blocked professional may still deposit unless the setting says otherwise.
-        facts = replace(who.facts, blocked_may_deposit=ctx.access.blocked_may_deposit)
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.DEPOSIT,
-            facts=facts,
-            audit_action=AuditAction.DOCUMENT_DEPOSIT,
-            record_id=record.id,
+    """One document from a form, through the deposit pipeline (``deposit.provide_documents``:
+    policy, blob written ahead, rows, audit and notification in one transaction, the blob
+    removed if that fails). The form's uniqueId must be new: an existing one is a conflict,
+    whatever its content (no idempotent retry here)."""
+    _check(submission)
+    sub = submission
+    document = DocumentInput(
+        unique_id=sub.unique_id,
+        type_code=sub.type_code,
+        mime_type=sub.mime_type,
+        content=sub.content,
+        title=sub.title.strip(),
+        format_code=sub.format_code,
+        type_system=type_system(sub.type_code),
+        creation_time=sub.creation_time,
+        service_start=sub.service_start,
+        service_stop=sub.service_stop,
+        practice_setting=sub.practice_setting,
+        facility_type=sub.facility_type,
+        event_codes=sub.event_codes,
+        language=sub.language,
+        invisible_to_patient=sub.invisible_to_patient,
+        invisible_to_representatives=sub.invisible_to_representatives,
+        author_organization_name=sub.author_organization_name,
+        read_cda=False,
+    )
+    submission_set = SubmissionSetInput(
+        unique_id=sub.submission_set_unique_id or f"2.25.{uuid.uuid4().int}",
+        source_id=sub.source_id,
+        submitted_at=ctx.now(),
+    )
+    try:
+        result = await provide_documents(
+            ctx, actor=actor, ins=ins, submission=submission_set, documents=[document]
         )
-        if await unique_id_taken(session, record.id, submission.unique_id):
-            raise Conflict(
-                "a document with this uniqueId already exists", code="duplicate-unique-id"
-            )
-        blob_key = await ctx.blobs.put_document(
-            data_key=data_key_of(ctx, record),
-            record_id=str(record.id),
-            document_id=str(document_id),
-            content=submission.content,
-        )
-        try:
-            await _insert_document(
-                ctx, session, actor, record, document_id, blob_key, class_code, submission, now
-            )
-            await audit(
-                ctx,
-                uow,
-                actor=actor,
-                action=AuditAction.DOCUMENT_DEPOSIT,
-                record_id=record.id,
-                target_document_id=document_id,
-                details={"type": submission.type_code},
-            )
-        except BaseException:
-            await ctx.blobs.store.delete(blob_key)
+    except DepositRefused as refused:
+        if refused.code != "duplicate-unique-id":
             raise
-        # Outside the clean-up: a COMMIT that fails (connection lost) may still have been
-        # applied, so its blob stays; if no row took it, the orphan reaper removes it.
-        await uow.commit()
-        doc = await session.get(m.Document, document_id)
-        assert doc is not None
-        return document_view(doc)
+        raise _duplicate() from None
+    if not result.created[0]:
+        raise _duplicate()  # nothing was written: the same document was there already
+    return result.documents[0]
 
 
-async def _insert_document(
-    ctx: ServiceContext,
-    session: AsyncSession,
-    actor: Actor,
-    record: m.Record,
-    document_id: uuid.UUID,
-    blob_key: str,
-    class_code: str,
-    sub: DocumentSubmission,
-    now: dt.datetime,
-) -> None:
-    author_professional_id = author_org_id = None
-    author_idnat = author_name = author_role = author_specialty = author_org = None
-    if isinstance(actor, Professional):
-        professional = await ensure_professional(session, actor, now=now)
-        author_professional_id = professional.id
-        author_idnat, author_name = actor.idnat, actor.name
-        author_role, author_specialty = actor.profession, actor.specialty
-        if actor.organization:
-            org = await ensure_organization(
-                session, actor.organization, name=sub.author_organization_name, now=now
-            )
-            author_org_id, author_org = org.id, actor.organization
-    submission_set_id = uuid.uuid4()
-    await session.execute(
-        insert(m.SubmissionSet).values(
-            id=submission_set_id,
-            record_id=record.id,
-            unique_id=sub.submission_set_unique_id or f"2.25.{uuid.uuid4().int}",
-            source_id=sub.source_id,
-            title=None,
-            content_type_code=None,
-            author_idnat=author_idnat,
-            author_name=author_name,
-            author_organization=author_org,
-            submitted_at=now,
-        )
-    )
-    await session.execute(
-        insert(m.Document).values(
-            id=document_id,
-            entry_uuid=f"urn:uuid:{uuid.uuid4()}",
-            record_id=record.id,
-            unique_id=sub.unique_id,
-            status="current",
-            archived=False,
-            masked_by_patient=record.mask_new_documents,
-            invisible_to_patient=sub.invisible_to_patient,
-            invisible_to_representatives=sub.invisible_to_representatives,
-            class_code=class_code,
-            type_code=sub.type_code,
-            type_system=type_system(sub.type_code),
-            format_code=sub.format_code,
-            mime_type=sub.mime_type,
-            title=sub.title.strip(),
-            language=sub.language,
-            author_professional_id=author_professional_id,
-            author_organization_id=author_org_id,
-            author_idnat=author_idnat,
-            author_name=author_name,
-            author_role=author_role,
-            author_specialty=author_specialty,
-            author_organization_idnat=author_org,
-            practice_setting=sub.practice_setting,
-            facility_type=sub.facility_type,
-            event_codes=orjson.dumps(list(sub.event_codes)).decode() if sub.event_codes else None,
-            service_start=sub.service_start,
-            service_stop=sub.service_stop,
-            creation_time=sub.creation_time,
-            size=len(sub.content),
-            sha256=hashlib.sha256(sub.content).hexdigest(),
-            sha1=hashlib.sha1(sub.content, usedforsecurity=False).hexdigest(),
-            blob_key=blob_key,
-            replaces_id=None,
-            submission_set_id=submission_set_id,
-            deposited_at=now,
-            deposited_by_kind=actor.kind.value,
-            deposited_by_id=actor.actor_id,
-            updated_at=now,
-            deleted_at=None,
-        )
-    )
+def _duplicate() -> Conflict:
+    return Conflict("a document with this uniqueId already exists", code="duplicate-unique-id")
 
 
 # --- the patient's own documents (docs/rules.md §3.3, §4) ---------------------------------

@@ -11,11 +11,12 @@ setting, facility type, visibility). Two kinds of file are accepted:
   carries ``relatedDocument`` RPLC;
 - a **CDA** document (XML): its header is parsed and its INS must be the record's.
 
-Then ``deposit.provide_documents`` stores it (policy, blob, rows, audit in one transaction;
-a replacement supersedes its target, author only). Every refusal of the input — an unknown
-type, a date of the act in the future, a file that is not what it claims, a CDA for another
-patient — leaves nothing but its audit event (``document:document:deposit``, denied, with
-the reason code) on the record's chain.
+A thin adapter over the one deposit pipeline (docs/architecture.md §6): the form becomes a
+``DocumentInput`` and ``deposit.provide_documents`` stores it (policy, blob, rows, audit in
+one transaction; a replacement supersedes its target, author only). Every refusal of the
+input — an unknown type, a date of the act in the future, a file that is not what it
+claims, a CDA for another patient — leaves nothing but its audit event
+(``document:document:deposit``, denied, with the reason code) on the record's chain.
 """
 
 from __future__ import annotations
@@ -312,25 +313,11 @@ async def _audit_refusal(
 async def deposit_from_portal(
     ctx: ServiceContext, *, actor: Professional, ins: Ins, deposit: PortalDeposit
 ) -> DocumentView:
-    """Check the form and the file, build or check the CDA, store it (see the module doc)."""
+    """Check the form and the file, build or check the CDA, store it through the deposit
+    pipeline (see the module doc); a refusal of the input is audited here."""
     now = ctx.now()
     try:
-        _check_form(deposit, now.astimezone(CARE_ZONE).date())
-        kind = _kind(deposit.filename, deposit.content)
-        title = " ".join(deposit.title.split()) or type_label(deposit.type_code)
-        start: dt.datetime | None
-        if kind == "pdf":
-            info = await _context(ctx, actor=actor, ins=ins, replaces=deposit.replaces)
-            unique_id, content, start = _wrap(actor, deposit, info, now, title)
-            format_code = PDF_FORMAT
-        else:
-            content = deposit.content
-            unique_id, format_code, from_header = _from_cda(deposit, ins)
-            start = dt.datetime.combine(
-                deposit.service_date, dt.time(), tzinfo=CARE_ZONE
-            ).astimezone(dt.UTC)
-            if from_header is not None and from_header.date() == start.date():
-                start = from_header
+        document = await _document_input(ctx, actor=actor, ins=ins, deposit=deposit, now=now)
         result = await provide_documents(
             ctx,
             actor=actor,
@@ -338,27 +325,52 @@ async def deposit_from_portal(
             submission=SubmissionSetInput(
                 unique_id=f"2.25.{uuid.uuid4().int}", source_id=SOURCE_ID, submitted_at=now
             ),
-            documents=[
-                DocumentInput(
-                    unique_id=unique_id,
-                    type_code=deposit.type_code,
-                    mime_type="text/xml",
-                    content=content,
-                    title=title,
-                    format_code=format_code,
-                    creation_time=now if kind == "pdf" else None,
-                    service_start=start,
-                    practice_setting=deposit.practice_setting,
-                    facility_type=deposit.facility_type,
-                    invisible_to_patient=deposit.visibility == "hidden-from-patient",
-                    invisible_to_representatives=deposit.visibility
-                    == "hidden-from-representatives",
-                    author_idnat=actor.idnat,
-                    replaces=(ReplaceTarget(str(deposit.replaces)) if deposit.replaces else None),
-                )
-            ],
+            documents=[document],
         )
     except (InvalidInput, DepositRefused, Conflict, LimitExceeded) as error:
         await _audit_refusal(ctx, actor=actor, ins=ins, error=error)
         raise
     return result.documents[0]
+
+
+async def _document_input(
+    ctx: ServiceContext,
+    *,
+    actor: Professional,
+    ins: Ins,
+    deposit: PortalDeposit,
+    now: dt.datetime,
+) -> DocumentInput:
+    """The pipeline's input for the form: a PDF wrapped in a level-1 CDA, or the CDA sent."""
+    _check_form(deposit, now.astimezone(CARE_ZONE).date())
+    kind = _kind(deposit.filename, deposit.content)
+    title = " ".join(deposit.title.split()) or type_label(deposit.type_code)
+    start: dt.datetime | None
+    if kind == "pdf":
+        info = await _context(ctx, actor=actor, ins=ins, replaces=deposit.replaces)
+        unique_id, content, start = _wrap(actor, deposit, info, now, title)
+        format_code = PDF_FORMAT
+    else:
+        content = deposit.content
+        unique_id, format_code, from_header = _from_cda(deposit, ins)
+        start = dt.datetime.combine(deposit.service_date, dt.time(), tzinfo=CARE_ZONE).astimezone(
+            dt.UTC
+        )
+        if from_header is not None and from_header.date() == start.date():
+            start = from_header
+    return DocumentInput(
+        unique_id=unique_id,
+        type_code=deposit.type_code,
+        mime_type="text/xml",
+        content=content,
+        title=title,
+        format_code=format_code,
+        creation_time=now if kind == "pdf" else None,
+        service_start=start,
+        practice_setting=deposit.practice_setting,
+        facility_type=deposit.facility_type,
+        invisible_to_patient=deposit.visibility == "hidden-from-patient",
+        invisible_to_representatives=deposit.visibility == "hidden-from-representatives",
+        author_idnat=actor.idnat,
+        replaces=ReplaceTarget(str(deposit.replaces)) if deposit.replaces else None,
+    )

@@ -27,16 +27,12 @@ from dataclasses import dataclass
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
-from opendmp.domain.policy import Action, Decision
+from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record, document_facts_of
-from opendmp.services.core.gate import audit, document_not_found, require_on_document
-from opendmp.services.core.records import get_record
+from opendmp.services.core.guarded import guarded
 from opendmp.services.documents.consultation import after_access
 from opendmp.services.documents.lookup import locate_document_in
 from opendmp.services.documents.views import DocumentView, data_key_of, document_view
-from opendmp.storage import models as m
-from opendmp.storage.repositories import find_document
 from opendmp.storage.uow import UnitOfWork
 
 STREAM_CHUNK = 64 * 1024
@@ -63,103 +59,64 @@ async def _chunks(content: bytes, size: int = STREAM_CHUNK) -> AsyncIterator[byt
         yield content[start : start + size]
 
 
-async def _consult(
-    ctx: ServiceContext, uow: UnitOfWork, *, actor: Actor, ins: Ins, document_id: uuid.UUID
-) -> tuple[m.Patient, m.Record, m.Document, Decision]:
-    """Steps 1–4 of the module docstring; a refusal is audited (and committed) by the gate."""
-    session, now = uow.session, ctx.now()
-    patient, record = await get_record(session, ins)
-    who = await actor_on_record(
-        session, actor=actor, patient=patient, record=record, now=now, include_superseded=True
-    )
-    doc = await find_document(session, record.id, document_id)
-    decision = await require_on_document(
-        ctx,
-        uow,
-        actor=actor,
-        action=Action.READ_DOCUMENT,
-        record_facts=who.facts,
-        facts=document_facts_of(doc, actor=actor, who=who, matrix=ctx.matrix),
-        audit_action=AuditAction.DOCUMENT_READ,
-        record_id=record.id,
-        document_id=None if doc is None else doc.id,
-    )
-    if doc is None:
-        raise document_not_found()
-    return patient, record, doc, decision
-
-
-async def _conclude(
+async def _consultation(
     ctx: ServiceContext,
-    uow: UnitOfWork,
     *,
     actor: Actor,
-    patient: m.Patient,
-    record: m.Record,
-    doc: m.Document,
-    decision: Decision,
+    ins: Ins,
+    document_id: uuid.UUID,
     part: str,
-) -> None:
-    """Audit the consultation and carry out its obligations, then commit."""
-    now = ctx.now()
-    await audit(
+    uow: UnitOfWork | None = None,
+) -> tuple[DocumentView, bytes]:
+    """Steps 1–4 of the module docstring (a refusal is audited and committed by the gate),
+    then the content unless ``part`` is "metadata" (empty then), the consultation audited
+    and its obligations carried out, committed (in ``uow`` when the caller has one)."""
+    async with guarded(
         ctx,
-        uow,
         actor=actor,
-        action=AuditAction.DOCUMENT_READ,
-        record_id=record.id,
-        target_document_id=doc.id,
-        details={"part": part},
-    )
-    await after_access(
-        ctx, uow.session, actor=actor, decision=decision, patient=patient, record=record, now=now
-    )
-    await uow.commit()
+        ins=ins,
+        action=Action.READ_DOCUMENT,
+        audit_action=AuditAction.DOCUMENT_READ,
+        include_superseded=True,
+        document_id=document_id,
+        uow=uow,
+    ) as g:
+        doc, record = g.document, g.record
+        assert doc is not None and g.decision is not None
+        content = b""
+        if part == "content":
+            content = await ctx.blobs.get_document(
+                data_key=data_key_of(ctx, record), blob_key=doc.blob_key, document_id=str(doc.id)
+            )
+        await g.audit(AuditAction.DOCUMENT_READ, {"part": part})
+        await after_access(
+            ctx,
+            g.session,
+            actor=actor,
+            decision=g.decision,
+            patient=g.patient,
+            record=record,
+            now=ctx.now(),
+        )
+        await g.uow.commit()
+        return document_view(doc), content
 
 
 async def read_document(
     ctx: ServiceContext, *, actor: Actor, ins: Ins, document_id: uuid.UUID
 ) -> tuple[DocumentView, bytes]:
     """Return a document's metadata and decrypted content, audited as a consultation."""
-    async with ctx.uow() as uow:
-        patient, record, doc, decision = await _consult(
-            ctx, uow, actor=actor, ins=ins, document_id=document_id
-        )
-        content = await ctx.blobs.get_document(
-            data_key=data_key_of(ctx, record), blob_key=doc.blob_key, document_id=str(doc.id)
-        )
-        await _conclude(
-            ctx,
-            uow,
-            actor=actor,
-            patient=patient,
-            record=record,
-            doc=doc,
-            decision=decision,
-            part="content",
-        )
-        return document_view(doc), content
+    return await _consultation(ctx, actor=actor, ins=ins, document_id=document_id, part="content")
 
 
 async def read_document_metadata(
     ctx: ServiceContext, *, actor: Actor, ins: Ins, document_id: uuid.UUID
 ) -> DocumentView:
     """A document's metadata alone (FHIR ``GET DocumentReference/<id>``), audited likewise."""
-    async with ctx.uow() as uow:
-        patient, record, doc, decision = await _consult(
-            ctx, uow, actor=actor, ins=ins, document_id=document_id
-        )
-        await _conclude(
-            ctx,
-            uow,
-            actor=actor,
-            patient=patient,
-            record=record,
-            doc=doc,
-            decision=decision,
-            part="metadata",
-        )
-        return document_view(doc)
+    view, _ = await _consultation(
+        ctx, actor=actor, ins=ins, document_id=document_id, part="metadata"
+    )
+    return view
 
 
 async def stream_document(
@@ -190,21 +147,12 @@ async def stream_located_document(
         if found is None:
             return None
         check_patient(found.ins)
-        patient, record, doc, decision = await _consult(
-            ctx, uow, actor=actor, ins=found.ins, document_id=found.document_id
-        )
-        content = await ctx.blobs.get_document(
-            data_key=data_key_of(ctx, record), blob_key=doc.blob_key, document_id=str(doc.id)
-        )
-        await _conclude(
+        view, content = await _consultation(
             ctx,
-            uow,
             actor=actor,
-            patient=patient,
-            record=record,
-            doc=doc,
-            decision=decision,
+            ins=found.ins,
+            document_id=found.document_id,
             part="content",
+            uow=uow,
         )
-        view = document_view(doc)
     return DocumentStream(view=view, size=len(content), chunks=_chunks(content))

@@ -38,16 +38,15 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins
-from opendmp.domain.policy import Action
+from opendmp.domain.policy import Action, Facts
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.gate import audit, require
-from opendmp.services.core.records import get_record
+from opendmp.services.core.guarded import guarded
 from opendmp.services.documents.consultation import after_access
 from opendmp.services.documents.criteria import (
     SECURITY_LABELS,
@@ -199,6 +198,28 @@ def decode_cursor(ctx: ServiceContext, token: str) -> Cursor:
     return cursor
 
 
+@dataclass(slots=True)
+class PageCursor:
+    """A paging token, decoded and checked against the record once the record is found
+    (404 before 400) and before the policy is asked (``guarded``'s ``prepare``)."""
+
+    ctx: ServiceContext
+    token: str | None
+    digest: str
+    sort: str
+    cursor: Cursor | None = None
+
+    async def check(self, session: AsyncSession, record: m.Record, facts: Facts) -> Facts:
+        self.cursor = decode_cursor(self.ctx, self.token) if self.token is not None else None
+        if self.cursor is not None and (
+            self.cursor.record_id != record.id
+            or self.cursor.digest != self.digest
+            or self.cursor.sort != self.sort
+        ):
+            raise InvalidInput("the paging cursor is not valid", code="invalid-cursor")
+        return facts
+
+
 # --- the search -------------------------------------------------------------------------------
 
 
@@ -222,33 +243,20 @@ async def search_documents(
     ``query``; audited once as ``document:document:search`` (counts only, no criteria)."""
     count = _validate(query, page)
     digest = query_digest(query)
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await get_record(session, ins)
-        cursor = decode_cursor(ctx, page.cursor) if page.cursor is not None else None
-        if cursor is not None and (
-            cursor.record_id != record.id or cursor.digest != digest or cursor.sort != query.sort
-        ):
-            raise InvalidInput("the paging cursor is not valid", code="invalid-cursor")
-        statuses = query.wanted_statuses()
-        who = await actor_on_record(
-            session,
-            actor=actor,
-            patient=patient,
-            record=record,
-            now=now,
-            include_superseded="superseded" in statuses,
-        )
-        decision = await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.SEARCH_DOCUMENTS,
-            facts=who.facts,
-            audit_action=AuditAction.DOCUMENT_SEARCH,
-            record_id=record.id,
-        )
+    paging = PageCursor(ctx, page.cursor, digest, query.sort)
+    statuses = query.wanted_statuses()
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.SEARCH_DOCUMENTS,
+        audit_action=AuditAction.DOCUMENT_SEARCH,
+        include_superseded="superseded" in statuses,
+        prepare=paging.check,
+    ) as g:
+        session, patient, record, who, now = g.session, g.patient, g.record, g.who, g.now
+        cursor, decision = paging.cursor, g.decision
+        assert decision is not None
         snapshot = cursor.snapshot if cursor is not None else now
         where: list[ColumnElement[bool]] = [
             readable_documents(
@@ -320,16 +328,12 @@ async def search_documents(
                     )
                 )
             }
-        await audit(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.DOCUMENT_SEARCH,
-            record_id=record.id,
-            details={"count": len(items), "total": total, "page": "next" if cursor else "first"},
+        await g.audit(
+            AuditAction.DOCUMENT_SEARCH,
+            {"count": len(items), "total": total, "page": "next" if cursor else "first"},
         )
         await after_access(
             ctx, session, actor=actor, decision=decision, patient=patient, record=record, now=now
         )
-        await uow.commit()
+        await g.uow.commit()
         return DocumentPage(items, total, next_cursor, replaced)

@@ -31,12 +31,10 @@ from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.gate import audit, require
-from opendmp.services.core.records import get_record
+from opendmp.services.core.guarded import guarded
 from opendmp.services.documents.consultation import after_access
 from opendmp.services.documents.criteria import DateRange
-from opendmp.services.documents.search import MAX_COUNT, Cursor, decode_cursor, encode_cursor
+from opendmp.services.documents.search import MAX_COUNT, Cursor, PageCursor, encode_cursor
 from opendmp.storage import models as m
 from opendmp.storage.document_filter import readable_documents
 
@@ -167,27 +165,19 @@ async def search_submission_sets(
     with those readable members; audited once as ``document:submission-set:search``."""
     count = _validate(query, count)
     digest = _digest(query)
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await get_record(session, ins)
-        after = decode_cursor(ctx, cursor) if cursor is not None else None
-        if after is not None and (
-            after.record_id != record.id or after.digest != digest or after.sort != _SORT
-        ):
-            raise InvalidInput("the paging cursor is not valid", code="invalid-cursor")
-        who = await actor_on_record(
-            session, actor=actor, patient=patient, record=record, now=now, include_superseded=True
-        )
-        decision = await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.SEARCH_DOCUMENTS,
-            facts=who.facts,
-            audit_action=AuditAction.SUBMISSION_SET_SEARCH,
-            record_id=record.id,
-        )
+    paging = PageCursor(ctx, cursor, digest, _SORT)
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.SEARCH_DOCUMENTS,
+        audit_action=AuditAction.SUBMISSION_SET_SEARCH,
+        include_superseded=True,
+        prepare=paging.check,
+    ) as g:
+        session, patient, record, who, now = g.session, g.patient, g.record, g.who, g.now
+        after, decision = paging.cursor, g.decision
+        assert decision is not None
         readable = and_(
             readable_documents(
                 record_id=record.id,
@@ -272,16 +262,12 @@ async def search_submission_sets(
             )
             for s in sets
         ]
-        await audit(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.SUBMISSION_SET_SEARCH,
-            record_id=record.id,
-            details={"count": len(items), "total": total, "page": "next" if after else "first"},
+        await g.audit(
+            AuditAction.SUBMISSION_SET_SEARCH,
+            {"count": len(items), "total": total, "page": "next" if after else "first"},
         )
         await after_access(
             ctx, session, actor=actor, decision=decision, patient=patient, record=record, now=now
         )
-        await uow.commit()
+        await g.uow.commit()
         return SubmissionSetPage(items, total, next_cursor)

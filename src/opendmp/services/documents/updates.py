@@ -32,12 +32,10 @@ from opendmp.domain.errors import AccessDenied, Conflict, InvalidInput
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record, document_facts_of
-from opendmp.services.core.gate import audit, document_not_found, require_on_document
-from opendmp.services.core.records import get_record
+from opendmp.services.core.gate import audit
+from opendmp.services.core.guarded import guarded
 from opendmp.services.documents.views import DocumentView, document_view
 from opendmp.storage import models as m
-from opendmp.storage.repositories import find_document
 
 __all__ = ["archive_document", "delete_document", "mask_document", "set_visibility"]
 
@@ -58,27 +56,18 @@ async def _change(
     ``patient_may_change``: when set, the columns a patient or representative may change
     under ``action`` (others are refused with ``actor-not-permitted``, audited).
     """
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await get_record(session, ins, for_update=True)
-        who = await actor_on_record(
-            session, actor=actor, patient=patient, record=record, now=now, include_superseded=True
-        )
-        doc = await find_document(session, record.id, document_id)
-        await require_on_document(
-            ctx,
-            uow,
-            actor=actor,
-            action=action,
-            record_facts=who.facts,
-            facts=document_facts_of(doc, actor=actor, who=who, matrix=ctx.matrix),
-            audit_action=audit_action,
-            record_id=record.id,
-            document_id=None if doc is None else doc.id,
-        )
-        if doc is None:
-            raise document_not_found()
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=action,
+        audit_action=audit_action,
+        for_update=True,
+        include_superseded=True,
+        document_id=document_id,
+    ) as g:
+        uow, session, record, doc, now = g.uow, g.session, g.record, g.document, g.now
+        assert doc is not None
         if patient_may_change is not None and isinstance(actor, Patient | LegalRepresentative):
             forbidden = set(values) - patient_may_change
             if forbidden:
@@ -116,14 +105,9 @@ async def _change(
             if getattr(result, "rowcount", 1) != 1:  # the record lock makes this a bug
                 raise Conflict("the document changed meanwhile", code="concurrent-update")
             view = replace(view, **changed, entry_uuid=entry_uuid, version=version, updated_at=now)
-        await audit(
-            ctx,
-            uow,
-            actor=actor,
-            action=audit_action,
-            record_id=record.id,
-            target_document_id=doc.id,
-            details={
+        await g.audit(
+            audit_action,
+            {
                 **{k: v for k, v in values.items() if isinstance(v, bool | str)},
                 "changed": bool(changed),
                 "version": view.version,

@@ -24,9 +24,7 @@ from opendmp.domain.errors import InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.gate import audit, require
-from opendmp.services.core.records import get_record
+from opendmp.services.core.guarded import guarded
 from opendmp.storage import models as m
 
 __all__ = ["HistoryEntry", "history_entries", "read_history", "report_access"]
@@ -125,38 +123,24 @@ async def read_history(
         raise InvalidInput("limit must be positive", code="invalid-history-request")
     if any(t is not None and t.tzinfo is None for t in (since, until)):
         raise InvalidInput("times must carry a time zone", code="invalid-history-request")
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await get_record(session, ins)
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.READ_HISTORY,
-            facts=who.facts,
-            audit_action=AuditAction.HISTORY_READ,
-            record_id=record.id,
-        )
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.READ_HISTORY,
+        audit_action=AuditAction.HISTORY_READ,
+    ) as g:
         entries = await history_entries(
-            session,
-            record_id=record.id,
+            g.session,
+            record_id=g.record.id,
             actor=actor,
             since=since,
             until=until,
             professional_idnat=professional_idnat,
             limit=min(limit, MAX_HISTORY),
         )
-        await audit(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.HISTORY_READ,
-            record_id=record.id,
-            details={"count": len(entries)},
-        )
-        await uow.commit()
+        await g.audit(AuditAction.HISTORY_READ, {"count": len(entries)})
+        await g.uow.commit()
         return entries
 
 
@@ -177,24 +161,18 @@ async def report_access(
     text = comment.strip()
     if len(text) > MAX_COMMENT:
         raise InvalidInput(f"the comment exceeds {MAX_COMMENT} characters", code="invalid-report")
-    now = ctx.now()
-    async with ctx.uow() as uow:
-        session = uow.session
-        patient, record = await get_record(session, ins, for_update=True)
-        who = await actor_on_record(session, actor=actor, patient=patient, record=record, now=now)
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.READ_HISTORY,
-            facts=who.facts,
-            audit_action=AuditAction.ACCESS_REPORTED,
-            record_id=record.id,
-        )
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.READ_HISTORY,
+        audit_action=AuditAction.ACCESS_REPORTED,
+        for_update=True,
+    ) as g:
         reported = (
-            await session.execute(
+            await g.session.execute(
                 select(m.AuditEvent.actor_kind).where(
-                    m.AuditEvent.record_id == record.id, m.AuditEvent.id == event_id
+                    m.AuditEvent.record_id == g.record.id, m.AuditEvent.id == event_id
                 )
             )
         ).scalar_one_or_none()
@@ -202,12 +180,5 @@ async def report_access(
             raise NotFound("no such event in this record", code="event-not-found")
         if reported != "professional":
             raise InvalidInput("only a professional's access can be reported", code="not-an-access")
-        await audit(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.ACCESS_REPORTED,
-            record_id=record.id,
-            details={"event_id": event_id, "comment": text},
-        )
-        await uow.commit()
+        await g.audit(AuditAction.ACCESS_REPORTED, {"event_id": event_id, "comment": text})
+        await g.uow.commit()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from sqlalchemy import insert
@@ -33,15 +34,10 @@ from opendmp.domain.records import (
 from opendmp.services.accounts.patient_accounts import create_account
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.gate import audit, require
+from opendmp.services.core.guarded import guarded
 from opendmp.services.core.keys import seal_new_data_key
 from opendmp.services.core.notifications import enqueue_notification
-from opendmp.services.core.records import (
-    get_record,
-    holder_facts,
-    ins_hash,
-    is_subject,
-    lifecycle_of,
-)
+from opendmp.services.core.records import get_record, ins_hash, is_subject, lifecycle_of
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record, ins_value_taken
 
@@ -262,22 +258,46 @@ async def _insert_consent(
 
 
 async def show_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> RecordView:
-    async with ctx.uow() as uow:
-        patient, record = await get_record(uow.session, ins)
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.READ_RECORD_STATUS,
-            facts=await holder_facts(uow.session, actor, ins, record),
-            audit_action=AuditAction.RECORD_READ_STATUS,
-            record_id=record.id,
-        )
-        await audit(
-            ctx, uow, actor=actor, action=AuditAction.RECORD_READ_STATUS, record_id=record.id
-        )
-        await uow.commit()
-        return record_view(patient, record)
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.READ_RECORD_STATUS,
+        audit_action=AuditAction.RECORD_READ_STATUS,
+    ) as g:
+        await g.audit(AuditAction.RECORD_READ_STATUS)
+        await g.uow.commit()
+        return record_view(g.patient, g.record)
+
+
+async def _transition(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    ins: Ins,
+    action: Action,
+    audit_action: AuditAction,
+    step: Callable[[m.Record, dt.datetime], Mapping[str, str] | None],
+) -> RecordView:
+    """One step of the record's lifecycle (docs/rules.md §2) as a use case: on the locked
+    record, through the policy, ``step`` changes the record and says the audit details.
+
+    Closing a closed record is a lifecycle error (the state machine's), not an access
+    refusal: the policy is asked for CLOSE only of an active record.
+    """
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=action,
+        audit_action=audit_action,
+        for_update=True,
+        ask_when=lambda r: action is not Action.CLOSE or r.status == RecordStatus.ACTIVE,
+    ) as g:
+        details = step(g.record, g.now)
+        await g.audit(audit_action, details)
+        await g.uow.commit()
+        return record_view(g.patient, g.record)
 
 
 async def close_record(
@@ -288,34 +308,21 @@ async def close_record(
     reason: ClosureReason,
     text: str | None = None,
 ) -> RecordView:
-    async with ctx.uow() as uow:
-        patient, record = await get_record(uow.session, ins, for_update=True)
-        facts = await holder_facts(uow.session, actor, ins, record)
-        # Closing a closed record is a lifecycle error, not an access refusal.
-        if record.status == RecordStatus.ACTIVE:
-            await require(
-                ctx,
-                uow,
-                actor=actor,
-                action=Action.CLOSE,
-                facts=facts,
-                audit_action=AuditAction.RECORD_CLOSE,
-                record_id=record.id,
-            )
-        lc = close(
-            lifecycle_of(record), reason=reason, text=text, now=ctx.now(), rules=ctx.retention
+    def step(record: m.Record, now: dt.datetime) -> Mapping[str, str]:
+        _apply(
+            record,
+            close(lifecycle_of(record), reason=reason, text=text, now=now, rules=ctx.retention),
         )
-        _apply(record, lc)
-        await audit(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.RECORD_CLOSE,
-            record_id=record.id,
-            details={"reason": reason.value},
-        )
-        await uow.commit()
-        return record_view(patient, record)
+        return {"reason": reason.value}
+
+    return await _transition(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.CLOSE,
+        audit_action=AuditAction.RECORD_CLOSE,
+        step=step,
+    )
 
 
 async def reactivate_record(
@@ -326,51 +333,35 @@ async def reactivate_record(
     emergency: EmergencyChoices | None = None,
 ) -> RecordView:
     """Reopen a closed record; the emergency choices are asked again (docs/rules.md §2)."""
-    async with ctx.uow() as uow:
-        patient, record = await get_record(uow.session, ins, for_update=True)
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.REACTIVATE,
-            facts=await holder_facts(uow.session, actor, ins, record),
-            audit_action=AuditAction.RECORD_REACTIVATE,
-            record_id=record.id,
-        )
-        lc = reactivate(lifecycle_of(record), now=ctx.now())
-        _apply(record, lc)
-        choices = emergency or EmergencyChoices()
+    choices = emergency or EmergencyChoices()
+
+    def step(record: m.Record, now: dt.datetime) -> None:
+        _apply(record, reactivate(lifecycle_of(record), now=now))
         record.allow_regulation = choices.allow_regulation
         record.allow_break_glass = choices.allow_break_glass
         record.allow_masked_in_emergency = choices.allow_masked_in_emergency
-        await audit(
-            ctx, uow, actor=actor, action=AuditAction.RECORD_REACTIVATE, record_id=record.id
-        )
-        await uow.commit()
-        return record_view(patient, record)
+
+    return await _transition(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.REACTIVATE,
+        audit_action=AuditAction.RECORD_REACTIVATE,
+        step=step,
+    )
 
 
 async def request_record_destruction(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> RecordView:
-    async with ctx.uow() as uow:
-        patient, record = await get_record(uow.session, ins, for_update=True)
-        await require(
-            ctx,
-            uow,
-            actor=actor,
-            action=Action.REQUEST_DESTRUCTION,
-            facts=await holder_facts(uow.session, actor, ins, record),
-            audit_action=AuditAction.RECORD_REQUEST_DESTRUCTION,
-            record_id=record.id,
-        )
-        lc = request_destruction(lifecycle_of(record), now=ctx.now(), rules=ctx.retention)
+    def step(record: m.Record, now: dt.datetime) -> Mapping[str, str]:
+        lc = request_destruction(lifecycle_of(record), now=now, rules=ctx.retention)
         _apply(record, lc)
-        await audit(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.RECORD_REQUEST_DESTRUCTION,
-            record_id=record.id,
-            details={"destroy_after": lc.destroy_after.isoformat() if lc.destroy_after else ""},
-        )
-        await uow.commit()
-        return record_view(patient, record)
+        return {"destroy_after": lc.destroy_after.isoformat() if lc.destroy_after else ""}
+
+    return await _transition(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.REQUEST_DESTRUCTION,
+        audit_action=AuditAction.RECORD_REQUEST_DESTRUCTION,
+        step=step,
+    )

@@ -9,7 +9,6 @@ audited consultation (the services write it).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import urllib.parse
 import uuid
 from typing import Any
@@ -42,7 +41,14 @@ from opendmp.web.patient.session import (
     patient_form,
     require_full,
 )
-from opendmp.web.patient.texts import PARIS, day, refusal, size_label, type_label, when
+from opendmp.web.patient.texts import (
+    day,
+    refusal,
+    search_bound,
+    size_label,
+    type_label,
+    when,
+)
 from opendmp.web.patient.viewing import body_of, inline_body, present
 
 router = APIRouter(prefix="/patient/documents", include_in_schema=False)
@@ -72,19 +78,8 @@ EXTENSIONS = {
 }
 
 
-def _date(value: str, *, end: bool) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        chosen = dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"not a date: {value[:20]}", code="invalid-search") from None
-    moment = dt.datetime.combine(chosen, dt.time.min, tzinfo=PARIS)
-    return moment + dt.timedelta(days=1) if end else moment
-
-
 def _query(values: dict[str, str]) -> DocumentQuery:
-    start, stop = _date(values["du"], end=False), _date(values["au"], end=True)
+    start, stop = search_bound(values["du"], end=False), search_bound(values["au"], end=True)
     period = DateRange(ge=start, lt=stop) if start or stop else None
     type_code = values["type"]
     return DocumentQuery(

@@ -6,7 +6,6 @@ reactivation). docs/rules.md §2, §3.3, §3.4, §5.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -47,6 +46,7 @@ from opendmp.web.patient.texts import (
     day,
     profession_label,
     refusal,
+    search_bound,
     specialty_label,
     when,
 )
@@ -78,17 +78,6 @@ async def home(request: Request) -> Response:
 # --- access history -----------------------------------------------------------------------------
 
 
-def _day(value: str, *, end: bool) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        chosen = dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"not a date: {value[:20]}", code="invalid-search") from None
-    moment = dt.datetime.combine(chosen, dt.time.min, tzinfo=PARIS)
-    return moment + dt.timedelta(days=1) if end else moment
-
-
 @router.get("/historique")
 async def history(request: Request) -> Response:
     signed = await require_full(request)
@@ -102,8 +91,8 @@ async def history(request: Request) -> Response:
             ctx,
             actor=signed.actor,
             ins=signed.ins,
-            since=_day(values["du"], end=False),
-            until=_day(values["au"], end=True),
+            since=search_bound(values["du"], end=False),
+            until=search_bound(values["au"], end=True),
             professional_idnat=values["pro"] or None,
             limit=HISTORY_LIMIT,
         )

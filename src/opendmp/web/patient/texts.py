@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from opendmp.audit import vocabulary
 from opendmp.domain.codes import DOCUMENT_TYPES, PROFESSIONS, SPECIALTIES
-from opendmp.domain.errors import OpenDMPError
+from opendmp.domain.errors import InvalidInput, OpenDMPError
 from opendmp.web import i18n
 from opendmp.web.common import error_text
 
@@ -32,6 +32,19 @@ def day(value: dt.datetime | dt.date | None, lang: str) -> str:
     if isinstance(value, dt.datetime):
         value = local(value).date()
     return f"{value:%d/%m/%Y}" if lang == "fr" else value.isoformat()
+
+
+def search_bound(value: str, *, end: bool) -> dt.datetime | None:
+    """A search form's day (``YYYY-MM-DD``, empty for none) as the moment it starts in French
+    time, or, for the ``end`` of a period, the moment the next day starts."""
+    if not value:
+        return None
+    try:
+        chosen = dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"not a date: {value[:20]}", code="invalid-search") from None
+    moment = dt.datetime.combine(chosen, dt.time.min, tzinfo=PARIS)
+    return moment + dt.timedelta(days=1) if end else moment
 
 
 def refusal(error: OpenDMPError, lang: str, now: dt.datetime) -> str:
