@@ -1,8 +1,9 @@
 """The XDS.b flow end to end on a real server (uvicorn, real HTTP; both databases): an
 unmodified zeep client, built from the served ``?wsdl`` alone and carrying VIHFs of
 ``auth/vihf_issuer.py`` (what ``opendmp vihf`` prints), deposits a CDA document with ITI-41;
-ITI-67 (FHIR) finds it with the same metadata; ITI-43 and ITI-68 give its bytes back; a
-document deposited with ITI-65 comes back through ITI-43.
+ITI-67 (FHIR) finds it with the same metadata; ITI-43 and ITI-68 give its bytes back; masked
+with ITI-57, FHIR shows it masked; a document deposited with ITI-65 comes back through
+ITI-43. (ITI-18 joins the flow when its handler lands.)
 
 The client functions are those of docs/examples/xds_provide_and_retrieve.py (zeep's plugin
 interface adds the VIHF and the ebRIM objects: docs/xds.md, "ITI-41")."""
@@ -26,6 +27,8 @@ from opendmp.blobs import MasterKey
 from opendmp.config import Settings
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.directory import identity
+from opendmp.services.documents import read_document_metadata
+from opendmp.services.documents.lookup import locate_documents_by_identifier
 from opendmp.services.records import lifecycle as records
 from tests.api.provide_support import ans_iti65
 from tests.auth_support import ESTABLISHMENT, PSC
@@ -36,6 +39,8 @@ from tests.services.document_support import grant
 from tests.vihf_support import PATIENT, SIGNER, signed
 from tests.xds.helpers import submission_set_view, submit_request
 from tests.xds.iti41_support import SUCCESS, VIHF_PROFESSIONAL, cda_document
+from tests.xds.iti57_support import new_version, update_request
+from tests.xds.test_iti57_zeep import RegistryObjects, update
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "xds_provide_and_retrieve.py"
 
@@ -168,3 +173,27 @@ async def test_the_documented_script_runs(
     printed = capsys.readouterr().out
     assert "ITI-41: Success" in printed
     assert "ITI-43: Success application/pdf" in printed
+
+
+async def test_an_iti41_document_masked_with_iti57_is_masked_in_fhir(
+    server: str, prepared: ServiceContext
+) -> None:
+    view, content = cda_document()
+    objects = list(submit_request(PATIENT, submission_set_view(), [view])[0])
+    answer = client.provide_and_register(server, _vihf(), objects, {view.entry_uuid: content})
+    assert answer.status == SUCCESS, answer
+    (where,) = await locate_documents_by_identifier(
+        prepared, unique_ids=[view.unique_id], ins=PATIENT
+    )
+    stored = await read_document_metadata(
+        prepared, actor=VIHF_PROFESSIONAL, ins=PATIENT, document_id=where.document_id
+    )
+
+    request = update_request(PATIENT, new_version(stored, PATIENT, ["MASQUE_PS"]), "1")
+    updated = update(server, RegistryObjects(), request, PATIENT)
+    assert updated.status == SUCCESS
+
+    shown = await _fhir(server, f"/fhir/DocumentReference/{where.document_id}")
+    assert shown.status_code == 200, shown.text
+    labels = {c["code"] for label in shown.json()["securityLabel"] for c in label["coding"]}
+    assert "MASQUE_PS" in labels
