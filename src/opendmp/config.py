@@ -93,9 +93,9 @@ class Settings(BaseSettings):
         description="SubmissionSet sourceId (OID) for ITI-105 when the actor has no structure",
     )
     xds_repository_unique_id: str = Field(
-        default="1.2.250.1.213.1.1.9.1",
+        default="2.25.207034460579154002476695028633456281945",
         pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
-        description="repositoryUniqueId (OID) of OpenDMP's XDS.b repository (ITI-18, ITI-43)",
+        description="the XDS.b repositoryUniqueId OpenDMP answers to (ITI-43, ITI-18 metadata)",
     )
     early_destruction_days: int = Field(default=90, ge=0, le=92)
     blob_grace_seconds: int = Field(default=3600, ge=0)

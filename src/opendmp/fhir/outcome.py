@@ -9,31 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from opendmp.domain.errors import OpenDMPError
+from opendmp.domain.xds_codes import XDS_CODES
 
 XDS_ERROR_SYSTEM = "urn:oid:1.3.6.1.4.1.19376.1.2.27.1"  # IHE XDS error codes (ITI TF-3)
 OPENDMP_CODE_SYSTEM = "urn:opendmp:error"
 
-# Our stable codes -> XDS error codes (IHE ITI TF-3 Table 4.2.4.1-2).
-XDS_CODES: dict[str, str] = {
-    "record-not-found": "XDSUnknownPatientId",
-    "unknown-patient": "XDSUnknownPatientId",
-    "patient-mismatch": "XDSPatientIdDoesNotMatch",
-    "hash-mismatch": "XDSNonIdenticalHash",
-    "size-mismatch": "XDSNonIdenticalSize",
-    "duplicate-unique-id": "XDSDuplicateUniqueIdInRegistry",
-    "duplicate-unique-id-in-message": "XDSRegistryDuplicateUniqueIdInMessage",
-    "replaced-document-not-current": "XDSRegistryDeprecatedDocumentError",
-    "invalid-metadata": "XDSRegistryMetadataError",
-    "invalid-document": "InvalidDocumentContent",
-    "invalid-cda": "InvalidDocumentContent",
-    "cda-mismatch": "InvalidDocumentContent",
-    "unresolved-reference": "UnresolvedReferenceException",
-    "fhir-document-not-supported": "FHIRDocumentNotSupported",
-    "unmodifiable-metadata": "UnmodifiableMetadataError",
-    "record-closed": "LocalPolicyRestrictionError",
-    "missing-document": "XDSMissingDocument",
-    "unknown-type-code": "XDSRegistryMetadataError",
-}
 
 _ISSUE_TYPES: dict[int, str] = {
     400: "invalid",

@@ -1,6 +1,6 @@
 """ebRIM identifiers of XDS.b metadata (IHE ITI TF-3 §4.2.5; checked against the Open eHealth
 IPF ``Vocabulary``): classification schemes, external identifiers, object types, slot names,
-association types and status URNs. docs/xds-metadata.md maps them to OpenDMP's store."""
+association types and status URNs. docs/xds.md §13 maps them to OpenDMP's store."""
 
 from __future__ import annotations
 

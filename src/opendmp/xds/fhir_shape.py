@@ -1,6 +1,6 @@
 """XDS metadata values <-> the FHIR-shaped JSON OpenDMP keeps in a document's ``extra``.
 
-One store, two views (docs/xds-metadata.md): what the deposit keeps beside its columns
+One store, two views (docs/xds.md §13): what the deposit keeps beside its columns
 (contained author, authenticator, sourcePatientInfo, codings with their systems and displays,
 referenceIdList) is FHIR-shaped JSON, as the MHD mapping (IHE MHD "DocumentEntry-Mapping")
 writes it. ITI-41 writes it from ebRIM here, ITI-65 as given; the FHIR view and the XDS view

@@ -5,7 +5,7 @@ documents' bytes become exactly what ITI-65's parser gives the deposit pipeline
 :func:`opendmp.services.deposit.provide_documents`.
 
 IHE ITI TF-3 §4.2.3 (metadata attributes) and §4.2.4 (error codes), mapped as in
-docs/xds-metadata.md. What the deposit keeps beyond its columns (author, legalAuthenticator,
+docs/xds.md §13. What the deposit keeps beyond its columns (author, legalAuthenticator,
 sourcePatientInfo, codings with systems and displays, referenceIdList, comments) goes to
 ``extra`` in the FHIR shape ITI-65 uses (``fhir_shape``): one store, two views.
 

@@ -3,7 +3,7 @@ a ``rim:RegistryPackage`` (with its SubmissionSet classification), the associati
 them (``HasMember``, ``RPLC``…) and ``rim:ObjectRef``: what ITI-18 LeafClass / ObjectRef
 responses and the tests' ITI-41 requests are made of.
 
-IHE ITI TF-3 §4.2.3 and the DMP's codes (CI-SIS, PDSm4DMP), mapped as in docs/xds-metadata.md.
+IHE ITI TF-3 §4.2.3 and the DMP's codes (CI-SIS, PDSm4DMP), mapped as in docs/xds.md §13.
 The FHIR view (fhir/mapping.py) reads the same store: the columns, and ``extra`` (FHIR-shaped
 metadata kept as the producer gave it) for what has no column. Element order follows the ebRIM
 3.0 schema (Slot, Name, Description, VersionInfo, Classification, ExternalIdentifier).

@@ -287,8 +287,8 @@ def mtom_body(envelope: bytes, attachments: Mapping[str, Attachment]) -> tuple[b
 def _part_bytes(boundary: str, media_type: str, cid: str, data: bytes) -> bytes:
     if not media_type.isprintable():  # a stored value never splits a header line
         media_type = "application/octet-stream"
-    head = (
-        f"--{boundary}\r\nContent-Type: {media_type}\r\n"
-        f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n"
-    )
+    # No Content-Transfer-Encoding: HTTP does not use it (RFC 7231 Appendix A.5), and a part
+    # marked "binary" has its leading and trailing CR/LF bytes stripped by zeep's decoder
+    # (zeep/wsdl/attachments.py): a document ending with a newline would not come back intact.
+    head = f"--{boundary}\r\nContent-Type: {media_type}\r\nContent-ID: <{cid}>\r\n\r\n"
     return head.encode() + data + _CRLF
