@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+import zeep
 from lxml import etree
 
 from opendmp.domain.identifiers import Ins
+from opendmp.xds import stored_query as sq
 from opendmp.xds.metadata_out import patient_cx
 from opendmp.xds.namespaces import QUERY, RIM
+from opendmp.xds.transactions import ITI18
 
 R = f"{{{RIM}}}"
 Q = f"{{{QUERY}}}"
@@ -53,3 +57,23 @@ def find_documents(
 
 def ids_of(objects: Iterable[etree._Element], tag: str) -> list[str]:
     return [str(o.get("id")) for o in objects if o.tag == f"{R}{tag}"]
+
+
+def zeep_find_documents(server: str, security: etree._Element, params: Mapping[str, Param]) -> Any:
+    """FindDocuments (LeafClass) sent by a zeep client built from the served WSDL; the raw
+    HTTP answer (zeep does not read ebRIM's substitution groups, RegistryObjectList's
+    members, so the answer is read raw; the request is zeep's own)."""
+    client = zeep.Client(wsdl=f"{server}{ITI18.path}?wsdl")
+    with client.settings(raw_response=True):
+        return client.service.DocumentRegistry_RegistryStoredQuery(
+            ResponseOption={"returnType": "LeafClass", "returnComposedObjects": True},
+            AdhocQuery={
+                "id": sq.FIND_DOCUMENTS,
+                "Slot": [
+                    {"name": name, "ValueList": {"_value_1": [{"Value": value}]}}
+                    for name, value in params.items()
+                    if isinstance(value, str)
+                ],
+            },
+            _soapheaders=[security],
+        )

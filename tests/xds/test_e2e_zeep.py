@@ -3,7 +3,7 @@ unmodified zeep client, built from the served ``?wsdl`` alone and carrying VIHFs
 ``auth/vihf_issuer.py`` (what ``opendmp vihf`` prints), deposits a CDA document with ITI-41;
 ITI-67 (FHIR) finds it with the same metadata; ITI-43 and ITI-68 give its bytes back; masked
 with ITI-57, FHIR shows it masked; a document deposited with ITI-65 comes back through
-ITI-43. (ITI-18 joins the flow when its handler lands.)
+ITI-43; ITI-18 FindDocuments finds the ITI-41 deposit as ITI-67 does.
 
 The client functions are those of docs/examples/xds_provide_and_retrieve.py (zeep's plugin
 interface adds the VIHF and the ebRIM objects: docs/xds.md, "ITI-41")."""
@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from lxml import etree
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.blobs import MasterKey
@@ -30,6 +31,8 @@ from opendmp.services.directory import identity
 from opendmp.services.documents import read_document_metadata
 from opendmp.services.documents.lookup import locate_documents_by_identifier
 from opendmp.services.records import lifecycle as records
+from opendmp.xds import ebrim
+from opendmp.xds import namespaces as ns
 from tests.api.provide_support import ans_iti65
 from tests.auth_support import ESTABLISHMENT, PSC
 from tests.conftest import app_settings
@@ -38,6 +41,7 @@ from tests.live_server import free_port, live_server
 from tests.services.document_support import grant
 from tests.vihf_support import PATIENT, SIGNER, signed
 from tests.xds.helpers import submission_set_view, submit_request
+from tests.xds.iti18_support import find_documents, zeep_find_documents
 from tests.xds.iti41_support import SUCCESS, VIHF_PROFESSIONAL, cda_document
 from tests.xds.iti57_support import new_version, update_request
 from tests.xds.test_iti57_zeep import RegistryObjects, update
@@ -127,6 +131,19 @@ async def test_provide_find_and_retrieve(server: str, settings: Settings) -> Non
     assert reference["type"]["coding"][0]["code"] == view.type_code
     assert reference["context"]["facilityType"]["coding"][0]["code"] == view.facility_type
     assert reference["context"]["practiceSetting"]["coding"][0]["code"] == view.practice_setting
+
+    security = etree.Element(f"{{{ns.WSSE}}}Security", nsmap={"wsse": ns.WSSE})
+    security.append(_vihf())
+    listed = zeep_find_documents(server, security, find_documents(PATIENT))
+    assert listed.status_code == 200, listed.text
+    entries = list(etree.fromstring(listed.content).iter(f"{{{ns.RIM}}}ExtrinsicObject"))
+    assert len(entries) == 1
+    (unique_id,) = [
+        x.get("value")
+        for x in entries[0].iter(f"{{{ns.RIM}}}ExternalIdentifier")
+        if x.get("identificationScheme") == ebrim.DE_UNIQUE_ID
+    ]
+    assert unique_id == view.unique_id
 
     retrieved = client.retrieve(
         server, _vihf(), settings.xds_repository_unique_id, [view.unique_id]

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import zeep
 from lxml import etree
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,7 +32,14 @@ from tests.factories import OPERATOR, make_ins
 from tests.live_server import free_port, live_server
 from tests.services.document_support import AUTHOR, deposit, grant, last_event, new_patient_record
 from tests.vihf_support import SIGNER, signed
-from tests.xds.iti18_support import APPROVED, adhoc, find_documents, listed, quoted
+from tests.xds.iti18_support import (
+    APPROVED,
+    adhoc,
+    find_documents,
+    listed,
+    quoted,
+    zeep_find_documents,
+)
 from tests.xds.soap_support import SOAP_TYPE, dmp, envelope, fault_of
 
 VIHF_GP = Professional(
@@ -215,23 +221,7 @@ async def test_zeep_runs_find_documents_from_the_served_wsdl(
     security = etree.Element(f"{{{ns.WSSE}}}Security", nsmap={"wsse": ns.WSSE})
     security.append(signed(now, patient_ins=str(ins)))
     params = find_documents(ins)
-    client = zeep.Client(wsdl=f"{server}{ITI18.path}?wsdl")
-
-    # zeep does not read ebRIM's substitution groups (RegistryObjectList's members): the
-    # answer is read raw, the request is zeep's own from the WSDL.
-    with client.settings(raw_response=True):
-        answer = client.service.DocumentRegistry_RegistryStoredQuery(
-            ResponseOption={"returnType": "LeafClass", "returnComposedObjects": True},
-            AdhocQuery={
-                "id": sq.FIND_DOCUMENTS,
-                "Slot": [
-                    {"name": name, "ValueList": {"_value_1": [{"Value": value}]}}
-                    for name, value in params.items()
-                    if isinstance(value, str)
-                ],
-            },
-            _soapheaders=[security],
-        )
+    answer = zeep_find_documents(server, security, params)
 
     assert answer.status_code == 200, answer.text
     response = query_response(answer.content)

@@ -1,5 +1,5 @@
 """One store, two views: generated OpenDMP metadata written as ebRIM (metadata_out) and read back
-(metadata_in) keeps every field of the MHD <-> XDS mapping (docs/xds.md §11); what ITI-41
+(metadata_in) keeps every field of the MHD <-> XDS mapping (docs/xds.md §13); what ITI-41
 deposits, ITI-18 shows identically (a fixpoint), and the FHIR mapping (DocumentReference out,
 ITI-65's reader in) gives the same values."""
 
@@ -190,7 +190,7 @@ def submission_sets(draw: st.DrawFn) -> SubmissionSetView:
     )
 
 
-# Every field of the deposit input the mapping carries (STANDARDS §5 / docs/xds.md §11).
+# Every field of the deposit input the mapping carries (docs/xds.md §13).
 MAPPED = (
     "unique_id",
     "type_code",
