@@ -28,6 +28,9 @@ from tests.demo_process import ROOT, clean_env, opendmp_demo
 from tests.notify.smtp_support import free_port
 
 DOC = ROOT / "docs" / "api.md"
+# docs/xds.md: the ITI-18 curl and the ITI-41/43 zeep script, against the same demo.
+XDS_DOC = ROOT / "docs" / "xds.md"
+XDS_SUCCESS = ("ResponseStatusType:Success", "ITI-41: Success", "ITI-43: Success")
 BLOCK_RE = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 EXPECT_RE = re.compile(r"^# expect: ([0-9x]{3})\s*$", re.MULTILINE)
 STATUS_RE = re.compile(r"^HTTP (\d{3})$", re.MULTILINE)
@@ -123,8 +126,22 @@ def test_the_document_has_examples_of_every_api_transaction() -> None:
 def test_every_sh_block_of_docs_api_runs_against_the_demo(
     demo: dict[str, str], tmp_path: Path
 ) -> None:
-    blocks = sh_blocks(DOC.read_text(encoding="utf-8"))
-    assert blocks, "no ```sh block in docs/api.md"
+    run_blocks(DOC, demo, tmp_path)
+
+
+def test_every_sh_block_of_docs_xds_runs_against_the_demo(
+    demo: dict[str, str], tmp_path: Path
+) -> None:
+    printed = run_blocks(XDS_DOC, demo, tmp_path)
+    for success in XDS_SUCCESS:
+        assert success in printed, f"docs/xds.md: no '{success}' printed\n{printed[-3000:]}"
+
+
+def run_blocks(doc: Path, demo: dict[str, str], tmp_path: Path) -> str:
+    """Run every ```sh block of ``doc`` in order, as a reader would; what they printed."""
+    blocks = sh_blocks(doc.read_text(encoding="utf-8"))
+    assert blocks, f"no ```sh block in {doc.name}"
+    printed = ""
     state = tmp_path / "state.sh"
     state.write_text("")
     runner = tmp_path / "runner.sh"
@@ -142,11 +159,12 @@ def test_every_sh_block_of_docs_api_runs_against_the_demo(
             check=False,
         )
         where = (
-            f"docs/api.md block {n} (line {block.line}) exited {done.returncode}\n"
+            f"docs/{doc.name} block {n} (line {block.line}) exited {done.returncode}\n"
             f"--- block\n{block.code}--- stdout\n{done.stdout[-3000:]}\n"
             f"--- stderr\n{done.stderr[-3000:]}"
         )
         assert done.returncode == 0, where
+        printed += done.stdout
         statuses = STATUS_RE.findall(done.stdout)
         if block.expect is None:
             continue
@@ -154,3 +172,4 @@ def test_every_sh_block_of_docs_api_runs_against_the_demo(
         assert statuses, f"no 'HTTP <status>' line printed\n{where}"
         for status in statuses:
             assert re.fullmatch(pattern, status), f"HTTP {status}, expected {block.expect}\n{where}"
+    return printed
