@@ -6,6 +6,7 @@ nothing stored (no row, no blob)."""
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 
 import httpx
@@ -14,6 +15,9 @@ from lxml import etree
 from sqlalchemy import select
 
 from opendmp.app import Runtime
+from opendmp.audit.vocabulary import AuditAction
+from opendmp.fhir.audit import IHE_EVENT, REST, audit_event
+from opendmp.services.records.history import _entry
 from opendmp.storage import models as m
 from opendmp.xds import ebrim
 from opendmp.xds import namespaces as ns
@@ -22,6 +26,14 @@ from opendmp.xds.transactions import ITI41, ITI43
 from tests.api.provide_support import state
 from tests.auth_support import idnat
 from tests.factories import make_ins
+from tests.services.document_support import (
+    AUTHOR,
+    deposit,
+    grant,
+    last_event,
+    new_patient_record,
+    record_events,
+)
 from tests.vihf_support import PATIENT
 from tests.xds.helpers import REGISTER_EXAMPLES, R, compact, document_ids, example, find
 from tests.xds.iti41_support import (
@@ -219,3 +231,34 @@ async def test_iti43_by_a_professional_without_access_is_an_unknown_id(
     assert etree.tostring(
         (await post(http, ITI43.path, unknown, "application/soap+xml"))[0]
     ).replace(b"1.2.250.1.999.404", uid.encode()) == etree.tostring(answer[0])
+
+
+async def test_the_audit_trail_names_the_xds_transactions(
+    http: httpx.AsyncClient, vihf_ready: Runtime
+) -> None:
+    """The ITI-41 deposit and the ITI-43 read run the ITI-65 / ITI-68 use cases; their events
+    say which transaction they came by, and the FHIR AuditEvent shows it as its subtype."""
+    request = Provide(PATIENT, [cda_document()])
+    answer = await provide(http, request.mtom())
+    assert answer.get("status") == SUCCESS, error_codes(answer)
+    await _retrieved(http, vihf_ready, request.documents[0][0].unique_id)
+    ctx = vihf_ready.ctx
+    events = {e.action: e for e in await record_events(ctx, PATIENT)}
+    deposit, read = events[AuditAction.DOCUMENT_DEPOSIT], events[AuditAction.DOCUMENT_READ]
+    for event, transaction in ((deposit, "ITI-41"), (read, "ITI-43")):
+        assert json.loads(event.details or "{}")["transaction"] == transaction
+        coded = audit_event(ctx, PATIENT, _entry(event))["subtype"]
+        assert [c["code"] for c in coded if c["system"] == IHE_EVENT] == [transaction]
+        assert not [c for c in coded if c["system"] == REST]  # SOAP, not REST
+
+
+async def test_an_iti65_deposit_keeps_its_own_transaction(runtime: Runtime) -> None:
+    """Outside XDS.b the vocabulary's transaction stands (no ``transaction`` detail)."""
+    ctx = runtime.ctx
+    ins = await new_patient_record(ctx)
+    await grant(ctx, ins, AUTHOR)
+    await deposit(ctx, ins)
+    event = await last_event(ctx, ins)
+    assert "transaction" not in json.loads(event.details or "{}")
+    coded = audit_event(ctx, ins, _entry(event))["subtype"]
+    assert "ITI-65" in [c["code"] for c in coded]

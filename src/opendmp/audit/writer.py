@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,20 @@ class NewEvent:
     target_document_id: uuid.UUID | None = None
     client_address: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+# The IHE transaction a request came in by, when the services it reaches are those of another
+# one (XDS.b ITI-41/18/43/57 run the ITI-65/66/67/68 use cases): set by the interface for the
+# request (xds/api.py), written in every event's details as ``transaction`` and shown as the
+# AuditEvent's subtype (fhir/audit.py). Unset, the vocabulary's own transaction stands.
+VIA_TRANSACTION: ContextVar[str | None] = ContextVar("opendmp_via_transaction", default=None)
+
+
+def _details(event: NewEvent) -> str | None:
+    via = VIA_TRANSACTION.get()
+    if via is None or "transaction" in event.details:
+        return canonical_details(event.details)
+    return canonical_details({**event.details, "transaction": via})
 
 
 # Built once: every API request appends at least one event. Table-level Core statements
@@ -103,7 +118,7 @@ def _event_fields(event: NewEvent, chain: str, seq: int, prev_hash: str) -> dict
         "access_mode": actor.access_mode.value,
         "target_document_id": event.target_document_id,
         "client_address": event.client_address,
-        "details": canonical_details(event.details),
+        "details": _details(event),
         "prev_hash": prev_hash,
     }
 

@@ -81,6 +81,10 @@ PURPOSES = {
 }
 
 TRANSACTIONS = {
+    "ITI-18": "Registry Stored Query",
+    "ITI-41": "Provide and Register Document Set-b",
+    "ITI-43": "Retrieve Document Set",
+    "ITI-57": "Update Document Set",
     "ITI-65": "Provide Document Bundle",
     "ITI-66": "Find Document Lists",
     "ITI-67": "Find Document References",
@@ -193,11 +197,11 @@ def _who(entry: HistoryEntry) -> dict[str, Any]:
 def audit_event(ctx: ServiceContext, ins: Ins, entry: HistoryEntry) -> dict[str, Any]:
     mapping = balp(entry.action)
     subtype = [_coding(ACTION_SYSTEM, entry.action)]
-    if mapping.interaction:
+    if mapping.interaction and entry.transaction is None:  # XDS.b is SOAP, not REST
         subtype.insert(0, _coding(REST, mapping.interaction))
-    if mapping.transaction:
-        transaction = mapping.transaction
-        subtype.insert(1, _coding(IHE_EVENT, transaction, TRANSACTIONS[transaction]))
+    transaction = entry.transaction if entry.transaction in TRANSACTIONS else mapping.transaction
+    if transaction:
+        subtype.insert(len(subtype) - 1, _coding(IHE_EVENT, transaction, TRANSACTIONS[transaction]))
     purpose, purpose_display = PURPOSES.get(entry.access_mode, PURPOSES["normal"])
     user: dict[str, Any] = {
         "type": {"coding": [_coding(PARTICIPATION, "IRCP", "information recipient")]},

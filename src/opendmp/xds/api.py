@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request, Response
 from lxml import etree
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from opendmp.audit.writer import VIA_TRANSACTION
 from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.limits import LimitExceeded
 from opendmp.services.core.context import ServiceContext
@@ -134,6 +135,7 @@ async def _exchange(request: Request, tx: Transaction) -> Response:
     ctx: ServiceContext = request.app.state.runtime.ctx
     body = await read_body(request, ctx.limits.max_request_bytes)
     soap = parse_request(body, request.headers.get("content-type", ""), ctx.limits)
+    via = VIA_TRANSACTION.set(tx.name)  # the audit events name ITI-41/18/43/57
     try:
         reply = await _handler_for(tx, soap.action)(XdsCall(tx, soap, ctx, request))
     except SoapFault as fault:
@@ -143,6 +145,8 @@ async def _exchange(request: Request, tx: Transaction) -> Response:
         converted = from_error(exc)
         converted.relates_to = soap.message_id
         raise converted from None
+    finally:
+        VIA_TRANSACTION.reset(via)
     return answer(reply, tx, soap.message_id)
 
 

@@ -15,6 +15,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +49,12 @@ class HistoryEntry:
     reason: str | None
     target_document_id: uuid.UUID | None
     emergency: bool
+    transaction: str | None = None  # the IHE transaction it came by, if not the vocabulary's
+
+
+def _transaction(details: str | None) -> str | None:
+    via = orjson.loads(details).get("transaction") if details else None
+    return via if isinstance(via, str) else None
 
 
 def _entry(event: m.AuditEvent) -> HistoryEntry:
@@ -65,6 +72,7 @@ def _entry(event: m.AuditEvent) -> HistoryEntry:
         reason=event.reason,
         target_document_id=event.target_document_id,
         emergency=event.access_mode != AccessMode.NORMAL.value,
+        transaction=_transaction(event.details),
     )
 
 
