@@ -25,10 +25,8 @@ from opendmp.domain.codes import REPRESENTATIVE_RELATIONS
 from opendmp.domain.errors import InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
-from opendmp.services.accounts import passwords
 from opendmp.services.accounts.patient_accounts import create_account
-from opendmp.services.accounts.sessions import revoke_all
-from opendmp.services.accounts.state import Credentials
+from opendmp.services.accounts.state import Credentials, reissue_credentials
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import Guarded, guarded
 from opendmp.storage import models as m
@@ -205,16 +203,7 @@ async def issue_representative_credentials(
             representative.account_id = account_id
             details["account"] = str(account_id)
         else:
-            one_time = passwords.new_one_time_password()
-            account.password_hash = await passwords.hash_password(one_time)
-            account.must_change_password = True
-            account.password_expires_at = now + ctx.auth.one_time_password_validity
-            account.failed_attempts = 0
-            account.locked_until = None
-            account.totp_secret_encrypted = None
-            account.totp_last_step = None
-            await revoke_all(session, account.id, now)
-            credentials = Credentials(account.login, one_time)
+            credentials = (await reissue_credentials(ctx, session, account, now)).credentials
             details["account"] = str(account.id)
         await g.audit_allowed(AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS, details)
         await uow.commit()

@@ -15,12 +15,12 @@ from opendmp.domain.errors import (
 )
 from opendmp.services.accounts import passwords
 from opendmp.services.accounts.ratelimit import enforce, enforce_address_and_login
-from opendmp.services.accounts.sessions import revoke_all
 from opendmp.services.accounts.state import (
     HOUR,
     MINUTE,
     find_account,
     refuse,
+    set_password,
     trace_refusal,
 )
 from opendmp.services.core.context import ServiceContext
@@ -195,18 +195,7 @@ async def reset_password(
                 ctx, uow, refusal, action=action, found=current, client_address=client_address
             )
         live.used_at = now
-        await uow.session.execute(
-            update(m.Account)
-            .where(m.Account.id == current.account.id)
-            .values(
-                password_hash=new_hash,
-                must_change_password=False,
-                password_expires_at=None,
-                failed_attempts=0,
-                locked_until=None,
-            )
-        )
-        ended = await revoke_all(uow.session, current.account.id, now)
+        ended = await set_password(uow.session, current.account.id, new_hash, now)
         await audit(
             ctx,
             uow,

@@ -38,7 +38,7 @@ from opendmp.services.accounts import passwords
 from opendmp.services.accounts.password_reset import request_password_reset, reset_password
 from opendmp.services.accounts.ratelimit import enforce_address_and_login
 from opendmp.services.accounts.second_factor import confirm_totp, start_totp_enrolment, verify_totp
-from opendmp.services.accounts.sessions import Stage, open_session, revoke_all
+from opendmp.services.accounts.sessions import Stage, open_session
 from opendmp.services.accounts.state import (
     ACCOUNTS,
     MINUTE,
@@ -54,8 +54,10 @@ from opendmp.services.accounts.state import (
     locked,
     promote,
     refuse,
+    reissue_credentials,
     require_stage,
     session_account,
+    set_password,
 )
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.gate import audit, require
@@ -188,26 +190,20 @@ async def issue_credentials(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> C
             credentials = await create_account(ctx, uow, record_id=record.id, now=now, actor=actor)
             await uow.commit()
             return credentials
-        one_time = passwords.new_one_time_password()
-        account.password_hash = await passwords.hash_password(one_time)
-        account.must_change_password = True
-        account.password_expires_at = now + ctx.auth.one_time_password_validity
-        account.failed_attempts = 0
-        account.locked_until = None
-        had_totp = account.totp_secret_encrypted is not None
-        account.totp_secret_encrypted = None
-        account.totp_last_step = None
-        ended = await revoke_all(uow.session, account.id, now)
+        reissued = await reissue_credentials(ctx, uow.session, account, now)
         await audit(
             ctx,
             uow,
             actor=actor,
             action=AuditAction.ACCOUNT_ISSUE_CREDENTIALS,
             record_id=record.id,
-            details={"totp_cleared": had_totp, "sessions_ended": ended},
+            details={
+                "totp_cleared": reissued.totp_cleared,
+                "sessions_ended": reissued.sessions_ended,
+            },
         )
         await uow.commit()
-        return Credentials(account.login, one_time)
+        return reissued.credentials
 
 
 # --- sign-in ----------------------------------------------------------------------------------
@@ -427,19 +423,7 @@ async def change_password(
             stage = Stage.TOTP_ENROLMENT
         else:
             stage = Stage.TOTP
-        await uow.session.execute(
-            update(m.Account)
-            .where(m.Account.id == account.id)
-            .values(
-                password_hash=new_hash,
-                must_change_password=False,
-                password_expires_at=None,
-                failed_attempts=0,
-                locked_until=None,
-            )
-        )
-        # Someone who knew the old password may hold a session: end them all.
-        ended = await revoke_all(uow.session, account.id, now)
+        ended = await set_password(uow.session, account.id, new_hash, now)
         result = await promote(ctx, uow, row, current, stage, now)
         await audit(
             ctx,

@@ -22,8 +22,8 @@ from opendmp.domain.errors import (
     AuthenticationFailed,
     OpenDMPError,
 )
-from opendmp.services.accounts import totp
-from opendmp.services.accounts.sessions import Stage, load_session, open_session, revoke
+from opendmp.services.accounts import passwords, totp
+from opendmp.services.accounts.sessions import Stage, load_session, open_session, revoke, revoke_all
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.gate import audit
 from opendmp.services.core.keys import SealedDataKey, open_data_key, require_key
@@ -300,3 +300,46 @@ async def promote(
         client_address=row.client_address,
     )
     return LoginResult(stage, token, csrf)
+
+
+class Reissued(NamedTuple):
+    credentials: Credentials
+    totp_cleared: bool
+    sessions_ended: int
+
+
+async def reissue_credentials(
+    ctx: ServiceContext, session: AsyncSession, account: m.Account, now: dt.datetime
+) -> Reissued:
+    """New credentials on an existing account: a one-time password to change at the next
+    sign-in, the second factor cleared, the lock lifted, every session ended."""
+    one_time = passwords.new_one_time_password()
+    account.password_hash = await passwords.hash_password(one_time)
+    account.must_change_password = True
+    account.password_expires_at = now + ctx.auth.one_time_password_validity
+    account.failed_attempts = 0
+    account.locked_until = None
+    had_totp = account.totp_secret_encrypted is not None
+    account.totp_secret_encrypted = None
+    account.totp_last_step = None
+    ended = await revoke_all(session, account.id, now)
+    return Reissued(Credentials(account.login, one_time), had_totp, ended)
+
+
+async def set_password(
+    session: AsyncSession, account_id: uuid.UUID, password_hash: str, now: dt.datetime
+) -> int:
+    """The account's new (chosen) password, the lock lifted; every session ended, since
+    whoever knew the old one may hold one. Returns the number of sessions ended."""
+    await session.execute(
+        update(m.Account)
+        .where(m.Account.id == account_id)
+        .values(
+            password_hash=password_hash,
+            must_change_password=False,
+            password_expires_at=None,
+            failed_attempts=0,
+            locked_until=None,
+        )
+    )
+    return await revoke_all(session, account_id, now)
