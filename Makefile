@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements.lock
 
-.PHONY: demo test lint typecheck importlint pytest install install-dev lock clean bench bench-full wrk
+.PHONY: demo test lint typecheck importlint pytest install install-dev lock clean bench bench-full bench-xds wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,12 @@ wrk:
 bench: $(VENV)/.installed-bench wrk
 	$(BIN)/python benchmarks/run.py --quick --out benchmarks/results/bench-quick.json
 	$(BIN)/python benchmarks/report.py benchmarks/results/bench-quick.json
+	$(BIN)/python benchmarks/iti41_cpu.py
+
+## make bench-xds: server CPU per document, XDS.b ITI-41 against FHIR ITI-65 (10 KB,
+## SQLite, ~1 minute; docs/benchmarks.md)
+bench-xds: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/iti41_cpu.py
 
 ## make bench-full: 10 k and 1 M documents (about 20 GB of disk, ~40 minutes)
 bench-full: $(VENV)/.installed-bench wrk
