@@ -3,24 +3,35 @@ ITI-18 shows of the stored document and submission set, and what the FHIR API re
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import hashlib
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
 from lxml import etree
 
 from opendmp.fhir.mapping import document_reference
 from opendmp.fhir.metadata_in import document_input as fhir_document_input
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents.deposit import canonical_json, provide_documents
-from opendmp.services.documents.submission_sets import SubmissionSetQuery, search_submission_sets
+from opendmp.services.documents.submission_sets import (
+    SubmissionSetQuery,
+    SubmissionSetView,
+    search_submission_sets,
+)
+from opendmp.services.documents.views import DocumentView
 from opendmp.xds import ebrim
 from opendmp.xds import fhir_shape as shape
 from opendmp.xds.hl7v2 import Cx, SourcePatient, Xcn, Xon
-from opendmp.xds.metadata_in import parse_submission
+from opendmp.xds.metadata_in import XdsSubmission, parse_submission
 from opendmp.xds.metadata_out import extrinsic_object, registry_package
 from tests.services.document_support import AUTHOR, grant, new_patient_record
 from tests.xds.helpers import REPOSITORY, R, document_view, submission_set_view, submit_request
+from tests.xds.test_metadata_roundtrip import submission_sets, views
 
 CONTENT = b"%PDF-1.7 compte rendu fictif pour FICTIF Alex"
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # before the tests' clock
 # Attributes that name the object itself, which the registry assigns (entryUUID, logicalId,
 # version) or derives from it (the classification and external identifier ids).
 _OWN_IDS = {"id", "lid", "classifiedObject", "registryObject"}
@@ -57,12 +68,70 @@ def _producer_metadata() -> dict[str, Any]:
 
 
 async def test_iti41_metadata_is_what_iti18_and_fhir_show(ctx: ServiceContext) -> None:
-    ins = await new_patient_record(ctx)
-    await grant(ctx, ins, AUTHOR)
     written = document_view(
         CONTENT, mime_type="application/pdf", extra=canonical_json(_producer_metadata())
     )
-    sub = submission_set_view()
+    parsed, stored = await _stored_and_shown(ctx, written, submission_set_view())
+    resource = document_reference(
+        stored, base_url="https://dmp.example", ins_oid=parsed.ins.oid, ins_value=parsed.ins.value
+    )
+    assert resource["description"] == "Compte rendu de biologie, résultats normaux"
+    through_fhir = fhir_document_input(
+        resource, "DocumentReference", content=CONTENT, profiles=[], warnings=[]
+    )
+    [deposited] = parsed.documents
+    assert through_fhir.author_idnat == deposited.author_idnat == "899700000013"
+    assert through_fhir.extra is not None
+    assert through_fhir.extra["contained"] == (deposited.extra or {})["contained"]
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(pair=views(), sub=submission_sets())
+async def test_generated_metadata_survives_the_real_store(
+    ctx: ServiceContext, pair: tuple[DocumentView, bytes], sub: SubmissionSetView
+) -> None:
+    """Generated metadata (tests/xds/test_metadata_roundtrip.py's strategies) deposited by
+    ITI-41 through the real service: ITI-18 shows what was sent, and the FHIR reader of the
+    stored row gives the deposit's mapped fields back. What a deposit must be is fixed: a new
+    current, visible PDF, its service period in order, created in the past."""
+    view, _ = pair
+    start, stop = view.service_start, view.service_stop
+    if start and stop and stop < start:
+        start, stop = stop, start
+    written = dataclasses.replace(
+        view,
+        service_start=start,
+        service_stop=stop,
+        creation_time=min(view.creation_time, NOW) if view.creation_time else None,
+        mime_type="application/pdf",
+        size=len(CONTENT),
+        sha1=hashlib.sha1(CONTENT, usedforsecurity=False).hexdigest(),
+        sha256=hashlib.sha256(CONTENT).hexdigest(),
+        status="current",
+        version=1,
+        archived=False,
+        masked_by_patient=False,
+        invisible_to_patient=False,
+        invisible_to_representatives=False,
+    )
+    await _stored_and_shown(ctx, written, sub)
+
+
+async def _stored_and_shown(
+    ctx: ServiceContext, written: DocumentView, sub: SubmissionSetView
+) -> tuple[XdsSubmission, DocumentView]:
+    """Deposit ``written`` with ``sub`` as ITI-41 does; check that ITI-18 shows what was sent
+    and that the FHIR reader of the stored row gives back the deposit's mapped fields."""
+    ins = await new_patient_record(ctx)
+    await grant(ctx, ins, AUTHOR)
     request = submit_request(ins, sub, [written])
     parsed = parse_submission(request, {written.entry_uuid: CONTENT})
 
@@ -91,7 +160,6 @@ async def test_iti41_metadata_is_what_iti18_and_fhir_show(ctx: ServiceContext) -
     resource = document_reference(
         stored, base_url="https://dmp.example", ins_oid=ins.oid, ins_value=ins.value
     )
-    assert resource["description"] == "Compte rendu de biologie, résultats normaux"
     through_fhir = fhir_document_input(
         resource, "DocumentReference", content=CONTENT, profiles=[], warnings=[]
     )
@@ -101,6 +169,4 @@ async def test_iti41_metadata_is_what_iti18_and_fhir_show(ctx: ServiceContext) -
     for name in ("service_start", "service_stop", "practice_setting", "facility_type"):
         assert getattr(through_fhir, name) == getattr(deposited, name), name
     assert (through_fhir.declared_sha1, through_fhir.declared_size) == (stored.sha1, stored.size)
-    assert through_fhir.author_idnat == deposited.author_idnat == "899700000013"
-    assert through_fhir.extra is not None
-    assert through_fhir.extra["contained"] == (deposited.extra or {})["contained"]
+    return parsed, stored
