@@ -26,6 +26,7 @@ from opendmp.xds import fhir_shape as shape
 from opendmp.xds.hl7v2 import Cx, SourcePatient, Xcn, Xon
 from opendmp.xds.metadata_in import XdsSubmission, parse_submission
 from opendmp.xds.metadata_out import extrinsic_object, registry_package
+from tests.factories import patient_actor
 from tests.services.document_support import AUTHOR, grant, new_patient_record
 from tests.xds.helpers import REPOSITORY, R, document_view, submission_set_view, submit_request
 from tests.xds.test_metadata_roundtrip import submission_sets, views
@@ -150,7 +151,10 @@ async def _stored_and_shown(
     assert _summary(shown) == _summary(sent)
     assert shown.get("status") == ebrim.APPROVED
 
-    page = await search_submission_sets(ctx, actor=AUTHOR, ins=ins, query=SubmissionSetQuery())
+    # Listed as the patient sees it: the access matrix may keep a generated type from the
+    # depositing doctor's reading, never from the patient's (the document is visible to them).
+    query = SubmissionSetQuery()
+    page = await search_submission_sets(ctx, actor=patient_actor(ins), ins=ins, query=query)
     [stored_set] = page.items
     assert stored_set.entry_uuid == sub.entry_uuid
     assert stored_set.member_entry_uuids == (stored.entry_uuid,)
