@@ -89,6 +89,7 @@ async def test_iti41_metadata_is_what_iti18_and_fhir_show(ctx: ServiceContext) -
 @settings(
     max_examples=12,
     deadline=None,
+    derandomize=True,  # the same examples on every run: a CI verdict does not hang on a draw
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
         HealthCheck.too_slow,
