@@ -1,7 +1,6 @@
 """Identifiers: INS, IdNat_PS (RPPS, ADELI, internal), FINESS and Struct_IdNat.
 
-Real values come from the ANS CI-SIS example documents
-(/work/shared/testdata/ans-cisis-cda/ExemplesCDA/).
+Real values come from the ANS CI-SIS example CDA documents (public test data).
 """
 
 from __future__ import annotations
