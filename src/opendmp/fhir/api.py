@@ -5,16 +5,15 @@ error handlers that make ``OperationOutcome`` the only error shape under ``/fhir
 from __future__ import annotations
 
 import logging
-import traceback
-import uuid
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from opendmp.asgi import LastLine, log_incident
 from opendmp.domain.errors import OpenDMPError
 from opendmp.fhir.formats import NotAcceptable, fhir_response
 from opendmp.fhir.openapi import FHIR_ERRORS
@@ -55,7 +54,7 @@ def fhir_error(request: Request, exc: OpenDMPError) -> Response:
     return response
 
 
-class UnexpectedErrors:
+class UnexpectedErrors(LastLine):
     """The last line of defence under /fhir (docs/security.md, "No input produces a server
     error"): an exception no handler knows becomes a 500 ``OperationOutcome`` naming only an
     incident number; the log gets that number, the route, the exception's type and its stack
@@ -66,39 +65,14 @@ class UnexpectedErrors:
     expected refusal is an ``OpenDMPError`` handled below it; reaching this is a defect.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def applies(self, path: str) -> bool:
+        return is_fhir_path(path)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_fhir_path(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        except Exception as exc:
-            if started:
-                raise
-            incident = uuid.uuid4().hex
-            route = getattr(scope.get("route"), "path", "unmatched")
-            log.error(
-                "unexpected %s in %s %s, incident %s\n%s",
-                type(exc).__name__,
-                scope["method"],
-                route,
-                incident,
-                "".join(traceback.format_tb(exc.__traceback__)),
-            )
-            message = f"internal error (incident {incident})"
-            body = outcome(issue(message, code="internal-error", issue_type="exception"))
-            response = _error_response(Request(scope), body, 500)
-            await response(scope, receive, send)
+    def answer(self, exc: Exception, scope: Scope) -> Response:
+        incident = log_incident(log, exc, scope)
+        message = f"internal error (incident {incident})"
+        body = outcome(issue(message, code="internal-error", issue_type="exception"))
+        return _error_response(Request(scope), body, 500)
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -12,8 +12,6 @@ exception's message (it may hold health data), never a bare 500 page (``XdsUnexp
 from __future__ import annotations
 
 import logging
-import traceback
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,8 +19,9 @@ from importlib import resources
 
 from fastapi import APIRouter, Request, Response
 from lxml import etree
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from opendmp.asgi import LastLine, log_incident
 from opendmp.audit.writer import VIA_TRANSACTION
 from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.limits import LimitExceeded
@@ -169,15 +168,7 @@ def unexpected_fault(exc: BaseException, scope: Scope) -> SoapFault:
     if is_database_unavailable(exc):
         log.warning("database unavailable: %s", type(exc).__name__)
         return from_error(DATABASE_UNAVAILABLE)
-    incident = uuid.uuid4().hex
-    log.error(
-        "unexpected %s in %s %s, incident %s\n%s",
-        type(exc).__name__,
-        scope.get("method", "-"),
-        scope.get("path", "-"),
-        incident,
-        "".join(traceback.format_tb(exc.__traceback__)),
-    )
+    incident = log_incident(log, exc, scope)
     return SoapFault(FaultCode.RECEIVER, f"internal error (incident {incident})")
 
 
@@ -284,27 +275,12 @@ async def xds_elsewhere(request: Request) -> Response:
     )
 
 
-class XdsUnexpectedErrors:
+class XdsUnexpectedErrors(LastLine):
     """ASGI middleware, the last line under /xds: an exception that escaped every handler
     (a defect) becomes a Receiver fault, so no bare 500 page ever leaves an XDS path."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def applies(self, path: str) -> bool:
+        return is_xds_path(path)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_xds_path(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        except Exception as exc:
-            if started:
-                raise
-            await fault_response(unexpected_fault(exc, scope))(scope, receive, send)
+    def answer(self, exc: Exception, scope: Scope) -> Response:
+        return fault_response(unexpected_fault(exc, scope))
