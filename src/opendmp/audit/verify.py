@@ -74,3 +74,22 @@ async def chains(session: AsyncSession) -> AsyncIterator[str]:
     result = await session.stream_scalars(select(AuditChain.chain).order_by(AuditChain.chain))
     async for chain in result:
         yield chain
+
+
+async def verify_all(session: AsyncSession) -> list[ChainReport]:
+    """Every chain with a head, then the events whose chain has no head (each a failure)."""
+    reports = [await verify_chain(session, name) for name in [c async for c in chains(session)]]
+    headless = (
+        (
+            await session.execute(
+                select(AuditEvent.chain)
+                .where(AuditEvent.chain.not_in(select(AuditChain.chain)))
+                .distinct()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    headless_problem = "events without a chain head"
+    reports += [ChainReport(name, 0, False, None, headless_problem) for name in headless]
+    return reports

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from opendmp.audit.verify import ChainReport, chains, verify_chain
+from opendmp.audit.verify import ChainReport, verify_all, verify_chain
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import drop_chain
 from opendmp.blobs import MasterKey
@@ -24,7 +24,6 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.gate import audit, require
 from opendmp.services.core.records import ins_hash, lifecycle_of
 from opendmp.storage import models as m
-from opendmp.storage.models import AuditEvent
 from opendmp.storage.repositories import find_record
 
 RETENTION = System("retention")
@@ -281,7 +280,6 @@ async def reap_leftovers(ctx: ServiceContext, *, grace: dt.timedelta) -> Leftove
 
 async def verify_audit(ctx: ServiceContext, *, ins: Ins | None = None) -> list[ChainReport]:
     """Verify every chain (or the record's chain) and the chains without a head."""
-    reports: list[ChainReport] = []
     async with ctx.uow() as uow:
         session = uow.session
         if ins is not None:
@@ -291,20 +289,5 @@ async def verify_audit(ctx: ServiceContext, *, ins: Ins | None = None) -> list[C
 
                 raise NotFound("no record exists for this INS", code="record-not-found")
             return [await verify_chain(session, str(found[1].id))]
-        names = [name async for name in chains(session)]
-        for name in names:
-            reports.append(await verify_chain(session, name))
-        headless = (
-            (
-                await session.execute(
-                    select(AuditEvent.chain)
-                    .where(AuditEvent.chain.not_in(select(m.AuditChain.chain)))
-                    .distinct()
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for name in headless:
-            reports.append(ChainReport(name, 0, False, None, "events without a chain head"))
+        reports = await verify_all(session)
     return reports
