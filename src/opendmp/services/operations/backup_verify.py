@@ -190,7 +190,7 @@ async def _check_documents(
         .order_by(m.Document.record_id, m.Document.id)
         .execution_options(yield_per=500)
     )
-    async for doc, record in stream.tuples():
+    async for doc, record in stream:
         report.documents += 1
         if doc.blob_key not in good_blobs:
             report.failures.append(f"document {doc.id}: its blob is not in the backup")
