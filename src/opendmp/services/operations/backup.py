@@ -33,7 +33,7 @@ from opendmp.blobs import BlobStore, Keyring
 from opendmp.domain.errors import KeyFailure, NotFound
 from opendmp.storage.private_files import write_private_file
 
-from .backup_db import BackupError, DumpedDatabase, dump_database
+from .backup_db import BackupError, DumpedDatabase, check_dump_tool, dump_database
 from .backup_manifest import (
     KEYRING_DIRNAME,
     BlobEntry,
@@ -170,6 +170,7 @@ async def create_backup(
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> BackupSummary:
     """Back up ``source`` into ``folder`` (new or empty)."""
+    await check_dump_tool(source.database_url, source.pg_bin)
     prepare_folder(folder)
     started = clock()
     keks: dict[int, KekEntry] = {}

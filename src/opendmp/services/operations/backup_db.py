@@ -42,6 +42,7 @@ __all__ = [
     "PgTool",
     "SnapshotFacts",
     "backend_of",
+    "check_dump_tool",
     "database_is_empty",
     "dump_database",
     "find_pg_tool",
@@ -290,6 +291,17 @@ async def _dump_sqlite(url: str, target: Path) -> DumpedDatabase:
     await asyncio.to_thread(_copy_sqlite, sqlite_path(url), target)
     facts = await _with_connection(_sqlite_url(target, read_only=True), snapshot_facts)
     return DumpedDatabase("sqlite", target.name, facts)
+
+
+async def check_dump_tool(url: str, bin_dir: Path | None) -> None:
+    """Refuse early (before the backup folder is touched) when pg_dump will be refused."""
+    if backend_of(url) != "postgresql":
+        return
+
+    async def check(conn: AsyncConnection) -> None:
+        await find_pg_tool("pg_dump", server_major=await server_major(conn), bin_dir=bin_dir)
+
+    await _with_connection(url, check)
 
 
 async def dump_database(url: str, folder: Path, *, bin_dir: Path | None = None) -> DumpedDatabase:
