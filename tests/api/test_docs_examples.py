@@ -30,6 +30,8 @@ from tests.notify.smtp_support import free_port
 DOC = ROOT / "docs" / "api.md"
 # docs/xds.md: the ITI-18 curl and the ITI-41/43 zeep script, against the same demo.
 XDS_DOC = ROOT / "docs" / "xds.md"
+# docs/operations.md: backup, verify, restore into a new home, key rotation, upgrade, probes.
+OPS_DOC = ROOT / "docs" / "operations.md"
 XDS_SUCCESS = ("ResponseStatusType:Success", "ITI-41: Success", "ITI-43: Success")
 BLOCK_RE = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 EXPECT_RE = re.compile(r"^# expect: ([0-9x]{3})\s*$", re.MULTILINE)
@@ -135,6 +137,14 @@ def test_every_sh_block_of_docs_xds_runs_against_the_demo(
     printed = run_blocks(XDS_DOC, demo, tmp_path)
     for success in XDS_SUCCESS:
         assert success in printed, f"docs/xds.md: no '{success}' printed\n{printed[-3000:]}"
+
+
+def test_every_sh_block_of_docs_operations_runs_against_the_demo(
+    demo: dict[str, str], tmp_path: Path
+) -> None:
+    printed = run_blocks(OPS_DOC, demo, tmp_path)
+    for line in ("backup written to ", "backup verified: ", "restored ", "audit trail intact"):
+        assert line in printed, f"docs/operations.md: no '{line}' printed\n{printed[-3000:]}"
 
 
 def run_blocks(doc: Path, demo: dict[str, str], tmp_path: Path) -> str:

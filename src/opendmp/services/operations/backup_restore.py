@@ -30,7 +30,14 @@ from .backup_db import (
     sqlite_path,
 )
 from .backup_manifest import Manifest, blob_path, read_manifest
-from .backup_verify import VerifyReport, check_blobs, check_file, check_master_keys, tool_major
+from .backup_verify import (
+    VerifyReport,
+    check_blobs,
+    check_file,
+    check_master_keys,
+    known_revision,
+    tool_major,
+)
 
 __all__ = ["RestoreSummary", "RestoreTarget", "restore_backup"]
 
@@ -62,8 +69,14 @@ def _check_backup(folder: Path, manifest: Manifest, target: RestoreTarget) -> No
             f"{manifest.database.backend} database (to change databases, see docs/operations.md)",
             code="backup-backend-mismatch",
         )
-    report = VerifyReport()
     db = manifest.database
+    if db.revision is not None and not known_revision(db.revision):
+        raise BackupError(
+            f"the backup's schema is at {db.revision}, unknown to this OpenDMP: restore it "
+            "with the version that wrote it",
+            code="backup-schema-unknown",
+        )
+    report = VerifyReport()
     files = [(db.file, db.sha256, "database copy")]
     files += [(k.file, k.sha256, "key file") for k in manifest.keyring]
     report.failures += [p for f in files if (p := check_file(folder, *f))]

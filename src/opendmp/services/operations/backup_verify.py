@@ -38,6 +38,7 @@ __all__ = [
     "check_blobs",
     "check_file",
     "check_master_keys",
+    "known_revision",
     "tool_major",
     "verify_backup",
 ]
@@ -116,7 +117,7 @@ def check_master_keys(manifest: Manifest, masters: Iterable[MasterKey]) -> str |
 # --- the restored database -----------------------------------------------------------------
 
 
-def _known_revision(revision: str) -> bool:
+def known_revision(revision: str) -> bool:
     try:
         return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
     except CommandError:
@@ -129,7 +130,7 @@ async def _check_schema(engine: AsyncEngine, report: VerifyReport) -> bool:
     report.revision = current
     if current == head_revision():
         return True
-    if current is None or not _known_revision(current):
+    if current is None or not known_revision(current):
         report.failures.append(
             f"the backup's schema is at {current or 'nothing'}, unknown to this OpenDMP "
             f"(which needs {head_revision()}): verify it with the version that wrote it"
