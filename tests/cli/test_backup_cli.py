@@ -5,6 +5,7 @@ with the real ``pg_dump`` and ``pg_restore``."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -170,3 +171,38 @@ def test_a_missing_or_older_pg_dump_is_refused_before_the_folder_is_touched(
     assert_one_line_error(older, "pg-tool-too-old")
     assert "version 9, older than the PostgreSQL server" in older.stderr
     assert not backup.exists()
+
+
+def test_restore_refuses_before_writing_anything(tmp_path: Path) -> None:
+    site = Home(tmp_path / "site", f"sqlite+aiosqlite:///{tmp_path / 'site' / 'opendmp.db'}")
+    site.ok("init")
+    site.ok(
+        "record", "create", "--ins", PATIENTS[1].ins, "--birth-name", "FICTIF", "--given",
+        "Alex", "--birth-date", "1980-01-15", "--sex", "F", "--email", "a@example.org",
+    )  # fmt: skip
+    backup = tmp_path / "backup"
+    site.ok("backup", "create", "--to", str(backup))
+    target = tmp_path / "elsewhere"
+    elsewhere = Home(target, f"sqlite+aiosqlite:///{target / 'opendmp.db'}")
+    (target / "keys").mkdir(parents=True, mode=0o700)
+    other = {"OPENDMP_MASTER_KEY": MasterKey.generate().to_base64()}
+
+    wrong_key = elsewhere("backup", "restore", str(backup), env=other)
+    shutil.copy(site.folder / "keys" / "master.key", target / "keys" / "master.key")
+    manifest = json.loads((backup / "manifest.json").read_text())
+    (backup / "manifest.json").write_text(
+        json.dumps(manifest | {"database": manifest["database"] | {"revision": "9999_future"}})
+    )
+    future = elsewhere("backup", "restore", str(backup))
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    (backup / manifest["keyring"][0]["file"]).write_text("{}")
+    damaged = elsewhere("backup", "restore", str(backup))
+
+    assert_one_line_error(wrong_key, "master-key-mismatch")
+    assert_one_line_error(future, "backup-schema-unknown")
+    assert_one_line_error(damaged, "backup-damaged")
+    assert "was altered" in damaged.stderr and "nothing was restored" in damaged.stderr
+    # Nothing restored: no key file, no blob, the database file empty (made at start-up).
+    assert not (target / "keys" / "keyring").exists()
+    assert not any((target / "blobs").iterdir())
+    assert (target / "opendmp.db").stat().st_size == 0

@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,3 +280,55 @@ async def test_a_destroyed_record_in_an_older_backup_is_shredded_once_its_key_ep
     assert (await site.verify(after)).ok
     assert not any(k.startswith(f"{doomed_id}/") for k in _blob_keys(after))
     assert os.listdir(after / "keyring") == [f"kek-{result.epoch:06d}.json"]
+
+
+# --- writers during the backup --------------------------------------------------------------
+
+
+class ChangedDuringListing(FilesystemBlobStore):
+    """The store as a concurrent writer leaves it: ``change`` runs when the backup lists the
+    blobs, after the database snapshot (a deposit or a destruction meanwhile)."""
+
+    def __init__(self, root: Path, change: Callable[[FilesystemBlobStore], Awaitable[None]]):
+        super().__init__(root)
+        self.change = change
+
+    async def iter_keys(self) -> AsyncIterator[tuple[str, float]]:
+        await self.change(self)
+        async for item in super().iter_keys():
+            yield item
+
+
+async def test_a_blob_written_after_the_snapshot_is_a_harmless_extra(site: Site) -> None:
+    _, record_id = await record_with_documents(site.ctx, 2)
+    extra = f"{record_id}/{'e' * 32}"
+
+    async def deposit(store: FilesystemBlobStore) -> None:
+        await store.put(extra, b"a blob no row of the snapshot references")
+
+    store = ChangedDuringListing(site.home / "blobs", deposit)
+    folder = site.home.parent / "backup"
+    summary = await create_backup(BackupSource(site.url, store, site.ctx.keyring), folder)
+    report = await site.verify(folder)
+
+    assert extra in _blob_keys(folder)
+    assert (summary.blobs, summary.documents) == (3, 2)
+    assert report.ok, report.failures
+    assert (report.blobs, report.decrypted) == (3, 2)
+
+
+async def test_a_referenced_blob_that_leaves_the_store_during_the_backup_fails_it(
+    site: Site,
+) -> None:
+    await record_with_documents(site.ctx, 2)
+    victim, *_ = [key async for key, _ in site.ctx.blobs.store.iter_keys()]
+
+    async def destroy(store: FilesystemBlobStore) -> None:
+        await store.delete(victim)
+
+    store = ChangedDuringListing(site.home / "blobs", destroy)
+    with pytest.raises(BackupError) as refused:
+        await create_backup(BackupSource(site.url, store, site.ctx.keyring), site.home.parent / "b")
+
+    assert refused.value.code == "backup-blob-vanished"
+    assert not (site.home.parent / "b" / "manifest.json").exists()

@@ -268,7 +268,9 @@ def _copy_sqlite(source: Path, target: Path) -> None:
     if not source.is_file():
         raise BackupError(f"no SQLite database at {source}", code="database-missing")
     create_private_file(target)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    # Read-write, though it only reads: a WAL database opened read-only fails when its
+    # -shm file is absent (no server running).
+    src = sqlite3.connect(source, timeout=30)
     try:
         dst = sqlite3.connect(target)
         try:
