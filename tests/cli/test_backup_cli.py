@@ -55,6 +55,12 @@ class Home:
         assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
         return result
 
+    def create_record(self, ins: str) -> None:
+        self.ok(
+            "record", "create", "--ins", ins, "--birth-name", "FICTIF", "--given", "Alex",
+            "--birth-date", "1980-01-15", "--sex", "F", "--email", "a@example.org",
+        )  # fmt: skip
+
     def seed_demo(self) -> None:
         async def seed() -> None:
             rt = build_runtime(load_settings(home=self.folder, database_url=self.url))
@@ -116,10 +122,7 @@ def test_verify_exits_2_on_a_master_key_mismatch_and_checks_hashes_without_a_key
 ) -> None:
     site, _ = homes
     site.ok("init")
-    site.ok(
-        "record", "create", "--ins", PATIENTS[0].ins, "--birth-name", "FICTIF", "--given",
-        "Alex", "--birth-date", "1980-01-15", "--sex", "F", "--email", "a@example.org",
-    )  # fmt: skip
+    site.create_record(PATIENTS[0].ins)
     backup = tmp_path / "backup"
     site.ok("backup", "create", "--to", str(backup))
     other = {"OPENDMP_MASTER_KEY": MasterKey.generate().to_base64()}
@@ -176,10 +179,7 @@ def test_a_missing_or_older_pg_dump_is_refused_before_the_folder_is_touched(
 def test_restore_refuses_before_writing_anything(tmp_path: Path) -> None:
     site = Home(tmp_path / "site", f"sqlite+aiosqlite:///{tmp_path / 'site' / 'opendmp.db'}")
     site.ok("init")
-    site.ok(
-        "record", "create", "--ins", PATIENTS[1].ins, "--birth-name", "FICTIF", "--given",
-        "Alex", "--birth-date", "1980-01-15", "--sex", "F", "--email", "a@example.org",
-    )  # fmt: skip
+    site.create_record(PATIENTS[1].ins)
     backup = tmp_path / "backup"
     site.ok("backup", "create", "--to", str(backup))
     target = tmp_path / "elsewhere"
