@@ -28,9 +28,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import URL, func, make_url, select, text
+from sqlalchemy import URL, Select, func, inspect, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from opendmp.domain.errors import OpenDMPError
@@ -113,8 +113,8 @@ def sqlite_path(url: str) -> Path:
 async def snapshot_facts(conn: AsyncConnection) -> SnapshotFacts:
     """Read, in ``conn``'s transaction, what the backup must carry for that snapshot."""
 
-    async def scalars(query: object) -> list[object]:
-        return list((await conn.execute(query)).scalars())  # type: ignore[call-overload]
+    async def scalars(query: Select[Any]) -> list[Any]:
+        return list((await conn.execute(query)).scalars())
 
     with_key = m.Record.wrapped_data_key.is_not(None)
     epochs = await scalars(select(m.Record.kek_epoch).where(with_key).distinct())
@@ -355,18 +355,13 @@ async def restore_sqlite(copy: Path, target: Path) -> None:
 async def database_is_empty(engine: AsyncEngine) -> bool:
     """No record, no audit event (a database fresh from ``opendmp init`` is empty)."""
 
-    async def probe(conn: AsyncConnection) -> bool:
+    async with engine.connect() as conn:
+        if not await conn.run_sync(lambda c: inspect(c).has_table(m.Record.__tablename__)):
+            return True  # no schema yet
         for model in (m.Record, m.AuditEvent, m.RecordTombstone):
-            try:
-                found = (await conn.execute(select(text("1")).select_from(model).limit(1))).first()
-            except Exception:  # no such table: a database without the schema
-                return True
-            if found is not None:
+            if (await conn.execute(select(text("1")).select_from(model).limit(1))).first():
                 return False
         return True
-
-    async with engine.connect() as conn:
-        return await probe(conn)
 
 
 @contextlib.asynccontextmanager
