@@ -16,6 +16,7 @@ import typer
 from opendmp.app import create_app
 from opendmp.cli import server
 from opendmp.cli.bench import bench_app
+from opendmp.cli.blobs import blobs_app
 from opendmp.cli.establishments import establishment_app
 from opendmp.cli.keys import keys_app
 from opendmp.cli.operations import audit_app, db_app, retention_app
@@ -36,6 +37,7 @@ app.add_typer(record_app, name="record")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(blobs_app, name="blobs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(pki_app, name="pki")
 app.add_typer(token_app, name="token")
