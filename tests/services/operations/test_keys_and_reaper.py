@@ -12,7 +12,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from opendmp.blobs import BlobStore, MasterKey, new_data_key
+from opendmp.blobs import BlobStore, FilesystemBlobStore, MasterKey, new_data_key
 from opendmp.domain.errors import KeyFailure
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
@@ -21,13 +21,20 @@ from opendmp.services.core.records import get_record
 from opendmp.services.documents import DocumentView
 from opendmp.services.operations.health import check_master_key
 from opendmp.services.operations.maintenance import (
+    reap_leftovers,
     reap_orphan_blobs,
     rotate_master_key,
     verify_audit,
 )
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
-from tests.blob_support import exists, set_mtime
+from tests.blob_support import (
+    exists,
+    leave_crash_leftover,
+    open_uploads,
+    set_mtime,
+    stored_names,
+)
 from tests.factories import (
     OPERATOR,
     make_ins,
@@ -255,3 +262,22 @@ async def test_the_reaper_removes_an_old_unreferenced_blob_and_only_that(
     )
     assert content == b"the real document"
     assert await reap_orphan_blobs(ctx, grace=GRACE) == 0
+
+
+async def test_the_leftovers_of_a_crash_go_once_past_the_grace_on_either_store(
+    ctx: ServiceContext, blob_store: BlobStore
+) -> None:
+    """What a kill -9 mid-deposit leaves: an unreferenced blob, and a write cut short (a
+    ``.tmp-*`` file; on S3 an open multipart upload, which moto always dates 2010)."""
+    _, doc = await record_with_document(ctx, b"kept")
+    referenced = await blob_key(ctx, doc.id)
+    orphan = await orphan_blob(ctx, doc.record_id)
+    cut = leave_crash_leftover(blob_store, str(doc.record_id), "cut-short")
+    for name in (orphan, cut) if isinstance(blob_store, FilesystemBlobStore) else (orphan,):
+        set_age(blob_store, name, ctx, GRACE + dt.timedelta(minutes=1))
+
+    reaped = await reap_leftovers(ctx, grace=GRACE)
+
+    assert (reaped.orphan_blobs, reaped.temporary_files) == (1, 1)
+    assert await stored_names(blob_store) == [referenced]
+    assert await open_uploads(blob_store) == []
