@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.app import Runtime, build_runtime, create_app
-from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
+from opendmp.blobs import BlobStore, EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
 from opendmp.cda.pdf import make_pdf
 from opendmp.config import Settings, load_settings
 from opendmp.devtools import demo
@@ -37,6 +37,7 @@ from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import upgrade
 from opendmp.storage.models import Base
 from tests.auth_support import AUDIENCE, PSC, PSC_ISSUER
+from tests.s3_support import TEST_CREDENTIALS, new_store_url, open_test_store, start_moto_server
 
 PG_URL = os.environ.get("OPENDMP_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -60,6 +61,21 @@ XDIST_GROUPS = {
     "tests/storage/test_home_modes.py": "home-modes",
     "tests/storage/test_document_filter.py": "document-filter",
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "blob_backends: the module's tests run on every blob store (fixture blob_store)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module marked ``blob_backends`` runs each test that uses the blob store (``ctx``
+    or ``blob_store``) on the filesystem and on S3 (moto's server on loopback)."""
+    if metafunc.definition.get_closest_marker("blob_backends") is None:
+        return
+    if "blob_store" in metafunc.fixturenames:
+        metafunc.parametrize("blob_store", BLOB_BACKENDS, indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -181,6 +197,39 @@ def blob_root(tmp_path: Path) -> Path:
     return root
 
 
+BLOB_BACKENDS = ["filesystem", "s3"]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server of this test session (one per xdist worker), on loopback; the fake
+    AWS credentials are in the environment meanwhile (tests/s3_support.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in TEST_CREDENTIALS.items():
+            patch.setenv(name, value)
+        yield start_moto_server()
+
+
+@pytest.fixture
+def s3_store_url(s3_endpoint: str) -> str:
+    """``s3://<fresh bucket>/blobs`` on the session's moto server."""
+    return new_store_url(s3_endpoint)
+
+
+@pytest.fixture
+async def blob_store(request: pytest.FixtureRequest, blob_root: Path) -> AsyncIterator[BlobStore]:
+    """The blob store under test: the filesystem (``blob_root``) unless a test or module
+    asks for ``s3`` (marker ``blob_backends``: both)."""
+    backend = getattr(request, "param", "filesystem")
+    if backend == "filesystem":
+        yield FilesystemBlobStore(blob_root)
+        return
+    assert backend == "s3", backend
+    store = open_test_store(request.getfixturevalue("s3_endpoint"))
+    yield store
+    await store.close()
+
+
 @pytest.fixture
 def master_key() -> MasterKey:
     return MasterKey.generate()
@@ -188,11 +237,11 @@ def master_key() -> MasterKey:
 
 @pytest.fixture
 def ctx(
-    engine: AsyncEngine, blob_root: Path, master_key: MasterKey, clock: Clock
+    engine: AsyncEngine, blob_root: Path, blob_store: BlobStore, master_key: MasterKey, clock: Clock
 ) -> ServiceContext:
     return ServiceContext(
         sessions=make_sessionmaker(engine),
-        blobs=EncryptedBlobs(FilesystemBlobStore(blob_root)),
+        blobs=EncryptedBlobs(blob_store),
         master_key=master_key,
         keyring=Keyring(blob_root.parent / "keys"),
         default_ins_oid="1.2.250.1.213.1.4.10",

@@ -31,6 +31,7 @@ from opendmp.blobs import (
     load_or_create_master_key,
     read_previous_master_key,
 )
+from opendmp.blobs.select import open_blob_store
 from opendmp.config import Mode, Settings
 from opendmp.domain.actors import Professional
 from opendmp.domain.errors import ConfigurationError, OpenDMPError
@@ -95,6 +96,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        await self.ctx.blobs.store.close()
 
 
 def smtp_sender(settings: Settings) -> SmtpSender:
@@ -161,10 +163,12 @@ def check_home(settings: Settings, *, warn: Callable[[str], None] = log.warning)
 def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
     """Wire the engine, the blob store and the keys into the services' context."""
     engine = make_engine(settings.effective_database_url, pool_size=settings.db_pool_size)
-    make_private_dir(settings.blob_dir)
+    store = open_blob_store(settings)
+    if isinstance(store, FilesystemBlobStore):
+        make_private_dir(store.root)
     ctx = ServiceContext(
         sessions=make_sessionmaker(engine),
-        blobs=EncryptedBlobs(FilesystemBlobStore(settings.blob_dir)),
+        blobs=EncryptedBlobs(store),
         master_key=load_master_key(settings, create=create_key),
         keyring=Keyring(settings.key_dir),
         previous_master_key=None

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from opendmp.blobs.select import parse_blob_store_url
 from opendmp.domain.errors import ConfigurationError
 from opendmp.domain.limits import RequestLimits
 
@@ -99,6 +100,10 @@ class Settings(BaseSettings):
     )
     early_destruction_days: int = Field(default=90, ge=0, le=92)
     blob_grace_seconds: int = Field(default=3600, ge=0)
+    # Where blobs live (blobs/select.py): file:///path or s3://bucket/prefix; default <home>/blobs.
+    blob_store: str | None = None
+    s3_endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
+    s3_region: str | None = None
     key_rotation_batch: int = Field(
         default=500, ge=1, le=100_000, description="data keys re-wrapped per transaction"
     )
@@ -202,6 +207,11 @@ class Settings(BaseSettings):
     def _field_problems(self) -> list[str]:
         """What is wrong with the settings in any mode."""
         problems = self._master_key_problems()
+        if self.blob_store is not None:
+            try:
+                parse_blob_store_url(self.blob_store)
+            except ValueError as exc:
+                problems.append(f"blob_store: {exc}")
         if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append("log_level must be DEBUG, INFO, WARNING or ERROR")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):

@@ -1,7 +1,7 @@
 """Where encrypted document content is kept (docs/architecture.md §6, §7).
 
-``BlobStore`` is the small interface every backend implements (file system here; an
-object store later), picked by settings in the composition root. A store only ever sees
+``BlobStore`` is the small interface every backend implements (file system here; an S3
+object store in ``s3.py``), picked by settings (``select.py``). A store only ever sees
 ciphertext: ``EncryptedBlobs`` encrypts before ``put`` and decrypts after ``get``.
 
 Keys look like ``"<record_id>/<blob_id>"`` so that one record's blobs share a prefix and
@@ -27,7 +27,13 @@ from opendmp.domain.errors import ConfigurationError, InsufficientStorage, NotFo
 from .crypto import decrypt_blob, encrypt_blob
 from .fsync import fsync_dir
 
-__all__ = ["BlobStore", "EncryptedBlobs", "FilesystemBlobStore", "validate_blob_key"]
+__all__ = [
+    "BlobStore",
+    "EncryptedBlobs",
+    "FilesystemBlobStore",
+    "validate_blob_key",
+    "validate_blob_prefix",
+]
 
 _T = TypeVar("_T")
 
@@ -78,6 +84,10 @@ class BlobStore(Protocol):
         ``older_than`` (epoch seconds); return how many were removed."""
         ...
 
+    async def close(self) -> None:
+        """Release connections (at shutdown); the store may be used again afterwards."""
+        ...
+
 
 def validate_blob_key(key: str) -> str:
     """Return ``key`` if it is a safe relative key, else raise ``ValueError``."""
@@ -87,7 +97,7 @@ def validate_blob_key(key: str) -> str:
     return key
 
 
-def _validate_prefix(prefix: str) -> str:
+def validate_blob_prefix(prefix: str) -> str:
     if not prefix.endswith("/"):
         raise ValueError("a blob prefix must be a folder, ending with '/'")
     validate_blob_key(prefix[:-1])
@@ -108,6 +118,9 @@ class FilesystemBlobStore:
 
     def __repr__(self) -> str:
         return f"FilesystemBlobStore(root={str(self.root)!r})"
+
+    async def close(self) -> None:
+        """Nothing to release: every call opens and closes its files."""
 
     def _path(self, key: str) -> Path:
         return self.root / validate_blob_key(key)
@@ -203,7 +216,7 @@ class FilesystemBlobStore:
 
     async def delete_prefix(self, prefix: str) -> int:
         """Remove the folder named by ``prefix`` (``"<record_id>/"``); count its blobs."""
-        directory = self.root / _validate_prefix(prefix)
+        directory = self.root / validate_blob_prefix(prefix)
         # A record can hold many blobs: walking and unlinking them all is not "small I/O".
         return await asyncio.to_thread(self._delete_tree, directory)
 

@@ -17,6 +17,7 @@ from opendmp.app import create_app
 from opendmp.cli import server
 from opendmp.cli.backup import backup_app
 from opendmp.cli.bench import bench_app
+from opendmp.cli.blobs import blobs_app
 from opendmp.cli.establishments import establishment_app
 from opendmp.cli.keys import keys_app
 from opendmp.cli.operations import audit_app, db_app, retention_app
@@ -38,6 +39,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(backup_app, name="backup")
+app.add_typer(blobs_app, name="blobs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(pki_app, name="pki")
 app.add_typer(token_app, name="token")

@@ -1,5 +1,6 @@
-"""The provide-documents service on both databases: all or nothing, replacement in the same
-transaction, idempotent retries, and one winner when two replace the same document."""
+"""The provide-documents service on both databases and both blob stores (filesystem, S3): all
+or nothing (blobs included), replacement in the same transaction, idempotent retries, and one
+winner when two replace the same document."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 import dataclasses
 import hashlib
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,8 +29,11 @@ from opendmp.services.operations.maintenance import verify_audit
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.api.provide_support import cda
+from tests.blob_support import stored_names
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, patient_actor
 from tests.services.document_support import document_counts, grant
+
+pytestmark = pytest.mark.blob_backends
 
 AUTHOR = make_professional(1, organization="1750000010")
 OTHER = make_professional(2)
@@ -66,15 +69,13 @@ def document(
     return DocumentInput(**fields)
 
 
-async def counts(ctx: ServiceContext, blob_root: Path) -> tuple[int, int, int, int]:
+async def counts(ctx: ServiceContext) -> tuple[int, int, int, int]:
     docs, sets, superseded = await document_counts(ctx)
-    blobs = sum(1 for p in blob_root.rglob("*") if p.is_file())
+    blobs = len(await stored_names(ctx.blobs.store))
     return docs, sets, superseded, blobs
 
 
-async def test_a_batch_is_stored_with_its_audit_events(
-    ctx: ServiceContext, blob_root: Path
-) -> None:
+async def test_a_batch_is_stored_with_its_audit_events(ctx: ServiceContext) -> None:
     ins = await new_patient(ctx)
     result = await provide_documents(
         ctx,
@@ -85,7 +86,7 @@ async def test_a_batch_is_stored_with_its_audit_events(
     )
     assert len(result.documents) == 2
     assert all(result.created)
-    assert await counts(ctx, blob_root) == (2, 1, 0, 2)
+    assert await counts(ctx) == (2, 1, 0, 2)
     async with ctx.sessions() as session:
         actions = (await session.execute(select(m.AuditEvent.action))).scalars().all()
         org = (
@@ -101,7 +102,7 @@ async def test_a_batch_is_stored_with_its_audit_events(
 
 
 async def test_the_second_document_failing_in_the_checks_leaves_neither(
-    ctx: ServiceContext, blob_root: Path
+    ctx: ServiceContext,
 ) -> None:
     ins = await new_patient(ctx)
     bad = document(ctx, b"%PDF-1.4 second", declared_sha1="0" * 40)
@@ -110,11 +111,11 @@ async def test_the_second_document_failing_in_the_checks_leaves_neither(
             ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[document(ctx), bad]
         )
     assert (caught.value.code, caught.value.entry_index) == ("hash-mismatch", 1)
-    assert await counts(ctx, blob_root) == (0, 0, 0, 0)
+    assert await counts(ctx) == (0, 0, 0, 0)
 
 
 async def test_a_failure_after_the_blobs_were_written_leaves_no_row_and_no_blob(
-    ctx: ServiceContext, blob_root: Path, monkeypatch: pytest.MonkeyPatch
+    ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ins = await new_patient(ctx)
     real_append = writer.append_many
@@ -136,11 +137,11 @@ async def test_a_failure_after_the_blobs_were_written_leaves_no_row_and_no_blob(
             documents=[document(ctx), document(ctx, b"%PDF-1.4 second")],
         )
     assert calls == 1 and real_append is not None
-    assert await counts(ctx, blob_root) == (0, 0, 0, 0)
+    assert await counts(ctx) == (0, 0, 0, 0)
 
 
 async def test_a_blob_store_failure_on_the_second_document_removes_the_first_blob(
-    ctx: ServiceContext, blob_root: Path, monkeypatch: pytest.MonkeyPatch
+    ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ins = await new_patient(ctx)
     real_put = ctx.blobs.put_document
@@ -162,12 +163,10 @@ async def test_a_blob_store_failure_on_the_second_document_removes_the_first_blo
             submission=submission(),
             documents=[document(ctx), document(ctx, b"%PDF-1.4 second")],
         )
-    assert await counts(ctx, blob_root) == (0, 0, 0, 0)
+    assert await counts(ctx) == (0, 0, 0, 0)
 
 
-async def test_replace_supersedes_in_the_same_transaction(
-    ctx: ServiceContext, blob_root: Path
-) -> None:
+async def test_replace_supersedes_in_the_same_transaction(ctx: ServiceContext) -> None:
     ins = await new_patient(ctx)
     first = await provide_documents(
         ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[document(ctx)]
@@ -182,7 +181,7 @@ async def test_replace_supersedes_in_the_same_transaction(
     superseded = result.superseded[0]
     assert superseded is not None and superseded.status == "superseded"
     assert result.documents[0].replaces_id == old.id
-    assert await counts(ctx, blob_root) == (2, 2, 1, 2)
+    assert await counts(ctx) == (2, 2, 1, 2)
     async with ctx.sessions() as session:
         events = (
             await session.execute(
@@ -194,7 +193,7 @@ async def test_replace_supersedes_in_the_same_transaction(
     assert [e.target_document_id for e in events] == [old.id]
 
 
-async def test_replace_by_unique_id_and_refusals(ctx: ServiceContext, blob_root: Path) -> None:
+async def test_replace_by_unique_id_and_refusals(ctx: ServiceContext) -> None:
     ins = await new_patient(ctx)
     first = await provide_documents(
         ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[document(ctx)]
@@ -248,7 +247,7 @@ async def test_replace_by_unique_id_and_refusals(ctx: ServiceContext, blob_root:
         submission=submission(),
         documents=[document(ctx, b"v2", replaces=target)],
     )
-    before = await counts(ctx, blob_root)
+    before = await counts(ctx)
     with pytest.raises(DepositRefused) as refused:
         await provide_documents(
             ctx,
@@ -267,12 +266,10 @@ async def test_replace_by_unique_id_and_refusals(ctx: ServiceContext, blob_root:
             documents=[document(ctx, b"v3", replaces=ReplaceTarget(str(uuid.uuid4())))],
         )
     assert unknown.value.code == "unresolved-reference"
-    assert await counts(ctx, blob_root) == before
+    assert await counts(ctx) == before
 
 
-async def test_an_identical_retry_returns_the_stored_document(
-    ctx: ServiceContext, blob_root: Path
-) -> None:
+async def test_an_identical_retry_returns_the_stored_document(ctx: ServiceContext) -> None:
     ins = await new_patient(ctx)
     doc = document(ctx)
     sub = submission()
@@ -282,7 +279,7 @@ async def test_an_identical_retry_returns_the_stored_document(
     assert again.documents[0].id == first.documents[0].id
     assert again.submission_set_id == first.submission_set_id
     assert [w.code for w in again.warnings] == ["already-stored"]
-    assert await counts(ctx, blob_root) == (1, 1, 0, 1)
+    assert await counts(ctx) == (1, 1, 0, 1)
     changed = dataclasses.replace(
         doc, content=b"%PDF other", declared_size=None, declared_sha1=None
     )
@@ -291,10 +288,10 @@ async def test_an_identical_retry_returns_the_stored_document(
             ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[changed]
         )
     assert (caught.value.code, caught.value.http_status) == ("duplicate-unique-id", 409)
-    assert await counts(ctx, blob_root) == (1, 1, 0, 1)
+    assert await counts(ctx) == (1, 1, 0, 1)
 
 
-async def test_cda_checks(ctx: ServiceContext, blob_root: Path) -> None:
+async def test_cda_checks(ctx: ServiceContext) -> None:
     ins = await new_patient(ctx)
     other = make_ins()
     uid = "1.2.250.1.213.1.4.8.99999.2"
@@ -330,10 +327,10 @@ async def test_cda_checks(ctx: ServiceContext, blob_root: Path) -> None:
     assert view.title == "Compte rendu de consultation"
     assert view.creation_time is not None and view.service_start is not None
     assert [w.code for w in result.warnings] == []
-    assert await counts(ctx, blob_root) == (1, 1, 0, 1)
+    assert await counts(ctx) == (1, 1, 0, 1)
 
 
-async def test_unknown_record_and_closed_record(ctx: ServiceContext, blob_root: Path) -> None:
+async def test_unknown_record_and_closed_record(ctx: ServiceContext) -> None:
     with pytest.raises(NotFound) as missing:
         await provide_documents(
             ctx, actor=AUTHOR, ins=make_ins(), submission=submission(), documents=[document(ctx)]
@@ -350,12 +347,10 @@ async def test_unknown_record_and_closed_record(ctx: ServiceContext, blob_root: 
             ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[document(ctx)]
         )
     assert closed.value.code == "record-closed"
-    assert (await counts(ctx, blob_root))[:2] == (0, 0)
+    assert (await counts(ctx))[:2] == (0, 0)
 
 
-async def test_new_document_notice_and_masking_preferences(
-    ctx: ServiceContext, blob_root: Path
-) -> None:
+async def test_new_document_notice_and_masking_preferences(ctx: ServiceContext) -> None:
     ins = await new_patient(ctx)
     async with ctx.sessions() as session:
         await session.execute(
@@ -412,7 +407,7 @@ async def test_a_blocked_professional_follows_the_setting(ctx: ServiceContext) -
 
 
 async def test_concurrent_replacements_of_one_document_have_one_winner(
-    ctx: ServiceContext, blob_root: Path, engine: Any
+    ctx: ServiceContext, engine: Any
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("concurrency is checked on PostgreSQL (SQLite serialises writers)")
@@ -439,11 +434,11 @@ async def test_concurrent_replacements_of_one_document_have_one_winner(
     losers = [o for o in outcomes if isinstance(o, OpenDMPError)]
     assert len(winners) == 1
     assert {o.code for o in losers} == {"replaced-document-not-current"}
-    assert await counts(ctx, blob_root) == (2, 2, 1, 2)
+    assert await counts(ctx) == (2, 2, 1, 2)
 
 
 async def test_re_sending_a_deleted_document_is_refused_not_called_stored(
-    ctx: ServiceContext, blob_root: Path
+    ctx: ServiceContext,
 ) -> None:
     from opendmp.services.documents import delete_document
 

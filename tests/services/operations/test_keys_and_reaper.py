@@ -1,19 +1,18 @@
 """Master-key rotation (re-wraps data keys, never touches blobs) and the orphan-blob reaper
-(removes only old blobs of ours that no document references)."""
+(removes only old blobs of ours that no document references), on both databases and on
+both blob stores (filesystem, S3)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
 from sqlalchemy import select
 
-from opendmp.blobs import MasterKey, new_data_key
+from opendmp.blobs import BlobStore, FilesystemBlobStore, MasterKey, new_data_key
 from opendmp.domain.errors import KeyFailure
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
@@ -22,12 +21,20 @@ from opendmp.services.core.records import get_record
 from opendmp.services.documents import DocumentView
 from opendmp.services.operations.health import check_master_key
 from opendmp.services.operations.maintenance import (
+    reap_leftovers,
     reap_orphan_blobs,
     rotate_master_key,
     verify_audit,
 )
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
+from tests.blob_support import (
+    exists,
+    leave_crash_leftover,
+    open_uploads,
+    set_mtime,
+    stored_names,
+)
 from tests.factories import (
     OPERATOR,
     make_ins,
@@ -38,6 +45,8 @@ from tests.factories import (
 )
 
 GRACE = dt.timedelta(hours=24)
+
+pytestmark = pytest.mark.blob_backends
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -51,37 +60,31 @@ async def record_with_document(ctx: ServiceContext, content: bytes) -> tuple[Ins
     return ins, doc
 
 
-def snapshot(blob_root: Path) -> dict[str, tuple[bytes, int]]:
-    """Every blob file's bytes and modification time (ns), by relative path."""
-    return {
-        p.relative_to(blob_root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted(blob_root.rglob("*"))
-        if p.is_file()
-    }
+async def snapshot(store: BlobStore) -> dict[str, tuple[bytes, float]]:
+    """Every blob's bytes and modification time, by key."""
+    return {key: (await store.get(key), mtime) async for key, mtime in store.iter_keys()}
 
 
-def set_age(path: Path, ctx: ServiceContext, age: dt.timedelta) -> None:
-    """Make ``path`` look ``age`` old relative to the service clock."""
-    moment = (ctx.now() - age).timestamp()
-    os.utime(path, (moment, moment))
+def set_age(store: BlobStore, key: str, ctx: ServiceContext, age: dt.timedelta) -> None:
+    """Make the blob ``key`` look ``age`` old relative to the service clock."""
+    set_mtime(store, key, ctx.now() - age)
 
 
-async def orphan_blob(ctx: ServiceContext, record_id: uuid.UUID, blob_root: Path) -> Path:
+async def orphan_blob(ctx: ServiceContext, record_id: uuid.UUID) -> str:
     """A blob as a crashed deposit would leave it: written, never referenced."""
-    key = await ctx.blobs.put_document(
+    return await ctx.blobs.put_document(
         data_key=new_data_key(),
         record_id=str(record_id),
         document_id=str(uuid.uuid4()),
         content=b"left behind by a failed deposit",
     )
-    return blob_root / key
 
 
-async def blob_path(ctx: ServiceContext, blob_root: Path, document_id: uuid.UUID) -> Path:
+async def blob_key(ctx: ServiceContext, document_id: uuid.UUID) -> str:
     async with ctx.sessions() as session:
         doc = await session.get(m.Document, document_id)
     assert doc is not None
-    return blob_root / doc.blob_key
+    return doc.blob_key
 
 
 # --- master-key rotation ----------------------------------------------------------------------
@@ -109,13 +112,13 @@ async def test_after_rotation_the_old_key_no_longer_opens_anything(
 
 
 async def test_rotation_rewraps_every_record_and_old_documents_still_read(
-    ctx: ServiceContext, blob_root: Path
+    ctx: ServiceContext, blob_store: BlobStore
 ) -> None:
     contents = [b"first document, old key", b"second document, old key"]
     deposited = [await record_with_document(ctx, c) for c in contents]
     old_key = ctx.master_key
     new_key = MasterKey.generate()
-    blobs_before = snapshot(blob_root)
+    blobs_before = await snapshot(blob_store)
     assert len(blobs_before) == 2
     persisted: list[MasterKey] = []
 
@@ -134,7 +137,7 @@ async def test_rotation_rewraps_every_record_and_old_documents_still_read(
         )
         assert read == content
     # Rotation re-wraps the small data keys only: blob files are byte-identical, untouched.
-    assert snapshot(blob_root) == blobs_before
+    assert await snapshot(blob_store) == blobs_before
     await check_master_key(ctx)
 
 
@@ -187,24 +190,24 @@ async def test_records_created_after_rotation_use_the_new_key(ctx: ServiceContex
 # --- orphan-blob reaper -----------------------------------------------------------------------
 
 
-async def test_the_reaper_keeps_a_young_orphan(ctx: ServiceContext, blob_root: Path) -> None:
+async def test_the_reaper_keeps_a_young_orphan(ctx: ServiceContext, blob_store: BlobStore) -> None:
     _, doc = await record_with_document(ctx, b"kept")
-    young = await orphan_blob(ctx, doc.record_id, blob_root)
-    set_age(young, ctx, GRACE - dt.timedelta(minutes=5))
+    young = await orphan_blob(ctx, doc.record_id)
+    set_age(blob_store, young, ctx, GRACE - dt.timedelta(minutes=5))
 
     assert await reap_orphan_blobs(ctx, grace=GRACE) == 0
-    assert young.exists()
+    assert await exists(blob_store, young)
 
 
 async def test_the_reaper_keeps_a_referenced_blob_however_old(
-    ctx: ServiceContext, blob_root: Path
+    ctx: ServiceContext, blob_store: BlobStore
 ) -> None:
     ins, doc = await record_with_document(ctx, b"referenced")
-    path = await blob_path(ctx, blob_root, doc.id)
-    set_age(path, ctx, dt.timedelta(days=3650))
+    key = await blob_key(ctx, doc.id)
+    set_age(blob_store, key, ctx, dt.timedelta(days=3650))
 
     assert await reap_orphan_blobs(ctx, grace=GRACE) == 0
-    assert path.exists()
+    assert await exists(blob_store, key)
     _, content = await documents.read_document(
         ctx, actor=patient_actor(ins), ins=ins, document_id=doc.id
     )
@@ -212,53 +215,69 @@ async def test_the_reaper_keeps_a_referenced_blob_however_old(
 
 
 async def test_the_reaper_never_touches_files_under_a_folder_that_is_not_a_record_id(
-    ctx: ServiceContext, blob_root: Path
+    ctx: ServiceContext, blob_store: BlobStore
 ) -> None:
-    foreign = blob_root / "not-a-record" / "backup.tar"
-    foreign.parent.mkdir()
-    foreign.write_bytes(b"someone else's file")
-    set_age(foreign, ctx, dt.timedelta(days=400))
+    foreign = "not-a-record/backup.tar"
+    await blob_store.put(foreign, b"someone else's file")
+    set_age(blob_store, foreign, ctx, dt.timedelta(days=400))
 
     assert await reap_orphan_blobs(ctx, grace=GRACE) == 0
-    assert foreign.read_bytes() == b"someone else's file"
+    assert await blob_store.get(foreign) == b"someone else's file"
 
 
 async def test_the_reaper_never_touches_a_file_at_the_root_even_if_named_like_a_uuid(
-    ctx: ServiceContext, blob_root: Path
+    ctx: ServiceContext, blob_store: BlobStore
 ) -> None:
-    stray = blob_root / str(uuid.uuid4())
-    stray.write_bytes(b"not written by OpenDMP")
-    set_age(stray, ctx, dt.timedelta(days=400))
+    stray = str(uuid.uuid4())
+    await blob_store.put(stray, b"not written by OpenDMP")
+    set_age(blob_store, stray, ctx, dt.timedelta(days=400))
 
     assert await reap_orphan_blobs(ctx, grace=GRACE) == 0
-    assert stray.exists()
+    assert await exists(blob_store, stray)
 
 
 async def test_the_reaper_removes_an_old_unreferenced_blob_and_only_that(
-    ctx: ServiceContext, blob_root: Path
+    ctx: ServiceContext, blob_store: BlobStore
 ) -> None:
     ins, doc = await record_with_document(ctx, b"the real document")
-    referenced = await blob_path(ctx, blob_root, doc.id)
-    old_orphan = await orphan_blob(ctx, doc.record_id, blob_root)
-    orphan_of_unknown_record = await orphan_blob(ctx, uuid.uuid4(), blob_root)
-    young_orphan = await orphan_blob(ctx, doc.record_id, blob_root)
-    foreign = blob_root / "exports" / "report.csv"
-    foreign.parent.mkdir()
-    foreign.write_bytes(b"x")
-    for path in (referenced, old_orphan, orphan_of_unknown_record, foreign):
-        set_age(path, ctx, GRACE + dt.timedelta(minutes=1))
-    set_age(young_orphan, ctx, dt.timedelta(minutes=1))
+    referenced = await blob_key(ctx, doc.id)
+    old_orphan = await orphan_blob(ctx, doc.record_id)
+    orphan_of_unknown_record = await orphan_blob(ctx, uuid.uuid4())
+    young_orphan = await orphan_blob(ctx, doc.record_id)
+    foreign = "exports/report.csv"
+    await blob_store.put(foreign, b"x")
+    for key in (referenced, old_orphan, orphan_of_unknown_record, foreign):
+        set_age(blob_store, key, ctx, GRACE + dt.timedelta(minutes=1))
+    set_age(blob_store, young_orphan, ctx, dt.timedelta(minutes=1))
 
     removed = await reap_orphan_blobs(ctx, grace=GRACE)
 
     assert removed == 2
-    assert not old_orphan.exists()
-    assert not orphan_of_unknown_record.exists()
-    assert referenced.exists()
-    assert young_orphan.exists()
-    assert foreign.exists()
+    assert not await exists(blob_store, old_orphan)
+    assert not await exists(blob_store, orphan_of_unknown_record)
+    for kept in (referenced, young_orphan, foreign):
+        assert await exists(blob_store, kept)
     _, content = await documents.read_document(
         ctx, actor=patient_actor(ins), ins=ins, document_id=doc.id
     )
     assert content == b"the real document"
     assert await reap_orphan_blobs(ctx, grace=GRACE) == 0
+
+
+async def test_the_leftovers_of_a_crash_go_once_past_the_grace_on_either_store(
+    ctx: ServiceContext, blob_store: BlobStore
+) -> None:
+    """What a kill -9 mid-deposit leaves: an unreferenced blob, and a write cut short (a
+    ``.tmp-*`` file; on S3 an open multipart upload, which moto always dates 2010)."""
+    _, doc = await record_with_document(ctx, b"kept")
+    referenced = await blob_key(ctx, doc.id)
+    orphan = await orphan_blob(ctx, doc.record_id)
+    cut = leave_crash_leftover(blob_store, str(doc.record_id), "cut-short")
+    for name in (orphan, cut) if isinstance(blob_store, FilesystemBlobStore) else (orphan,):
+        set_age(blob_store, name, ctx, GRACE + dt.timedelta(minutes=1))
+
+    reaped = await reap_leftovers(ctx, grace=GRACE)
+
+    assert (reaped.orphan_blobs, reaped.temporary_files) == (1, 1)
+    assert await stored_names(blob_store) == [referenced]
+    assert await open_uploads(blob_store) == []

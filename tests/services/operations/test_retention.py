@@ -1,16 +1,17 @@
 """Retention (docs/rules.md §2): a closed record is kept 10 years, or destroyed within 3 months
-of an early-destruction request; destruction leaves only a tombstone."""
+of an early-destruction request; destruction leaves only a tombstone. On both databases and
+both blob stores (filesystem, S3): destruction shreds the record's blobs on either."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
 from sqlalchemy import func, select
 
+from opendmp.blobs import BlobStore
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import ClosureReason, RecordStatus
@@ -21,6 +22,7 @@ from opendmp.services.operations.maintenance import run_retention, verify_audit
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record
+from tests.blob_support import stored_names
 from tests.conftest import Clock
 from tests.factories import (
     OPERATOR,
@@ -30,6 +32,8 @@ from tests.factories import (
     patient_actor,
     submission,
 )
+
+pytestmark = pytest.mark.blob_backends
 
 PER_RECORD_TABLES: tuple[type[m.Base], ...] = (
     m.Record,
@@ -72,9 +76,9 @@ async def patient_count(ctx: ServiceContext) -> int:
         return int(total.scalar_one())
 
 
-def blob_files(blob_root: Path, record_id: str) -> list[Path]:
-    folder = blob_root / record_id
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+async def blob_files(store: BlobStore, record_id: str) -> list[str]:
+    """Everything the store holds under the record's prefix, leftovers included."""
+    return [name for name in await stored_names(store) if name.startswith(f"{record_id}/")]
 
 
 async def chain_events(ctx: ServiceContext, chain: str) -> list[m.AuditEvent]:
@@ -103,7 +107,7 @@ async def assert_audit_ok(ctx: ServiceContext) -> None:
 
 
 async def test_a_record_closed_less_than_ten_years_ago_is_kept(
-    ctx: ServiceContext, clock: Clock, blob_root: Path
+    ctx: ServiceContext, clock: Clock, blob_store: BlobStore
 ) -> None:
     ins, record_id = await record_with_documents(ctx)
     await close(ctx, ins)
@@ -114,7 +118,7 @@ async def test_a_record_closed_less_than_ten_years_ago_is_kept(
     assert (result.destroyed, result.blobs_deleted) == (0, 0)
     assert await rows_for(ctx, m.Record, record_id) == 1
     assert await rows_for(ctx, m.Document, record_id) == 2
-    assert len(blob_files(blob_root, record_id)) == 2
+    assert len(await blob_files(blob_store, record_id)) == 2
     assert await tombstones(ctx) == []
 
 
@@ -140,7 +144,7 @@ async def test_an_early_destruction_request_is_not_honoured_before_its_date(
 
 
 async def test_a_record_past_its_retention_is_destroyed_leaving_only_a_tombstone(
-    ctx: ServiceContext, clock: Clock, blob_root: Path
+    ctx: ServiceContext, clock: Clock, blob_store: BlobStore
 ) -> None:
     ins, record_id = await record_with_documents(ctx)
     created_at = clock.now
@@ -149,7 +153,7 @@ async def test_a_record_past_its_retention_is_destroyed_leaving_only_a_tombstone
     await close(ctx, ins)
     other_ins, other_id = await record_with_documents(ctx)
     other_events = [(e.seq, e.hash) for e in await chain_events(ctx, other_id)]
-    assert len(blob_files(blob_root, record_id)) == 2
+    assert len(await blob_files(blob_store, record_id)) == 2
     assert len(await chain_events(ctx, record_id)) == 5  # create, account, 2 deposits, close
     head = await chain_head(ctx, record_id)
     assert head is not None
@@ -164,7 +168,7 @@ async def test_a_record_past_its_retention_is_destroyed_leaving_only_a_tombstone
     assert await patient_count(ctx) == 1
     async with ctx.sessions() as session:
         assert await find_record(session, ins) is None
-    assert not (blob_root / record_id).exists()
+    assert await blob_files(blob_store, record_id) == []
     assert await chain_events(ctx, record_id) == []
     assert await chain_head(ctx, record_id) is None
 
@@ -195,7 +199,7 @@ async def test_a_record_past_its_retention_is_destroyed_leaving_only_a_tombstone
     # The other record is untouched: rows, blobs, audit chain.
     assert await rows_for(ctx, m.Record, other_id) == 1
     assert await rows_for(ctx, m.Document, other_id) == 2
-    assert len(blob_files(blob_root, other_id)) == 2
+    assert len(await blob_files(blob_store, other_id)) == 2
     assert [(e.seq, e.hash) for e in await chain_events(ctx, other_id)] == other_events
     shown = await records.show_record(ctx, actor=OPERATOR, ins=other_ins)
     assert shown.status == RecordStatus.ACTIVE
@@ -203,7 +207,7 @@ async def test_a_record_past_its_retention_is_destroyed_leaving_only_a_tombstone
 
 
 async def test_an_early_destruction_request_is_honoured_once_ninety_days_pass(
-    ctx: ServiceContext, clock: Clock, blob_root: Path
+    ctx: ServiceContext, clock: Clock, blob_store: BlobStore
 ) -> None:
     ins, record_id = await record_with_documents(ctx, 1)
     await close(ctx, ins)
@@ -215,7 +219,7 @@ async def test_an_early_destruction_request_is_honoured_once_ninety_days_pass(
 
     assert result.destroyed == 1
     assert await rows_for(ctx, m.Record, record_id) == 0
-    assert not (blob_root / record_id).exists()
+    assert await blob_files(blob_store, record_id) == []
     [tombstone] = await tombstones(ctx)
     assert tombstone.ins_hash == ins_hash(ins)
     await assert_audit_ok(ctx)

@@ -4,7 +4,8 @@ Before destruction the attacker keeps everything he could have copied: the recor
 wrapped data key, the blob files, and on SQLite the raw bytes of the database file and its
 WAL. After ``retention run``, every key OpenDMP still holds (the master key and every KEK
 its keyring files hold) must fail to unwrap the old wrapped key and to decrypt the old
-blobs, while the surviving records stay readable.
+blobs, while the surviving records stay readable. The blobs are copied from the filesystem
+or from the S3 bucket: crypto-shredding is the same on both.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from tests.services.operations.test_retention import close, record_with_document
 
 RETENTION_DAYS = 365 * 10 + 3
 
+pytestmark = pytest.mark.blob_backends
+
 
 @dataclass
 class Loot:
@@ -58,9 +61,7 @@ def _sqlite_bytes(engine: AsyncEngine) -> bytes:
     return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 
 
-async def steal(
-    ctx: ServiceContext, engine: AsyncEngine, blob_root: Path, record_id: str, tmp: Path
-) -> Loot:
+async def steal(ctx: ServiceContext, engine: AsyncEngine, record_id: str, tmp: Path) -> Loot:
     async with ctx.sessions() as session:
         wrapped = (
             await session.execute(
@@ -79,7 +80,7 @@ async def steal(
     shutil.copytree(ctx.keyring.directory, backup)
     return Loot(
         wrapped,
-        {str(doc_id): (blob_root / key).read_bytes() for doc_id, key in docs},
+        {str(doc_id): await ctx.blobs.store.get(key) for doc_id, key in docs},
         _sqlite_bytes(engine),
         backup,
     )
@@ -127,13 +128,12 @@ async def test_no_key_opendmp_still_holds_opens_a_copy_of_a_destroyed_record(
     ctx: ServiceContext,
     engine: AsyncEngine,
     clock: Clock,
-    blob_root: Path,
     tmp_path: Path,
 ) -> None:
     doomed_ins, doomed_id = await record_with_documents(ctx, 2)
     kept_ins, kept_doc = await record_with_document(ctx, b"kept document")
     await close(ctx, doomed_ins)
-    loot = await steal(ctx, engine, blob_root, doomed_id, tmp_path)
+    loot = await steal(ctx, engine, doomed_id, tmp_path)
     key_dir = ctx.keyring.directory.parent
     # The attack works before the destruction: the test can fail.
     assert opens(keys_still_held(ctx, key_dir), loot)
@@ -172,13 +172,12 @@ async def test_a_destruction_whose_rotation_crashed_is_made_final_by_the_next_ru
     ctx: ServiceContext,
     engine: AsyncEngine,
     clock: Clock,
-    blob_root: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     doomed_ins, doomed_id = await record_with_documents(ctx, 1)
     await close(ctx, doomed_ins)
-    loot = await steal(ctx, engine, blob_root, doomed_id, tmp_path)
+    loot = await steal(ctx, engine, doomed_id, tmp_path)
     clock.advance(days=RETENTION_DAYS)
 
     async def crash(*_args: object, **_kwargs: object) -> None:
