@@ -57,8 +57,9 @@ wrk:
 
 ## make bench: the MHD scenarios of issue 13 (one patient and many, 16 clients, the no-op
 ## request in the same run), 10 k documents, SQLite and PostgreSQL, 1 and 2 workers,
-## ~10 minutes; results in benchmarks/results/, report in docs/benchmarks.md (with
-## BEFORE=file.json: the before/after table against that run)
+## ~10 minutes; results in benchmarks/results/, report in docs/benchmarks.md with the
+## before/after table against BEFORE (main before issue 13's second pass; BEFORE= for none)
+BEFORE ?= docs/benchmarks/before-issue13.json
 bench: $(VENV)/.installed-bench wrk
 	$(BIN)/python benchmarks/run.py --quick --out benchmarks/results/bench-quick.json
 	$(BIN)/python benchmarks/report.py benchmarks/results/bench-quick.json \
