@@ -207,12 +207,7 @@ def plots(runs: list[dict[str, Any]]) -> list[str]:
     ax.set_xlabel("documents in the database")
     ax.set_ylabel("p50 latency, 1 client (ms)")
     ax.set_title("Latency against database size")
-    if ax.lines:  # a run at 16 clients only has no point here
-        ax.legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(PLOTS / "latency-vs-size.png", dpi=110)
-        made.append("![latency against database size](benchmarks/latency-vs-size.png)")
-    plt.close(fig)
+    made += _saved(plt, fig, ax, "latency-vs-size", "latency against database size")
     fig, ax = plt.subplots(figsize=(8, 4.5))
     largest = {
         db: max((r for r in runs if r["database"] == db), key=lambda r: r["documents"])
@@ -232,13 +227,21 @@ def plots(runs: list[dict[str, Any]]) -> list[str]:
     ax.set_xlabel("concurrent clients")
     ax.set_ylabel("requests/s")
     ax.set_title("Throughput against clients")
-    if ax.lines:  # a run at 16 clients only has no point here
+    made += _saved(plt, fig, ax, "throughput-vs-clients", "throughput against clients")
+    made += ratio_plot(runs, plt)
+    return made
+
+
+def _saved(plt: Any, fig: Any, ax: Any, name: str, alt: str) -> list[str]:
+    """The plot as docs/benchmarks/<name>.png, unless it has no line (a run at 16 clients
+    only has no point against size or clients)."""
+    made = []
+    if ax.lines:
         ax.legend(fontsize=6)
         fig.tight_layout()
-        fig.savefig(PLOTS / "throughput-vs-clients.png", dpi=110)
-        made.append("![throughput against clients](benchmarks/throughput-vs-clients.png)")
+        fig.savefig(PLOTS / f"{name}.png", dpi=110)
+        made.append(f"![{alt}](benchmarks/{name}.png)")
     plt.close(fig)
-    made += ratio_plot(runs, plt)
     return made
 
 
