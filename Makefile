@@ -55,11 +55,16 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev
 wrk:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 
-## make bench: 10 k documents on SQLite and PostgreSQL, every scenario, ~5 minutes;
-## results in benchmarks/results/, report in docs/benchmarks.md
+## make bench: the MHD scenarios of issue 13 (one patient and many, 16 clients, the no-op
+## request in the same run), 10 k documents, SQLite and PostgreSQL, 1 and 2 workers,
+## ~10 minutes; results in benchmarks/results/, report in docs/benchmarks.md with the
+## before/after table against BEFORE (main before issue 13's second pass; BEFORE= for none)
+BEFORE ?= docs/benchmarks/before-issue13.json
 bench: $(VENV)/.installed-bench wrk
 	$(BIN)/python benchmarks/run.py --quick --out benchmarks/results/bench-quick.json
-	$(BIN)/python benchmarks/report.py benchmarks/results/bench-quick.json
+	$(BIN)/python benchmarks/report.py benchmarks/results/bench-quick.json \
+		$(if $(BEFORE),--before $(BEFORE))
+	$(BIN)/python benchmarks/framework_floor.py
 	$(BIN)/python benchmarks/iti41_cpu.py
 
 ## make bench-xds: server CPU per document, XDS.b ITI-41 against FHIR ITI-65 (10 KB,

@@ -39,8 +39,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 LUA = ROOT / "lua"
 RESULTS = ROOT / "results"
-VENV_BIN = Path(sys.executable).parent
-OPENDMP = str(VENV_BIN / "opendmp")
+# The code under test: ``python -m opendmp`` with --src first on PYTHONPATH (default: this
+# checkout's src/), so that a worktree, or an exported older commit for a BEFORE run, is
+# measured rather than whatever the venv's console script points at.
+OPENDMP = [sys.executable, "-m", "opendmp"]
+SRC = ROOT.parent / "src"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_BENCH_DB = "opendmp_bench"
 INS_OID = "1.2.250.1.213.1.4.10"
@@ -48,6 +51,7 @@ BENCH_AUTHOR = "899700000013"
 BENCH_ORG = "1750000010"
 UID_PLACEHOLDER = "2.25.9" + "0" * 19  # same length as the ids deposit.lua generates
 DOCS_PER_RECORD = 100
+SPREAD_100K_RECORDS = 50  # records of two 100 KB documents: retrievals spread over patients
 
 
 @dataclass
@@ -84,6 +88,7 @@ async def reset_pg_database() -> None:
 def base_env(home: Path, db: str, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDMP_")}
     env.update(
+        PYTHONPATH=os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         OPENDMP_HOME=str(home),
         OPENDMP_MODE="development",
         OPENDMP_DEV_ISSUER="true",
@@ -101,40 +106,33 @@ def base_env(home: Path, db: str, port: int) -> dict[str, str]:
 def seed(env: dict[str, str], documents: int) -> dict[str, float]:
     records = max(1, documents // DOCS_PER_RECORD)
     started = time.perf_counter()
-    run([OPENDMP, "init"], env)
-    run(
-        [
-            OPENDMP,
-            "bench",
-            "seed",
-            "--records",
-            str(records),
-            "--docs-per-record",
-            str(DOCS_PER_RECORD),
-            "--size",
-            "10k",
-        ],
-        env,
-    )
-    # One more record of 100 KB documents for the ITI-68 retrievals.
-    run(
-        [
-            OPENDMP,
-            "bench",
-            "seed",
-            "--records",
-            "1",
-            "--docs-per-record",
-            str(DOCS_PER_RECORD),
-            "--size",
-            "100k",
-        ],
-        env,
-    )
+    run([*OPENDMP, "init"], env)
+    # Records 0..n-1: 100 documents of 10 KB each; record n: 100 documents of 100 KB (ITI-68
+    # on one patient); the next SPREAD_100K_RECORDS: two 100 KB documents each (spread).
+    for count, per_record, size in (
+        (records, DOCS_PER_RECORD, "10k"),
+        (1, DOCS_PER_RECORD, "100k"),
+        (SPREAD_100K_RECORDS, 2, "100k"),
+    ):
+        run(
+            [
+                *OPENDMP,
+                "bench",
+                "seed",
+                "--records",
+                str(count),
+                "--docs-per-record",
+                str(per_record),
+                "--size",
+                size,
+            ],
+            env,
+        )
     elapsed = time.perf_counter() - started
     return {
-        "records": records + 1,
-        "documents": (records + 1) * DOCS_PER_RECORD,
+        "records": records + 1 + SPREAD_100K_RECORDS,
+        "documents": (records + 1) * DOCS_PER_RECORD + 2 * SPREAD_100K_RECORDS,
+        "ten_kb_records": records,
         "seed_seconds": round(elapsed, 1),
     }
 
@@ -164,7 +162,7 @@ def start_server(
 ) -> tuple[subprocess.Popen[bytes], float]:
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [OPENDMP, "serve", "--port", str(port), "--workers", str(workers)],
+        [*OPENDMP, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -360,7 +358,7 @@ def prepare_deposit(folder: Path, size: int, patients: list[str]) -> None:
 def token(env: dict[str, str]) -> str:
     return run(
         [
-            OPENDMP,
+            *OPENDMP,
             "token",
             "professional",
             "--idnat",
@@ -378,8 +376,101 @@ def token(env: dict[str, str]) -> str:
     ).strip()
 
 
-def scenarios(work: Path, env: dict[str, str], records: int, clients: list[int]) -> list[Scenario]:
-    patients = [bench_ins(i) for i in range(min(records - 1, 2000))]
+NOOP = "no-op (/healthz)"
+
+
+def path_file(work: Path, name: str, paths: list[str]) -> dict[str, str]:
+    """Write one path per line for get.lua; the environment that points it there."""
+    (work / name).write_text("".join(f"{p}\n" for p in paths))
+    return {"BENCH_PATHS": str(work / name)}
+
+
+def documents_of(env: dict[str, str], patients: list[str], where: str) -> dict[str, list[str]]:
+    """Document ids of these patients (``where``: a condition on ``d.size``), by INS."""
+    listed = ", ".join(f"'{p}'" for p in patients)  # our own digits: no quoting issue
+    rows = asyncio.run(
+        query_documents(
+            env,
+            "SELECT p.ins_value, d.id FROM document d JOIN record r ON r.id = d.record_id "
+            f"JOIN patient p ON p.id = r.patient_id WHERE p.ins_value IN ({listed}) AND {where} "
+            "ORDER BY d.id",
+        )
+    )
+    found: dict[str, list[str]] = {}
+    for ins, doc in rows:
+        found.setdefault(str(ins), []).append(str(doc))
+    return found
+
+
+def mhd_scenarios(
+    work: Path, env: dict[str, str], records: int, clients: list[int]
+) -> list[Scenario]:
+    """The issue's MHD workload, each on one patient and spread over many, with the no-op
+    request first and last (its mean is the reference of the ratios). Searches and
+    retrievals use patients 0 .. n/2-1, deposits the other half, so that the documents
+    deposited by one server run do not change the next run's searches; the one-patient
+    deposit goes to patient n-1."""
+    half = max(1, min(records // 2, 1000))
+    readers = [bench_ins(i) for i in range(half)]
+    writers = [bench_ins(i) for i in range(half, min(records, 2 * half))] or readers
+    small = documents_of(env, readers, "d.size < 50000")
+    big_one = documents_of(env, [bench_ins(records)], "d.size > 50000")
+    spread = [bench_ins(records + 1 + i) for i in range(SPREAD_100K_RECORDS)]
+    big_many = documents_of(env, spread, "d.size > 50000")
+    for label, patients in (("one", [bench_ins(records - 1)]), ("many", writers)):
+        prepare_deposit(work / f"deposit-{label}", 10 * 1024, patients)
+    search = (
+        f"/fhir/DocumentReference?status=current&_count=20&patient.identifier=urn:oid:{INS_OID}%7C"
+    )
+    binary = "/fhir/Binary/"
+    raw = {"BENCH_ACCEPT": "*/*"}
+    plan = [
+        ("search, one patient", path_file(work, "s1", [search + readers[0]])),
+        ("search, many patients", path_file(work, "sn", [search + p for p in readers])),
+        (
+            "retrieve 10 KB, one patient",
+            path_file(work, "r1", [binary + d for d in small[readers[0]]]) | raw,
+        ),
+        (
+            "retrieve 10 KB, many patients",
+            path_file(work, "rn", [binary + docs[0] for docs in small.values()]) | raw,
+        ),
+        (
+            "retrieve 100 KB, one patient",
+            path_file(work, "b1", [binary + d for docs in big_one.values() for d in docs]) | raw,
+        ),
+        (
+            "retrieve 100 KB, many patients",
+            path_file(work, "bn", [binary + d for docs in big_many.values() for d in docs]) | raw,
+        ),
+    ]
+    noop = Scenario(NOOP, "get.lua", 0, path_file(work, "noop", ["/healthz"]))
+    result: list[Scenario] = []
+    for c in clients:
+        result.append(Scenario(noop.name, noop.script, c, noop.env))
+        result += [
+            Scenario(
+                f"ITI-67 {name}" if name.startswith("search") else f"ITI-68 {name}", "get.lua", c, e
+            )
+            for name, e in plan
+        ]
+        for label, many in (("one patient", "one"), ("many patients", "many")):
+            result.append(
+                Scenario(
+                    f"ITI-65 provide 10 KB, {label}",
+                    "deposit.lua",
+                    c,
+                    {"BENCH_DEPOSIT": str(work / f"deposit-{many}")},
+                )
+            )
+        result.append(Scenario(noop.name, noop.script, c, noop.env))
+    return result
+
+
+def classic_scenarios(
+    work: Path, env: dict[str, str], records: int, clients: list[int]
+) -> list[Scenario]:
+    patients = [bench_ins(i) for i in range(min(records, 2000))]
     for size, label in ((10 * 1024, "10k"), (100 * 1024, "100k")):
         prepare_deposit(work / f"deposit-{label}", size, patients)
     searches = work / "search-paths.txt"
@@ -460,56 +551,71 @@ def scenarios(work: Path, env: dict[str, str], records: int, clients: list[int])
     return result
 
 
-def bench_one(db: str, documents: int, args: argparse.Namespace) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix=f"opendmp-bench-{db}-"))
+def measure(
+    sc: Scenario, port: int, pids: list[int], args: argparse.Namespace, env: dict[str, str]
+) -> dict[str, Any]:
+    wrk(sc, port, args.warmup, env)  # warm caches and connection pools
+    cpu0 = cpu_seconds(pids)
+    res = wrk(sc, port, args.duration, env)
+    cpu = cpu_seconds(pids) - cpu0
+    res.update(
+        scenario=sc.name,
+        clients=sc.connections,
+        throughput_rps=round(res["requests"] / res["duration_s"], 1),
+        server_cpu_ms_per_request=round(1000 * cpu / max(res["requests"], 1), 3),
+        driver_cpu_ms_per_request=round(1000 * res["driver_cpu_s"] / max(res["requests"], 1), 3),
+        errors=sum(res[f"errors_{k}"] for k in ("status", "connect", "read", "write", "timeout")),
+    )
+    print(
+        f"  {sc.name:45s} c={sc.connections:<3d} {res['throughput_rps']:>8.1f} req/s "
+        f"p50 {res['p50_ms']:.1f} p95 {res['p95_ms']:.1f} p99 {res['p99_ms']:.1f} ms "
+        f"errors {res['errors']} cpu {res['server_cpu_ms_per_request']:.2f} ms/req",
+        flush=True,
+    )
+    return res
+
+
+def with_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each result's throughput over the no-op's (mean of its measures at the same number of
+    clients, on the same server, in the same run): what compares across noisy runs."""
+    for res in results:
+        noops = [
+            r["throughput_rps"]
+            for r in results
+            if r["scenario"] == NOOP and r["clients"] == res["clients"]
+        ]
+        if noops and res["scenario"] != NOOP:
+            res["noop_rps"] = round(sum(noops) / len(noops), 1)
+            res["ratio_to_noop"] = round(res["throughput_rps"] / res["noop_rps"], 3)
+    return results
+
+
+def serve_and_measure(
+    env: dict[str, str], work: Path, dataset: dict[str, Any], workers: int, args: argparse.Namespace
+) -> dict[str, Any]:
     port = free_port()
-    env = base_env(work / "home", db, port)
-    if db == "postgresql":
-        asyncio.run(reset_pg_database())
-    print(f"[{db} {documents:,} documents] seeding…", flush=True)
-    dataset = seed(env, documents)
-    proc, startup = start_server(env, port, args.workers)
+    env = {**env, "OPENDMP_PORT": str(port), "OPENDMP_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+    print(f"  -- opendmp serve --workers {workers}", flush=True)
+    proc, startup = start_server(env, port, workers)
     try:
         env["BENCH_TOKEN"] = token(env)
-        plan = scenarios(work, env, int(dataset["records"]), args.clients)
+        records = int(dataset["ten_kb_records"])
+        plan = PLANS[args.plan](work / f"w{workers}", env, records, args.clients)
+        time.sleep(0.5)  # uvicorn forks its workers after the first one answers
         pids = server_pids(proc)
-        out: list[dict[str, Any]] = []
-        for sc in plan:
-            if args.only and not any(o in sc.name for o in args.only):
-                continue
-            wrk(sc, port, args.warmup, env)  # warm caches and connection pools
-            cpu0 = cpu_seconds(pids)
-            res = wrk(sc, port, args.duration, env)
-            cpu = cpu_seconds(pids) - cpu0
-            res.update(
-                scenario=sc.name,
-                clients=sc.connections,
-                throughput_rps=round(res["requests"] / res["duration_s"], 1),
-                server_cpu_ms_per_request=round(1000 * cpu / max(res["requests"], 1), 3),
-                driver_cpu_ms_per_request=round(
-                    1000 * res["driver_cpu_s"] / max(res["requests"], 1), 3
-                ),
-                errors=res["errors_status"]
-                + res["errors_connect"]
-                + res["errors_read"]
-                + res["errors_write"]
-                + res["errors_timeout"],
-            )
-            print(
-                f"  {sc.name:45s} c={sc.connections:<3d} {res['throughput_rps']:>8.1f} req/s "
-                f"p50 {res['p50_ms']:.1f} p95 {res['p95_ms']:.1f} p99 {res['p99_ms']:.1f} ms "
-                f"errors {res['errors']} cpu {res['server_cpu_ms_per_request']:.2f} ms/req",
-                flush=True,
-            )
-            out.append(res)
+        out = [
+            measure(sc, port, pids, args, env)
+            for sc in plan
+            if not args.only or sc.name == NOOP or any(o in sc.name for o in args.only)
+        ]
         return {
-            "database": db,
+            "database": dataset["database"],
             "documents": dataset["documents"],
             "dataset": dataset,
             "startup_seconds": round(startup, 2),
             "peak_rss_mb": peak_rss_mb(pids),
-            "workers": args.workers,
-            "results": out,
+            "workers": workers,
+            "results": with_ratios(out),
         }
     finally:
         proc.send_signal(signal.SIGINT)
@@ -517,11 +623,46 @@ def bench_one(db: str, documents: int, args: argparse.Namespace) -> dict[str, An
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def bench_one(db: str, documents: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Seed one database, then one server per worker count on it."""
+    work = Path(tempfile.mkdtemp(prefix=f"opendmp-bench-{db}-"))
+    env = base_env(work / "home", db, free_port())
+    if db == "postgresql":
+        asyncio.run(reset_pg_database())
+    print(f"[{db} {documents:,} documents] seeding…", flush=True)
+    dataset = seed(env, documents) | {"database": db}
+    try:
+        runs = []
+        for workers in args.workers:
+            (work / f"w{workers}").mkdir()
+            runs.append(serve_and_measure(env, work, dataset, workers, args))
+        return runs
+    finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
 
+PLANS = {
+    "mhd": mhd_scenarios,
+    "classic": classic_scenarios,
+    "all": lambda *a: mhd_scenarios(*a) + classic_scenarios(*a),
+}
+
+
+def code_version() -> str:
+    """The commit of the measured src/ (and whether it has uncommitted changes)."""
+    try:
+        head = run(["git", "-C", str(SRC), "rev-parse", "--short", "HEAD"], dict(os.environ))
+        dirty = run(["git", "-C", str(SRC), "status", "--porcelain", "."], dict(os.environ))
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return f"{SRC} (not a git checkout)"
+    return head.strip() + (" + uncommitted changes" if dirty.strip() else "")
+
+
 def main() -> None:
+    global SRC  # read by base_env and code_version: one value per process
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -530,21 +671,31 @@ def main() -> None:
     parser.add_argument("--clients", default="1,16")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="10 k documents, 6 s per scenario")
+    parser.add_argument("--workers", default="1,2", help="server runs, comma list")
+    parser.add_argument("--plan", choices=sorted(PLANS), default="all")
+    parser.add_argument("--src", default=str(SRC), help="the src/ of the code to measure")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="make bench: 10 k documents, the issue's MHD scenarios, 16 clients, 4 s each",
+    )
     parser.add_argument("--only", action="append", help="run scenarios whose name contains this")
     parser.add_argument("--keep", action="store_true", help="keep the temporary OPENDMP_HOMEs")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.duration = "10000", 6
+        args.sizes, args.duration, args.warmup = "10000", 4, 1
+        args.plan, args.clients = "mhd", "16"
+    SRC = Path(args.src).resolve()
     args.clients = [int(c) for c in args.clients.split(",")]
+    args.workers = [int(w) for w in args.workers.split(",")]
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk (make bench does it)")
     runs = [
-        bench_one(db, int(size), args)
+        run
         for size in args.sizes.split(",")
         for db in args.databases.split(",")
+        for run in bench_one(db, int(size), args)
     ]
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -558,6 +709,7 @@ def main() -> None:
                     "python": platform.python_version(),
                     "platform": platform.platform(),
                 },
+                "code": code_version(),
                 "runs": runs,
             },
             indent=2,

@@ -96,12 +96,25 @@ def _serve(s: Settings, workers: int) -> None:
         uvicorn.run(create_app(s), **server_options(s))
 
 
+def default_workers() -> int:
+    """One worker process per core this process may run on: a worker is CPU-bound in one
+    Python thread, so fewer leave cores idle (docs/benchmarks.md, workers)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="worker processes (default: one per core)"),
+    ] = None,
 ) -> None:
     """Serve the API and portals."""
+    workers = workers or default_workers()
     try:
         overrides: dict[str, Any] = {}
         if host:

@@ -60,7 +60,8 @@ from opendmp.fhir.openapi import (
     resource_schema,
 )
 from opendmp.fhir.outcome import XDS_ERROR_SYSTEM, information, issue, outcome
-from opendmp.fhir.validation import InvalidResource, validate_resource
+from opendmp.fhir.shapes import check_resource
+from opendmp.fhir.validation import InvalidResource
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents.deposit import (
     DepositWarning,
@@ -117,7 +118,7 @@ def _parsed(body: bytes, content_type: str | None, limits: RequestLimits | None)
             )
     if data is None:
         data = parse_resource(body, content_type)
-    validate_resource(data)
+    check_resource(data)
     return data
 
 

@@ -105,6 +105,13 @@ def _is_url(base: Any) -> bool:
 
 
 def _check_primitive(value: Any, base: Any, where: str) -> None:
+    error = _primitive_type_error(value, base)
+    if error is not None:
+        raise InvalidResource(f"{where}: {error}", expression=where)
+
+
+def _primitive_type_error(value: Any, base: Any) -> str | None:
+    """What is wrong with the JSON type of ``value`` for the primitive ``base``, if any."""
     if base is bool:
         ok = isinstance(value, bool)
         expected = "a boolean"
@@ -118,11 +125,8 @@ def _check_primitive(value: Any, base: Any, where: str) -> None:
         ok = isinstance(value, str)
         expected = "a string"
     else:
-        return
-    if not ok:
-        raise InvalidResource(
-            f"{where}: expected {expected}, got JSON {type(value).__name__}", expression=where
-        )
+        return None
+    return None if ok else f"expected {expected}, got JSON {type(value).__name__}"
 
 
 def strict_json_types(data: Any, model: type[BaseModel], where: str) -> None:

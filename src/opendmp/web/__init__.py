@@ -9,11 +9,12 @@ headers; ``app.py`` hands portal errors to :func:`error_response`.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendmp.domain.errors import OpenDMPError
 from opendmp.web import i18n
@@ -38,7 +39,10 @@ SECURITY_HEADERS = {
 
 
 def is_portal(request: Request) -> bool:
-    path = request.url.path
+    return _is_portal_path(request.url.path)
+
+
+def _is_portal_path(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in PORTAL_PREFIXES)
 
 
@@ -94,16 +98,33 @@ def install(app: FastAPI) -> None:
         )
         return response
 
-    @app.middleware("http")
-    async def portal_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        if is_portal(request):
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            if not request.url.path.startswith("/static/"):
-                # Pages carry personal data (identities, credentials): never stored.
-                response.headers["Cache-Control"] = "no-store"
-                response.headers["Pragma"] = "no-cache"
-        return response
+    app.add_middleware(PortalHeaders)
+
+
+class PortalHeaders:
+    """The portals' security and no-store headers, as plain ASGI: the API's requests
+    (``/fhir``, ``/xds``…) pass straight through, with no ``BaseHTTPMiddleware`` task group
+    and memory streams per request (docs/benchmarks.md, framework floor)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not _is_portal_path(path):
+            await self.app(scope, receive, send)
+            return
+        no_store = not path.startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if no_store:
+                    # Pages carry personal data (identities, credentials): never stored.
+                    headers["Cache-Control"] = "no-store"
+                    headers["Pragma"] = "no-cache"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -12,6 +12,12 @@ A professional's search or read is an access to the record (docs/rules.md §5):
 Both run after the access was audited: the audit append locks the record's chain head until
 the transaction ends, so two concurrent reads by one professional serialise on it and the
 outbox check below cannot let both enqueue.
+
+Once the check has *found* today's message for a professional and a record (a committed
+row), this process remembers it until the day ends (``_ALREADY_TOLD``), so that the next
+consultations of the day skip the outbox look-up: one statement less per search and read
+(docs/benchmarks.md, "fewer round trips"). What it remembers was read from the database,
+never what a transaction still open wrote, so a rolled-back message is not remembered.
 """
 
 from __future__ import annotations
@@ -104,6 +110,18 @@ def _day_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
+# (record id, professional, start of the patient's day) of messages found queued; bounded,
+# emptied when full (the look-up then runs again, as if the process had restarted).
+_ALREADY_TOLD: set[tuple[Any, str, dt.datetime]] = set()
+_ALREADY_TOLD_MAX = 50_000
+
+
+def _remember_told(key: tuple[Any, str, dt.datetime]) -> None:
+    if len(_ALREADY_TOLD) >= _ALREADY_TOLD_MAX:
+        _ALREADY_TOLD.clear()
+    _ALREADY_TOLD.add(key)
+
+
 def _marker(actor: Professional) -> str:
     # The payload is canonical JSON written below; this fragment names the professional.
     return f'"professional":"{actor.idnat}"'
@@ -126,6 +144,9 @@ async def notify_access_once_a_day(
     if not patient.email:
         return False
     start, end = _day_bounds(now)
+    key = (record.id, actor.idnat, start)
+    if key in _ALREADY_TOLD:
+        return False
     already = (
         await session.execute(
             select(m.Outbox.id)
@@ -140,6 +161,7 @@ async def notify_access_once_a_day(
         )
     ).first()
     if already is not None:
+        _remember_told(key)
         return False
     organization = ""
     if actor.organization:
