@@ -36,7 +36,7 @@ from opendmp.services.records.lifecycle import (
 )
 from opendmp.web.common import ctx_of, field, language
 from opendmp.web.forms import emergency_choices
-from opendmp.web.patient.export import export_zip
+from opendmp.web.patient.export import export_archive
 from opendmp.web.patient.history import emergency_notices
 from opendmp.web.patient.session import Signed, page, patient_form, require_full
 from opendmp.web.patient.texts import (
@@ -288,7 +288,7 @@ async def export(request: Request) -> Response:
     await patient_form(request, signed)
     ctx = ctx_of(request)
     exported = await export_record(ctx, actor=signed.actor, ins=signed.ins)
-    archive = export_zip(exported, base_url=ctx.base_url, lang=language(request))
+    archive = await export_archive(exported, base_url=ctx.base_url, lang=language(request))
     stamp = exported.exported_at.astimezone(PARIS).strftime("%Y%m%d")
     return Response(
         archive,

@@ -26,6 +26,20 @@ def when(value: dt.datetime | None, lang: str) -> str:
     return f"{shown:%d/%m/%Y %H:%M}" if lang == "fr" else f"{shown:%Y-%m-%d %H:%M}"
 
 
+def offset(value: dt.datetime) -> str:
+    """The UTC offset of a moment in French time, as people write it: ``UTC+01:00``."""
+    return "UTC" + local(value).isoformat()[-6:]
+
+
+def stamped(value: dt.datetime, lang: str, *, time: bool = True) -> str:
+    """A moment in French time with its offset made explicit (letters, files leaving the
+    portal: a reader elsewhere or in another season knows which time it is); ``time=False``
+    gives the French day alone."""
+    if not time:
+        return day(value, lang)
+    return f"{when(value, lang)} ({offset(value)})"
+
+
 def day(value: dt.datetime | dt.date | None, lang: str) -> str:
     if value is None:
         return "—"
