@@ -214,3 +214,17 @@ def test_grouping_keeps_apart_other_actors_actions_and_what_lies_outside_the_win
     assert groups[0].event_ids == (6, 4, 3)
     assert groups[0].earliest == t0 - GROUP_WINDOW
     assert group_entries([]) == []
+
+
+async def test_a_newborns_record_opened_after_midnight_in_paris_is_not_born_tomorrow(
+    ctx: ServiceContext, clock: Clock
+) -> None:
+    """At 23:30 UTC on 1 March it is 2 March in Paris: a baby born that day is not "born in
+    the future" (the check used the UTC day before issue 15)."""
+    from opendmp.services.records import lifecycle
+    from tests.factories import OPERATOR, make_ins, new_record
+
+    clock.now = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)
+    request = new_record(make_ins(), clock.now, birth_date=dt.date(2026, 3, 2))
+    view = await lifecycle.create_record(ctx, actor=OPERATOR, request=request)
+    assert view.status.value == "active"
