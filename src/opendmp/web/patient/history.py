@@ -58,12 +58,13 @@ def _row(group: HistoryGroup, reader: Actor, lang: str) -> dict[str, Any]:
     document = None
     if entry.document_title is not None:
         document = entry.document_title
-        if entry.document_type:
-            document += f" ({type_label(entry.document_type, lang)})"
+        kind = type_label(entry.document_type, lang) if entry.document_type else None
+        if kind and kind.casefold() != document.casefold():
+            document += f" ({kind})"
     return {
         "id": entry.event_id,
         "when": when(entry.time, lang),
-        "since": when(group.earliest, lang) if group.count > 1 else None,
+        "since": since if (since := when(group.earliest, lang)) != when(entry.time, lang) else None,
         "iso": entry.time.astimezone(PARIS).isoformat(timespec="minutes"),
         "count": group.count,
         "who": _who(group, reader),
