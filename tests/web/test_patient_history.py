@@ -228,3 +228,21 @@ async def test_a_newborns_record_opened_after_midnight_in_paris_is_not_born_tomo
     request = new_record(make_ins(), clock.now, birth_date=dt.date(2026, 3, 2))
     view = await lifecycle.create_record(ctx, actor=OPERATOR, request=request)
     assert view.status.value == "active"
+
+
+async def test_the_desk_records_consent_in_paris_time_with_its_offset(
+    client: httpx.AsyncClient, ctx: ServiceContext, clock: Clock
+) -> None:
+    """Item 7: the desk said "23:30 UTC" on 1 March; a person at the desk reads the Paris
+    time, 00:30 on 2 March, with its offset — and in summer the offset changes."""
+    from tests.web.conftest import sign_in as desk_sign_in
+    from tests.web.test_desk import IDENTITY, consent_page
+
+    clock.now = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)
+    await desk_sign_in(client, "desk")
+    page = unescape((await consent_page(client, IDENTITY)).text)
+    assert "le 02/03/2026 00:30 (UTC+01:00)" in page and "UTC." not in page
+    clock.now = dt.datetime(2026, 7, 14, 22, 30, tzinfo=dt.UTC)
+    await desk_sign_in(client, "desk")
+    page = unescape((await consent_page(client, IDENTITY)).text)
+    assert "le 15/07/2026 00:30 (UTC+02:00)" in page
