@@ -246,3 +246,17 @@ async def test_the_desk_records_consent_in_paris_time_with_its_offset(
     await desk_sign_in(client, "desk")
     page = unescape((await consent_page(client, IDENTITY)).text)
     assert "le 15/07/2026 00:30 (UTC+02:00)" in page
+
+
+def test_a_representative_reads_the_holders_own_events_as_the_holders_not_an_ins() -> None:
+    from opendmp.domain.actors import LegalRepresentative, Patient
+    from opendmp.web.patient.history import _row
+
+    t0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+    holder = dataclasses.replace(
+        _entry(1, t0), actor_kind="patient", actor_id="1.2.250.1.213.1.4.8|280017512345678"
+    )
+    [group] = group_entries([holder])
+    representative = LegalRepresentative("r-1", holder.actor_id, "MTH")
+    assert _row(group, representative, "fr")["who"] == "holder"
+    assert _row(group, Patient(ins=holder.actor_id), "fr")["who"] == "you"

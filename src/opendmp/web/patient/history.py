@@ -49,6 +49,8 @@ def _who(group: HistoryGroup, reader: Actor) -> str:
     entry = group.latest
     if entry.actor_id == reader.actor_id:
         return "you"
+    if entry.actor_kind == "patient":
+        return "holder"  # read by a representative: the patient, not their INS
     return entry.actor_kind if entry.actor_kind in {"system", "operator"} else "named"
 
 
