@@ -745,7 +745,7 @@ async def test_the_history_shows_accesses_highlights_emergencies_and_takes_repor
     assert "<caption" in page.text
     assert "TESTPRO33 Dominique" in page.text
     assert "URGENCE — bris de glace" in page.text  # words, not only a colour
-    assert 'class="emergency"' in page.text
+    assert 'class="emergency-row"' in page.text
     assert "a consulté un document" in page.text
     assert "TESTPRO31 Dominique" in page.text  # the deposit
     only = await client.get("/patient/historique", params={"pro": rescuer.idnat})

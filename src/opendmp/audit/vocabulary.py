@@ -67,6 +67,7 @@ class AuditAction(StrEnum):
     NOTIFICATION_PREFERENCES_SET = "access:notification-preferences:set"
     PREFERENCES_READ = "access:preferences:read"
     EMERGENCY_OPEN = "access:emergency:open"
+    EMERGENCY_ACKNOWLEDGED = "access:emergency:acknowledged"  # the holder saw the notice
     MY_PATIENTS_LIST = "access:my-patients:list"
     REPRESENTATIVE_ADD = "access:representative:add"
     REPRESENTATIVE_REMOVE = "access:representative:remove"
@@ -273,6 +274,14 @@ MEANINGS: dict[AuditAction, Meaning] = {
     ),
     A.EMERGENCY_OPEN: _m(
         RECORD, None, None, "E", "a ouvert un accès d'urgence", "opened an emergency access"
+    ),
+    A.EMERGENCY_ACKNOWLEDGED: _m(
+        RECORD,
+        None,
+        None,
+        "R",
+        "a pris connaissance d'accès d'urgence",
+        "acknowledged emergency accesses",
     ),
     A.MY_PATIENTS_LIST: _m(
         REST,

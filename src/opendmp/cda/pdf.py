@@ -24,11 +24,14 @@ def _font(name: str) -> Traversable:
     return resources.files("opendmp.data").joinpath("fonts", name)
 
 
-def make_pdf(title: str, lines: list[str], *, created: datetime | None = None) -> bytes:
-    """A one-page A4 PDF: ``title`` in bold, then ``lines`` as wrapped paragraphs.
+def make_pdf(
+    title: str, lines: list[str], *, created: datetime | None = None, paginate: bool = False
+) -> bytes:
+    """An A4 PDF: ``title`` in bold, then ``lines`` as wrapped paragraphs.
 
-    Text that does not fit on one page is cut (no second page is added): callers keep
-    their content short. ``created`` must be timezone-aware.
+    One page unless ``paginate``: text that does not fit is then cut (no second page is
+    added), so callers keep their content short; with ``paginate`` (a document's narrative)
+    pages are added as needed. ``created`` must be timezone-aware.
     """
     when = created or DEFAULT_CREATED
     if when.tzinfo is None:
@@ -38,7 +41,7 @@ def make_pdf(title: str, lines: list[str], *, created: datetime | None = None) -
     pdf.set_creator("OpenDMP")
     pdf.set_producer("OpenDMP")
     pdf.set_title(title)
-    pdf.set_auto_page_break(auto=False)
+    pdf.set_auto_page_break(auto=paginate, margin=20)
     with resources.as_file(_font("DejaVuSans.ttf")) as regular:
         pdf.add_font(FONT_FAMILY, "", str(regular))
     with resources.as_file(_font("DejaVuSans-Bold.ttf")) as bold:
@@ -52,7 +55,7 @@ def make_pdf(title: str, lines: list[str], *, created: datetime | None = None) -
     pdf.set_font(FONT_FAMILY, "", 11)
     bottom = pdf.h - 20
     for line in lines:
-        if pdf.get_y() + 6 > bottom:
+        if not paginate and pdf.get_y() + 6 > bottom:
             break
         pdf.multi_cell(0, 6, line or " ", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

@@ -208,6 +208,18 @@ def render_structured_body(data: bytes) -> RenderedDocument:
     Raises ``InvalidInput`` (``invalid-cda``) when the document has no structured body, and
     the parser's errors for malformed XML or a DOCTYPE.
     """
+    title, sections = structured_sections(data)
+    return RenderedDocument(title=title, html="".join(_section(section, 1) for section in sections))
+
+
+def plain_text(element: etree._Element) -> str:
+    """The text below ``element`` (not that of script/style), whitespace collapsed."""
+    return " ".join(html.unescape(_text_only(element)).split())
+
+
+def structured_sections(data: bytes) -> tuple[str | None, list[etree._Element]]:
+    """The document's title and its top-level sections (``render_structured_body`` says
+    what is refused)."""
     root = parse_xml(data)
     if root.tag != f"{{{HL7_V3}}}ClinicalDocument":
         raise InvalidInput("invalid CDA: not a ClinicalDocument", code="invalid-cda")
@@ -215,12 +227,10 @@ def render_structured_body(data: bytes) -> RenderedDocument:
     if body is None:
         raise InvalidInput("invalid CDA: no structuredBody", code="invalid-cda")
     title_node = root.find(f"{{{HL7_V3}}}title")
-    title = (
-        " ".join(html.unescape(_text_only(title_node)).split()) if title_node is not None else None
-    )
+    title = plain_text(title_node) if title_node is not None else None
     sections = [
-        _section(section, 1)
+        section
         for component in body.findall(f"{{{HL7_V3}}}component")
         for section in component.findall(f"{{{HL7_V3}}}section")
     ]
-    return RenderedDocument(title=title or None, html="".join(sections))
+    return title or None, sections

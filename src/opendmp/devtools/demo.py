@@ -19,6 +19,7 @@ from opendmp.domain.actors import CardKind, Professional
 from opendmp.domain.codes import type_label
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, luhn_check_digit, parse_ins, with_ins_key
+from opendmp.domain.local_time import paris_date
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.services.documents import DocumentSubmission, deposit_document
@@ -355,7 +356,7 @@ async def _deposit(
             "Document de démonstration — données fictives.",
             f"Patient : {patient.birth_name} {patient.given}",
             f"Auteur : {author.actor.name}",
-            f"Date : {when:%d/%m/%Y}",
+            f"Date : {paris_date(when):%d/%m/%Y}",
         ],
     )
     doc_root = f"2.25.{uuid.uuid4().int}"

@@ -164,8 +164,16 @@ def _deny(actor: Actor, reason: Reason) -> Decision:
 
 _NO_RECORD_NEEDED = frozenset({Action.CHECK_EXISTENCE, Action.CREATE_RECORD})
 # Lifecycle actions that make sense on a closed record; the state machine has the last word.
+# EXPORT too: the patient keeps the right to take their data until the record is destroyed
+# (issue 15; docs/rules.md §2); the actor rules still keep it to the patient.
 _CLOSED_RECORD_OK = frozenset(
-    {Action.READ_RECORD_STATUS, Action.REACTIVATE, Action.REQUEST_DESTRUCTION, Action.DESTROY}
+    {
+        Action.READ_RECORD_STATUS,
+        Action.REACTIVATE,
+        Action.REQUEST_DESTRUCTION,
+        Action.DESTROY,
+        Action.EXPORT,
+    }
 )
 
 

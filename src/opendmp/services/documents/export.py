@@ -16,19 +16,21 @@ way out if records outgrow that.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
+from opendmp.domain.records import RecordStatus
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.guarded import guarded
+from opendmp.services.core.guarded import Guarded, guarded
 from opendmp.services.documents.views import DocumentView, data_key_of, document_view
 from opendmp.services.records.history import HistoryEntry, history_entries
 from opendmp.storage import models as m
+from opendmp.storage.document_filter import readable_documents
 
 __all__ = ["ExportedDocument", "RecordExport", "export_record"]
 
@@ -67,11 +69,28 @@ class RecordExport:
     ins_value: str
     documents: list[ExportedDocument]
     history: list[HistoryEntry]  # newest first, as the patient sees it
+    patient_name: str = ""  # given names and birth name: the history names the holder
+
+
+def _exportable(g: Guarded) -> ColumnElement[bool]:
+    """The documents the patient reads in their record. ``EXPORT`` was decided on the record
+    as it is (a closed one included: the holder takes their data until the destruction);
+    which documents is the read rules' answer for its content, as when it was open."""
+    facts = replace(g.who.facts, record_status=RecordStatus.ACTIVE)
+    return readable_documents(
+        record_id=g.record.id,
+        actor=g.actor,
+        facts=facts,
+        matrix=g.ctx.matrix,
+        actor_professional_id=g.who.professional_id,
+        actor_organization_id=g.who.organization_id,
+    )
 
 
 async def export_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> RecordExport:
     """Everything the patient may export; audited ``record:record:export`` (the policy keeps
-    it to the patient: not a representative, not a professional)."""
+    it to the patient: not a representative, not a professional; a closed record too, until
+    its destruction)."""
     async with guarded(
         ctx,
         actor=actor,
@@ -85,7 +104,7 @@ async def export_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Recor
             (
                 await session.execute(
                     select(m.Document)
-                    .where(g.readable_documents())
+                    .where(_exportable(g))
                     .order_by(m.Document.deposited_at, m.Document.id)
                 )
             ).scalars()
@@ -103,4 +122,5 @@ async def export_record(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> Recor
         history = await history_entries(session, record_id=record.id, actor=actor)
         await g.audit(AuditAction.RECORD_EXPORT, {"documents": len(docs), "events": len(history)})
         await g.uow.commit()
-        return RecordExport(now, patient.ins_oid, patient.ins_value, exported, history)
+        name = f"{patient.given_names} {patient.birth_name}"
+        return RecordExport(now, patient.ins_oid, patient.ins_value, exported, history, name)

@@ -30,6 +30,7 @@ from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import guarded
+from opendmp.services.documents.affordances import Affordances, allowed_actions
 from opendmp.services.documents.consultation import consulted
 from opendmp.services.documents.lookup import locate_document_in
 from opendmp.services.documents.views import DocumentView, data_key_of, document_view
@@ -67,7 +68,7 @@ async def _consultation(
     document_id: uuid.UUID,
     part: str,
     uow: UnitOfWork | None = None,
-) -> tuple[DocumentView, bytes]:
+) -> tuple[DocumentView, bytes, Affordances]:
     """Steps 1–4 of the module docstring (a refusal is audited and committed by the gate),
     then the content unless ``part`` is "metadata" (empty then), the consultation audited
     and its obligations carried out, committed (in ``uow`` when the caller has one)."""
@@ -90,24 +91,38 @@ async def _consultation(
             )
         await consulted(g, AuditAction.DOCUMENT_READ, {"part": part})
         await g.uow.commit()
-        return document_view(doc), content
+        return document_view(doc), content, allowed_actions(g)
 
 
 async def read_document(
     ctx: ServiceContext, *, actor: Actor, ins: Ins, document_id: uuid.UUID
 ) -> tuple[DocumentView, bytes]:
     """Return a document's metadata and decrypted content, audited as a consultation."""
-    return await _consultation(ctx, actor=actor, ins=ins, document_id=document_id, part="content")
+    view, content, _ = await _consultation(
+        ctx, actor=actor, ins=ins, document_id=document_id, part="content"
+    )
+    return view, content
 
 
 async def read_document_metadata(
     ctx: ServiceContext, *, actor: Actor, ins: Ins, document_id: uuid.UUID
 ) -> DocumentView:
     """A document's metadata alone (FHIR ``GET DocumentReference/<id>``), audited likewise."""
-    view, _ = await _consultation(
+    view, _, _ = await _consultation(
         ctx, actor=actor, ins=ins, document_id=document_id, part="metadata"
     )
     return view
+
+
+async def read_document_for_page(
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, document_id: uuid.UUID
+) -> tuple[DocumentView, Affordances]:
+    """A document's metadata, audited like ``read_document_metadata``, with the actions the
+    policy allows the reader on it (``affordances``): what a portal page offers."""
+    view, _, allowed = await _consultation(
+        ctx, actor=actor, ins=ins, document_id=document_id, part="metadata"
+    )
+    return view, allowed
 
 
 async def stream_document(
@@ -138,7 +153,7 @@ async def stream_located_document(
         if found is None:
             return None
         check_patient(found.ins)
-        view, content = await _consultation(
+        view, content, _ = await _consultation(
             ctx,
             actor=actor,
             ins=found.ins,

@@ -7,20 +7,27 @@ representative) sees the whole history, less the events about documents hidden f
 trace "Dr X deposited a document" would otherwise disclose what the author chose to keep
 back until the announcement consultation. The events reappear once the document is visible.
 Who else may read it is the policy's ``READ_HISTORY``.
+
+Each entry names the establishment (``organization``'s name for the Struct_IdNat the event
+carries) and, for the patient or a representative, the document the event is about (its
+title and type: only documents that reader may see remain in their history, so naming them
+discloses nothing). ``group_entries`` folds repeated events for a reader (issue 15) and
+``HistoryFilter.hide_own_views`` leaves out the reader's own page views.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import orjson
 from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
-from opendmp.domain.actors import AccessMode, Actor, LegalRepresentative, Patient
+from opendmp.domain.actors import AccessMode, Actor, ActorKind, LegalRepresentative, Patient
 from opendmp.domain.errors import InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
@@ -28,10 +35,50 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import guarded
 from opendmp.storage import models as m
 
-__all__ = ["HistoryEntry", "history_entries", "read_history", "report_access"]
+__all__ = [
+    "GROUP_WINDOW",
+    "HistoryEntry",
+    "HistoryFilter",
+    "HistoryGroup",
+    "group_entries",
+    "history_entries",
+    "read_history",
+    "report_access",
+]
 
 MAX_HISTORY = 1000
 MAX_COMMENT = 2000
+# Repeated events of one actor (same action, document, mode and outcome) within this window
+# of the group's latest are one line with a count: a consultation is a burst of events.
+GROUP_WINDOW = dt.timedelta(minutes=30)
+# What a patient or a representative does by merely opening a page of the portal: hidden
+# from their own history by default (``HistoryFilter.hide_own_views``).
+OWN_PAGE_VIEWS = frozenset(
+    {
+        AuditAction.RECORD_READ_STATUS,
+        AuditAction.HISTORY_READ,
+        AuditAction.DOCUMENT_SEARCH,
+        AuditAction.DOCUMENT_READ,
+        AuditAction.ACCESS_LIST_READ,
+        AuditAction.PREFERENCES_READ,
+        AuditAction.SUBMISSION_SET_SEARCH,
+    }
+)
+_HOLDER_KINDS = (ActorKind.PATIENT.value, ActorKind.REPRESENTATIVE.value)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    """Which events: ``since <= time < until``, one professional's, emergencies only,
+    those after an event id, without the holder's own page views; at most ``limit``."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    professional_idnat: str | None = None
+    emergency_only: bool = False
+    after_event_id: int | None = None
+    hide_own_views: bool = False
+    limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +97,19 @@ class HistoryEntry:
     target_document_id: uuid.UUID | None
     emergency: bool
     transaction: str | None = None  # the IHE transaction it came by, if not the vocabulary's
+    organization_name: str | None = None  # the directory's name of ``actor_organization``
+    document_title: str | None = None  # to the patient/representative only (module docstring)
+    document_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryGroup:
+    """Consecutive repetitions of one event, newest first (``group_entries``)."""
+
+    latest: HistoryEntry
+    earliest: dt.datetime
+    count: int
+    event_ids: tuple[int, ...] = field(default=())
 
 
 def _transaction(details: str | None) -> str | None:
@@ -57,7 +117,12 @@ def _transaction(details: str | None) -> str | None:
     return via if isinstance(via, str) else None
 
 
-def _entry(event: m.AuditEvent) -> HistoryEntry:
+def _entry(
+    event: m.AuditEvent,
+    organization: str | None = None,
+    title: str | None = None,
+    type_code: str | None = None,
+) -> HistoryEntry:
     return HistoryEntry(
         event_id=event.id,
         time=event.time,
@@ -73,7 +138,33 @@ def _entry(event: m.AuditEvent) -> HistoryEntry:
         target_document_id=event.target_document_id,
         emergency=event.access_mode != AccessMode.NORMAL.value,
         transaction=_transaction(event.details),
+        organization_name=organization,
+        document_title=title,
+        document_type=type_code,
     )
+
+
+def _conditions(wanted: HistoryFilter) -> list[ColumnElement[bool]]:
+    event = m.AuditEvent
+    found: list[ColumnElement[bool]] = []
+    if wanted.since is not None:
+        found.append(event.time >= wanted.since)
+    if wanted.until is not None:
+        found.append(event.time < wanted.until)
+    if wanted.professional_idnat is not None:
+        found.append(event.actor_kind == ActorKind.PROFESSIONAL.value)
+        found.append(event.actor_id == wanted.professional_idnat)
+    if wanted.emergency_only:
+        found.append(event.access_mode != AccessMode.NORMAL.value)
+    if wanted.after_event_id is not None:
+        found.append(event.id > wanted.after_event_id)
+    if wanted.hide_own_views:
+        own_view = and_(
+            event.actor_kind.in_(_HOLDER_KINDS),
+            event.action.in_([str(action) for action in OWN_PAGE_VIEWS]),
+        )
+        found.append(not_(own_view))
+    return found
 
 
 async def history_entries(
@@ -81,38 +172,72 @@ async def history_entries(
     *,
     record_id: uuid.UUID,
     actor: Actor,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    professional_idnat: str | None = None,
-    limit: int | None = None,
+    wanted: HistoryFilter | None = None,
 ) -> list[HistoryEntry]:
     """The record's events as ``actor`` may see them, newest first, in the caller's
     transaction and *after* the caller's policy check (``read_history``, the export)."""
-    query = select(m.AuditEvent).where(m.AuditEvent.record_id == record_id)
-    if since is not None:
-        query = query.where(m.AuditEvent.time >= since)
-    if until is not None:
-        query = query.where(m.AuditEvent.time < until)
-    if professional_idnat is not None:
-        query = query.where(
-            m.AuditEvent.actor_kind == "professional",
-            m.AuditEvent.actor_id == professional_idnat,
-        )
-    if isinstance(actor, Patient | LegalRepresentative):
-        hidden: ColumnElement[bool] = m.Document.invisible_to_patient.is_(True)
-        if isinstance(actor, LegalRepresentative):
-            hidden = or_(hidden, m.Document.invisible_to_representatives.is_(True))
-        query = query.outerjoin(
+    wanted = wanted or HistoryFilter()
+    holder = isinstance(actor, Patient | LegalRepresentative)
+    query = (
+        select(m.AuditEvent, m.Organization.name, m.Document.title, m.Document.type_code)
+        .where(m.AuditEvent.record_id == record_id)
+        .outerjoin(m.Organization, m.Organization.struct_idnat == m.AuditEvent.actor_organization)
+        .outerjoin(
             m.Document,
             and_(
                 m.Document.record_id == record_id,
                 m.Document.id == m.AuditEvent.target_document_id,
             ),
-        ).where(or_(m.Document.id.is_(None), not_(hidden)))
+        )
+    )
+    query = query.where(*_conditions(wanted))
+    if holder:
+        hidden: ColumnElement[bool] = m.Document.invisible_to_patient.is_(True)
+        if isinstance(actor, LegalRepresentative):
+            hidden = or_(hidden, m.Document.invisible_to_representatives.is_(True))
+        query = query.where(or_(m.Document.id.is_(None), not_(hidden)))
     query = query.order_by(m.AuditEvent.time.desc(), m.AuditEvent.id.desc())
-    if limit is not None:
-        query = query.limit(limit)
-    return [_entry(event) for event in (await session.execute(query)).scalars()]
+    if wanted.limit is not None:
+        query = query.limit(wanted.limit)
+    rows = (await session.execute(query)).all()
+    # A professional reading the history (a treating doctor) is not told the documents'
+    # titles: they may not be allowed to read every one of them.
+    return [
+        _entry(event, org, title if holder else None, kind if holder else None)
+        for event, org, title, kind in rows
+    ]
+
+
+def group_entries(
+    entries: Sequence[HistoryEntry], window: dt.timedelta = GROUP_WINDOW
+) -> list[HistoryGroup]:
+    """Fold ``entries`` (newest first) into groups: an entry joins the open group of the
+    same actor, action, document, access mode and outcome whose latest event is at most
+    ``window`` later; groups stay in the order of their latest event."""
+    groups: list[HistoryGroup] = []
+    open_by_key: dict[tuple[object, ...], int] = {}
+    for entry in entries:
+        key = (
+            entry.actor_kind,
+            entry.actor_id,
+            entry.action,
+            entry.target_document_id,
+            entry.access_mode,
+            entry.outcome,
+        )
+        index = open_by_key.get(key)
+        if index is not None and groups[index].latest.time - entry.time <= window:
+            group = groups[index]
+            groups[index] = replace(
+                group,
+                earliest=entry.time,
+                count=group.count + 1,
+                event_ids=(*group.event_ids, entry.event_id),
+            )
+            continue
+        open_by_key[key] = len(groups)
+        groups.append(HistoryGroup(entry, entry.time, 1, (entry.event_id,)))
+    return groups
 
 
 async def read_history(
@@ -124,9 +249,11 @@ async def read_history(
     until: dt.datetime | None = None,
     professional_idnat: str | None = None,
     limit: int = 200,
+    hide_own_views: bool = False,
 ) -> list[HistoryEntry]:
     """Events of the record, newest first: ``since <= time < until``, optionally only those
-    of one professional; at most ``limit`` (≤ 1000). Audited as ``record:history:read``."""
+    of one professional, optionally without the holder's own page views; at most ``limit``
+    (≤ 1000). Audited as ``record:history:read``."""
     if limit < 1:
         raise InvalidInput("limit must be positive", code="invalid-history-request")
     if any(t is not None and t.tzinfo is None for t in (since, until)):
@@ -138,18 +265,32 @@ async def read_history(
         action=Action.READ_HISTORY,
         audit_action=AuditAction.HISTORY_READ,
     ) as g:
-        entries = await history_entries(
-            g.session,
-            record_id=g.record.id,
-            actor=actor,
+        wanted = HistoryFilter(
             since=since,
             until=until,
             professional_idnat=professional_idnat,
+            hide_own_views=hide_own_views,
             limit=min(limit, MAX_HISTORY),
+        )
+        entries = await history_entries(
+            g.session, record_id=g.record.id, actor=actor, wanted=wanted
         )
         await g.audit(AuditAction.HISTORY_READ, {"count": len(entries)})
         await g.uow.commit()
         return entries
+
+
+async def event_actor_kind(
+    session: AsyncSession, record_id: uuid.UUID, event_id: int
+) -> str | None:
+    """The kind of actor of event ``event_id`` of this record; None if it has no such event."""
+    return (
+        await session.execute(
+            select(m.AuditEvent.actor_kind).where(
+                m.AuditEvent.record_id == record_id, m.AuditEvent.id == event_id
+            )
+        )
+    ).scalar_one_or_none()
 
 
 async def report_access(
@@ -177,13 +318,7 @@ async def report_access(
         audit_action=AuditAction.ACCESS_REPORTED,
         for_update=True,
     ) as g:
-        reported = (
-            await g.session.execute(
-                select(m.AuditEvent.actor_kind).where(
-                    m.AuditEvent.record_id == g.record.id, m.AuditEvent.id == event_id
-                )
-            )
-        ).scalar_one_or_none()
+        reported = await event_actor_kind(g.session, g.record.id, event_id)
         if reported is None:
             raise NotFound("no such event in this record", code="event-not-found")
         if reported != "professional":

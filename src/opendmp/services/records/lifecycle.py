@@ -21,6 +21,7 @@ from opendmp.domain.actors import Actor, ActorKind
 from opendmp.domain.consent import Consent, require_express_consent
 from opendmp.domain.errors import Conflict, InvalidInput
 from opendmp.domain.identifiers import TEST_INS_OIDS, Ins
+from opendmp.domain.local_time import paris_date
 from opendmp.domain.policy import Action, Facts
 from opendmp.domain.records import (
     ClosureReason,
@@ -128,7 +129,7 @@ def _validate(ctx: ServiceContext, req: NewRecord, now: dt.datetime) -> None:
         problems.append("at least one given name is required")
     if req.sex not in {"F", "M"}:
         problems.append(f"sex must be F or M, got {req.sex!r}")
-    if req.birth_date > now.date():
+    if req.birth_date > paris_date(now):
         problems.append("the birth date is in the future")
     if req.birth_date.year < 1890:
         problems.append("the birth date is before 1890")

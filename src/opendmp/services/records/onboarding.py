@@ -36,6 +36,7 @@ from opendmp.domain.actors import Actor, Patient
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind, require_express_consent
 from opendmp.domain.errors import AuthenticationFailed, Conflict, Gone, InvalidInput
 from opendmp.domain.identifiers import Ins
+from opendmp.domain.local_time import french_stamp, paris_date
 from opendmp.domain.policy import Action, Facts
 from opendmp.domain.records import RecordStatus
 from opendmp.services.accounts import passwords
@@ -242,7 +243,7 @@ async def create_record_online(ctx: ServiceContext, request: OnlineRequest) -> R
     """
     now = ctx.now()
     identity = request.identity
-    require_adult(identity.birth_date, now.date())
+    require_adult(identity.birth_date, paris_date(now))
     notice = current_notice()
     if request.notice_version != notice.version:
         raise Conflict(
@@ -415,7 +416,8 @@ async def take_welcome_letter(
 
 
 def _date_fr(when: dt.datetime) -> str:
-    return f"{when:%d/%m/%Y}"
+    """The Paris day: a record created at 23:30 UTC in winter was created the next day."""
+    return f"{paris_date(when):%d/%m/%Y}"
 
 
 def welcome_letter_pdf(
@@ -439,7 +441,7 @@ def welcome_letter_pdf(
             f"Mot de passe à usage unique : {password}",
             "",
             f"Ce mot de passe est valable {(valid_until - issued_at).days} jours, jusqu'au "
-            f"{_date_fr(valid_until)}. "
+            f"{french_stamp(valid_until)}. "
             "À votre première connexion, vous choisirez votre propre mot de passe puis "
             "activerez un second facteur (application d'authentification).",
             f"Adresse de votre espace patient : {portal_url}",

@@ -54,6 +54,7 @@ from opendmp.web.forms import (
     notice_blocks,
     values_of,
 )
+from opendmp.web.patient.texts import stamped
 
 router = APIRouter(prefix="/accueil", include_in_schema=False)
 PENDING = "desk_identity"
@@ -108,7 +109,7 @@ def _consent_page(
             "captured_by": {
                 "who": staff.actor.name or staff.actor.idnat,
                 "org": staff.actor.organization or "—",
-                "when": f"{ctx.now():%d/%m/%Y %H:%M} UTC",
+                "when": stamped(ctx.now(), language(request)),
             },
         },
         binding=staff.binding,

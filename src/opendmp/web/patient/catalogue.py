@@ -28,5 +28,6 @@ DONE_KEYS = frozenset(
         "closed",
         "destruction",
         "reactivated",
+        "acknowledged",
     }
 )

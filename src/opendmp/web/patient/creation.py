@@ -23,6 +23,7 @@ from fastapi.responses import RedirectResponse
 
 from opendmp.domain.actors import Patient
 from opendmp.domain.errors import Conflict, InvalidInput, OpenDMPError
+from opendmp.domain.local_time import paris_date
 from opendmp.domain.records import RecordStatus
 from opendmp.services.accounts.ratelimit import enforce
 from opendmp.services.accounts.web_sessions import (
@@ -104,7 +105,7 @@ async def check_identity(request: Request) -> Response:
         if not field(form, "email"):
             raise InvalidInput("an e-mail address is required", code="invalid-email")
         identity = await verify_identity(ctx, claim, detailed=False)
-        require_adult(identity.birth_date, ctx.now().date())
+        require_adult(identity.birth_date, paris_date(ctx.now()))
         status = await check_existence(ctx, actor=Patient(ins=str(identity.ins)), ins=identity.ins)
         if status is not None:
             raise Conflict(

@@ -302,9 +302,22 @@ async def view_document(request: Request, document_id: str) -> Response:
             "content_url": f"/patient/documents/{view.id}/contenu",
             "download_url": f"/patient/documents/{view.id}/telecharger",
             "back": f"/patient/documents/{view.id}",
+            "file_kind": file_kind,
         },
         signed=signed,
     )
+
+
+def file_kind(mime: str) -> str:
+    """The kind of file a download hands over, to say it (``patient.file.<kind>``)."""
+    media = mime.split(";")[0].strip().lower()
+    if media in {"text/xml", "application/xml", "application/hl7-v3+xml"}:
+        return "cda"
+    if media == "application/pdf":
+        return "pdf"
+    if media.startswith("image/"):
+        return "image"
+    return {"text/plain": "text", "application/rtf": "rtf", "text/rtf": "rtf"}.get(media, "other")
 
 
 def _file_name(title: str, mime: str) -> str:

@@ -1,7 +1,7 @@
-"""The patient's control of their record: access history (and reporting an access), the
-professionals who have access (remove, block, treating doctors), emergency choices and
-notifications, the account, and the record itself (export, close, destruction,
-reactivation). docs/rules.md §2, §3.3, §3.4, §5.
+"""The patient's control of their record: home (with the emergency notices of
+``web.patient.history``, where the access history lives too), the professionals who have
+access (remove, block, treating doctors), emergency choices and notifications, the account,
+and the record itself (export, close, destruction, reactivation). docs/rules.md §2, §3.3, §3.4, §5.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from opendmp.domain.actors import AccessMode
 from opendmp.domain.errors import InvalidInput, OpenDMPError
 from opendmp.domain.records import ClosureReason, RecordStatus
 from opendmp.services.access.authorisations import (
@@ -28,7 +27,7 @@ from opendmp.services.access.preferences import (
     show_preferences,
 )
 from opendmp.services.accounts.reauthentication import confirm_password
-from opendmp.services.documents import export_record, read_history, report_access
+from opendmp.services.documents import export_record
 from opendmp.services.records.lifecycle import (
     close_record,
     reactivate_record,
@@ -37,16 +36,14 @@ from opendmp.services.records.lifecycle import (
 )
 from opendmp.web.common import ctx_of, field, language
 from opendmp.web.forms import emergency_choices
-from opendmp.web.patient.documents import with_done
-from opendmp.web.patient.export import export_zip
+from opendmp.web.patient.export import export_archive
+from opendmp.web.patient.history import emergency_notices
 from opendmp.web.patient.session import Signed, page, patient_form, require_full
 from opendmp.web.patient.texts import (
     PARIS,
-    action_label,
     day,
     profession_label,
     refusal,
-    search_bound,
     specialty_label,
     when,
 )
@@ -63,106 +60,19 @@ async def home(request: Request) -> Response:
     signed = await require_full(request)
     record = await show_record(ctx_of(request), actor=signed.actor, ins=signed.ins)
     lang = language(request)
+    closed = record.status is not RecordStatus.ACTIVE
+    notices, through = ([], 0) if closed else await emergency_notices(request, signed)
     return page(
         request,
         "patient/home.html",
         {
             "name": f"{record.given_names} {record.birth_name}",
-            "closed": record.status is not RecordStatus.ACTIVE,
+            "closed": closed,
             "created": day(record.created_at, lang),
+            "emergencies": notices,
+            "through": through,
         },
         signed=signed,
-    )
-
-
-# --- access history -----------------------------------------------------------------------------
-
-
-@router.get("/historique")
-async def history(request: Request) -> Response:
-    signed = await require_full(request)
-    ctx = ctx_of(request)
-    lang = language(request)
-    values = {name: request.query_params.get(name, "").strip()[:64] for name in ("du", "au", "pro")}
-    problem = None
-    rows: list[dict[str, Any]] = []
-    try:
-        entries = await read_history(
-            ctx,
-            actor=signed.actor,
-            ins=signed.ins,
-            since=search_bound(values["du"], end=False),
-            until=search_bound(values["au"], end=True),
-            professional_idnat=values["pro"] or None,
-            limit=HISTORY_LIMIT,
-        )
-    except OpenDMPError as error:
-        if error.code in {"record-closed", "record-destroyed"}:
-            raise
-        entries = []
-        problem = refusal(error, lang, ctx.now())
-    professionals: dict[str, str] = {}
-    for entry in entries:
-        is_pro = entry.actor_kind == "professional"
-        if is_pro:
-            professionals.setdefault(entry.actor_id, entry.actor_name or entry.actor_id)
-        mode = entry.access_mode
-        rows.append(
-            {
-                "id": entry.event_id,
-                "when": when(entry.time, lang),
-                "iso": entry.time.astimezone(PARIS).isoformat(timespec="minutes"),
-                "who": entry.actor_name or entry.actor_id,
-                "you": entry.actor_kind == "patient",
-                "kind": entry.actor_kind,
-                "idnat": entry.actor_id if is_pro else None,
-                "profession": profession_label(entry.actor_profession, lang)
-                if entry.actor_profession
-                else None,
-                "organization": entry.actor_organization,
-                "what": action_label(entry.action, lang),
-                "mode": mode if mode in {m.value for m in AccessMode} else "normal",
-                "denied": entry.outcome != "success" and entry.outcome != "allowed",
-                "emergency": entry.emergency,
-                "reportable": is_pro,
-            }
-        )
-    if values["pro"] and values["pro"] not in professionals:
-        professionals[values["pro"]] = values["pro"]
-    return page(
-        request,
-        "patient/history.html",
-        {
-            "values": values,
-            "rows": rows,
-            "professionals": sorted(professionals.items(), key=lambda p: p[1].lower()),
-            "limit": HISTORY_LIMIT,
-            "emergencies": sum(1 for row in rows if row["emergency"]),
-            "problem": problem,
-            "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-        },
-        signed=signed,
-        status_code=422 if problem else 200,
-    )
-
-
-@router.post("/historique/signaler")
-async def report(request: Request) -> Response:
-    signed = await require_full(request)
-    form = await patient_form(request, signed)
-    event = field(form, "event")
-    if not event.isdigit():
-        raise InvalidInput("no such event", code="event-not-found")
-    await report_access(
-        ctx_of(request),
-        actor=signed.actor,
-        ins=signed.ins,
-        event_id=int(event),
-        comment=field(form, "comment"),
-    )
-    return RedirectResponse(
-        with_done(field(form, "retour"), "reported", default="/patient/historique"),
-        status_code=303,
     )
 
 
@@ -378,7 +288,7 @@ async def export(request: Request) -> Response:
     await patient_form(request, signed)
     ctx = ctx_of(request)
     exported = await export_record(ctx, actor=signed.actor, ins=signed.ins)
-    archive = export_zip(exported, base_url=ctx.base_url, lang=language(request))
+    archive = await export_archive(exported, base_url=ctx.base_url, lang=language(request))
     stamp = exported.exported_at.astimezone(PARIS).strftime("%Y%m%d")
     return Response(
         archive,

@@ -1,21 +1,23 @@
-"""How the patient portal words things: refusals, dates, codes (actions, professions…)."""
+"""How the patient portal words things: refusals, dates, codes (actions, professions…).
+
+Times are Paris time (``domain.local_time``); ``stamped`` adds the UTC offset for what
+leaves the portal (the export, the desk's consent record)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from opendmp.audit import vocabulary
 from opendmp.domain.codes import DOCUMENT_TYPES, PROFESSIONS, SPECIALTIES
 from opendmp.domain.errors import InvalidInput, OpenDMPError
+from opendmp.domain.local_time import PARIS as PARIS
+from opendmp.domain.local_time import paris, utc_offset
 from opendmp.web import i18n
 from opendmp.web.common import error_text
 
-PARIS = ZoneInfo("Europe/Paris")
-
 
 def local(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(PARIS)
+    return paris(value)
 
 
 def when(value: dt.datetime | None, lang: str) -> str:
@@ -24,6 +26,15 @@ def when(value: dt.datetime | None, lang: str) -> str:
         return "—"
     shown = local(value)
     return f"{shown:%d/%m/%Y %H:%M}" if lang == "fr" else f"{shown:%Y-%m-%d %H:%M}"
+
+
+def stamped(value: dt.datetime, lang: str, *, time: bool = True) -> str:
+    """A moment in French time with its offset made explicit (letters, files leaving the
+    portal: a reader elsewhere or in another season knows which time it is); ``time=False``
+    gives the French day alone."""
+    if not time:
+        return day(value, lang)
+    return f"{when(value, lang)} ({utc_offset(value)})"
 
 
 def day(value: dt.datetime | dt.date | None, lang: str) -> str:

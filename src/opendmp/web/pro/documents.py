@@ -41,10 +41,10 @@ from opendmp.services.documents import (
     archive_document,
     delete_document,
     read_document,
-    read_document_metadata,
     search_documents,
     set_visibility,
 )
+from opendmp.services.documents.affordances import DOCUMENT_ACTIONS, Affordances
 from opendmp.services.documents.deposit import DepositRefused
 from opendmp.services.documents.pro_deposit import (
     MAX_UPLOAD_BYTES,
@@ -55,7 +55,9 @@ from opendmp.services.documents.pro_deposit import (
     PortalDeposit,
     deposit_from_portal,
 )
+from opendmp.services.documents.reads import read_document_for_page
 from opendmp.web.common import Staff, ctx_of, error_text, field, language, read_form, render
+from opendmp.web.patient.texts import size_label
 from opendmp.web.pro.context import Dossier, dossier_of, time_text
 from opendmp.web.pro.patients import banner, dossier_page
 
@@ -211,12 +213,11 @@ def _options(codes: Any, table: dict[str, Any], lang: str) -> list[tuple[str, st
     return [(code, _label(table, code, lang)) for code in codes]
 
 
-def _own(staff: Staff, view: DocumentView) -> bool:
-    # Offered to the author and the author's structure (§3.2); the policy decides anyway.
-    actor = staff.actor
-    return view.author_idnat == actor.idnat or (
-        actor.organization is not None and view.author_organization_idnat == actor.organization
-    )
+def _file(view: DocumentView, lang: str) -> dict[str, str]:
+    """What "download" hands over (issue 15): the stored file's kind and size."""
+    media = view.mime_type.split(";")[0].strip().lower()
+    kind = "cda" if media in XML_TYPES else "pdf" if media == PDF else "other"
+    return {"kind": kind, "media": media, "size": size_label(view.size, lang)}
 
 
 def _viewable(view: DocumentView) -> bool:
@@ -236,23 +237,29 @@ def _parse_id(document_id: str) -> uuid.UUID:
 async def show_document(request: Request, handle: str, document_id: str) -> Response:
     staff, dossier = await dossier_of(request, handle)
     lang = _lang(request)
-    view = await read_document_metadata(
+    view, allowed = await read_document_for_page(
         ctx_of(request), actor=dossier.actor, ins=dossier.ins, document_id=_parse_id(document_id)
     )
-    return _document_page(request, staff, dossier, view, lang)
+    return _document_page(request, staff, dossier, (view, allowed), lang)
 
 
 def _document_page(
     request: Request,
     staff: Staff,
     dossier: Dossier,
-    view: DocumentView,
+    shown: tuple[DocumentView, Affordances],
     lang: str,
     *,
     problem: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The document page; its actions are exactly those the policy allows (``allowed``), and
+    "your document" is said to its author only (issue 15)."""
+    view, allowed = shown
     base = f"{dossier.base}/documents/{view.id}"
+    authorship = (
+        "own" if allowed.by_reader else "structure" if allowed.by_readers_organization else None
+    )
     return render(
         request,
         "pro/document.html",
@@ -263,7 +270,9 @@ def _document_page(
             "view": view,
             "base": base,
             "viewable": _viewable(view),
-            "own": _own(staff, view) and view.status == "current",
+            "file": _file(view, lang),
+            "can": {action.value: allowed.may(action) for action in DOCUMENT_ACTIONS},
+            "authorship": authorship,
             "setting": _label(PRACTICE_SETTINGS, view.practice_setting, lang),
             "facility": _label(FACILITIES, view.facility_type, lang),
             "problem": problem,
@@ -354,14 +363,14 @@ async def _act(request: Request, handle: str, document_id: str, what: str) -> Re
                 invisible_to_representatives=visibility == "hidden-from-representatives",
             )
     except (AccessDenied, InvalidInput) as error:
-        view = await read_document_metadata(
+        shown = await read_document_for_page(
             ctx, actor=dossier.actor, ins=dossier.ins, document_id=doc_id
         )
         return _document_page(
             request,
             staff,
             dossier,
-            view,
+            shown,
             lang,
             problem=error_text(error, lang),
             status_code=422 if isinstance(error, InvalidInput) else error.http_status,
