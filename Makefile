@@ -24,8 +24,10 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 ## make demo: install, initialise ./var, load synthetic data, serve on http://127.0.0.1:8080
+## (make demo PORT=8090: another port)
+PORT ?= 8080
 demo: $(VENV)/.installed
-	$(BIN)/opendmp demo
+	$(BIN)/opendmp demo --port $(PORT)
 
 ## make test: ruff, mypy, import-linter and pytest (SQLite; PostgreSQL too when
 ## OPENDMP_TEST_DATABASE_URL is set)

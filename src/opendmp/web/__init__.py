@@ -16,10 +16,10 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from opendmp.domain.errors import OpenDMPError
-from opendmp.web import i18n
+from opendmp.web import i18n, site
 from opendmp.web.common import HERE, SignInRequired, error_text, language, render, safe_next
 
-PORTAL_PREFIXES = ("/accueil", "/patient", "/pro", "/langue", "/static/portal")
+PORTAL_PREFIXES = ("/accueil", "/patient", "/pro", "/langue", "/static/portal", "/demo")
 SIGN_IN_PATH = "/pro/connexion"
 
 # Strict by default: the portals load only their own stylesheet, run no script, are never
@@ -39,7 +39,7 @@ SECURITY_HEADERS = {
 
 def is_portal(request: Request) -> bool:
     path = request.url.path
-    return any(path == p or path.startswith(p + "/") for p in PORTAL_PREFIXES)
+    return path == "/" or any(path == p or path.startswith(p + "/") for p in PORTAL_PREFIXES)
 
 
 async def error_response(request: Request, exc: OpenDMPError) -> Response:
@@ -59,7 +59,7 @@ async def error_response(request: Request, exc: OpenDMPError) -> Response:
     response = render(
         request,
         "error.html",
-        {"message": message, "code": exc.code},
+        {"message": message, "message_key": None, "code": exc.code, "status": exc.http_status},
         status_code=exc.http_status,
     )
     retry_after = getattr(exc, "retry_after", None)
@@ -74,6 +74,7 @@ def install(app: FastAPI) -> None:
     from opendmp.web.patient.portal import routers as patient_routers
     from opendmp.web.pro.routes import router as pro_router
 
+    app.include_router(site.router)
     app.include_router(pro_router)
     app.include_router(desk_router)
     app.include_router(creation_router)
@@ -94,12 +95,14 @@ def install(app: FastAPI) -> None:
         )
         return response
 
+    app.add_middleware(site.PortalUnexpectedErrors)  # inside portal_headers: its page gets them
+
     @app.middleware("http")
     async def portal_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        if is_portal(request):
+        if is_portal(request) or site.answers_html(request.url.path):
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             if not request.url.path.startswith("/static/"):

@@ -28,5 +28,7 @@ DONE_KEYS = frozenset(
         "closed",
         "destruction",
         "reactivated",
+        "email-code-sent",
+        "email-changed",
     }
 )
