@@ -48,7 +48,17 @@ importlint: $(VENV)/.installed-dev
 ## --dist loadgroup keeps each xdist_group of tests/conftest.py on one worker.
 PYTEST_WORKERS ?= auto
 pytest: $(VENV)/.installed-dev
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory axe; fi
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+## make axe: axe-core from npm for the browser tests' accessibility survey (pinned by
+## tests/web/axe/package-lock.json; docs/portals.md, "Browser tests and screenshots")
+AXE := tests/web/axe/node_modules/axe-core/axe.min.js
+.PHONY: axe
+axe: $(AXE)
+$(AXE): tests/web/axe/package.json tests/web/axe/package-lock.json
+	npm ci --prefix tests/web/axe --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -c $(LOCK) -e ".[dev,bench]"
