@@ -284,7 +284,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: OpenDMPError) -> Response:
         if fhir_api.is_fhir(request):
             return fhir_api.fhir_error(request, exc)
-        if web.is_portal(request) or web.site.answers_html(request.url.path):
+        if web.is_portal(request):
             return await web.error_response(request, exc)
         headers = {}
         retry_after = getattr(exc, "retry_after", None)
