@@ -5,6 +5,7 @@ record with a traced consent and hands over the welcome letter, downloadable onc
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from html import unescape
 
 import httpx
@@ -247,7 +248,7 @@ async def test_the_letter_cannot_be_taken_from_another_session(
     assert mine.status_code == 200
 
 
-async def read_card(client: httpx.AsyncClient, card: dict[str, object]) -> httpx.Response:
+async def read_card(client: httpx.AsyncClient, card: Mapping[str, object]) -> httpx.Response:
     home = await client.get("/accueil")
     return await client.post(
         "/accueil/carte",
