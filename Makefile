@@ -24,8 +24,10 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 ## make demo: install, initialise ./var, load synthetic data, serve on http://127.0.0.1:8080
+## (make demo PORT=8090: another port)
+PORT ?= 8080
 demo: $(VENV)/.installed
-	$(BIN)/opendmp demo
+	$(BIN)/opendmp demo --port $(PORT)
 
 ## make test: ruff, mypy, import-linter and pytest (SQLite; PostgreSQL too when
 ## OPENDMP_TEST_DATABASE_URL is set)
@@ -46,7 +48,17 @@ importlint: $(VENV)/.installed-dev
 ## --dist loadgroup keeps each xdist_group of tests/conftest.py on one worker.
 PYTEST_WORKERS ?= auto
 pytest: $(VENV)/.installed-dev
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory axe; fi
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+## make axe: axe-core from npm for the browser tests' accessibility survey (pinned by
+## tests/web/axe/package-lock.json; docs/portals.md, "Browser tests and screenshots")
+AXE := tests/web/axe/node_modules/axe-core/axe.min.js
+.PHONY: axe
+axe: $(AXE)
+$(AXE): tests/web/axe/package.json tests/web/axe/package-lock.json
+	npm ci --prefix tests/web/axe --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -c $(LOCK) -e ".[dev,bench]"

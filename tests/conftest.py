@@ -56,6 +56,7 @@ XDIST_GROUPS = {
     "tests/web/test_patient_browser.py": "browser",
     "tests/web/test_pro_browser.py": "browser",
     "tests/web/test_demo_login.py": "browser",
+    "tests/web/test_site_browser.py": "browser",
     # A module-scoped `opendmp demo` / `opendmp init` / migrated databases: built once.
     "tests/api/test_docs_examples.py": "docs-examples",
     "tests/storage/test_home_modes.py": "home-modes",

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendmp import __version__, web
@@ -310,6 +311,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         return await domain_error(request, DATABASE_UNAVAILABLE)
 
 
+def _install_http_error_pages(app: FastAPI) -> None:
+    """HTTP errors (no route, method not allowed) as HTML pages except under the APIs, which
+    keep the handler installed before (OperationOutcome, JSON; docs/portals.md)."""
+    api_error = app.exception_handlers[StarletteHTTPException]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if web.site.answers_html(request.url.path):
+            return await web.site.http_error_page(request, exc)
+        response: Response = await api_error(request, exc)  # type: ignore[misc]
+        return response
+
+
 def _install_probes(app: FastAPI, rt: Runtime, metrics: Metrics) -> None:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -340,6 +354,14 @@ def _demo_staff() -> list[tuple[str, Professional, str]]:
     return [(p.key, p.actor, p.role) for p in (DESK, *PROFESSIONALS)]
 
 
+def _demo_guide() -> dict[str, list[tuple[str, ...]]]:
+    """What the landing page tells a demo user (web/site.py): the people without a DMP the
+    desk or online creation can open one for."""
+    from opendmp.devtools.demo import people_without_record
+
+    return {"people": people_without_record()}
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """Build the ASGI app. The database must be migrated: the app refuses to start if not;
     in production, it refuses a home that other users can read (``check_home``)."""
@@ -357,6 +379,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = rt
     app.state.authenticator = Authenticator(settings, rt.ctx)
     app.state.demo_staff = _demo_staff() if app.state.authenticator.dev is not None else []
+    app.state.demo_guide = _demo_guide() if settings.mode is Mode.DEMO else {}
     app.include_router(auth_router)
 
     app.add_middleware(fhir_api.UnexpectedErrors)
@@ -369,5 +392,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(xds_api.router)  # IHE XDS.b over SOAP (docs/xds.md)
     web.install(app)
     _install_error_handlers(app)
+    _install_http_error_pages(app)
     _install_probes(app, rt, metrics)
     return app

@@ -22,6 +22,8 @@ PAYLOADS: dict[str, dict[str, str]] = {
     "new-document": {"at": AT},
     "password-reset": {"at": AT, "code": "48213579"},
     "email-proof": {"at": AT, "code": "30571946"},
+    "login-reminder": {"at": AT, "login": "K7QX2M9PLA"},
+    "email-change": {"at": AT, "code": "61930427"},
 }
 
 
@@ -93,6 +95,15 @@ def test_the_creation_message_tells_when_and_through_which_channel() -> None:
         body
     )
     assert "aucune donnée de santé" in body
+
+
+def test_the_login_reminder_and_the_address_change_carry_what_they_are_for() -> None:
+    subject, body = render("login-reminder", "fr", PAYLOADS["login-reminder"])
+    assert subject == "Votre identifiant DMP" and "Votre identifiant : K7QX2M9PLA" in body
+    subject, body = render("email-change", "en", PAYLOADS["email-change"])
+    assert "valid for 15 minutes: 61930427" in body and "61930427" not in subject
+    with pytest.raises(ValueError, match="'login'"):
+        render("login-reminder", "fr", {"at": AT})
 
 
 def test_the_creation_message_in_english() -> None:

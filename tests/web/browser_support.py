@@ -219,3 +219,83 @@ async def patient_first_sign_in(
     await page.get_by_role("button", name="Activer").click()
     await expect(page).to_have_url(f"{base}/patient?fait=totp")
     return str(secret)
+
+
+# --- the visual and accessibility survey ----------------------------------------------------
+
+AXE = ROOT / "tests" / "web" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "mobile": {"width": 390, "height": 844}}
+LANGUAGES = ("fr", "en")
+SERIOUS = ("serious", "critical")
+
+
+def axe_or_skip() -> str:
+    """axe-core's script (``make axe`` installs it from npm); skips without it, except in
+    CI (``CI=true``), where it fails."""
+    if not AXE.exists():
+        reason = f"the survey needs {AXE.relative_to(ROOT)}: run `make axe` (npm)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " — CI must install it", pytrace=False)
+        pytest.skip(reason)
+    return AXE.read_text(encoding="utf-8")
+
+
+async def _axe_problems(page: Any, script: str) -> list[str]:
+    """The serious and critical violations axe-core finds on the page (WCAG 2.x A/AA)."""
+    await page.add_script_tag(content=script)
+    result = await page.evaluate(
+        "async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"
+    )
+    return [
+        f"axe {v['id']} ({v['impact']}): {', '.join(v['nodes'][:3])}"
+        for v in result
+        if v["impact"] in SERIOUS
+    ]
+
+
+async def _width_problem(page: Any, width: int) -> str | None:
+    """The page must fit the viewport: no horizontal scrolling of the whole page."""
+    scroll = await page.evaluate("document.documentElement.scrollWidth")
+    if scroll <= width:
+        return None
+    wide = await page.evaluate(
+        f"""() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > {width} + 1
+                    && !e.closest('.table-wrap'))
+            .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                    + (e.className && typeof e.className == 'string' ? '.' + e.className : ''))"""
+    )
+    return f"{scroll} px wide at {width} px ({', '.join(wide)})"
+
+
+async def survey(context: Any, base: str, pages: list[tuple[str, str]], folder: Path) -> list[str]:
+    """Open each ``(name, path)`` with ``context``'s cookies (its session), in French and
+    English, on a desktop and a 390 px phone: a full-page screenshot of each in ``folder``
+    (``<lang>-<viewport>-<name>.png``), axe-core's serious and critical violations and any
+    page wider than the screen. Returns the problems found (``[]`` when none). The axe
+    script is injected with the page's CSP bypassed: in these survey contexts only."""
+    script = axe_or_skip()
+    state = await context.storage_state()
+    host = base.split("//", 1)[1].split(":", 1)[0]
+    problems: list[str] = []
+    for lang in LANGUAGES:
+        for label, viewport in VIEWPORTS.items():
+            looker = await context.browser.new_context(
+                storage_state=state, viewport=viewport, bypass_csp=True, locale=f"{lang}-FR"
+            )
+            cookie = {"name": "opendmp_lang", "value": lang, "domain": host, "path": "/"}
+            await looker.add_cookies([cookie])
+            page = await looker.new_page()
+            for name, path in pages:
+                await page.goto(f"{base}{path}")
+                shot = folder / f"{lang}-{label}-{name}.png"
+                await page.screenshot(path=shot, full_page=True)
+                where = f"{lang} {label} {path}"
+                problems += [f"{where}: {p}" for p in await _axe_problems(page, script)]
+                wide = await _width_problem(page, viewport["width"])
+                if wide:
+                    problems.append(f"{where}: {wide}")
+            await looker.close()
+    return problems

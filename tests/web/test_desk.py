@@ -5,6 +5,8 @@ record with a traced consent and hands over the welcome letter, downloadable onc
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from html import unescape
 
 import httpx
 from sqlalchemy import func, select
@@ -246,6 +248,39 @@ async def test_the_letter_cannot_be_taken_from_another_session(
     assert mine.status_code == 200
 
 
+async def read_card(client: httpx.AsyncClient, card: Mapping[str, object]) -> httpx.Response:
+    home = await client.get("/accueil")
+    return await client.post(
+        "/accueil/carte",
+        data={"csrf_token": csrf_of(home.text)},
+        files={"card": ("carte.json", json.dumps(card).encode(), "application/json")},
+    )
+
+
+async def test_a_one_person_card_is_not_said_to_cover_several(client: httpx.AsyncClient) -> None:
+    jules = PATIENTS[1]
+    insured = {
+        "nir": jules.ins,
+        "birth_name": jules.birth_name,
+        "given_names": [jules.given],
+        "birth_date": jules.birth_date.isoformat(),
+        "birth_rank": 1,
+    }
+    await sign_in(client)
+    response = await read_card(
+        client,
+        {
+            "format": "opendmp-vitale/1",
+            "serial": "1234567890",
+            "insured": insured,
+            "beneficiaries": [],
+        },
+    )
+    assert response.status_code == 200
+    assert "La carte porte une seule personne." in unescape(response.text)
+    assert "plusieurs personnes" not in response.text
+
+
 async def test_a_card_file_lists_the_people_it_covers(
     client: httpx.AsyncClient, ctx: ServiceContext
 ) -> None:
@@ -271,12 +306,9 @@ async def test_a_card_file_lists_the_people_it_covers(
     }
     await sign_in(client)
     home = await client.get("/accueil")
-    response = await client.post(
-        "/accueil/carte",
-        data={"csrf_token": csrf_of(home.text)},
-        files={"card": ("carte.json", json.dumps(card).encode(), "application/json")},
-    )
+    response = await read_card(client, card)
     assert response.status_code == 200
+    assert "La carte couvre plusieurs personnes." in response.text
     assert "DEMO-NOUVELLE Alix" in response.text
     assert "ESSAI Jules" in response.text
     assert "INS non connu de la carte" in response.text

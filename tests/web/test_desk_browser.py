@@ -34,6 +34,7 @@ from tests.web.browser_support import (
     demo_settings,
     on_server_database,
     patient_first_sign_in,
+    survey,
 )
 
 ALIX = OTHER_PEOPLE[0]
@@ -130,6 +131,13 @@ async def test_a_desk_agent_creates_a_record_in_the_browser(
         await page.goto(f"{live_server}/accueil/cree")
         await expect(page.get_by_text("Le courrier a déjà été téléchargé.")).to_be_visible()
         await shots(page, "desk-letter-taken")
+        problems = await survey(
+            context,
+            live_server,
+            [("desk-home", "/accueil"), ("desk-created", "/accueil/cree")],
+            shots.folder,
+        )
+        assert problems == [], "\n".join(problems)
 
         # The letter's text: the record's login, a one-time password, the portal.
         text = letter_text(pdf)

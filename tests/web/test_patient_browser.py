@@ -32,6 +32,7 @@ from tests.web.browser_support import (
     chromium,
     demo_settings,
     patient_first_sign_in,
+    survey,
 )
 from tests.web.browser_support import demo_server as serve_demo
 
@@ -113,6 +114,7 @@ async def test_a_demo_patient_uses_her_portal_in_the_browser(
         title = (await first.inner_text()).strip()
         await first.click()
         await expect(page.get_by_role("heading", level=1)).to_have_text(title)
+        document_path = page.url.removeprefix(base)
         frame = page.locator("iframe.pdf")
         await expect(frame).to_have_attribute("data-sandboxed-by", "csp")
         source = await frame.get_attribute("src")
@@ -172,6 +174,25 @@ async def test_a_demo_patient_uses_her_portal_in_the_browser(
             await page.goto(f"{base}{path}")
             await expect(page.get_by_role("heading", level=1)).to_be_visible()
             await shots(page, name)
+
+        # Every page in French and English, desktop and phone: screenshots, axe-core, width.
+        problems = await survey(
+            context,
+            base,
+            [
+                ("home", "/patient"),
+                ("documents", "/patient/documents"),
+                ("document", document_path),
+                ("history", "/patient/historique"),
+                ("professionals", "/patient/professionnels"),
+                ("choices", "/patient/choix"),
+                ("account", "/patient/compte"),
+                ("upload", "/patient/documents/ajouter"),
+                ("record", "/patient/dossier"),
+            ],
+            shots.folder,
+        )
+        assert problems == [], "\n".join(problems)
 
         # English on request.
         await page.goto(f"{base}/patient/historique")

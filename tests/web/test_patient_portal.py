@@ -90,8 +90,9 @@ async def post_page(
     return await client.post(action, data={"csrf_token": csrf_of(got.text), **data})
 
 
-async def first_sign_in(client: httpx.AsyncClient, clock: Clock, account: Account) -> None:
-    """One-time password → new password → TOTP enrolment (the secret read from the page)."""
+async def replace_one_time_password(client: httpx.AsyncClient, account: Account) -> None:
+    """Sign in with the one-time password and choose ``PASSWORD``: the session then waits at
+    the TOTP enrolment."""
     response = await post_page(
         client,
         "/patient/connexion",
@@ -112,6 +113,11 @@ async def first_sign_in(client: httpx.AsyncClient, clock: Clock, account: Accoun
     )
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/patient/double-authentification"
+
+
+async def first_sign_in(client: httpx.AsyncClient, clock: Clock, account: Account) -> None:
+    """One-time password → new password → TOTP enrolment (the secret read from the page)."""
+    await replace_one_time_password(client, account)
     page = await client.get("/patient/double-authentification")
     assert page.status_code == 200
     found = _SECRET.search(page.text)

@@ -47,6 +47,7 @@ from tests.web.browser_support import (
     demo_settings,
     on_server_database,
     patient_first_sign_in,
+    survey,
 )
 
 CAMILLE, _, LEA = PATIENTS
@@ -107,12 +108,18 @@ async def test_a_doctor_declares_consent_and_deposits_a_letter_the_patient_sees(
     letter.write_bytes(make_pdf("Lettre de liaison", ["Sortie le 27/02 — données fictives."]))
     await sign_in_and_open(page, live_server, "DEMO-PSYCHIATRE Inès", LEA.ins)
     await shots(page, "pro-patient")
-    await expect(page.locator("#access-state")).to_contain_text("NON_EXISTE")
+    await expect(page.locator("#access-state")).to_have_text("aucune")
+    await expect(page.locator("#access-state")).to_have_attribute("data-state", "NON_EXISTE")
     await page.get_by_label("Le patient m'a donné son consentement").check()
     await page.get_by_label("Le patient me désigne aussi comme médecin traitant DMP").check()
     await shots(page, "pro-consent")
     await page.get_by_role("button", name="Déclarer le consentement").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Documents du DMP")
+    await expect(page.locator("#consent-done")).to_contain_text(
+        "Consentement du patient enregistré"
+    )
+    await expect(page.locator("#consent-done")).to_contain_text("médecin traitant DMP")
+    await shots(page, "pro-consent-done")
 
     await page.get_by_role("link", name="Ajouter un document").first.click()
     await page.get_by_label("Fichier (PDF ou CDA)").set_input_files(letter)
@@ -129,16 +136,36 @@ async def test_a_doctor_declares_consent_and_deposits_a_letter_the_patient_sees(
     await link.click()
     await expect(page.locator("iframe.pdf")).to_be_visible()
     # The content route answers with its own sandbox (CSP), which the PDF viewer honours.
-    async with page.expect_response(lambda r: r.url.endswith("/contenu")) as shown:
-        await page.reload()
-    headers = await (await shown.value).all_headers()
-    assert "sandbox" in headers["content-security-policy"]
-    assert headers["content-type"] == "application/pdf"
+    # Asked directly: the viewer's own requests may be answered from its cache, which
+    # Playwright reports without all the headers.
+    source = await page.locator("iframe.pdf").get_attribute("src")
+    assert source and source.endswith("/contenu")
+    served = await page.request.get(f"{live_server}{source}")
+    assert "sandbox" in served.headers["content-security-policy"]
+    assert served.headers["content-type"] == "application/pdf"
     await page.wait_for_timeout(1000)  # let the viewer paint before the screenshot
     await shots(page, "pro-document")
+    document_path = page.url.removeprefix(live_server)
 
     await page.goto(f"{live_server}/pro/mes-patients")
     await shots(page, "pro-my-patients")
+    # The professional's pages in French and English, desktop and phone.
+    dossier = "/pro/dossiers/" + document_path.split("/")[3]
+    problems = await survey(
+        page.context,
+        live_server,
+        [
+            ("pro-home", "/pro"),
+            ("pro-my-patients", "/pro/mes-patients"),
+            ("pro-dossier", dossier),
+            ("pro-documents", f"{dossier}/documents"),
+            ("pro-deposit", f"{dossier}/depot"),
+            ("pro-document", document_path),
+            ("pro-signin", "/pro/connexion"),
+        ],
+        shots.folder,
+    )
+    assert problems == [], "\n".join(problems)
 
     # The patient, in her portal (another browser context: her own cookies).
     patient = await page.context.browser.new_context(locale="fr-FR")
@@ -188,7 +215,7 @@ async def test_a_blocked_professional_is_refused(
     assert on_server_database(server_settings, block_nurse)
     page = browser_page
     await sign_in_and_open(page, live_server, "DEMO-INFIRMIERE Rose", CAMILLE.ins)
-    await expect(page.locator("#access-state")).to_contain_text("INTERDIT")
+    await expect(page.locator("#access-state")).to_have_attribute("data-state", "INTERDIT")
     await page.goto(page.url + "/documents")
     await expect(page.get_by_role("alert")).to_contain_text("Le patient vous a bloqué(e)")
     await expect(page.get_by_role("button", name="Ouvrir l'accès d'urgence")).to_have_count(0)

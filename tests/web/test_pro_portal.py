@@ -182,7 +182,7 @@ async def test_a_blocked_professional_reads_nothing_not_even_in_an_emergency(
     await sign_in(client, "nurse")
     base = await open_patient(client, CAMILLE.ins)
     page = await client.get(base)
-    assert "INTERDIT" in page.text and "FICTIVE" not in page.text  # no identity either
+    assert 'data-state="INTERDIT">interdite' in page.text and "FICTIVE" not in page.text
     response = await client.get(f"{base}/documents")
     assert response.status_code == 403
     assert "Le patient vous a bloqué(e)" in response.text
@@ -363,7 +363,7 @@ async def test_a_professional_declares_consent_deposits_and_the_patient_sees_it(
     await sign_in(client, "psychiatrist")  # a doctor outside Léa's care
     base = await open_patient(client, LEA.ins)
     page = await client.get(base)
-    assert "NON_EXISTE" in page.text and "DEMONSTRATION" not in page.text
+    assert 'data-state="NON_EXISTE">aucune<' in page.text and "DEMONSTRATION" not in page.text
     refused = await client.get(f"{base}/documents")
     assert refused.status_code == 403 and "déclarez le consentement" in refused.text
 
@@ -373,8 +373,12 @@ async def test_a_professional_declares_consent_deposits_and_the_patient_sees_it(
         client, base, f"{base}/consentement", {"consent": "yes", "treating": "yes"}
     )
     assert declared.status_code == 303
+    assert declared.headers["location"] == f"{base}/documents?consentement=traitant"
+    confirmed = await client.get(declared.headers["location"])
+    assert "Consentement du patient enregistré" in confirmed.text
+    assert "Vous êtes aussi son médecin traitant DMP." in confirmed.text
     page = await client.get(base)
-    assert "VALIDE" in page.text and "DEMONSTRATION Léa" in page.text
+    assert 'data-state="VALIDE">valide<' in page.text and "DEMONSTRATION Léa" in page.text
 
     deposited = await upload(client, base, title="Lettre de liaison de test")
     assert deposited.status_code == 303, deposited.text
@@ -601,7 +605,7 @@ async def test_a_carte_vitale_file_opens_the_patient(client: httpx.AsyncClient) 
     )
     assert response.status_code == 303
     page = await client.get(response.headers["location"])
-    assert "ESSAI Jules" in page.text and "VALIDE" in page.text  # the care team follows Jules
+    assert "ESSAI Jules" in page.text and 'data-state="VALIDE"' in page.text  # his care team
 
 
 async def test_the_portal_speaks_english(client: httpx.AsyncClient) -> None:

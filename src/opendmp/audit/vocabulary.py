@@ -82,6 +82,9 @@ class AuditAction(StrEnum):
     ACCOUNT_REQUEST_PASSWORD_RESET = "auth:account:request-password-reset"  # noqa: S105 - an event name
     ACCOUNT_RESET_PASSWORD = "auth:account:reset-password"  # noqa: S105 - an event name
     ACCOUNT_START_TOTP_ENROLMENT = "auth:account:start-totp-enrolment"
+    ACCOUNT_REQUEST_LOGIN_REMINDER = "auth:account:request-login-reminder"
+    ACCOUNT_REQUEST_EMAIL_CHANGE = "auth:account:request-email-change"
+    ACCOUNT_CHANGE_EMAIL = "auth:account:change-email"
     ACCOUNT_ENROL_TOTP = "auth:account:enrol-totp"
     ACCOUNT_ISSUE_CREDENTIALS = "auth:account:issue-credentials"
     ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS = "auth:account:issue-representative-credentials"
@@ -342,6 +345,30 @@ MEANINGS: dict[AuditAction, Meaning] = {
         "U",
         "a réinitialisé le mot de passe",
         "reset the password",
+    ),
+    A.ACCOUNT_REQUEST_LOGIN_REMINDER: _m(
+        SECURITY_ATTRIBUTES,
+        None,
+        None,
+        "E",
+        "a demandé un rappel de son identifiant",
+        "asked for a reminder of the login",
+    ),
+    A.ACCOUNT_REQUEST_EMAIL_CHANGE: _m(
+        SECURITY_ATTRIBUTES,
+        None,
+        None,
+        "E",
+        "a demandé à changer d'adresse e-mail",
+        "asked to change the e-mail address",
+    ),
+    A.ACCOUNT_CHANGE_EMAIL: _m(
+        SECURITY_ATTRIBUTES,
+        None,
+        None,
+        "U",
+        "a changé d'adresse e-mail",
+        "changed the e-mail address",
     ),
     A.ACCOUNT_START_TOTP_ENROLMENT: _m(
         SECURITY_ATTRIBUTES,

@@ -133,13 +133,19 @@ def demo(
     port: Annotated[int, typer.Option(help="port")] = 8080,
     seed: Annotated[bool, typer.Option("--seed/--no-seed", help="load the demo data")] = True,
 ) -> None:
-    """Initialise OPENDMP_HOME, load synthetic demo data and serve."""
+    """Initialise OPENDMP_HOME, load synthetic demo data and serve, with the demo mailbox:
+    every e-mail is delivered over SMTP to a loopback server and shown at /demo/mails."""
     from opendmp.devtools.demo import seed_demo
+    from opendmp.notify.demo_mailbox import DemoMailbox
 
     started = time.perf_counter()
     try:
         s = load_settings(mode="demo", host=host, port=port)
         asyncio.run(initialise(s))
+        mailbox = DemoMailbox(s.home).start()
+        s = load_settings(
+            mode="demo", host=host, port=port, smtp_host="127.0.0.1", smtp_port=mailbox.port
+        )
         summary = None
         if seed:
 
@@ -160,6 +166,7 @@ def demo(
         f"  API and portals: {s.base_url}/  (health {s.base_url}/healthz, "
         f"metrics {s.base_url}/metrics, API docs {s.base_url}/docs)"
     )
+    out.print(f"  demo mailbox (every e-mail OpenDMP sends): {s.base_url}/demo/mails")
     if summary is not None:
         table = Table(title="Demo identities (synthetic)")
         for col in ("who", "identifier", "role"):
@@ -180,6 +187,8 @@ def demo(
         _serve(s, 1)
     except OpenDMPError as exc:
         fail(exc)
+    finally:
+        mailbox.stop()
 
 
 @run
@@ -213,7 +222,9 @@ async def worker() -> None:
 def _demo_patient_logins(s: Settings, summary: Any) -> list[tuple[str, str, str, str]]:
     """The demo patients' first credentials, kept (0600) in OPENDMP_HOME once generated:
     the one-time passwords exist nowhere else, and a second `make demo` prints them again."""
-    path = s.home / "demo-patient-logins.json"
+    from opendmp.web.site import DEMO_LOGINS_FILE
+
+    path = s.home / DEMO_LOGINS_FILE
     if summary.patient_logins:
         write_private_file(path, json.dumps(summary.patient_logins).encode("utf-8"))
     if not path.exists():

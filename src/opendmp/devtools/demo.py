@@ -413,3 +413,17 @@ async def _deposit(
             author_organization_name=ESTABLISHMENT_NAME,
         ),
     )
+
+
+def people_without_record() -> list[tuple[str, ...]]:
+    """(name, INS, birth date, Carte Vitale serial) of the demo people the desk or online
+    creation can open a DMP for (the landing page lists them in demo mode)."""
+    return [
+        (
+            f"{p.birth_name} {' '.join(p.given)}",
+            p.ins,
+            p.birth_date.isoformat(),
+            vitale_serial_of(p.nir13),
+        )
+        for p in OTHER_PEOPLE
+    ]

@@ -28,6 +28,8 @@ KINDS = (
     "new-document",
     "password-reset",
     "email-proof",
+    "login-reminder",
+    "email-change",
 )
 AUDIENCES = ("patient", "treating-doctor")
 
@@ -259,10 +261,48 @@ _TEMPLATES: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
             "If you did not ask for it, ignore this message: no record will be created.\n\n",
         ),
     },
+    ("login-reminder", "patient"): {
+        "fr": (
+            "Votre identifiant DMP",
+            "Bonjour,\n\n"
+            "Le {at}, un rappel de l'identifiant de l'espace patient lié à cette adresse a "
+            "été demandé.\n\n"
+            "Votre identifiant : {login}\n\n"
+            "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : rien n'a "
+            "changé.\n\n",
+        ),
+        "en": (
+            "Your DMP login",
+            "Hello,\n\n"
+            "On {at}, a reminder of the patient portal login linked to this address was "
+            "requested.\n\n"
+            "Your login: {login}\n\n"
+            "If you did not ask for it, ignore this message: nothing changed.\n\n",
+        ),
+    },
+    ("email-change", "patient"): {
+        "fr": (
+            "Code de confirmation de votre nouvelle adresse e-mail",
+            "Bonjour,\n\n"
+            "Le {at}, cette adresse a été indiquée comme nouvelle adresse e-mail d'un espace "
+            "patient DMP.\n\n"
+            "Votre code de confirmation, valable 15 minutes : {code}\n\n"
+            "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : l'adresse "
+            "ne sera pas changée.\n\n",
+        ),
+        "en": (
+            "Your new e-mail address confirmation code",
+            "Hello,\n\n"
+            "On {at}, this address was given as the new e-mail address of a DMP patient "
+            "portal.\n\n"
+            "Your confirmation code, valid for 15 minutes: {code}\n\n"
+            "If you did not ask for it, ignore this message: the address will not change.\n\n",
+        ),
+    },
 }
 
 _ACCESS_KINDS = {"access", "emergency-access"}
-_CODE_KINDS = {"password-reset", "email-proof"}
+_CODE_KINDS = {"password-reset", "email-proof", "email-change"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -291,6 +331,7 @@ def render(kind: str, language: str, payload: Mapping[str, str]) -> Rendered:
         "channel": _CHANNELS.get(payload.get("channel", ""), {}).get(lang, ""),
         "details": _details(kind, payload, lang) if kind in _ACCESS_KINDS else "",
         "code": _required(payload, "code") if kind in _CODE_KINDS else "",
+        "login": _required(payload, "login") if kind == "login-reminder" else "",
     }
     return Rendered(subject, body.format_map(fields) + _FOOTER[lang])
 

@@ -17,10 +17,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendmp.domain.errors import OpenDMPError
-from opendmp.web import i18n
+from opendmp.web import i18n, site
 from opendmp.web.common import HERE, SignInRequired, error_text, language, render, safe_next
 
-PORTAL_PREFIXES = ("/accueil", "/patient", "/pro", "/langue", "/static/portal")
+PORTAL_PREFIXES = ("/accueil", "/patient", "/pro", "/langue", "/static/portal", "/demo")
 SIGN_IN_PATH = "/pro/connexion"
 
 # Strict by default: the portals load only their own stylesheet, run no script, are never
@@ -43,7 +43,7 @@ def is_portal(request: Request) -> bool:
 
 
 def _is_portal_path(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in PORTAL_PREFIXES)
+    return path == "/" or any(path == p or path.startswith(p + "/") for p in PORTAL_PREFIXES)
 
 
 async def error_response(request: Request, exc: OpenDMPError) -> Response:
@@ -63,7 +63,7 @@ async def error_response(request: Request, exc: OpenDMPError) -> Response:
     response = render(
         request,
         "error.html",
-        {"message": message, "code": exc.code},
+        {"message": message, "message_key": None, "code": exc.code, "status": exc.http_status},
         status_code=exc.http_status,
     )
     retry_after = getattr(exc, "retry_after", None)
@@ -78,6 +78,7 @@ def install(app: FastAPI) -> None:
     from opendmp.web.patient.portal import routers as patient_routers
     from opendmp.web.pro.routes import router as pro_router
 
+    app.include_router(site.router)
     app.include_router(pro_router)
     app.include_router(desk_router)
     app.include_router(creation_router)
@@ -98,6 +99,7 @@ def install(app: FastAPI) -> None:
         )
         return response
 
+    app.add_middleware(site.PortalUnexpectedErrors)  # inside PortalHeaders: its page gets them
     app.add_middleware(PortalHeaders)
 
 
@@ -110,8 +112,8 @@ class PortalHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not _is_portal_path(path):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (_is_portal_path(path) or site.answers_html(path)):
             await self.app(scope, receive, send)
             return
         no_store = not path.startswith("/static/")

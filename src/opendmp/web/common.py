@@ -15,6 +15,7 @@ form belongs to (``""`` before sign-in), keyed from the master key
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import urllib.parse
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
@@ -54,6 +56,26 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
 )
 templates = Jinja2Templates(env=_env)
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str) -> markupsafe.Markup:
+    """Plain text, escaped, with its http(s) addresses made links (the demo mailbox)."""
+    parts: list[str] = []
+    last = 0
+    for found in _URL.finditer(text):
+        url = found.group(0).rstrip(".,;:)")
+        parts += [markupsafe.escape(text[last : found.start()]), _link(url)]
+        last = found.start() + len(url)
+    parts.append(markupsafe.escape(text[last:]))
+    return markupsafe.Markup("").join(parts)
+
+
+def _link(url: str) -> markupsafe.Markup:
+    return markupsafe.Markup('<a href="{0}">{0}</a>').format(url)
+
+
+_env.filters["linkify"] = linkify
 
 
 class SignInRequired(Unauthenticated):
@@ -226,20 +248,15 @@ def render(
     return response
 
 
-# Codes whose service message names the faulty field (safe to show, English only).
-_DETAILED = frozenset({"invalid-record-request", "invalid-vitale-card", "weak-password"})
-
-
 def error_text(exc: OpenDMPError, lang: str) -> str:
-    """A person-readable message for an error, in the page's language."""
+    """A person-readable message for an error, in the page's language: the wording of its
+    code (``errors.<code>``), else of its family (``errors.invalid-input``), else a generic
+    sentence. The service's own message is developer English and is never appended."""
     key = f"errors.{exc.code}"
-    if i18n.has(key) and exc.code in _DETAILED:
-        text = i18n.t(key, lang) + f" ({exc.message})"
-    elif i18n.has(key):
+    if i18n.has(key):
         text = i18n.t(key, lang)
     elif exc.code.startswith("invalid-"):
-        # The service's message says which field is wrong; it is written to be shown.
-        text = i18n.t("errors.invalid-input", lang) + f" ({exc.message})"
+        text = i18n.t("errors.invalid-input", lang)
     else:
         text = i18n.t("errors.generic", lang)
     traits: tuple[str, ...] = getattr(exc, "traits", ())

@@ -7,6 +7,9 @@ the patient's app proves it was scanned; only then is it stored on the account.
 from __future__ import annotations
 
 import base64
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from sqlalchemy import update
@@ -36,31 +39,53 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.gate import audit
 from opendmp.storage import models as m
 
+# A pending secret is shown again on every visit of the enrolment page until it expires:
+# a QR code scanned before a reload stays the one to confirm (docs/portals.md).
+PENDING_TOTP_VALIDITY = dt.timedelta(minutes=30)
+
 
 async def start_totp_enrolment(ctx: ServiceContext, *, session_token: str) -> TotpEnrolment:
-    """Draw a TOTP secret, kept encrypted on the session until :func:`confirm_totp`."""
+    """The TOTP secret to enrol, kept encrypted on the session until :func:`confirm_totp`:
+    the pending one while it is younger than ``PENDING_TOTP_VALIDITY``, else a new one."""
     now = ctx.now()
     async with ctx.uow() as uow:
         row, found = await session_account(ctx, uow, session_token, now)
         require_stage(row, Stage.TOTP_ENROLMENT)
-        secret = totp.new_secret()
-        sealed = totp.encrypt_secret(record_key(ctx, found), found.account.id, secret)
+        key = record_key(ctx, found)
         attributes = load_attributes(row)
-        attributes["pending_totp"] = base64.b64encode(sealed).decode("ascii")
-        await uow.session.execute(
-            update(m.WebSession)
-            .where(m.WebSession.id == row.id)
-            .values(attributes=orjson.dumps(attributes).decode())
+        secret = _pending_secret(
+            attributes, now, lambda sealed: totp.decrypt_secret(key, found.account.id, sealed)
         )
-        await audit(
-            ctx,
-            uow,
-            actor=found.actor,
-            action=AuditAction.ACCOUNT_START_TOTP_ENROLMENT,
-            record_id=found.account.record_id,
-        )
+        if secret is None:
+            secret = totp.new_secret()
+            sealed = totp.encrypt_secret(key, found.account.id, secret)
+            attributes["pending_totp"] = base64.b64encode(sealed).decode("ascii")
+            attributes["pending_totp_until"] = (now + PENDING_TOTP_VALIDITY).isoformat()
+            await uow.session.execute(
+                update(m.WebSession)
+                .where(m.WebSession.id == row.id)
+                .values(attributes=orjson.dumps(attributes).decode())
+            )
+            await audit(
+                ctx,
+                uow,
+                actor=found.actor,
+                action=AuditAction.ACCOUNT_START_TOTP_ENROLMENT,
+                record_id=found.account.record_id,
+            )
         await uow.commit()
     return TotpEnrolment(uri=totp.provisioning_uri(secret, found.account.login), secret=secret)
+
+
+def _pending_secret(
+    attributes: dict[str, Any], now: dt.datetime, unseal: Callable[[bytes], str]
+) -> str | None:
+    pending, until = attributes.get("pending_totp"), attributes.get("pending_totp_until")
+    if not isinstance(pending, str) or not isinstance(until, str):
+        return None
+    if dt.datetime.fromisoformat(until) <= now:
+        return None
+    return unseal(base64.b64decode(pending))
 
 
 async def confirm_totp(ctx: ServiceContext, *, session_token: str, code: str) -> LoginResult:
@@ -70,11 +95,14 @@ async def confirm_totp(ctx: ServiceContext, *, session_token: str, code: str) ->
     async with ctx.uow() as uow:
         row, found = await session_account(ctx, uow, session_token, now)
         require_stage(row, Stage.TOTP_ENROLMENT)
-        pending = load_attributes(row).get("pending_totp")
-        if not isinstance(pending, str):
+        key = record_key(ctx, found)
+        secret = _pending_secret(
+            load_attributes(row),
+            now,
+            lambda sealed: totp.decrypt_secret(key, found.account.id, sealed),
+        )
+        if secret is None:
             raise Conflict("start the TOTP enrolment first", code="totp-enrolment-not-started")
-        sealed = base64.b64decode(pending)
-        secret = totp.decrypt_secret(record_key(ctx, found), found.account.id, sealed)
         step = totp.matching_step(secret, code, now)
         if step is None:
             await refuse(
@@ -87,7 +115,10 @@ async def confirm_totp(ctx: ServiceContext, *, session_token: str, code: str) ->
         await uow.session.execute(
             update(m.Account)
             .where(m.Account.id == found.account.id)
-            .values(totp_secret_encrypted=sealed, totp_last_step=step)
+            .values(
+                totp_secret_encrypted=totp.encrypt_secret(key, found.account.id, secret),
+                totp_last_step=step,
+            )
         )
         result = await promote(ctx, uow, row, found, Stage.FULL, now)
         await audit(ctx, uow, actor=found.actor, action=action, record_id=found.account.record_id)

@@ -40,6 +40,7 @@ from opendmp.domain.local_time import french_stamp, paris_date
 from opendmp.domain.policy import Action, Facts
 from opendmp.domain.records import RecordStatus
 from opendmp.services.accounts import passwords
+from opendmp.services.accounts.contact import normalise_email
 from opendmp.services.accounts.ratelimit import enforce
 from opendmp.services.accounts.web_sessions import take_attribute, update_attributes
 from opendmp.services.core.context import ServiceContext
@@ -114,16 +115,6 @@ def require_adult(birth_date: dt.date, today: dt.date) -> None:
 
 
 # --- e-mail proof -------------------------------------------------------------------------
-
-
-def normalise_email(email: str) -> str:
-    text = email.strip()
-    if not text or len(text) > 254 or "@" not in text or any(c.isspace() for c in text):
-        raise InvalidInput("the e-mail address is not valid", code="invalid-email")
-    local, _, domain = text.rpartition("@")
-    if not local or "." not in domain:
-        raise InvalidInput("the e-mail address is not valid", code="invalid-email")
-    return f"{local}@{domain.lower()}"
 
 
 async def send_email_proof(

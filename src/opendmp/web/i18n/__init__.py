@@ -2,11 +2,11 @@
 
 Every string a person reads on a portal page comes from here; templates call ``t("key")``
 (bound to the request's language). The texts live in gettext catalogues,
-``web/locale/<lang>/LC_MESSAGES/<domain>.po`` (``common``, ``patient``, ``pro``), whose message
-ids are the keys; they are read once, at the first lookup (``catalogues.py``). A missing English
-entry falls back to French, a missing key shows the key itself (``python -m opendmp.web.i18n
-check`` and the tests keep both catalogues complete). Error pages map an ``OpenDMPError`` code
-to ``errors.<code>`` and fall back to a generic sentence.
+``web/locale/<lang>/LC_MESSAGES/<domain>.po`` (``common``, ``patient``, ``pro``, ``site``),
+whose message ids are the keys; they are read once, at the first lookup (``catalogues.py``).
+A missing English entry falls back to French, a missing key shows the key itself (``python
+-m opendmp.web.i18n check`` and the tests keep both catalogues complete). Error pages map an
+``OpenDMPError`` code to ``errors.<code>`` and fall back to a generic sentence.
 
 The language is chosen with a link that stores it in the ``opendmp_lang`` cookie; French is
 the default (the service's language).

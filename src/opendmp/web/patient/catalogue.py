@@ -29,5 +29,7 @@ DONE_KEYS = frozenset(
         "destruction",
         "reactivated",
         "acknowledged",
+        "email-code-sent",
+        "email-changed",
     }
 )

@@ -249,12 +249,6 @@ async def set_notifications(request: Request) -> Response:
 # --- account and record ---------------------------------------------------------------------------
 
 
-@router.get("/compte")
-async def account(request: Request) -> Response:
-    signed = await require_full(request)
-    return page(request, "patient/account.html", {"login": signed.info.login}, signed=signed)
-
-
 async def _record_page(
     request: Request, signed: Signed, *, problem: str | None = None, status: int = 200
 ) -> Response:

@@ -7,6 +7,8 @@ parse, call a service and shape the page:
 - ``signin``: sign-in, one-time password change, TOTP enrolment and code, password reset,
   sign out (here or everywhere);
 - ``documents``: list, view, content, download, mask, add one's own;
+- ``contact``: the account page, its e-mail address (changed with a code), the forgotten
+  login;
 - ``history``: access history and reports, emergency notices and their acknowledgement;
 - ``manage``: home, professionals, choices, account, record.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from opendmp.web.patient.contact import router as contact_router
 from opendmp.web.patient.documents import router as documents_router
 from opendmp.web.patient.history import router as history_router
 from opendmp.web.patient.manage import router as manage_router
@@ -23,6 +26,7 @@ from opendmp.web.patient.signin import router as signin_router
 # Sign-in first: its fixed paths must win over the others' patterns.
 routers: tuple[APIRouter, ...] = (
     signin_router,
+    contact_router,
     documents_router,
     history_router,
     manage_router,

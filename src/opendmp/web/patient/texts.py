@@ -70,10 +70,7 @@ def refusal(error: OpenDMPError, lang: str, now: dt.datetime) -> str:
         return i18n.t(key, lang, minutes=minutes, time=f"{at:%H:%M}")
     key = f"patient.errors.{error.code}"
     if i18n.has(key):
-        text = i18n.t(key, lang)
-        if error.code in {"weak-password", "invalid-content", "invalid-search"}:
-            text += f" ({error.message})"
-        return text
+        return i18n.t(key, lang)
     return error_text(error, lang)
 
 

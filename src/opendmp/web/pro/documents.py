@@ -203,6 +203,8 @@ async def list_documents(request: Request, handle: str) -> Response:
             "widen_href": widen_href,
             "types": _options(DOCUMENT_TYPES, DOCUMENT_TYPES, lang),
             "classes": _options(DOCUMENT_CLASSES, DOCUMENT_CLASSES, lang),
+            # The confirmation of a consent just declared (patients.declare_consent).
+            "consented": request.query_params.get("consentement", "")[:10],
         },
         binding=staff.binding,
         staff=staff,

@@ -184,12 +184,10 @@ async def declare_consent(request: Request, handle: str) -> Response:
         return await dossier_page(
             request, staff, dossier, problem=error_text(error, lang), status_code=422
         )
+    treating = field(form, "treating") == "yes"
     try:
         await declare_authorization(
-            ctx_of(request),
-            actor=staff.actor,
-            ins=dossier.ins,
-            treating_doctor=field(form, "treating") == "yes",
+            ctx_of(request), actor=staff.actor, ins=dossier.ins, treating_doctor=treating
         )
     except (AccessDenied, InvalidInput) as error:
         return await dossier_page(
@@ -199,7 +197,8 @@ async def declare_consent(request: Request, handle: str) -> Response:
             problem=error_text(error, lang),
             status_code=error.http_status,
         )
-    return RedirectResponse(f"{dossier.base}/documents", status_code=303)
+    done = "traitant" if treating else "oui"
+    return RedirectResponse(f"{dossier.base}/documents?consentement={done}", status_code=303)
 
 
 @router.post("/dossiers/{handle}/urgence")

@@ -48,12 +48,22 @@ def _dev_enabled(request: Request) -> bool:
     return authenticator.dev is not None
 
 
+def is_desk_agent(actor: Professional) -> bool:
+    """A CPE holder without a profession: their portal is the admission desk."""
+    return actor.card_kind.value == "CPE" and actor.profession is None
+
+
+def _home_of(actor: Professional) -> str:
+    return "/accueil" if is_desk_agent(actor) else "/pro"
+
+
 async def _signed_in(request: Request, actor: Professional, method: str, target: str) -> Response:
     ctx = ctx_of(request)
     token = await open_staff_session(
         ctx, actor=actor, method=method, client_address=client_address(request)
     )
-    response = RedirectResponse(safe_next(target), status_code=303)
+    # Without a page to go back to, each lands on their own portal (desk or professionals).
+    response = RedirectResponse(safe_next(target, _home_of(actor)), status_code=303)
     set_cookie(
         response,
         settings_of(request),
@@ -65,13 +75,13 @@ async def _signed_in(request: Request, actor: Professional, method: str, target:
 
 
 @router.get("/connexion")
-async def sign_in_page(request: Request, next: str = "/accueil") -> Response:
+async def sign_in_page(request: Request, next: str = "") -> Response:
     settings = settings_of(request)
     return render(
         request,
         "pro/signin.html",
         {
-            "next": safe_next(next),
+            "next": safe_next(next, ""),
             "demo": _demo_staff(request),
             "card": settings.client_ca_file is not None,
         },
@@ -114,8 +124,7 @@ async def sign_out(request: Request) -> Response:
 @router.get("")
 async def home(request: Request) -> Response:
     staff = await require_staff(request)
-    if staff.actor.card_kind.value == "CPE" and staff.actor.profession is None:
-        # A desk agent's portal is the admission desk.
+    if is_desk_agent(staff.actor):
         return RedirectResponse("/accueil", status_code=303)
     return home_page(request, staff)
 
