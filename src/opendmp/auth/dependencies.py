@@ -28,6 +28,7 @@ from fastapi import Depends, Request
 from lxml import etree
 
 from opendmp.auth import dev_issuer
+from opendmp.auth.actor_kind import note_actor_kind
 from opendmp.auth.assertions import VerifiedAssertion, verify_assertion
 from opendmp.auth.certificates import (
     CardHolder,
@@ -41,7 +42,7 @@ from opendmp.auth.proxies import TrustedProxies, peer_host
 from opendmp.auth.tokens import RemoteKeys, StaticKeys, TokenVerifier, TrustedIssuer
 from opendmp.auth.vihf import VihfError, VihfIdentity, authenticate_vihf
 from opendmp.config import Mode, Settings
-from opendmp.domain.actors import Actor, Professional
+from opendmp.domain.actors import Actor, ActorKind, Professional
 from opendmp.domain.errors import AccessDenied, OpenDMPError, Unauthenticated
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.directory import identity
@@ -220,6 +221,7 @@ class Authenticator:
             chain = load_certificates(pem) if pem is not None else []
         except OpenDMPError as error:  # one kind of refusal for the XDS.b transport
             raise VihfError(error.message, code=error.code) from None
+        note_actor_kind(request, ActorKind.PROFESSIONAL)  # refused below or a professional
         return await authenticate_vihf(
             self.ctx,
             assertion,
@@ -231,11 +233,13 @@ class Authenticator:
 
     async def authenticate(self, request: Request) -> AuthContext:
         try:
-            return await self._authenticate(request)
+            auth = await self._authenticate(request)
         except OpenDMPError as error:
             client = request.client.host if request.client else "-"
             log.info("auth.refused code=%s client=%s", error.code, client)
             raise
+        note_actor_kind(request, auth.actor.kind)
+        return auth
 
 
 async def current_actor(request: Request) -> AuthContext:
