@@ -115,6 +115,7 @@ def start_outbox_worker(rt: Runtime, stop: asyncio.Event) -> asyncio.Task[None]:
             interval=rt.settings.worker_interval_seconds,
             stop=stop,
             clock=rt.ctx.clock,
+            lease=dt.timedelta(seconds=rt.settings.outbox_lease_seconds),
         )
     )
 

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = Field(default=None, repr=False)
     worker_interval_seconds: float = Field(default=5, gt=0, le=3600)
+    outbox_lease_seconds: int = Field(
+        default=300, ge=2, le=3600, description="how long a worker holds the messages it sends"
+    )
     session_idle_minutes: int = Field(default=15, ge=1, le=240)
     session_absolute_hours: int = Field(default=12, ge=1, le=168)
     cookie_secure: bool = Field(
