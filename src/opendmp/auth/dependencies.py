@@ -42,7 +42,7 @@ from opendmp.auth.proxies import TrustedProxies, peer_host
 from opendmp.auth.tokens import RemoteKeys, StaticKeys, TokenVerifier, TrustedIssuer
 from opendmp.auth.vihf import VihfError, VihfIdentity, authenticate_vihf
 from opendmp.config import Mode, Settings
-from opendmp.domain.actors import Actor, ActorKind, Professional
+from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.errors import AccessDenied, OpenDMPError, Unauthenticated
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.directory import identity
@@ -221,8 +221,7 @@ class Authenticator:
             chain = load_certificates(pem) if pem is not None else []
         except OpenDMPError as error:  # one kind of refusal for the XDS.b transport
             raise VihfError(error.message, code=error.code) from None
-        note_actor_kind(request, ActorKind.PROFESSIONAL)  # refused below or a professional
-        return await authenticate_vihf(
+        verified = await authenticate_vihf(
             self.ctx,
             assertion,
             tls_certificate=chain[0] if chain else None,
@@ -230,6 +229,8 @@ class Authenticator:
             certificates=self.certificates,
             register=self._register,
         )
+        note_actor_kind(request, verified.actor.kind)
+        return verified
 
     async def authenticate(self, request: Request) -> AuthContext:
         try:
