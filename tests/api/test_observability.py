@@ -6,47 +6,14 @@ per route template (the queue depths: tests/notify/test_notifications.py)."""
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from opendmp.domain.identifiers import Ins
-from opendmp.observability import QUIET_LIBRARIES, configure_logging
 from opendmp.services.core.context import ServiceContext
 from tests.api.fhir_read_support import AUTHOR, auth, deposit, entry_id, ins_token, patient
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """Every log record of the test as the server writes it (``configure_logging``, JSON
-    lines), at DEBUG: even then no identity."""
-    out = io.StringIO()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    quiet = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
-    configure_logging("DEBUG", "json", out)
-    try:
-        yield out
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-        for name, was in quiet.items():
-            logging.getLogger(name).setLevel(was)
-
-
-def parsed(out: io.StringIO) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in out.getvalue().splitlines()]
-
-
-def request_lines(out: io.StringIO) -> list[dict[str, Any]]:
-    return [line for line in parsed(out) if line["logger"] == "opendmp.access"]
+from tests.log_support import log_lines_fixture, request_lines  # noqa: F401 - a fixture
 
 
 async def test_one_line_per_request_with_the_route_template_and_no_identity(
