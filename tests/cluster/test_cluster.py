@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -71,8 +70,7 @@ from tests.notify.smtp_support import SmtpServer, free_port
 from tests.services.document_support import grant
 from tests.services.patient_accounts import NEW_PASSWORD, enrolled
 from tests.services.patient_accounts import Patient as Account
-
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+from tests.web.conftest import csrf_of
 
 pytestmark = [
     pytest.mark.skipif(
@@ -362,7 +360,7 @@ async def portal_sign_in(
     response = await browser.post(
         "/patient/connexion",
         data={
-            "csrf_token": found.group(1) if (found := _CSRF.search(page.text)) else "",
+            "csrf_token": csrf_of(page.text) if page.status_code == 200 else "",
             "login": account.login,
             "password": password or NEW_PASSWORD,
             "code": pyotp.TOTP(account.secret).at(when),

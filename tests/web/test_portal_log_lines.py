@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from opendmp.services.core.context import ServiceContext
 from tests.log_support import log_lines_fixture, request_lines  # noqa: F401 - a fixture
 from tests.services.patient_accounts import NEW_PASSWORD, code, enrolled
-from tests.web.conftest import csrf_of, sign_in
+from tests.web.conftest import post_form, sign_in
 
 
 async def test_portal_lines_name_the_kind_of_actor_never_who(
@@ -23,11 +23,11 @@ async def test_portal_lines_name_the_kind_of_actor_never_who(
     assert account.secret is not None
     transport = httpx.ASGITransport(app=web_app, client=("192.0.2.11", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as browser:
-        page = await browser.get("/patient/connexion")
-        signed = await browser.post(
+        signed = await post_form(
+            browser,
             "/patient/connexion",
-            data={
-                "csrf_token": csrf_of(page.text),
+            "/patient/connexion",
+            {
                 "login": account.login,
                 "password": NEW_PASSWORD,
                 "code": code(account.secret, ctx.now()),
