@@ -144,3 +144,13 @@ fuzz-parsers: $(VENV)/.installed-fuzz
 			-print_final_stats=1 -artifact_prefix=$(FUZZ_WORK)/crashes/$$target- \
 			$(FUZZ_WORK)/$$target fuzz/corpus/$$target || exit 1; \
 	done
+
+.PHONY: cluster-test
+## make cluster-test: two `opendmp serve` nodes behind haproxy (deploy/haproxy.cfg) on a fresh
+## PostgreSQL database of postgres@127.0.0.1:5432, a mixed load while one node is killed
+## (SIGKILL) and restarted; nothing acknowledged lost (docs/deployment.md; ~2 minutes).
+## Installs haproxy (Debian) if missing. OPENDMP_CLUSTER_LOGS=DIR keeps the nodes' logs.
+cluster-test: $(VENV)/.installed-dev
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || \
+		(apt-get update -qq && apt-get install -y -qq haproxy)
+	OPENDMP_CLUSTER_TEST=1 $(BIN)/pytest -n 0 -s -q tests/cluster

@@ -6,19 +6,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendmp import __version__, web
 from opendmp.auth.dependencies import Authenticator
@@ -39,9 +37,10 @@ from opendmp.domain.errors import ConfigurationError, OpenDMPError
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from opendmp.domain.records import RetentionRules
 from opendmp.fhir import api as fhir_api
-from opendmp.notify.outbox import outbox_lag_seconds
+from opendmp.notify.outbox import outbox_backlog
 from opendmp.notify.smtp import SmtpSender
 from opendmp.notify.worker import run_worker
+from opendmp.observability import Metrics, RequestLog
 from opendmp.services.core.context import AccessRules, AuthRules, CredentialTrust, ServiceContext
 from opendmp.services.core.matrix_loader import load_matrix
 from opendmp.services.operations.health import check_ready, prepare_keys
@@ -119,6 +118,7 @@ def start_outbox_worker(rt: Runtime, stop: asyncio.Event) -> asyncio.Task[None]:
             interval=rt.settings.worker_interval_seconds,
             stop=stop,
             clock=rt.ctx.clock,
+            lease=dt.timedelta(seconds=rt.settings.outbox_lease_seconds),
         )
     )
 
@@ -203,61 +203,6 @@ def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
     return Runtime(settings, engine, ctx)
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "opendmp_http_requests",
-            "HTTP requests by route and status",
-            ["route", "method", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "opendmp_http_request_seconds",
-            "HTTP request latency by route",
-            ["route", "method"],
-            registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-        )
-        self.outbox_lag = Gauge(
-            "opendmp_outbox_lag_seconds",
-            "Age of the oldest notification waiting in the outbox",
-            registry=self.registry,
-        )
-
-
-class _Measure:
-    """Count requests and time them per route (Prometheus).
-
-    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``) runs
-    every request through a task group and memory streams, which cost more CPU than some
-    whole API requests. The router stores the matched route in the shared ``scope``.
-    """
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, send_status)
-        name = getattr(scope.get("route"), "path", "unmatched")
-        method = scope["method"]
-        self.metrics.requests.labels(name, method, str(status)).inc()
-        self.metrics.latency.labels(name, method).observe(time.perf_counter() - started)
-
-
 def _lifespan(
     settings: Settings, rt: Runtime, *, owns_runtime: bool
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -337,12 +282,16 @@ def _install_probes(app: FastAPI, rt: Runtime, metrics: Metrics) -> None:
             {"status": "ok" if ok else "unavailable", **status}, status_code=200 if ok else 503
         )
 
+    async def outbox_depth() -> float:
+        backlog = await outbox_backlog(rt.ctx.sessions, rt.ctx.now())
+        metrics.outbox_lag.set(backlog.lag_seconds)
+        return backlog.depth
+
+    metrics.queue_probes["outbox"] = outbox_depth
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
-        try:
-            metrics.outbox_lag.set(await outbox_lag_seconds(rt.ctx.sessions, rt.ctx.now()))
-        except Exception:  # a scrape must answer even when the database does not
-            log.warning("outbox lag unavailable")
+        await metrics.read_queues()  # a scrape answers even when the database does not
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -384,7 +333,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     app.add_middleware(fhir_api.UnexpectedErrors)
     app.add_middleware(xds_api.XdsUnexpectedErrors)
-    app.add_middleware(_Measure, metrics=metrics)  # counts the catch-all's 500s
+    app.add_middleware(RequestLog, metrics=metrics)  # logs and counts the catch-all's 500s
     # Added last, so it runs first: everything after sees the client's address (auth.proxies).
     app.add_middleware(ForwardedHeaders, proxies=TrustedProxies(settings.trusted_proxies))
 

@@ -12,7 +12,7 @@ import ipaddress
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     run_worker_in_process: bool = True
     db_pool_size: int = Field(default=10, ge=1, le=200)
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="log lines: one JSON object each, or text for a terminal"
+    )
     smtp_host: str = Field(default="127.0.0.1", description="SMTP relay for notifications")
     smtp_port: int = Field(default=8025, ge=1, le=65535)
     smtp_sender: str = Field(
@@ -119,6 +122,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = Field(default=None, repr=False)
     worker_interval_seconds: float = Field(default=5, gt=0, le=3600)
+    outbox_lease_seconds: int = Field(
+        default=300, ge=2, le=3600, description="how long a worker holds the messages it sends"
+    )
     session_idle_minutes: int = Field(default=15, ge=1, le=240)
     session_absolute_hours: int = Field(default=12, ge=1, le=168)
     cookie_secure: bool = Field(

@@ -6,12 +6,18 @@ audit chains verify. Deposits go through the real app (ITI-105 over ASGI).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -120,3 +126,23 @@ async def assert_whole(ctx: ServiceContext, acknowledged: set[str]) -> int:
     reports = await verify_audit(ctx)
     assert reports and all(r.ok for r in reports), [r for r in reports if not r.ok]
     return len(rows)
+
+
+@contextlib.contextmanager
+def tmpfs(options: str) -> Iterator[Path]:
+    """A tmpfs of its own mounted with ``options`` (``size=…``, ``ro``…), for a blob root
+    that fills up or refuses writes; skips the test where it cannot mount (needs root)."""
+    root = Path(tempfile.mkdtemp(prefix="opendmp-tmpfs-"))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"{options},mode=0700", "tmpfs", str(root)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        root.rmdir()
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.decode()[:120]}")
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
+        root.rmdir()

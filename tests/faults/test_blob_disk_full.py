@@ -9,8 +9,6 @@ next deposit succeeds, without restarting anything, and the audit chains verify.
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from tests.faults.fault_support import (
     deposit,
     http_client,
     iti105,
+    tmpfs,
 )
 
 DISK = 1024 * 1024
@@ -40,20 +39,8 @@ PADDING = 96 * 1024  # per document
 @pytest.fixture
 def blob_root() -> Iterator[Path]:
     """Overrides tests/conftest.py's: a 1 MiB file system of its own."""
-    root = Path(tempfile.mkdtemp(prefix="opendmp-full-"))
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK},mode=0700", "tmpfs", str(root)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        root.rmdir()
-        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.decode()[:120]}")
-    try:
+    with tmpfs(f"size={DISK}") as root:
         yield root
-    finally:
-        subprocess.run(["umount", str(root)], check=True)
-        root.rmdir()
 
 
 def _files(root: Path) -> set[str]:

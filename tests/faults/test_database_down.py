@@ -112,3 +112,23 @@ async def test_postgresql_stopped_mid_deposit_gives_503_then_recovers_by_itself(
     # A deposit whose COMMIT reached the server before it stopped may be stored though
     # its caller got a 503: a retry answers "already stored" (idempotent), never a loss.
     assert len(seen.acknowledged) <= stored <= answered + 1
+
+
+async def test_readiness_fails_while_postgresql_is_down_and_recovers(
+    cluster: Cluster, runtime: Runtime
+) -> None:
+    """``/readyz`` (what the load balancer polls) answers 503 naming the database while the
+    cluster is down, 200 once it is back, without restarting OpenDMP."""
+    async with http_client(make_app(runtime)) as http:
+        assert (await http.get("/readyz")).json()["database"] == "ok"
+        await asyncio.to_thread(cluster.stop)
+        try:
+            down = await asyncio.wait_for(http.get("/readyz"), REQUEST_TIMEOUT)
+        finally:
+            await asyncio.to_thread(cluster.start)
+        up = await asyncio.wait_for(http.get("/readyz"), REQUEST_TIMEOUT)
+    assert down.status_code == 503
+    assert down.json()["status"] == "unavailable"
+    assert down.json()["database"].startswith("error:")
+    assert down.json()["blobs"] == "ok"
+    assert up.status_code == 200, up.text

@@ -455,7 +455,7 @@ def test_the_worker_command_delivers_and_stops_on_ctrl_c(tmp_path: Path, smtp: S
     assert message["Subject"] == "Votre dossier médical partagé (DMP) a été créé"
 
 
-async def test_the_metrics_expose_the_outbox_lag(runtime: Runtime, app: FastAPI) -> None:
+async def test_the_metrics_expose_the_outbox_lag_and_depth(runtime: Runtime, app: FastAPI) -> None:
     async with runtime.ctx.sessions() as session, session.begin():
         await enqueue_notification(
             session,
@@ -470,3 +470,4 @@ async def test_the_metrics_expose_the_outbox_lag(runtime: Runtime, app: FastAPI)
         body = (await http.get("/metrics")).text
     (line,) = [x for x in body.splitlines() if x.startswith("opendmp_outbox_lag_seconds ")]
     assert 600 <= float(line.split()[1]) < 700
+    assert 'opendmp_queue_depth{queue="outbox"} 1.0' in body.splitlines()

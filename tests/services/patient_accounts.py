@@ -56,8 +56,11 @@ def code(secret: str, at: dt.datetime) -> str:
     return pyotp.TOTP(secret).at(at)
 
 
-async def enrolled(ctx: ServiceContext, clock_advance: object | None = None) -> Patient:
-    """A patient who changed the one-time password and enrolled a TOTP app."""
+async def enrolled(
+    ctx: ServiceContext, clock_advance: object | None = None, *, step_back: bool = False
+) -> Patient:
+    """A patient who changed the one-time password and enrolled a TOTP app (confirmed with
+    the previous step's code when ``step_back``: the current and next ones stay unused)."""
     patient = await with_credentials(ctx)
     first = await accounts.login(
         ctx, login=patient.login, password=patient.credentials.one_time_password
@@ -69,8 +72,9 @@ async def enrolled(ctx: ServiceContext, clock_advance: object | None = None) -> 
         new=NEW_PASSWORD,
     )
     enrolment = await accounts.start_totp_enrolment(ctx, session_token=changed.session_token)
+    confirm_at = ctx.now() - dt.timedelta(seconds=30 if step_back else 0)
     await accounts.confirm_totp(
-        ctx, session_token=changed.session_token, code=code(enrolment.secret, ctx.now())
+        ctx, session_token=changed.session_token, code=code(enrolment.secret, confirm_at)
     )
     patient.secret = enrolment.secret
     return patient

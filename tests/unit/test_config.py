@@ -96,8 +96,8 @@ def test_a_tls_certificate_without_its_key_is_refused_in_every_mode(tmp_path: Pa
 
 
 def test_every_invalid_field_is_reported_together() -> None:
-    error = refusal(port=0, log_level="loud", master_key="@@@")
-    for field in ("port", "log_level", "master_key"):
+    error = refusal(port=0, log_level="loud", log_format="xml", master_key="@@@")
+    for field in ("port", "log_level", "log_format", "master_key"):
         assert field in error.message
 
 

@@ -28,6 +28,7 @@ from fastapi import Depends, Request
 from lxml import etree
 
 from opendmp.auth import dev_issuer
+from opendmp.auth.actor_kind import note_actor_kind
 from opendmp.auth.assertions import VerifiedAssertion, verify_assertion
 from opendmp.auth.certificates import (
     CardHolder,
@@ -220,7 +221,7 @@ class Authenticator:
             chain = load_certificates(pem) if pem is not None else []
         except OpenDMPError as error:  # one kind of refusal for the XDS.b transport
             raise VihfError(error.message, code=error.code) from None
-        return await authenticate_vihf(
+        verified = await authenticate_vihf(
             self.ctx,
             assertion,
             tls_certificate=chain[0] if chain else None,
@@ -228,14 +229,18 @@ class Authenticator:
             certificates=self.certificates,
             register=self._register,
         )
+        note_actor_kind(request, verified.actor.kind)
+        return verified
 
     async def authenticate(self, request: Request) -> AuthContext:
         try:
-            return await self._authenticate(request)
+            auth = await self._authenticate(request)
         except OpenDMPError as error:
             client = request.client.host if request.client else "-"
             log.info("auth.refused code=%s client=%s", error.code, client)
             raise
+        note_actor_kind(request, auth.actor.kind)
+        return auth
 
 
 async def current_actor(request: Request) -> AuthContext:

@@ -28,6 +28,7 @@ from opendmp.cli.tokens import token_app
 from opendmp.cli.vihf import vihf
 from opendmp.cli.vitale import vitale_app
 from opendmp.config import load_settings
+from opendmp.observability import configure_logging
 from opendmp.storage.private_files import restrict_umask
 
 app = typer.Typer(help="OpenDMP: shared medical record server.", no_args_is_help=True)
@@ -49,7 +50,9 @@ app.add_typer(vitale_app, name="vitale")
 
 def app_factory() -> Any:
     restrict_umask()  # also when run as `uvicorn opendmp.cli:app_factory --factory`
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 def main() -> None:

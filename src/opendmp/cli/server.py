@@ -27,6 +27,7 @@ from opendmp.blobs import MasterKey, load_or_create_master_key
 from opendmp.cli.common import err, fail, out, run, settings, with_runtime
 from opendmp.config import Settings, load_settings
 from opendmp.domain.errors import OpenDMPError
+from opendmp.observability import configure_logging
 from opendmp.services.operations.health import prepare_keys
 from opendmp.storage.migrate import upgrade
 from opendmp.storage.private_files import make_private_dir, write_private_file
@@ -64,7 +65,8 @@ def server_options(s: Settings) -> dict[str, Any]:
     """uvicorn's options for ``serve`` and ``demo`` (the tests start servers with them)."""
     # uvloop and httptools (uvicorn[standard]) named, not "auto": a missing one fails at
     # start instead of silently costing ~30 % more CPU per request. No access log: the
-    # metrics count requests, and a log line per request is CPU and disk for nothing.
+    # app logs one line per request itself (observability.RequestLog, without the raw path
+    # that may hold an INS); log_config None: uvicorn's own records go to the same handler.
     # proxy_headers off: uvicorn would trust X-Forwarded-For from 127.0.0.1, i.e. from any
     # local process; the app trusts OPENDMP_TRUSTED_PROXIES only (auth/proxies.py).
     options: dict[str, Any] = {
@@ -73,6 +75,7 @@ def server_options(s: Settings) -> dict[str, Any]:
         "loop": "uvloop",
         "http": "httptools",
         "access_log": False,
+        "log_config": None,
         "log_level": "warning",
         "proxy_headers": False,
     }
@@ -88,6 +91,7 @@ def server_options(s: Settings) -> dict[str, Any]:
 def _serve(s: Settings, workers: int) -> None:
     import uvicorn
 
+    configure_logging(s.log_level, s.log_format)
     if workers > 1:
         check_home(s)  # each worker's create_app checks too; refuse before forking them
         os.environ["OPENDMP_HOST"], os.environ["OPENDMP_PORT"] = s.host, str(s.port)
@@ -201,6 +205,7 @@ async def worker() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         sender = smtp_sender(rt.settings)
+        configure_logging(rt.settings.log_level, rt.settings.log_format)
         out.print(
             f"worker: notifications via {sender.host}:{sender.port} every "
             f"{rt.settings.worker_interval_seconds:g}s — Ctrl-C to stop"

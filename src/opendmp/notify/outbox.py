@@ -120,17 +120,33 @@ async def deliver_due(
     return report
 
 
-async def outbox_lag_seconds(sessions: async_sessionmaker[AsyncSession], now: dt.datetime) -> float:
-    """Age of the oldest pending row in seconds (0 when nothing waits): the /metrics gauge."""
+@dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """What waits in the outbox: the /metrics gauges (docs/deployment.md, "Monitoring")."""
+
+    depth: int  # pending rows
+    lag_seconds: float  # age of the oldest pending row, 0 when nothing waits
+
+
+async def outbox_backlog(
+    sessions: async_sessionmaker[AsyncSession], now: dt.datetime
+) -> OutboxBacklog:
+    """How many notifications wait, and for how long the oldest has."""
     async with sessions() as session:
-        oldest = (
+        depth, oldest = (
             await session.execute(
-                select(func.min(m.Outbox.created_at)).where(m.Outbox.status == PENDING)
+                select(func.count(), func.min(m.Outbox.created_at)).where(
+                    m.Outbox.status == PENDING
+                )
             )
-        ).scalar_one_or_none()
-    if oldest is None:
-        return 0.0
-    return max(0.0, (now - oldest).total_seconds())
+        ).one()
+    lag = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+    return OutboxBacklog(int(depth), lag)
+
+
+async def outbox_lag_seconds(sessions: async_sessionmaker[AsyncSession], now: dt.datetime) -> float:
+    """Age of the oldest pending row in seconds (0 when nothing waits)."""
+    return (await outbox_backlog(sessions, now)).lag_seconds
 
 
 async def _claim(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from opendmp.notify.outbox import deliver_due
+from opendmp.notify.outbox import DEFAULT_LEASE, deliver_due
 from opendmp.notify.sender import Sender
 
 log = logging.getLogger("opendmp.notify")
@@ -25,6 +25,7 @@ async def run_worker(
     clock: Callable[[], dt.datetime],
     batch: int = 50,
     max_attempts: int = 20,
+    lease: dt.timedelta = DEFAULT_LEASE,
 ) -> None:
     """Deliver due rows every ``interval`` seconds until ``stop`` is set.
 
@@ -37,7 +38,12 @@ async def run_worker(
         full = False
         try:
             report = await deliver_due(
-                sessions, sender, now=clock(), batch=batch, max_attempts=max_attempts
+                sessions,
+                sender,
+                now=clock(),
+                batch=batch,
+                max_attempts=max_attempts,
+                lease=lease,
             )
             full = report.handled >= batch
         except Exception:

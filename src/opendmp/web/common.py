@@ -28,6 +28,7 @@ from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
+from opendmp.auth.actor_kind import note_actor_kind
 from opendmp.config import Settings
 from opendmp.domain.actors import Professional
 from opendmp.domain.errors import AccessDenied, OpenDMPError, Unauthenticated
@@ -203,6 +204,7 @@ async def optional_staff(request: Request) -> Staff | None:
     )
     if info is None or info.actor is None:
         return None
+    note_actor_kind(request, info.actor.kind)
     return Staff(info, info.actor)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import Request, Response
 from starlette.datastructures import FormData
 
+from opendmp.auth.actor_kind import note_actor_kind
 from opendmp.auth.sessions import (
     SessionInfo,
     Stage,
@@ -105,7 +106,10 @@ async def current_session(request: Request) -> Signed | None:
     if not token:
         return None
     info = await resolve_session(ctx_of(request), token)
-    return Signed(info, token) if info is not None else None
+    if info is None:
+        return None
+    note_actor_kind(request, info.actor.kind)
+    return Signed(info, token)
 
 
 async def require_stage(request: Request, *stages: Stage) -> Signed:
