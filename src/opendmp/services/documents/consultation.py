@@ -9,9 +9,9 @@ A professional's search or read is an access to the record (docs/rules.md §5):
   on), at most once per professional, record and calendar day (Paris time): a professional
   who opens ten documents in a consultation sends one message, not ten.
 
-Both run after the access was audited: the audit append locks the record's chain head until
-the transaction ends, so two concurrent reads by one professional serialise on it and the
-outbox check below cannot let both enqueue.
+Both run after the access was audited. The audit append takes no lock (audit/writer.py): the
+once-a-day check locks the record's chain head only when it finds no message yet, then looks
+again, so two concurrent first reads by one professional cannot both enqueue.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.chain import chain_of
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import AccessMode, Actor, Professional
 from opendmp.domain.codes import PROFESSIONS, Lang
@@ -104,6 +105,26 @@ def _day_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
+async def _told_today(
+    session: AsyncSession, *, actor: Professional, record: m.Record, now: dt.datetime
+) -> bool:
+    start, end = _day_bounds(now)
+    already = (
+        await session.execute(
+            select(m.Outbox.id)
+            .where(
+                m.Outbox.record_id == record.id,
+                m.Outbox.kind == NOTIFY_ACCESS_KIND,
+                m.Outbox.created_at >= start,
+                m.Outbox.created_at < end,
+                m.Outbox.payload.contains(_marker(actor), autoescape=True),
+            )
+            .limit(1)
+        )
+    ).first()
+    return already is not None
+
+
 def _marker(actor: Professional) -> str:
     # The payload is canonical JSON written below; this fragment names the professional.
     return f'"professional":"{actor.idnat}"'
@@ -125,21 +146,15 @@ async def notify_access_once_a_day(
     """
     if not patient.email:
         return False
-    start, end = _day_bounds(now)
-    already = (
-        await session.execute(
-            select(m.Outbox.id)
-            .where(
-                m.Outbox.record_id == record.id,
-                m.Outbox.kind == NOTIFY_ACCESS_KIND,
-                m.Outbox.created_at >= start,
-                m.Outbox.created_at < end,
-                m.Outbox.payload.contains(_marker(actor), autoescape=True),
-            )
-            .limit(1)
-        )
-    ).first()
-    if already is not None:
+    if await _told_today(session, actor=actor, record=record, now=now):
+        return False
+    # The first access of the day: lock the record's chain head (as an emergency access
+    # does) and look again, so that two concurrent reads do not both enqueue. Later reads
+    # of the day stop at the look above, without any lock.
+    await session.execute(
+        select(m.AuditChain.seq).where(m.AuditChain.chain == chain_of(record.id)).with_for_update()
+    )
+    if await _told_today(session, actor=actor, record=record, now=now):
         return False
     organization = ""
     if actor.organization:

@@ -294,10 +294,12 @@ async def verify_audit(ctx: ServiceContext, *, ins: Ins | None = None) -> list[C
         names = [name async for name in chains(session)]
         for name in names:
             reports.append(await verify_chain(session, name))
+            await session.commit()  # lets the sequencer move this chain's head again
         headless = (
             (
                 await session.execute(
                     select(AuditEvent.chain)
+                    .prefix_with("/* global: audit-sequencer */")
                     .where(AuditEvent.chain.not_in(select(m.AuditChain.chain)))
                     .distinct()
                 )
