@@ -26,12 +26,21 @@ from opendmp.audit.verify import ChainReport
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import NewEvent, append
 from opendmp.domain.identifiers import Ins
+from opendmp.services import documents
 from opendmp.services.core.context import ServiceContext
+from opendmp.services.core.records import get_record
 from opendmp.services.operations.maintenance import verify_audit
 from opendmp.services.records import lifecycle as records
 from opendmp.services.records.history import history_entries
 from opendmp.storage.models import AuditChain, AuditEvent
 from tests.factories import OPERATOR, make_ins, new_record
+from tests.services.document_support import (
+    AUTHOR,
+    deposit,
+    grant,
+    new_patient_record,
+    record_events,
+)
 
 
 async def new_record_id(ctx: ServiceContext) -> tuple[Ins, uuid.UUID]:
@@ -128,6 +137,32 @@ async def test_a_request_does_not_wait_for_another_requests_open_transaction(
         await first.commit()
     actions = [row["action"] for row in await chain_rows(engine, record_id)]
     assert actions[-2:] == [AuditAction.RECORD_READ_STATUS, AuditAction.RECORD_READ_STATUS]
+
+
+async def test_a_document_read_does_not_wait_for_another_read_in_progress(
+    ctx: ServiceContext,
+) -> None:
+    """Both databases: a consultation that has read and appended its event, not committed
+    yet, does not hold back a second read of the same record (on SQLite its transaction is
+    deferred and its event waits for its commit: storage/uow.py)."""
+    ins = await new_patient_record(ctx)
+    await grant(ctx, ins, AUTHOR)
+    document = await deposit(ctx, ins)
+    async with ctx.sessions() as session:
+        _, record = await get_record(session, ins)
+    async with ctx.uow(deferred_writes=True) as first:
+        await first.session.execute(select(AuditChain.seq))  # its reads
+        await append(first.session, read_event(record.id, ctx, order="first"))
+        view, content = await asyncio.wait_for(
+            documents.read_document(ctx, actor=AUTHOR, ins=ins, document_id=document.id),
+            timeout=10,
+        )
+        await first.commit()
+    assert view.id == document.id and content
+    actions = [e.action for e in await record_events(ctx, ins)]
+    # Both there (in insert order: on SQLite the first one's insert waited for its commit).
+    assert sorted(actions[-2:]) == [AuditAction.DOCUMENT_READ, AuditAction.RECORD_READ_STATUS]
+    assert (await report_of(ctx, ins)).ok
 
 
 # --- order ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from opendmp.audit.sequencer import chain_pending
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Professional
 from opendmp.storage.models import AuditChain, AuditEvent
+from opendmp.storage.uow import write_at_commit
 
 
 class Outcome:
@@ -110,9 +111,15 @@ def _event_fields(event: NewEvent, chain: str) -> dict[str, Any]:
 
 async def append(session: AsyncSession, event: NewEvent) -> None:
     """Insert ``event``, unchained, in the caller's transaction: it is durable when the
-    caller commits. No lock is taken: concurrent requests on one record do not wait for each
-    other; the sequencer (audit/sequencer.py) chains the event shortly after."""
-    await session.execute(_INSERT_EVENT, _event_fields(event, chain_of(event.record_id)))
+    caller commits (a deferred-writes unit of work on SQLite inserts it as it commits:
+    storage/uow.py). No lock is taken: concurrent requests on one record do not wait for
+    each other; the sequencer (audit/sequencer.py) chains the event shortly after."""
+    fields = _event_fields(event, chain_of(event.record_id))
+
+    async def insert_event(into: AsyncSession) -> None:
+        await into.execute(_INSERT_EVENT, fields)
+
+    await write_at_commit(session, insert_event)
 
 
 async def append_many(session: AsyncSession, events: list[NewEvent]) -> None:

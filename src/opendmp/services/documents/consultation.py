@@ -17,6 +17,7 @@ again, so two concurrent first reads by one professional cannot both enqueue.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,6 +35,7 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import Guarded
 from opendmp.services.core.notifications import enqueue_notification
 from opendmp.storage import models as m
+from opendmp.storage.uow import write_at_commit
 
 NOTIFY_ACCESS_KIND = "access"
 # The calendar day the patient lives in: a notification "per day" follows their midnight.
@@ -106,14 +108,14 @@ def _day_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
 
 
 async def _told_today(
-    session: AsyncSession, *, actor: Professional, record: m.Record, now: dt.datetime
+    session: AsyncSession, *, actor: Professional, record_id: uuid.UUID, now: dt.datetime
 ) -> bool:
     start, end = _day_bounds(now)
     already = (
         await session.execute(
             select(m.Outbox.id)
             .where(
-                m.Outbox.record_id == record.id,
+                m.Outbox.record_id == record_id,
                 m.Outbox.kind == NOTIFY_ACCESS_KIND,
                 m.Outbox.created_at >= start,
                 m.Outbox.created_at < end,
@@ -139,22 +141,16 @@ async def notify_access_once_a_day(
     now: dt.datetime,
 ) -> bool:
     """Queue one ``access`` message to the patient unless one was queued today for this
-    professional on this record. Returns whether a message was queued.
+    professional on this record. Returns whether a message is queued (with a deferred-writes
+    unit of work, at its commit, unless a concurrent read queued it first).
 
     Only the e-mail channel exists in the outbox today: a patient with a mobile number only
     is not notified until the SMS channel lands.
     """
-    if not patient.email:
+    email, record_id = patient.email, record.id
+    if not email:
         return False
-    if await _told_today(session, actor=actor, record=record, now=now):
-        return False
-    # The first access of the day: lock the record's chain head (as an emergency access
-    # does) and look again, so that two concurrent reads do not both enqueue. Later reads
-    # of the day stop at the look above, without any lock.
-    await session.execute(
-        select(m.AuditChain.seq).where(m.AuditChain.chain == chain_of(record.id)).with_for_update()
-    )
-    if await _told_today(session, actor=actor, record=record, now=now):
+    if await _told_today(session, actor=actor, record_id=record_id, now=now):
         return False
     organization = ""
     if actor.organization:
@@ -166,21 +162,36 @@ async def notify_access_once_a_day(
     lang: Lang = "en" if record.preferred_language.startswith("en") else "fr"
     known = PROFESSIONS.get(actor.profession or "")
     profession = known.label(lang) if known else ""
-    await enqueue_notification(
-        session,
-        record_id=record.id,
-        kind=NOTIFY_ACCESS_KIND,
-        recipient=patient.email,
-        # Key order matters: ``_marker`` looks for the "professional" member as written.
-        payload={
-            "professional": actor.idnat,
-            "who": actor.name or actor.idnat,
-            "profession": profession,
-            "organization": organization,
-            "at": now.isoformat(),
-            "mode": actor.access_mode.value,
-        },
-        now=now,
-        language=record.preferred_language,
-    )
+    payload = {  # key order matters: ``_marker`` looks for "professional" as written
+        "professional": actor.idnat,
+        "who": actor.name or actor.idnat,
+        "profession": profession,
+        "organization": organization,
+        "at": now.isoformat(),
+        "mode": actor.access_mode.value,
+    }
+    language = record.preferred_language
+
+    async def enqueue(into: AsyncSession) -> None:
+        # The first access of the day: lock the record's chain head (as an emergency access
+        # does) and look again, so that two concurrent reads do not both enqueue. Later
+        # reads of the day stop at the first look, without any lock.
+        await into.execute(
+            select(m.AuditChain.seq)
+            .where(m.AuditChain.chain == chain_of(record_id))
+            .with_for_update()
+        )
+        if await _told_today(into, actor=actor, record_id=record_id, now=now):
+            return
+        await enqueue_notification(
+            into,
+            record_id=record_id,
+            kind=NOTIFY_ACCESS_KIND,
+            recipient=email,
+            payload=payload,
+            now=now,
+            language=language,
+        )
+
+    await write_at_commit(session, enqueue)
     return True
