@@ -33,6 +33,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
+RUN_SRC = SRC  # the sources the server runs (--src: e.g. an export of the commit before)
 sys.path[:0] = [str(SRC), str(HERE)]
 
 import run  # noqa: E402 - benchmarks/run.py, beside this file
@@ -51,7 +52,7 @@ def opendmp(*args: str) -> list[str]:
 
 def environment(home: Path, database: str, port: int, workers: int) -> dict[str, str]:
     env = run.base_env(home, database, port)
-    env.update(PYTHONPATH=str(SRC), BENCH_LUA=str(LUA))
+    env.update(PYTHONPATH=str(RUN_SRC), BENCH_LUA=str(LUA))
     if database == "postgresql":
         env["OPENDMP_DB_POOL_SIZE"] = str(10 * workers)
     return env
@@ -187,7 +188,10 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--label", default="", help="a word saved with the results")
+    parser.add_argument("--src", type=Path, default=SRC, help="the sources the server runs")
     args = parser.parse_args()
+    global RUN_SRC
+    RUN_SRC = args.src
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
     runs = [bench(db, args) for db in args.databases.split(",")]
