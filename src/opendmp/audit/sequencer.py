@@ -151,10 +151,12 @@ async def chain_pending(
 async def sequence_once(sessions: async_sessionmaker[AsyncSession]) -> int:
     """One round: chain the pending events of the chains whose head no other sequencer
     holds, in one transaction. Returns how many events were chained."""
+    # Looked for without the write lock (SQLite): most rounds find nothing to do.
+    async with UnitOfWork(sessions, read_only=True) as look:
+        pending = await pending_chains(look.session)
+    if not pending:
+        return 0
     async with UnitOfWork(sessions) as uow:
-        pending = await pending_chains(uow.session)
-        if not pending:
-            return 0
         heads = await _lock_heads(uow.session, pending, skip_locked=True)
         mine = [p for p in pending if p.chain in heads]  # headless events: verify reports them
         chained = await _chain(uow.session, mine, heads) if mine else 0
