@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opendmp import __version__, web
+from opendmp.audit.sequencer import run_sequencer
 from opendmp.auth.dependencies import Authenticator
 from opendmp.auth.proxies import ForwardedHeaders, TrustedProxies
 from opendmp.auth.routes import router as auth_router
@@ -111,16 +112,24 @@ def smtp_sender(settings: Settings) -> SmtpSender:
 
 
 def start_outbox_worker(rt: Runtime, stop: asyncio.Event) -> asyncio.Task[None]:
-    return asyncio.create_task(
-        run_worker(
-            rt.ctx.sessions,
-            smtp_sender(rt.settings),
-            interval=rt.settings.worker_interval_seconds,
-            stop=stop,
-            clock=rt.ctx.clock,
-            lease=dt.timedelta(seconds=rt.settings.outbox_lease_seconds),
+    """The worker loop: the outbox, and the audit sequencer beside it (audit/sequencer.py)."""
+
+    async def both() -> None:
+        await asyncio.gather(
+            run_worker(
+                rt.ctx.sessions,
+                smtp_sender(rt.settings),
+                interval=rt.settings.worker_interval_seconds,
+                stop=stop,
+                clock=rt.ctx.clock,
+                lease=dt.timedelta(seconds=rt.settings.outbox_lease_seconds),
+            ),
+            run_sequencer(
+                rt.ctx.sessions, interval=rt.settings.audit_sequencer_interval_seconds, stop=stop
+            ),
         )
-    )
+
+    return asyncio.create_task(both())
 
 
 async def stop_outbox_worker(task: asyncio.Task[None], stop: asyncio.Event) -> None:

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     outbox_lease_seconds: int = Field(
         default=300, ge=2, le=3600, description="how long a worker holds the messages it sends"
     )
+    # How often the worker chains the audit events requests inserted (docs/security.md,
+    # "The audit trail"); ``opendmp audit verify`` fails on one left unchained over 60 s.
+    audit_sequencer_interval_seconds: float = Field(default=0.2, gt=0, le=10)
     session_idle_minutes: int = Field(default=15, ge=1, le=240)
     session_absolute_hours: int = Field(default=12, ge=1, le=168)
     cookie_secure: bool = Field(

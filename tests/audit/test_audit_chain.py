@@ -1,7 +1,9 @@
 """The audit trail is tamper-evident: any change, removal or forgery breaks its chain.
 
 Tampering is done the way an attacker with database access would: raw SQL on the
-``audit_event`` and ``audit_chain`` tables, outside the services.
+``audit_event`` and ``audit_chain`` tables, outside the services. Requests insert their
+events unchained; the helpers run the sequencer (audit/sequencer.py) before tampering, as the
+worker does within a fraction of a second (tests/audit/test_sequencer.py tests it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from opendmp.audit.chain import GENESIS_HASH, HASHED_FIELDS, event_hash
+from opendmp.audit.sequencer import sequence_all
 from opendmp.audit.verify import ChainReport
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
@@ -37,6 +40,7 @@ async def record_with_history(ctx: ServiceContext, ins: Ins | None = None) -> tu
     await records.close_record(ctx, actor=OPERATOR, ins=ins, reason=ClosureReason.OPERATOR)
     await records.reactivate_record(ctx, actor=OPERATOR, ins=ins)
     await records.show_record(ctx, actor=OPERATOR, ins=ins)
+    await sequence_all(ctx.sessions)
     return ins, str(view.record_id)
 
 
@@ -252,6 +256,7 @@ async def test_concurrent_requests_on_one_record_keep_its_chain_linear(
     ins = make_ins()
     view = await records.create_record(ctx, actor=OPERATOR, request=new_record(ins, ctx.now()))
     await asyncio.gather(*(records.show_record(ctx, actor=OPERATOR, ins=ins) for _ in range(20)))
+    await sequence_all(ctx.sessions)
     async with engine.connect() as conn:
         seqs = (
             (

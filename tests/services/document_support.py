@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from opendmp.audit.sequencer import sequence_all
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.services import documents
@@ -101,6 +102,7 @@ async def name_treating_doctor(ctx: ServiceContext, ins: Ins, professional: Prof
 
 
 async def record_events(ctx: ServiceContext, ins: Ins) -> list[m.AuditEvent]:
+    await sequence_all(ctx.sessions)  # what the worker does within a fraction of a second
     async with ctx.sessions() as session:
         _, record = await get_record(session, ins)
         query = (

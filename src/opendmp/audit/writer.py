@@ -1,4 +1,4 @@
-"""Append audit events to per-record hash chains, in the caller's transaction."""
+"""Insert audit events in the caller's transaction; the sequencer chains them (sequencer.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opendmp.audit.chain import GENESIS_HASH, canonical_details, chain_of, event_hash
+from opendmp.audit.chain import GENESIS_HASH, canonical_details, chain_of
+from opendmp.audit.sequencer import chain_pending
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Professional
 from opendmp.storage.models import AuditChain, AuditEvent
+from opendmp.storage.uow import write_at_commit
 
 
 class Outcome:
@@ -53,30 +55,10 @@ def _details(event: NewEvent) -> str | None:
     return canonical_details({**event.details, "transaction": via})
 
 
-# Built once: every API request appends at least one event. Table-level Core statements
-# with bound parameters skip the ORM's bulk-insert path and the per-call ``.values()``
-# construction, and hit SQLAlchemy's compiled cache directly.
-_CHAIN = AuditChain.metadata.tables[AuditChain.__tablename__]
-_HEAD = (
-    select(_CHAIN.c.seq, _CHAIN.c.hash)
-    .where(_CHAIN.c.chain == bindparam("head_chain"))
-    .with_for_update()
-)
+# Built once: every API request appends at least one event. A table-level Core statement
+# with bound parameters skips the ORM's bulk-insert path and hits SQLAlchemy's compiled cache.
 _EVENT = AuditEvent.metadata.tables[AuditEvent.__tablename__]
 _INSERT_EVENT = insert(_EVENT)
-_ADVANCE = (
-    update(_CHAIN)
-    .where(_CHAIN.c.chain == bindparam("head_chain"))
-    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
-)
-# PostgreSQL: the event row and the new chain head in one statement (a data-modifying
-# CTE), one network round trip instead of two. SQLite has no DML in CTEs: two statements.
-_EVENT_FIELDS = tuple(column.name for column in _EVENT.c if column.name != "id")
-_INSERT_AND_ADVANCE = _ADVANCE.add_cte(
-    insert(_EVENT)
-    .values({name: bindparam(f"event_{name}", type_=_EVENT.c[name].type) for name in _EVENT_FIELDS})
-    .cte("new_event")
-)
 
 
 async def start_chain(session: AsyncSession, record_id: uuid.UUID) -> None:
@@ -87,24 +69,24 @@ async def start_chain(session: AsyncSession, record_id: uuid.UUID) -> None:
 
 
 async def drop_chain(session: AsyncSession, record_id: uuid.UUID) -> tuple[int, str]:
-    """Remove a destroyed record's chain; returns its final (seq, hash) for the tombstone event."""
+    """Remove a destroyed record's chain; returns its final (seq, hash) for the tombstone event.
+
+    The head is locked first and the events still unchained are chained (the sequencer,
+    which skips a locked head, then leaves the chain alone): the final hash covers every
+    event the record ever had."""
     chain = chain_of(record_id)
-    head = (
-        await session.execute(
-            select(AuditChain.seq, AuditChain.hash).where(AuditChain.chain == chain)
-        )
-    ).one()
-    await session.execute(delete(AuditEvent).where(AuditEvent.chain == chain))
+    seq, digest = await chain_pending(session, chain, record_id)
+    await session.execute(delete(AuditEvent).where(AuditEvent.record_id == record_id))
     await session.execute(delete(AuditChain).where(AuditChain.chain == chain))
-    return int(head.seq), str(head.hash)
+    return seq, digest
 
 
-def _event_fields(event: NewEvent, chain: str, seq: int, prev_hash: str) -> dict[str, Any]:
+def _event_fields(event: NewEvent, chain: str) -> dict[str, Any]:
     actor = event.actor
     professional = actor if isinstance(actor, Professional) else None
     return {
         "chain": chain,
-        "seq": seq,
+        "seq": None,
         "record_id": event.record_id,
         "time": event.time,
         "action": str(event.action),
@@ -119,55 +101,33 @@ def _event_fields(event: NewEvent, chain: str, seq: int, prev_hash: str) -> dict
         "target_document_id": event.target_document_id,
         "client_address": event.client_address,
         "details": _details(event),
-        "prev_hash": prev_hash,
+        "prev_hash": None,
+        "hash": None,
+        # The wall clock, not the service's clock (tests move that one): verify's bound on
+        # how long an event may wait for the sequencer is real time.
+        "inserted_at": dt.datetime.now(dt.UTC),
     }
 
 
-async def _head(session: AsyncSession, chain: str) -> tuple[int, str]:
-    head = (await session.execute(_HEAD, {"head_chain": chain})).one_or_none()
-    if head is None:
-        raise RuntimeError(f"audit chain {chain} does not exist")
-    return int(head.seq), str(head.hash)
+async def append(session: AsyncSession, event: NewEvent) -> None:
+    """Insert ``event``, unchained, in the caller's transaction: it is durable when the
+    caller commits (a deferred-writes unit of work on SQLite inserts it as it commits:
+    storage/uow.py). No lock is taken: concurrent requests on one record do not wait for
+    each other; the sequencer (audit/sequencer.py) chains the event shortly after."""
+    fields = _event_fields(event, chain_of(event.record_id))
 
+    async def insert_event(into: AsyncSession) -> None:
+        await into.execute(_INSERT_EVENT, fields)
 
-async def append(session: AsyncSession, event: NewEvent) -> str:
-    """Append ``event`` to its chain and return its hash.
-
-    The chain head row is locked (``SELECT … FOR UPDATE``; SQLite transactions are already
-    exclusive, see storage.db) so concurrent requests on one record keep the chain linear.
-    """
-    chain = chain_of(event.record_id)
-    seq, prev_hash = await _head(session, chain)
-    fields = _event_fields(event, chain, seq + 1, prev_hash)
-    digest = event_hash(fields)
-    advance = {"head_chain": chain, "new_seq": fields["seq"], "new_hash": digest}
-    if session.get_bind().dialect.name == "postgresql":
-        row = {**fields, "hash": digest}
-        await session.execute(
-            _INSERT_AND_ADVANCE, {**advance, **{f"event_{k}": row[k] for k in _EVENT_FIELDS}}
-        )
-    else:
-        await session.execute(_INSERT_EVENT, {**fields, "hash": digest})
-        await session.execute(_ADVANCE, advance)
-    return digest
+    await write_at_commit(session, insert_event)
 
 
 async def append_many(session: AsyncSession, events: list[NewEvent]) -> None:
-    """Append ``events`` (one record's, in order) to their chain in three statements,
-    whatever their number: the head, every event (one multi-row insert), the new head. A
-    deposit of many documents so holds the write lock for a short time
-    (services/documents/deposit.py)."""
+    """Insert ``events`` (one record's, in order) in one multi-row insert, unchained: the
+    sequencer chains them in this order (services/documents/deposit.py)."""
     if not events:
         return
     chain = chain_of(events[0].record_id)
     if any(chain_of(event.record_id) != chain for event in events):
         raise ValueError("append_many takes the events of one chain")
-    seq, digest = await _head(session, chain)
-    rows = []
-    for event in events:
-        seq += 1
-        fields = _event_fields(event, chain, seq, digest)
-        digest = event_hash(fields)
-        rows.append({**fields, "hash": digest})
-    await session.execute(_INSERT_EVENT, rows)
-    await session.execute(_ADVANCE, {"head_chain": chain, "new_seq": seq, "new_hash": digest})
+    await session.execute(_INSERT_EVENT, [_event_fields(event, chain) for event in events])

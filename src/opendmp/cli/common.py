@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from opendmp.app import Runtime, build_runtime
+from opendmp.audit.sequencer import sequence_all
 from opendmp.config import Settings, load_settings
 from opendmp.domain.actors import Operator
 from opendmp.domain.errors import OpenDMPError
@@ -65,7 +66,11 @@ async def with_runtime(fn: Callable[[Runtime], Coroutine[Any, Any, T]]) -> T:
         from opendmp.storage.migrate import ensure_up_to_date
 
         await ensure_up_to_date(rt.engine)
-        return await fn(rt)
+        result = await fn(rt)
+        # A command is a node that stops: it chains the audit events it wrote (and any left
+        # by others) before it exits, as the worker's sequencer would (audit/sequencer.py).
+        await sequence_all(rt.ctx.sessions)
+        return result
     finally:
         await rt.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import typer
@@ -61,4 +62,10 @@ async def audit_verify(
     if broken:
         err.print(f"{len(broken)} of {len(reports)} chain(s) broken")
         raise typer.Exit(2)
-    out.print(f"audit trail intact: {len(reports)} chain(s), {events} event(s)")
+    unchained = sum(r.unchained for r in reports)
+    tail = ""
+    if unchained:
+        oldest = min(r.oldest_unchained for r in reports if r.oldest_unchained is not None)
+        age = (dt.datetime.now(dt.UTC) - oldest).total_seconds()
+        tail = f"; {unchained} not chained yet, the oldest for {age:.1f} s"
+    out.print(f"audit trail intact: {len(reports)} chain(s), {events} event(s){tail}")

@@ -197,7 +197,8 @@ def demo(
 
 @run
 async def worker() -> None:
-    """Deliver notifications (outbox) and run retention and blob reaping, until Ctrl-C."""
+    """Deliver notifications (outbox), chain audit events, run retention and blob reaping,
+    until Ctrl-C."""
 
     async def _do(rt: Runtime) -> None:
         stop = asyncio.Event()

@@ -75,13 +75,15 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Every request writes at least an audit event, so every transaction is a writer.
-        # BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that read a
-        # chain head and then tried to write would fail with SQLITE_BUSY_SNAPSHOT, which the
-        # busy timeout cannot cure. With IMMEDIATE, writers queue on busy_timeout instead.
-        # A unit of work declared read-only (which writes no audit event: e.g. the deposit's
-        # preparation, services/documents/deposit.py) begins deferred: in WAL mode it reads its
-        # snapshot and neither takes nor waits for the write lock.
+        # A transaction that writes begins IMMEDIATE, taking the write lock up front: a
+        # deferred one that read and then tried to write would fail with
+        # SQLITE_BUSY_SNAPSHOT when another committed meanwhile, which the busy timeout cannot
+        # cure. Within a process, writers take that lock in turn (storage/writers.py).
+        # A unit of work that only reads (read-only: e.g. the deposit's preparation,
+        # services/documents/deposit.py), or reads and writes only at its commit in a
+        # transaction of its own (deferred writes: a consultation and its audit event,
+        # storage/uow.py), begins deferred: in WAL mode it reads its snapshot and neither
+        # takes nor waits for the write lock.
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
         else:

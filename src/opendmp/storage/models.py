@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -357,17 +358,30 @@ class AuditChain(Base):
 
 
 class AuditEvent(Base):
-    """Append-only trace. Each event hashes its predecessor in the same chain."""
+    """Append-only trace. Each event hashes its predecessor in the same chain.
+
+    A request inserts its event unchained (``seq``, ``prev_hash``, ``hash`` NULL); the
+    sequencer (audit/sequencer.py) chains it shortly after (docs/security.md, "The audit
+    trail").
+    """
 
     __tablename__ = "audit_event"
     __table_args__ = (
         UniqueConstraint("chain", "seq"),
         Index("ix_audit_event_record_time", "record_id", "time"),
+        # The sequencer's work list: the events not chained yet (migration 0009).
+        Index(
+            "ix_audit_event_unchained",
+            "chain",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     chain: Mapped[str] = mapped_column(String(64))
-    seq: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: not chained yet
     record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     time: Mapped[Timestamp]
     action: Mapped[Str64]  # area:subject:action
@@ -382,8 +396,11 @@ class AuditEvent(Base):
     target_document_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     client_address: Mapped[OptStr64]
     details: Mapped[str | None] = mapped_column(Text, nullable=True)  # canonical JSON
-    prev_hash: Mapped[Str64]
-    hash: Mapped[Str64]
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The node's wall clock when the request inserted it (not hashed): how long it has waited
+    # for the sequencer (``opendmp audit verify`` flags an old unchained event).
+    inserted_at: Mapped[OptTimestamp]
 
 
 class Outbox(Base):

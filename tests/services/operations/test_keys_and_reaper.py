@@ -12,6 +12,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from opendmp.audit.sequencer import sequence_all
 from opendmp.blobs import BlobStore, FilesystemBlobStore, MasterKey, new_data_key
 from opendmp.domain.errors import KeyFailure
 from opendmp.domain.identifiers import Ins
@@ -146,6 +147,7 @@ async def test_rotation_is_audited_on_the_system_chain(ctx: ServiceContext) -> N
     old_key, new_key = ctx.master_key, MasterKey.generate()
 
     await rotate_master_key(ctx, actor=OPERATOR, new_key=new_key, persist=lambda _key: None)
+    await sequence_all(ctx.sessions)
 
     async with ctx.sessions() as session:
         events = (

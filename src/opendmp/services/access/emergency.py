@@ -87,10 +87,10 @@ async def ensure_emergency_access(
     action in an emergency mode; writes the row, the audit event and the notifications.
 
     It locks the record's audit chain head first (``SELECT … FOR UPDATE``): two concurrent
-    requests of one professional then cannot both find no access and open two. That lock is
-    the one every audit append takes, so it adds no new lock order: a caller that already
-    appended its own event holds it already, and one that locked the record row takes it
-    after the row, as every use case does.
+    requests of one professional then cannot both find no access and open two. Requests
+    append their events without it (audit/writer.py); besides the rare paths that lock it
+    like this one (after the record row, as every use case does), only the sequencer takes
+    it, with ``SKIP LOCKED`` and nothing else held: no new lock order.
     """
     if actor.access_mode is AccessMode.NORMAL:
         raise ValueError("an emergency access needs the break-glass or regulation mode")

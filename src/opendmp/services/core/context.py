@@ -79,8 +79,8 @@ class ServiceContext:
     limits: RequestLimits = field(default_factory=RequestLimits)
     trust: CredentialTrust = field(default_factory=CredentialTrust)
 
-    def uow(self, *, read_only: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.sessions, read_only=read_only)
+    def uow(self, *, read_only: bool = False, deferred_writes: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.sessions, read_only=read_only, deferred_writes=deferred_writes)
 
     def now(self) -> dt.datetime:
         return self.clock()

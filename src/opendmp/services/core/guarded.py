@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.audit.writer import Outcome
-from opendmp.domain.actors import Actor
+from opendmp.domain.actors import AccessMode, Actor
 from opendmp.domain.errors import AccessDenied, NotFound, OpenDMPError
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Decision, Facts, Reason
@@ -54,6 +54,11 @@ class GuardOptions(TypedDict, total=False):
 
     for_update: bool  # lock the record row: the changes of one record are serialised
     read_only: bool  # a unit of work that never writes (``ctx.uow(read_only=True)``)
+    # A consultation, whose only writes are its audit event and notification: on SQLite
+    # they wait for the commit instead of holding the write lock through the reads
+    # (``ctx.uow(deferred_writes=True)``, storage/uow.py). Not in an emergency mode, whose
+    # access opening writes in the transaction.
+    audited_read: bool
     details: Mapping[str, Any]  # on the refusal's audit event
     # An unknown INS is a refusal audited in the system chain (with a hash of the INS, never
     # the INS itself), then 404 ``record-not-found``; without it, the 404 alone.
@@ -179,7 +184,7 @@ async def guarded(
     **options: Unpack[GuardOptions],
 ) -> AsyncIterator[Guarded]:
     """Open a record-scoped use case: see the module docstring."""
-    async with _unit_of_work(ctx, options) as uow:
+    async with _unit_of_work(ctx, actor, options) as uow:
         now = ctx.now()
         found = await _find(uow.session, ins, options)
         if found is None:
@@ -233,12 +238,20 @@ async def facts_on_record(
 
 
 def _unit_of_work(
-    ctx: ServiceContext, options: GuardOptions
+    ctx: ServiceContext, actor: Actor, options: GuardOptions
 ) -> AbstractAsyncContextManager[UnitOfWork]:
     outer = options.get("uow")
     if outer is not None:
         return nullcontext(outer)
-    return ctx.uow(read_only=options.get("read_only", False))
+    return ctx.uow(
+        read_only=options.get("read_only", False),
+        deferred_writes=options.get("audited_read", False) and audited_read_for(actor),
+    )
+
+
+def audited_read_for(actor: Actor) -> bool:
+    """Whether ``actor``'s consultation writes only at its commit (``audited_read``)."""
+    return actor.access_mode is AccessMode.NORMAL
 
 
 def _always(record: m.Record) -> bool:

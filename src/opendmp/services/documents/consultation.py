@@ -9,9 +9,9 @@ A professional's search or read is an access to the record (docs/rules.md §5):
   on), at most once per professional, record and calendar day (Paris time): a professional
   who opens ten documents in a consultation sends one message, not ten.
 
-Both run after the access was audited: the audit append locks the record's chain head until
-the transaction ends, so two concurrent reads by one professional serialise on it and the
-outbox check below cannot let both enqueue.
+Both run after the access was audited. The audit append takes no lock (audit/writer.py): the
+once-a-day check locks the record's chain head only when it finds no message yet, then looks
+again, so two concurrent first reads by one professional cannot both enqueue.
 
 Once the check has *found* today's message for a professional and a record (a committed
 row), this process remembers it until the day ends (``_ALREADY_TOLD``), so that the next
@@ -23,6 +23,7 @@ never what a transaction still open wrote, so a rolled-back message is not remem
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opendmp.audit.chain import chain_of
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import AccessMode, Actor, Professional
 from opendmp.domain.codes import PROFESSIONS, Lang
@@ -39,6 +41,7 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import Guarded
 from opendmp.services.core.notifications import enqueue_notification
 from opendmp.storage import models as m
+from opendmp.storage.uow import write_at_commit
 
 NOTIFY_ACCESS_KIND = "access"
 # The calendar day the patient lives in: a notification "per day" follows their midnight.
@@ -122,6 +125,26 @@ def _remember_told(key: tuple[Any, str, dt.datetime]) -> None:
     _ALREADY_TOLD.add(key)
 
 
+async def _told_today(
+    session: AsyncSession, *, actor: Professional, record_id: uuid.UUID, now: dt.datetime
+) -> bool:
+    start, end = _day_bounds(now)
+    already = (
+        await session.execute(
+            select(m.Outbox.id)
+            .where(
+                m.Outbox.record_id == record_id,
+                m.Outbox.kind == NOTIFY_ACCESS_KIND,
+                m.Outbox.created_at >= start,
+                m.Outbox.created_at < end,
+                m.Outbox.payload.contains(_marker(actor), autoescape=True),
+            )
+            .limit(1)
+        )
+    ).first()
+    return already is not None
+
+
 def _marker(actor: Professional) -> str:
     # The payload is canonical JSON written below; this fragment names the professional.
     return f'"professional":"{actor.idnat}"'
@@ -136,31 +159,19 @@ async def notify_access_once_a_day(
     now: dt.datetime,
 ) -> bool:
     """Queue one ``access`` message to the patient unless one was queued today for this
-    professional on this record. Returns whether a message was queued.
+    professional on this record. Returns whether a message is queued (with a deferred-writes
+    unit of work, at its commit, unless a concurrent read queued it first).
 
     Only the e-mail channel exists in the outbox today: a patient with a mobile number only
     is not notified until the SMS channel lands.
     """
-    if not patient.email:
+    email, record_id = patient.email, record.id
+    if not email:
         return False
-    start, end = _day_bounds(now)
-    key = (record.id, actor.idnat, start)
+    key = (record_id, actor.idnat, _day_bounds(now)[0])
     if key in _ALREADY_TOLD:
         return False
-    already = (
-        await session.execute(
-            select(m.Outbox.id)
-            .where(
-                m.Outbox.record_id == record.id,
-                m.Outbox.kind == NOTIFY_ACCESS_KIND,
-                m.Outbox.created_at >= start,
-                m.Outbox.created_at < end,
-                m.Outbox.payload.contains(_marker(actor), autoescape=True),
-            )
-            .limit(1)
-        )
-    ).first()
-    if already is not None:
+    if await _told_today(session, actor=actor, record_id=record_id, now=now):
         _remember_told(key)
         return False
     organization = ""
@@ -173,21 +184,36 @@ async def notify_access_once_a_day(
     lang: Lang = "en" if record.preferred_language.startswith("en") else "fr"
     known = PROFESSIONS.get(actor.profession or "")
     profession = known.label(lang) if known else ""
-    await enqueue_notification(
-        session,
-        record_id=record.id,
-        kind=NOTIFY_ACCESS_KIND,
-        recipient=patient.email,
-        # Key order matters: ``_marker`` looks for the "professional" member as written.
-        payload={
-            "professional": actor.idnat,
-            "who": actor.name or actor.idnat,
-            "profession": profession,
-            "organization": organization,
-            "at": now.isoformat(),
-            "mode": actor.access_mode.value,
-        },
-        now=now,
-        language=record.preferred_language,
-    )
+    payload = {  # key order matters: ``_marker`` looks for "professional" as written
+        "professional": actor.idnat,
+        "who": actor.name or actor.idnat,
+        "profession": profession,
+        "organization": organization,
+        "at": now.isoformat(),
+        "mode": actor.access_mode.value,
+    }
+    language = record.preferred_language
+
+    async def enqueue(into: AsyncSession) -> None:
+        # The first access of the day: lock the record's chain head (as an emergency access
+        # does) and look again, so that two concurrent reads do not both enqueue. Later
+        # reads of the day stop at the first look, without any lock.
+        await into.execute(
+            select(m.AuditChain.seq)
+            .where(m.AuditChain.chain == chain_of(record_id))
+            .with_for_update()
+        )
+        if await _told_today(into, actor=actor, record_id=record_id, now=now):
+            return
+        await enqueue_notification(
+            into,
+            record_id=record_id,
+            kind=NOTIFY_ACCESS_KIND,
+            recipient=email,
+            payload=payload,
+            now=now,
+            language=language,
+        )
+
+    await write_at_commit(session, enqueue)
     return True

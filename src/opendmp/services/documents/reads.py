@@ -29,7 +29,7 @@ from opendmp.domain.actors import Actor
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.core.guarded import guarded
+from opendmp.services.core.guarded import audited_read_for, guarded
 from opendmp.services.documents.affordances import Affordances, allowed_actions
 from opendmp.services.documents.consultation import consulted
 from opendmp.services.documents.lookup import locate_document_in
@@ -81,6 +81,7 @@ async def _consultation(
         include_superseded=True,
         document_id=document_id,
         uow=uow,
+        audited_read=True,
     ) as g:
         doc, record = g.document, g.record
         assert doc is not None and g.decision is not None
@@ -145,10 +146,11 @@ async def stream_located_document(
     check_patient: Callable[[Ins], None],
 ) -> DocumentStream | None:
     """``locate_document`` then ``stream_document`` in one unit of work (ITI-68): one
-    session and one transaction instead of two — on SQLite, one write lock instead of two.
+    session and one transaction instead of two — on SQLite, the write lock taken once, for
+    the audit event alone.
     None when ``reference`` locates nothing; ``check_patient(ins)`` may refuse (nothing is
     audited then, as when the caller checked between the two calls)."""
-    async with ctx.uow() as uow:
+    async with ctx.uow(deferred_writes=audited_read_for(actor)) as uow:
         found = await locate_document_in(uow.session, reference=reference)
         if found is None:
             return None

@@ -252,6 +252,7 @@ async def search_documents(
         audit_action=AuditAction.DOCUMENT_SEARCH,
         include_superseded="superseded" in statuses,
         prepare=paging.check,
+        audited_read=True,
     ) as g:
         session, record, now = g.session, g.record, g.now
         cursor = paging.cursor
