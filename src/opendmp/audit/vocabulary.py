@@ -66,6 +66,8 @@ class AuditAction(StrEnum):
     EMERGENCY_CHOICES_SET = "access:emergency-choices:set"
     NOTIFICATION_PREFERENCES_SET = "access:notification-preferences:set"
     PREFERENCES_READ = "access:preferences:read"
+    MATRIX_READ = "access:matrix:read"  # the patient's own matrix (docs/rules.md §3.6)
+    MATRIX_SET = "access:matrix:set"
     EMERGENCY_OPEN = "access:emergency:open"
     MY_PATIENTS_LIST = "access:my-patients:list"
     REPRESENTATIVE_ADD = "access:representative:add"
@@ -270,6 +272,22 @@ MEANINGS: dict[AuditAction, Meaning] = {
     ),
     A.PREFERENCES_READ: _m(
         RECORD, None, None, "R", "a consulté les préférences", "read the preferences"
+    ),
+    A.MATRIX_READ: _m(
+        RECORD,
+        None,
+        None,
+        "R",
+        "a consulté les catégories de documents lisibles par profession",
+        "read the document categories each profession may read",
+    ),
+    A.MATRIX_SET: _m(
+        RECORD,
+        None,
+        None,
+        "U",
+        "a changé les catégories de documents lisibles par profession",
+        "changed the document categories each profession may read",
     ),
     A.EMERGENCY_OPEN: _m(
         RECORD, None, None, "E", "a ouvert un accès d'urgence", "opened an emergency access"
