@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from opendmp.domain.actors import Actor
 from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.matrix import AccessMatrix
@@ -37,13 +38,8 @@ NO_PSY_FOR_PHARMACISTS = Narrowing("21", None, "mental-health")
 WIDER = AccessMatrix({**load_matrix().cells, ("21", None, PSY): True})
 
 
-async def listed(ctx: ServiceContext, ins: Ins, actor: object) -> set[uuid.UUID]:
-    page = await documents.search_documents(
-        ctx,
-        actor=actor,  # type: ignore[arg-type]
-        ins=ins,
-        query=DocumentQuery(),
-    )
+async def listed(ctx: ServiceContext, ins: Ins, actor: Actor) -> set[uuid.UUID]:
+    page = await documents.search_documents(ctx, actor=actor, ins=ins, query=DocumentQuery())
     return {item.id for item in page.items}
 
 

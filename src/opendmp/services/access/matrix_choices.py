@@ -9,7 +9,7 @@ is one audit event listing what was taken away and given back, so the history sh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
+from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.matrix import AccessMatrix
 from opendmp.domain.patient_matrix import Narrowing, check_narrowing, offered_categories
@@ -96,6 +97,45 @@ async def set_matrix_narrowings(
     wanted = frozenset(narrowings)
     for narrowing in wanted:
         check_narrowing(ctx.matrix, narrowing)
+    return await _replace(ctx, actor=actor, ins=ins, wanted=wanted, scope=lambda _: True)
+
+
+async def set_profession_reading(
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, profession: str, readable: Iterable[str]
+) -> MatrixChoices:
+    """The portal's form for one profession: it keeps reading the ``readable`` categories of
+    those the matrix offers and loses the others (its specialty narrowings are kept). A
+    category the matrix does not offer is refused (``matrix-widening-refused``)."""
+    if profession not in ctx.matrix.professions():
+        raise InvalidInput(
+            f"the access matrix has no profession {profession!r}", code="unknown-profession"
+        )
+    offered = offered_categories(ctx.matrix, profession)
+    keep = frozenset(readable)
+    if not keep <= set(offered):
+        raise InvalidInput(
+            "a category the access matrix refuses to this profession cannot be given to it",
+            code="matrix-widening-refused",
+        )
+    wanted = frozenset(Narrowing(profession, None, c) for c in offered if c not in keep)
+    return await _replace(
+        ctx,
+        actor=actor,
+        ins=ins,
+        wanted=wanted,
+        scope=lambda n: n.profession == profession and n.specialty is None,
+    )
+
+
+async def _replace(
+    ctx: ServiceContext,
+    *,
+    actor: Actor,
+    ins: Ins,
+    wanted: frozenset[Narrowing],
+    scope: Callable[[Narrowing], bool],
+) -> MatrixChoices:
+    """Make the narrowings within ``scope`` exactly ``wanted``; one audit event."""
     async with guarded(
         ctx,
         actor=actor,
@@ -105,7 +145,8 @@ async def set_matrix_narrowings(
         for_update=True,
         audit_unknown_record=True,
     ) as g:
-        current = await _narrowings(g.session, g.record)
+        every = await _narrowings(g.session, g.record)
+        current = frozenset(n for n in every if scope(n))
         added, removed = wanted - current, current - wanted
         await _apply(g, added, removed)
         await g.audit_allowed(
@@ -117,7 +158,7 @@ async def set_matrix_narrowings(
             },
         )
         await g.uow.commit()
-        return _choices(ctx.matrix, wanted)
+        return _choices(ctx.matrix, (every - removed) | added)
 
 
 async def _apply(g: Guarded, added: frozenset[Narrowing], removed: frozenset[Narrowing]) -> None:
