@@ -164,7 +164,7 @@ async def actor_on_record(
     )
 
 
-def _narrowing_of_reader(record_id: Any) -> Select[Any]:
+def _narrowing_of_reader(record_id: ColumnElement[uuid.UUID]) -> Select[Any]:
     """The patient's narrowings (§3.6) that bind the reader: of their profession, for every
     specialty (``""``) or theirs (bound parameters ``profession``, ``specialty``)."""
     n = m.MatrixNarrowing
