@@ -3,10 +3,11 @@
 
 A property-based test: hypothesis draws a set of documents and, for that one database, a
 list of reading scenarios, each a reader (patient, representative, professional in any
-mode, operator), record-level facts and a matrix (the packaged one or a random one); the
-documents go into a real database (SQLite, and PostgreSQL when
-``OPENDMP_TEST_DATABASE_URL`` is set), and for every scenario the ids the SQL filter selects
-must equal the ids for which ``decide(actor, READ_DOCUMENT, facts + document)`` allows.
+mode, operator), record-level facts (the patient's narrowing of the matrix included) and a
+matrix (the packaged one or a random one); the documents go into a real database (SQLite,
+and PostgreSQL when ``OPENDMP_TEST_DATABASE_URL`` is set), and for every scenario the ids the
+SQL filter selects must equal the ids for which
+``decide(actor, READ_DOCUMENT, facts + document)`` allows.
 
 ``OPENDMP_TEST_POLICY_SCENARIOS=N`` asks for at least N scenarios per database
 (``make policy-scale`` runs 100,000; docs/security.md); the suite's default is small.
@@ -41,6 +42,7 @@ from opendmp.domain.actors import (
     Professional,
 )
 from opendmp.domain.matrix import AccessMatrix
+from opendmp.domain.patient_matrix import category_of
 from opendmp.domain.policy import Action, DocumentFacts, Facts, decide
 from opendmp.domain.records import RecordStatus
 from opendmp.services.core.matrix_loader import load_matrix
@@ -167,6 +169,11 @@ actors = st.sampled_from(["professional"] * 3 + list(_others)).flatmap(
 PERMISSIVE_MATRIX = AccessMatrix(
     {(p, None, t): True for p in PROFESSION_CODES if p is not None for t in TYPE_CODES}
 )
+# The categories of TYPE_CODES (other: the unknown ZZZ-1), and one no type has.
+NARROWABLE = [
+    *sorted({category_of(t) for t in TYPE_CODES}),
+    "care-plans",
+]
 # Facts are biased towards an open door, so that the document rules get exercised.
 likely = st.sampled_from([True, True, True, False])
 unlikely = st.sampled_from([False, False, False, True])
@@ -194,6 +201,8 @@ record_facts = st.builds(
     allow_break_glass=likely,
     allow_masked_in_emergency=st.booleans(),
     include_superseded=st.booleans(),
+    # The patient's own matrix (docs/rules.md §3.6): the categories taken from the reader.
+    narrowed_categories=st.frozensets(st.sampled_from(NARROWABLE), max_size=3),
 )
 documents = st.builds(
     Doc,
@@ -402,6 +411,7 @@ def test_the_sql_filter_lists_exactly_what_decide_allows(
         event(f"reader: {type(scenario.actor).__name__}")
         event(f"reader's structure known: {ids.actor_organization is not None}")
         event(f"record-level: {record_level.reason}")
+        event(f"narrowed by the patient: {bool(scenario.facts.narrowed_categories)}")
         event(
             "some readable, some not"
             if expected and len(expected) < len(rows)

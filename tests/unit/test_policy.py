@@ -51,12 +51,13 @@ def f(status: RecordStatus | None = RecordStatus.ACTIVE, /, **kwargs: Any) -> Fa
 
 
 def doc(**kwargs: Any) -> DocumentFacts:
-    return DocumentFacts(type_code="11488-4", **kwargs)
+    return DocumentFacts(**{"type_code": "11488-4", **kwargs})
 
 
 OWN = {"is_subject": True}
 MANAGED = {"is_representative": True}
 AUTH = {"authorized": True}
+NARROW_PSY = frozenset({"mental-health"})
 R, S, D = Action.READ_DOCUMENT, Action.SEARCH_DOCUMENTS, Action.DEPOSIT
 
 
@@ -256,6 +257,13 @@ REFUSED = [
             "a patient does not see another record's access list"),
     refusal(DOCTOR, Action.SET_NOTIFICATION_PREFERENCES, f(treating_doctor=True),
             Reason.ACTOR_NOT_PERMITTED, "a professional cannot set the notification preferences"),
+    refusal(DOCTOR, Action.NARROW_MATRIX, f(treating_doctor=True), Reason.ACTOR_NOT_PERMITTED,
+            "a professional cannot change the patient's own matrix"),
+    refusal(DOCTOR, R, f(treating_doctor=True, narrowed_categories=NARROW_PSY,
+            document=doc(type_code="68599-0")), Reason.NARROWED_BY_PATIENT,
+            "the patient's narrowing binds treating doctors"),
+    refusal(BREAK_GLASS, R, f(narrowed_categories=NARROW_PSY, document=doc(type_code="68599-0")),
+            Reason.NARROWED_BY_PATIENT, "the patient's narrowing binds emergency accesses"),
     # --- operators and the system
     refusal(OPERATOR, R, f(document=doc()), Reason.ACTOR_NOT_PERMITTED,
             "an operator never reads a document"),
@@ -416,6 +424,14 @@ ALLOWED = [
             "a treating doctor reads the access history"),
     allowed(PARENT, Action.SET_NOTIFICATION_PREFERENCES, f(**MANAGED),
             "a representative sets the notification preferences"),
+    allowed(PATIENT, Action.NARROW_MATRIX, f(**OWN), "the patient narrows her own matrix"),
+    allowed(DOCTOR, R, f(**AUTH, narrowed_categories=NARROW_PSY,
+            document=doc(type_code="68599-0", author_is_actor=True)),
+            "the author reads his document whatever the patient narrowed", ACCESS),
+    allowed(DOCTOR, R, f(**AUTH, narrowed_categories=NARROW_PSY,
+            document=doc(type_code="11488-4")), "a narrowing takes away only its category", ACCESS),
+    allowed(PATIENT, R, f(**OWN, narrowed_categories=NARROW_PSY,
+            document=doc(type_code="68599-0")), "a narrowing never binds the patient"),
     allowed(DOCTOR, Action.MASK_DOCUMENT, f(**AUTH, document=doc()),
             "an authorised professional masks a document at the patient's request"),
 ]  # fmt: skip

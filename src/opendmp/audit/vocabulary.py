@@ -66,6 +66,8 @@ class AuditAction(StrEnum):
     EMERGENCY_CHOICES_SET = "access:emergency-choices:set"
     NOTIFICATION_PREFERENCES_SET = "access:notification-preferences:set"
     PREFERENCES_READ = "access:preferences:read"
+    MATRIX_READ = "access:matrix:read"  # the patient's own matrix (docs/rules.md §3.6)
+    MATRIX_SET = "access:matrix:set"
     EMERGENCY_OPEN = "access:emergency:open"
     EMERGENCY_ACKNOWLEDGED = "access:emergency:acknowledged"  # the holder saw the notice
     MY_PATIENTS_LIST = "access:my-patients:list"
@@ -274,6 +276,22 @@ MEANINGS: dict[AuditAction, Meaning] = {
     ),
     A.PREFERENCES_READ: _m(
         RECORD, None, None, "R", "a consulté les préférences", "read the preferences"
+    ),
+    A.MATRIX_READ: _m(
+        RECORD,
+        None,
+        None,
+        "R",
+        "a consulté les catégories de documents lisibles par profession",
+        "read the document categories each profession may read",
+    ),
+    A.MATRIX_SET: _m(
+        RECORD,
+        None,
+        None,
+        "U",
+        "a changé les catégories de documents lisibles par profession",
+        "changed the document categories each profession may read",
     ),
     A.EMERGENCY_OPEN: _m(
         RECORD, None, None, "E", "a ouvert un accès d'urgence", "opened an emergency access"

@@ -81,6 +81,7 @@ class Action(StrEnum):
     # Added by the access-management services:
     READ_ACCESS_LIST = "read-access-list"  # who has access and why (patient, treating doctors)
     SET_NOTIFICATION_PREFERENCES = "set-notification-preferences"
+    NARROW_MATRIX = "narrow-matrix"  # the patient's own matrix (§3.6): read and change it
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,8 @@ class Facts:
     allow_masked_in_emergency: bool = True  # MASKED
     include_superseded: bool = False  # the request asks for superseded versions
     matrix_allows: bool = True  # the access matrix lets this profession read this type
+    # The categories the patient took away from this professional (docs/rules.md §3.6).
+    narrowed_categories: frozenset[str] = frozenset()
     document: DocumentFacts | None = None
     # Added by the access-rules work:
     blocked_may_deposit: bool = True  # §3.2 setting: a blocked professional may still deposit
@@ -266,6 +269,7 @@ _PATIENT_SIMPLE = frozenset(
         Action.MANAGE_REPRESENTATIVES,
         Action.READ_ACCESS_LIST,
         Action.SET_NOTIFICATION_PREFERENCES,
+        Action.NARROW_MATRIX,
     }
 )
 _PATIENT_ON_A_DOCUMENT = frozenset(

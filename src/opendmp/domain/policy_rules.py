@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from opendmp.domain.actors import AccessMode, Actor, CardKind, LegalRepresentative, Professional
+from opendmp.domain.patient_matrix import category_of
 
 if TYPE_CHECKING:  # the facts are policy's contract; this module only reads their fields
     from opendmp.domain.policy import DocumentFacts, Facts
@@ -37,6 +38,7 @@ class Reason(StrEnum):
     EMERGENCY_OPPOSED_BY_PATIENT = "emergency-opposed-by-patient"
     EMERGENCY_MODE_REQUIRED = "emergency-mode-required"
     TYPE_NOT_ALLOWED_FOR_PROFESSION = "type-not-allowed-for-profession"
+    NARROWED_BY_PATIENT = "narrowed-by-patient"
     MASKED_BY_PATIENT = "masked-by-patient"
     INVISIBLE_TO_PATIENT = "invisible-to-patient"
     INVISIBLE_TO_REPRESENTATIVES = "invisible-to-representatives"
@@ -52,6 +54,7 @@ class DocProperty(StrEnum):
     """A property of a document, as seen by one reader."""
 
     TYPE_NOT_READABLE = "type-not-readable"  # the access matrix refuses the type to the reader
+    NARROWED = "narrowed"  # the patient took the type's category away from the reader (§3.6)
     MASKED = "masked"  # MASQUE_PS
     INVISIBLE_TO_PATIENT = "invisible-to-patient"  # INVISIBLE_PATIENT
     INVISIBLE_TO_REPRESENTATIVES = "invisible-to-representatives"  # ..._REPRESENTANTS_LEGAUX
@@ -101,6 +104,16 @@ def read_rules(actor: Actor, facts: Facts) -> tuple[DocumentRule, ...]:
         rules.append(
             DocumentRule(DocProperty.TYPE_NOT_READABLE, Reason.TYPE_NOT_ALLOWED_FOR_PROFESSION)
         )
+        # §3.6: the patient's own narrowing of the matrix binds every professional, emergency
+        # and treating doctors included, except the document's author and author's structure.
+        if facts.narrowed_categories:
+            rules.append(
+                DocumentRule(
+                    DocProperty.NARROWED,
+                    Reason.NARROWED_BY_PATIENT,
+                    (DocProperty.AUTHORED_BY_ACTOR, DocProperty.AUTHORED_BY_ACTORS_ORGANIZATION),
+                )
+            )
         # §3.1.5: masked documents stay visible to their author and the author's structure,
         # to the treating doctors, and to an emergency access if the patient allowed MASKED.
         masked_visible = facts.treating_doctor or (
@@ -134,6 +147,8 @@ def document_has(facts: Facts, doc: DocumentFacts, prop: DocProperty) -> bool:
     match prop:
         case DocProperty.TYPE_NOT_READABLE:
             return not facts.matrix_allows
+        case DocProperty.NARROWED:
+            return category_of(doc.type_code) in facts.narrowed_categories
         case DocProperty.MASKED:
             return doc.masked
         case DocProperty.INVISIBLE_TO_PATIENT:

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, not_, or
 
 from opendmp.domain.actors import Actor, Professional
 from opendmp.domain.matrix import AccessMatrix
+from opendmp.domain.patient_matrix import narrowed_types
 from opendmp.domain.policy import Action, Facts, decide, read_rules
 from opendmp.domain.policy_rules import DocProperty
 from opendmp.storage.models import Document
@@ -39,13 +40,20 @@ def readable_documents(
     if not decide(actor, Action.SEARCH_DOCUMENTS, record_facts).allowed:
         return false()
     readable: frozenset[str] = frozenset()
+    narrowed: frozenset[str] = frozenset()
     if isinstance(actor, Professional):
         readable = matrix.readable_types(actor.profession, actor.specialty)
+        # Only readable types can be narrowed: the others are refused before (§3.6).
+        narrowed = narrowed_types(
+            matrix, actor.profession, actor.specialty, record_facts.narrowed_categories
+        )
 
     def has(prop: DocProperty) -> ColumnElement[bool]:
         match prop:
             case DocProperty.TYPE_NOT_READABLE:
                 return Document.type_code.not_in(sorted(readable)) if readable else true()
+            case DocProperty.NARROWED:
+                return Document.type_code.in_(sorted(narrowed)) if narrowed else false()
             case DocProperty.MASKED:
                 return Document.masked_by_patient.is_(True)
             case DocProperty.INVISIBLE_TO_PATIENT:

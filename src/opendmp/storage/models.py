@@ -262,6 +262,23 @@ class EmergencyAccess(Base):
     expires_at: Mapped[Timestamp]
 
 
+class MatrixNarrowing(Base):
+    """The patient's own matrix (docs/rules.md §3.6): a document category she took away
+    from a profession [+ specialty; ``""`` for the whole profession]. Per record; the key
+    starts with ``record_id``."""
+
+    __tablename__ = "matrix_narrowing"
+
+    record_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("record.id", ondelete="CASCADE"), primary_key=True
+    )
+    profession: Mapped[str] = mapped_column(String(8), primary_key=True)
+    specialty: Mapped[str] = mapped_column(String(16), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    narrowed_by_kind: Mapped[Str32]
+    narrowed_at: Mapped[Timestamp]
+
+
 class SubmissionSet(Base):
     """One deposit: the XDS SubmissionSet / MHD SubmissionSet List."""
 

@@ -15,8 +15,10 @@ from opendmp.audit.sequencer import sequence_all
 from opendmp.blobs import BlobStore
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
+from opendmp.domain.patient_matrix import Narrowing
 from opendmp.domain.records import ClosureReason, RecordStatus
 from opendmp.services import documents
+from opendmp.services.access.matrix_choices import set_matrix_narrowings
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.records import ins_hash
 from opendmp.services.operations.maintenance import run_retention, verify_audit
@@ -41,6 +43,7 @@ PER_RECORD_TABLES: tuple[type[m.Base], ...] = (
     m.Document,
     m.SubmissionSet,
     m.Consent,
+    m.MatrixNarrowing,
     m.Outbox,
 )
 
@@ -150,6 +153,9 @@ async def test_a_record_past_its_retention_is_destroyed_leaving_only_a_tombstone
     ctx: ServiceContext, clock: Clock, blob_store: BlobStore
 ) -> None:
     ins, record_id = await record_with_documents(ctx)
+    await set_matrix_narrowings(
+        ctx, actor=patient_actor(ins), ins=ins, narrowings=[Narrowing("10", None, "genetics")]
+    )
     created_at = clock.now
     clock.advance(days=30)
     closed_at = clock.now
@@ -157,7 +163,8 @@ async def test_a_record_past_its_retention_is_destroyed_leaving_only_a_tombstone
     other_ins, other_id = await record_with_documents(ctx)
     other_events = [(e.seq, e.hash) for e in await chain_events(ctx, other_id)]
     assert len(await blob_files(blob_store, record_id)) == 2
-    assert len(await chain_events(ctx, record_id)) == 5  # create, account, 2 deposits, close
+    # create, account, 2 deposits, the patient's own matrix, close
+    assert len(await chain_events(ctx, record_id)) == 6
     head = await chain_head(ctx, record_id)
     assert head is not None
     final_seq, final_hash = head.seq, head.hash

@@ -134,8 +134,17 @@ async def actor_on_record(
     if not isinstance(actor, Professional):
         return ActorOnRecord(base)
     statement = _FACTS_WITH_ORGANIZATION if actor.organization else _FACTS
-    params = {"record_id": record.id, "idnat": actor.idnat, "org": actor.organization, "now": now}
+    params = {
+        "record_id": record.id,
+        "idnat": actor.idnat,
+        "org": actor.organization,
+        "now": now,
+        "profession": actor.profession or "",
+        "specialty": actor.specialty or "",
+    }
     row = (await session.execute(statement, params)).one()
+    if row.narrowed:  # a second round trip only for the few records the patient narrowed
+        base = replace(base, narrowed_categories=await _narrowed(session, record.id, actor))
     pro_id, org_id = row.pro_id, row.org_id
     if pro_id is None and org_id is None:
         return ActorOnRecord(base)
@@ -155,13 +164,39 @@ async def actor_on_record(
     )
 
 
+def _narrowing_of_reader(record_id: ColumnElement[uuid.UUID]) -> Select[Any]:
+    """The patient's narrowings (§3.6) that bind the reader: of their profession, for every
+    specialty (``""``) or theirs (bound parameters ``profession``, ``specialty``)."""
+    n = m.MatrixNarrowing
+    return select(n.category).where(
+        n.record_id == record_id,
+        n.profession == bindparam("profession"),
+        n.specialty.in_(["", bindparam("specialty")]),
+    )
+
+
+_NARROWED = _narrowing_of_reader(bindparam("record_id", type_=Uuid()))
+
+
+async def _narrowed(
+    session: AsyncSession, record_id: uuid.UUID, actor: Professional
+) -> frozenset[str]:
+    params = {
+        "record_id": record_id,
+        "profession": actor.profession or "",
+        "specialty": actor.specialty or "",
+    }
+    return frozenset((await session.execute(_NARROWED, params)).scalars())
+
+
 def _professional_facts(*, with_organization: bool) -> Select[Any]:
     """Everything the policy needs about a professional on a record, in one statement.
 
     This runs on every API request (deposit, search, read, existence test): one round
     trip instead of up to six (directory ids, grants, membership, treating doctor,
     emergency access) — each round trip is a thread hop with aiosqlite and a network
-    exchange with PostgreSQL. The directory ids come from scalar subqueries in a one-row
+    exchange with PostgreSQL (whether the patient narrowed the matrix for the reader is one
+    more EXISTS). The directory ids come from scalar subqueries in a one-row
     derived table, which the EXISTS tests below correlate with. Built once at import with
     bound parameters (``record_id``, ``idnat``, ``org``, ``now``): constructing it cost
     more than running it.
@@ -225,6 +260,7 @@ def _professional_facts(*, with_organization: bool) -> Select[Any]:
         )
         .exists()
         .label("emergency"),
+        _narrowing_of_reader(record_id).exists().label("narrowed"),
     ).select_from(ids)
 
 

@@ -125,6 +125,7 @@ async def _destroy_one(
             m.Authorization,
             m.TreatingDoctor,
             m.EmergencyAccess,
+            m.MatrixNarrowing,
             m.Outbox,
         ):
             await session.execute(delete(table).where(table.record_id == record_id))

@@ -25,6 +25,7 @@ DONE_KEYS = frozenset(
         "treating-off",
         "emergency",
         "notifications",
+        "matrix",
         "closed",
         "destruction",
         "reactivated",

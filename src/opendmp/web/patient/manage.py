@@ -21,6 +21,7 @@ from opendmp.services.access.authorisations import (
     set_treating_doctor,
     unblock,
 )
+from opendmp.services.access.matrix_choices import set_profession_reading, show_matrix_choices
 from opendmp.services.access.preferences import (
     set_emergency_choices,
     set_notification_preferences,
@@ -38,6 +39,7 @@ from opendmp.web.common import ctx_of, field, language
 from opendmp.web.forms import emergency_choices
 from opendmp.web.patient.export import export_archive
 from opendmp.web.patient.history import emergency_notices
+from opendmp.web.patient.matrix_view import matrix_context
 from opendmp.web.patient.session import Signed, page, patient_form, require_full
 from opendmp.web.patient.texts import (
     PARIS,
@@ -198,7 +200,15 @@ async def change_access(request: Request, what: str) -> Response:
 @router.get("/choix")
 async def choices(request: Request) -> Response:
     signed = await require_full(request)
-    found = await show_preferences(ctx_of(request), actor=signed.actor, ins=signed.ins)
+    return await _choices_page(request, signed)
+
+
+async def _choices_page(
+    request: Request, signed: Signed, *, problem: str | None = None, status_code: int = 200
+) -> Response:
+    ctx = ctx_of(request)
+    found = await show_preferences(ctx, actor=signed.actor, ins=signed.ins)
+    matrix = await show_matrix_choices(ctx, actor=signed.actor, ins=signed.ins)
     emergency = found.emergency
     return page(
         request,
@@ -210,9 +220,34 @@ async def choices(request: Request) -> Response:
                 "allow_masked": "permit" if emergency.allow_masked_in_emergency else "deny",
             },
             "notifications": found.notifications,
+            "problem": problem,
+            **matrix_context(matrix, language(request)),
         },
         signed=signed,
+        status_code=status_code,
     )
+
+
+@router.post("/choix/matrice")
+async def set_matrix(request: Request) -> Response:
+    """One profession's block of the patient's own matrix (docs/rules.md §3.6): the ticked
+    categories stay readable, the others are taken away."""
+    signed = await require_full(request)
+    form = await patient_form(request, signed)
+    ctx = ctx_of(request)
+    readable = [value for value in form.getlist("read") if isinstance(value, str)]
+    try:
+        await set_profession_reading(
+            ctx,
+            actor=signed.actor,
+            ins=signed.ins,
+            profession=field(form, "profession"),
+            readable=readable,
+        )
+    except InvalidInput as error:
+        problem = refusal(error, language(request), ctx.now())
+        return await _choices_page(request, signed, problem=problem, status_code=422)
+    return RedirectResponse("/patient/choix?fait=matrix#matrix-title", status_code=303)
 
 
 @router.post("/choix/urgence")
