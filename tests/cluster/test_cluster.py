@@ -14,10 +14,10 @@ TOTP — while node2 is killed with SIGKILL and restarted. Then:
   kill may come twice, with the same Message-ID: at least once is the outbox's promise);
 - every audit chain verifies (``opendmp audit verify``); no INS in either node's log.
 
-Blob store: the filesystem on a folder both nodes share; ``BLOB_STORE`` below is the one
-setting to change for an object store. Runs only with ``OPENDMP_CLUSTER_TEST=1`` (the make
-target sets it), PostgreSQL (``OPENDMP_CLUSTER_DATABASE_URL``, default the local server) and
-haproxy installed.
+Blob store: an S3 bucket both nodes share, on moto's S3 server (tests/s3_support.py), which
+speaks the S3 HTTP API on loopback: the nodes use the real client, as in production. Runs
+only with ``OPENDMP_CLUSTER_TEST=1`` (the make target sets it), PostgreSQL
+(``OPENDMP_CLUSTER_DATABASE_URL``, default the local server) and haproxy installed.
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ from tests.cluster.cluster_support import (
 )
 from tests.faults.fault_support import iti105
 from tests.notify.smtp_support import SmtpServer, free_port
+from tests.s3_support import (
+    TEST_CREDENTIALS,
+    new_store_url,
+    start_moto_server,
+    use_test_credentials,
+)
 from tests.services.document_support import grant
 from tests.services.patient_accounts import NEW_PASSWORD, enrolled
 from tests.services.patient_accounts import Patient as Account
@@ -85,7 +91,6 @@ pytestmark = [
 ADMIN_URL = os.environ.get(
     "OPENDMP_CLUSTER_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
-BLOB_STORE: dict[str, str] = {}  # filesystem under OPENDMP_HOME; an object store: its settings
 PATIENTS = 6
 DEPOSITORS = 3
 READERS = 2
@@ -133,6 +138,17 @@ class Cluster:
         return httpx.AsyncClient(base_url=self.url, verify=self.tls.context, **options)
 
 
+def object_store() -> dict[str, str]:
+    """A fresh bucket on a moto S3 server started here: the settings that select it."""
+    use_test_credentials()  # this process's runtime reads the bucket too
+    endpoint = start_moto_server()
+    return {
+        "OPENDMP_BLOB_STORE": new_store_url(endpoint),
+        "OPENDMP_S3_ENDPOINT_URL": endpoint,
+        **TEST_CREDENTIALS,
+    }
+
+
 def settings_env(
     home: Path, database_url: str, master_key: str, smtp_port: int, tls: Tls
 ) -> dict[str, str]:
@@ -155,7 +171,7 @@ def settings_env(
         "OPENDMP_LOGIN_RATE_PER_MINUTE": "1000",  # every client here is 127.0.0.1
         "OPENDMP_DB_POOL_SIZE": "5",
         "OPENDMP_LOG_FORMAT": "json",
-        **BLOB_STORE,
+        **object_store(),
     }
 
 
@@ -210,6 +226,8 @@ async def cluster(tmp_home: Path, smtp: SmtpServer) -> AsyncIterator[Cluster]:
             database_url=database_url,
             master_key=master_key,
             run_worker_in_process=False,
+            blob_store=env["OPENDMP_BLOB_STORE"],
+            s3_endpoint_url=env["OPENDMP_S3_ENDPOINT_URL"],
         )
         await initialise(settings)
         rt = build_runtime(settings)
