@@ -94,7 +94,9 @@ async def drop_chain(session: AsyncSession, record_id: uuid.UUID) -> tuple[int, 
             select(AuditChain.seq, AuditChain.hash).where(AuditChain.chain == chain)
         )
     ).one()
-    await session.execute(delete(AuditEvent).where(AuditEvent.chain == chain))
+    await session.execute(
+        delete(AuditEvent).where(AuditEvent.record_id == record_id, AuditEvent.chain == chain)
+    )
     await session.execute(delete(AuditChain).where(AuditChain.chain == chain))
     return int(head.seq), str(head.hash)
 

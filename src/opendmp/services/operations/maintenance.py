@@ -26,6 +26,7 @@ from opendmp.services.core.records import ins_hash, lifecycle_of
 from opendmp.storage import models as m
 from opendmp.storage.models import AuditEvent
 from opendmp.storage.repositories import find_record
+from opendmp.storage.scope import global_query
 
 RETENTION = System("retention")
 
@@ -297,9 +298,12 @@ async def verify_audit(ctx: ServiceContext, *, ins: Ins | None = None) -> list[C
         headless = (
             (
                 await session.execute(
-                    select(AuditEvent.chain)
-                    .where(AuditEvent.chain.not_in(select(m.AuditChain.chain)))
-                    .distinct()
+                    global_query(
+                        select(AuditEvent.chain)
+                        .where(AuditEvent.chain.not_in(select(m.AuditChain.chain)))
+                        .distinct(),
+                        "audit-verify",
+                    )
                 )
             )
             .scalars()
