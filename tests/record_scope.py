@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import HasPrefixes
 
+from opendmp.storage import models as m
 from opendmp.storage.scope import GLOBAL_QUERIES, PARTITIONED_TABLES
 
 LOG = os.environ.get("OPENDMP_RECORD_SCOPE_LOG")
@@ -117,3 +120,10 @@ S = TypeVar("S", bound=HasPrefixes)
 def whole_database(statement: S) -> S:
     """A test's own look at every row (a snapshot, the latest events): allowed, in tests."""
     return statement.prefix_with("/* global: tests */")
+
+
+async def document_by_id(session: AsyncSession, document_id: uuid.UUID) -> m.Document | None:
+    """A test's look at a document row by its id alone (the services name the record)."""
+    query = whole_database(select(m.Document).where(m.Document.id == document_id))
+    found: m.Document | None = (await session.execute(query)).scalar_one_or_none()
+    return found

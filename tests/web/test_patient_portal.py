@@ -39,6 +39,7 @@ from tests.factories import (
     store_foreign_event,
     submission,
 )
+from tests.record_scope import document_by_id
 from tests.web.conftest import csrf_of
 
 PASSWORD = "correct horse battery staple"
@@ -325,7 +326,7 @@ async def test_a_document_hidden_from_the_patient_answers_as_an_unknown_one(
     assert posted.status_code == 404
     assert same(posted, other)
     async with ctx.sessions() as session:
-        row = await session.get(m.Document, hidden.id)
+        row = await document_by_id(session, hidden.id)
         assert row is not None and not row.masked_by_patient
         denied = (
             (

@@ -36,6 +36,7 @@ from tests.factories import (
     patient_actor,
     submission,
 )
+from tests.record_scope import document_by_id
 
 GRACE = dt.timedelta(hours=24)
 
@@ -79,7 +80,7 @@ async def orphan_blob(ctx: ServiceContext, record_id: uuid.UUID, blob_root: Path
 
 async def blob_path(ctx: ServiceContext, blob_root: Path, document_id: uuid.UUID) -> Path:
     async with ctx.sessions() as session:
-        doc = await session.get(m.Document, document_id)
+        doc = await document_by_id(session, document_id)
     assert doc is not None
     return blob_root / doc.blob_key
 

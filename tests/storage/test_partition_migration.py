@@ -1,0 +1,131 @@
+"""Migration 0009 on a database that already holds data: the per-record tables become
+hash-partitioned by record id on PostgreSQL, every row kept; the downgrade gives the plain
+tables back; on SQLite it changes nothing (docs/database.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
+from opendmp.services.core.context import ServiceContext
+from opendmp.storage.db import make_engine, make_sessionmaker
+from opendmp.storage.migrate import alembic_config, current_revision, upgrade
+from opendmp.storage.scope import PARTITIONED_TABLES, PARTITIONS
+from tests.conftest import PG_URL, Clock, _create_schema
+from tests.factories import make_professional
+from tests.services.document_support import deposit, grant, new_patient_record
+
+SCHEMA = f"opendmp_partition_{os.getpid()}"
+COUNTED = (*PARTITIONED_TABLES, "record", "patient")
+
+
+@pytest.fixture
+async def old_database(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A PostgreSQL schema at migration 0008."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL only (OPENDMP_TEST_DATABASE_URL)")
+    await _create_schema(PG_URL, SCHEMA)
+    engine = make_engine(PG_URL, pool_size=2, schema=SCHEMA)
+    await upgrade(engine, "0008")
+    yield engine
+    await engine.dispose()
+    await _create_schema(PG_URL, SCHEMA, drop=True)
+
+
+async def _fill(engine: AsyncEngine, root: Path) -> None:
+    ctx = ServiceContext(
+        sessions=make_sessionmaker(engine),
+        blobs=EncryptedBlobs(FilesystemBlobStore(root / "blobs")),
+        master_key=MasterKey.generate(),
+        keyring=Keyring(root / "keys"),
+        default_ins_oid="1.2.250.1.213.1.4.10",
+        clock=Clock(),
+    )
+    for _ in range(3):
+        ins = await new_patient_record(ctx)
+        await grant(ctx, ins, make_professional())
+        await deposit(ctx, ins)
+        await deposit(ctx, ins)
+
+
+async def _contents(engine: AsyncEngine) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    async with engine.connect() as conn:
+        for table in COUNTED:
+            rows = await conn.execute(
+                text(f'SELECT /* global: migration */ t::text FROM "{table}" t ORDER BY 1')
+            )
+            found[table] = list(rows.scalars())
+    return found
+
+
+async def _partitions(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT c.relname, count(i.inhrelid) FROM pg_partitioned_table p "
+                "JOIN pg_class c ON c.oid = p.partrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = :schema "
+                "LEFT JOIN pg_inherits i ON i.inhparent = c.oid GROUP BY c.relname"
+            ),
+            {"schema": SCHEMA},
+        )
+        return {name: int(count) for name, count in rows.all()}
+
+
+async def _downgrade(engine: AsyncEngine, revision: str) -> None:
+    def run(conn: Connection) -> None:
+        command.downgrade(alembic_config(conn), revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def test_an_existing_database_is_partitioned_with_every_row_and_back(
+    old_database: AsyncEngine, tmp_path: Path
+) -> None:
+    await _fill(old_database, tmp_path)
+    before = await _contents(old_database)
+    assert all(before[t] for t in ("document", "audit_event", "authorization", "consent"))
+    assert await _partitions(old_database) == {}
+
+    await upgrade(old_database)
+    assert await current_revision(old_database) == "0009"
+    assert await _partitions(old_database) == dict.fromkeys(PARTITIONED_TABLES, PARTITIONS)
+    assert await _contents(old_database) == before
+    # The rows are spread over the partitions by record: three records, several partitions.
+    async with old_database.connect() as conn:
+        used = (
+            await conn.execute(
+                text("SELECT /* global: migration */ count(DISTINCT tableoid) FROM document")
+            )
+        ).scalar_one()
+    assert 1 <= used <= 3
+
+    await _downgrade(old_database, "0008")
+    assert await _partitions(old_database) == {}
+    assert await _contents(old_database) == before
+
+
+async def test_on_sqlite_the_migration_changes_nothing(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await upgrade(engine, "0008")
+        schema = "SELECT sql FROM sqlite_master ORDER BY name"
+        async with engine.connect() as conn:
+            before = list((await conn.execute(text(schema))).scalars())
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            after = list((await conn.execute(text(schema))).scalars())
+        assert await current_revision(engine) == "0009"
+        assert after == before
+    finally:
+        await engine.dispose()
