@@ -51,6 +51,7 @@ XDIST_GROUPS = {
     "tests/faults/": "faults",
     "tests/services/operations/test_key_rotation_kill.py": "faults",
     "tests/services/operations/test_shredding.py": "faults",
+    "tests/storage/test_read_replica.py": "faults",  # a throwaway primary and its replica
     # One Chromium at a time, each with its own live server and SMTP relay.
     "tests/web/test_desk_browser.py": "browser",
     "tests/web/test_patient_browser.py": "browser",
