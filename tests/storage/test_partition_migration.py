@@ -18,6 +18,7 @@ from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKe
 from opendmp.services.core.context import ServiceContext
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import alembic_config, current_revision, upgrade
+from opendmp.storage.models import Base
 from opendmp.storage.scope import PARTITIONED_TABLES, PARTITIONS
 from tests.conftest import PG_URL, Clock, _create_schema
 from tests.factories import make_professional
@@ -129,3 +130,42 @@ async def test_on_sqlite_the_migration_changes_nothing(tmp_path: Path) -> None:
         assert after == before
     finally:
         await engine.dispose()
+
+
+_SCHEMA_SHAPE = text(
+    "SELECT 'constraint ' || cl.relname || ' ' || co.conname || ' ' "
+    "|| pg_get_constraintdef(co.oid) "
+    "FROM pg_constraint co JOIN pg_class cl ON cl.oid = co.conrelid "
+    "JOIN pg_namespace n ON n.oid = cl.relnamespace AND n.nspname = :schema "
+    "WHERE co.conparentid = 0 "
+    "UNION SELECT 'index ' || pg_get_indexdef(i.indexrelid) FROM pg_index i "
+    "JOIN pg_class cl ON cl.oid = i.indrelid AND cl.relispartition = false "
+    "JOIN pg_namespace n ON n.oid = cl.relnamespace AND n.nspname = :schema "
+    "UNION SELECT 'partition ' || cl.relname || ' ' || pg_get_expr(cl.relpartbound, cl.oid) "
+    "FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace AND n.nspname = :schema "
+    "WHERE cl.relispartition AND cl.relkind IN ('r', 'p')"
+)
+
+
+async def _shape(engine: AsyncEngine, schema: str) -> set[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(_SCHEMA_SHAPE, {"schema": schema})
+        return {row.replace(f"{schema}.", "") for row in rows.scalars()}
+
+
+async def test_create_all_gives_the_schema_the_migrations_give(old_database: AsyncEngine) -> None:
+    await upgrade(old_database)
+    assert PG_URL is not None
+    other = f"{SCHEMA}_metadata"
+    await _create_schema(PG_URL, other)
+    engine = make_engine(PG_URL, pool_size=1, schema=other)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        migrated = {s for s in await _shape(old_database, SCHEMA) if "alembic_version" not in s}
+        assert "partition document_p15 FOR VALUES WITH (modulus 16, remainder 15)" in migrated
+        assert any("pk_document PRIMARY KEY (id, record_id)" in s for s in migrated)
+        assert await _shape(engine, other) == migrated
+    finally:
+        await engine.dispose()
+        await _create_schema(PG_URL, other, drop=True)
