@@ -43,6 +43,7 @@ from tests.api.provide_support import (  # noqa: F401 - the fixtures clock and i
     to_xml,
     valid_fhir,
 )
+from tests.record_scope import whole_database
 
 BASE = "http://127.0.0.1:8080/fhir"
 
@@ -176,7 +177,11 @@ async def test_the_ans_replacement_example_supersedes_the_first_document(
     assert (old.status, new.status, new.replaces_id) == ("superseded", "current", old.id)
     async with runtime.ctx.sessions() as session:
         actions = (
-            (await session.execute(select(m.AuditEvent.action).order_by(m.AuditEvent.seq)))
+            (
+                await session.execute(
+                    whole_database(select(m.AuditEvent.action).order_by(m.AuditEvent.seq))
+                )
+            )
             .scalars()
             .all()
         )

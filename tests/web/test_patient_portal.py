@@ -39,7 +39,7 @@ from tests.factories import (
     store_foreign_event,
     submission,
 )
-from tests.record_scope import document_by_id
+from tests.record_scope import document_by_id, whole_database
 from tests.web.conftest import csrf_of
 
 PASSWORD = "correct horse battery staple"
@@ -331,9 +331,11 @@ async def test_a_document_hidden_from_the_patient_answers_as_an_unknown_one(
         denied = (
             (
                 await session.execute(
-                    select(m.AuditEvent.reason).where(
-                        m.AuditEvent.target_document_id == hidden.id,
-                        m.AuditEvent.outcome == "denied",
+                    whole_database(
+                        select(m.AuditEvent.reason).where(
+                            m.AuditEvent.target_document_id == hidden.id,
+                            m.AuditEvent.outcome == "denied",
+                        )
                     )
                 )
             )
@@ -613,9 +615,11 @@ async def test_a_pdf_is_shown_in_a_frame_sandboxed_by_strict_headers(
     async with ctx.uow() as uow:
         reads = (
             await uow.session.execute(
-                select(m.AuditEvent.id).where(
-                    m.AuditEvent.action == "document:document:read",
-                    m.AuditEvent.target_document_id == doc.id,
+                whole_database(
+                    select(m.AuditEvent.id).where(
+                        m.AuditEvent.action == "document:document:read",
+                        m.AuditEvent.target_document_id == doc.id,
+                    )
                 )
             )
         ).all()
@@ -770,7 +774,11 @@ async def test_the_history_shows_accesses_highlights_emergencies_and_takes_repor
     async with ctx.uow() as uow:
         reported = (
             await uow.session.execute(
-                select(m.AuditEvent.details).where(m.AuditEvent.action == "record:access:reported")
+                whole_database(
+                    select(m.AuditEvent.details).where(
+                        m.AuditEvent.action == "record:access:reported"
+                    )
+                )
             )
         ).scalar_one()
     assert reported is not None

@@ -596,7 +596,7 @@ def _create_partitions(table: Table) -> None:
         event.listen(
             table,
             "after_create",
-            DDL(
+            DDL(  # type: ignore[no-untyped-call]
                 f'CREATE TABLE "{table.name}_p{remainder:02d}" PARTITION OF "{table.name}" '
                 f"FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {remainder})"
             ).execute_if(dialect="postgresql"),

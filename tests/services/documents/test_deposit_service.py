@@ -30,6 +30,7 @@ from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.api.provide_support import cda
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, patient_actor
+from tests.record_scope import whole_database
 from tests.services.document_support import document_counts, grant
 
 AUTHOR = make_professional(1, organization="1750000010")
@@ -87,7 +88,9 @@ async def test_a_batch_is_stored_with_its_audit_events(
     assert all(result.created)
     assert await counts(ctx, blob_root) == (2, 1, 0, 2)
     async with ctx.sessions() as session:
-        actions = (await session.execute(select(m.AuditEvent.action))).scalars().all()
+        actions = (
+            (await session.execute(whole_database(select(m.AuditEvent.action)))).scalars().all()
+        )
         org = (
             await session.execute(
                 select(m.Organization.struct_idnat).where(
@@ -186,8 +189,10 @@ async def test_replace_supersedes_in_the_same_transaction(
     async with ctx.sessions() as session:
         events = (
             await session.execute(
-                select(m.AuditEvent.action, m.AuditEvent.target_document_id).where(
-                    m.AuditEvent.action == "document:document:replace"
+                whole_database(
+                    select(m.AuditEvent.action, m.AuditEvent.target_document_id).where(
+                        m.AuditEvent.action == "document:document:replace"
+                    )
                 )
             )
         ).all()
@@ -227,9 +232,11 @@ async def test_replace_by_unique_id_and_refusals(ctx: ServiceContext, blob_root:
         reasons = (
             (
                 await session.execute(
-                    select(m.AuditEvent.reason).where(
-                        m.AuditEvent.action == "document:document:replace",
-                        m.AuditEvent.outcome == "denied",
+                    whole_database(
+                        select(m.AuditEvent.reason).where(
+                            m.AuditEvent.action == "document:document:replace",
+                            m.AuditEvent.outcome == "denied",
+                        )
                     )
                 )
             )

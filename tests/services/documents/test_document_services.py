@@ -41,7 +41,7 @@ from tests.factories import (
     patient_actor,
     submission,
 )
-from tests.record_scope import document_by_id
+from tests.record_scope import document_by_id, whole_database
 from tests.services.document_support import record_events
 
 AUTHOR = make_professional(1)
@@ -78,7 +78,7 @@ async def document_row(ctx: ServiceContext, document_id: uuid.UUID) -> m.Documen
 
 async def document_count(ctx: ServiceContext) -> int:
     async with ctx.sessions() as session:
-        total = await session.execute(select(func.count()).select_from(m.Document))
+        total = await session.execute(whole_database(select(func.count()).select_from(m.Document)))
         return int(total.scalar_one())
 
 

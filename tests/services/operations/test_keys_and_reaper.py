@@ -150,7 +150,7 @@ async def test_rotation_is_audited_on_the_system_chain(ctx: ServiceContext) -> N
             (
                 await session.execute(
                     select(m.AuditEvent)
-                    .where(m.AuditEvent.chain == "system")
+                    .where(m.AuditEvent.chain == "system", m.AuditEvent.record_id.is_(None))
                     .order_by(m.AuditEvent.seq)
                 )
             )

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from opendmp.audit.verify import chain_records
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import ClosureReason, RecordStatus
@@ -79,7 +80,11 @@ def blob_files(blob_root: Path, record_id: str) -> list[Path]:
 
 async def chain_events(ctx: ServiceContext, chain: str) -> list[m.AuditEvent]:
     async with ctx.sessions() as session:
-        query = select(m.AuditEvent).where(m.AuditEvent.chain == chain).order_by(m.AuditEvent.seq)
+        query = (
+            select(m.AuditEvent)
+            .where(m.AuditEvent.chain == chain, chain_records(chain))
+            .order_by(m.AuditEvent.seq)
+        )
         return list((await session.execute(query)).scalars())
 
 

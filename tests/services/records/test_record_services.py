@@ -10,6 +10,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from opendmp.audit.verify import chain_records
 from opendmp.domain.consent import ConsentChannel
 from opendmp.domain.errors import AccessDenied, Conflict, IllegalTransition, InvalidInput, NotFound
 from opendmp.domain.identifiers import INS_NIR_DEMO_OID, Ins
@@ -23,6 +24,7 @@ from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_consent, make_ins, make_professional, new_record
 from tests.factories import patient_actor as as_patient
+from tests.record_scope import whole_database
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -44,7 +46,9 @@ async def record_row(ctx: ServiceContext, ins: Ins) -> m.Record:
 async def events_of(ctx: ServiceContext, chain: str) -> list[m.AuditEvent]:
     async with ctx.sessions() as session:
         rows = await session.execute(
-            select(m.AuditEvent).where(m.AuditEvent.chain == chain).order_by(m.AuditEvent.seq)
+            select(m.AuditEvent)
+            .where(m.AuditEvent.chain == chain, chain_records(chain))
+            .order_by(m.AuditEvent.seq)
         )
         return list(rows.scalars())
 
@@ -52,8 +56,10 @@ async def events_of(ctx: ServiceContext, chain: str) -> list[m.AuditEvent]:
 async def all_audit_events(ctx: ServiceContext) -> list[tuple[str, int, str]]:
     async with ctx.sessions() as session:
         rows = await session.execute(
-            select(m.AuditEvent.chain, m.AuditEvent.seq, m.AuditEvent.hash).order_by(
-                m.AuditEvent.chain, m.AuditEvent.seq
+            whole_database(
+                select(m.AuditEvent.chain, m.AuditEvent.seq, m.AuditEvent.hash).order_by(
+                    m.AuditEvent.chain, m.AuditEvent.seq
+                )
             )
         )
         return [tuple(r) for r in rows.all()]  # type: ignore[misc]
@@ -61,7 +67,11 @@ async def all_audit_events(ctx: ServiceContext) -> list[tuple[str, int, str]]:
 
 async def count(ctx: ServiceContext, model: type[m.Base]) -> int:
     async with ctx.sessions() as session:
-        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+        return int(
+            (
+                await session.execute(whole_database(select(func.count()).select_from(model)))
+            ).scalar_one()
+        )
 
 
 async def assert_audit_ok(ctx: ServiceContext) -> None:

@@ -178,12 +178,12 @@ def _add_keys(table: Table, keys: Keys) -> None:
         )
     for index, columns in table.indexes.items():
         op.execute(f'CREATE INDEX "{index}" ON "{name}" ({_columns(columns)})')
-    for columns, referred, referred_columns, on_delete in keys.foreign:
-        first = columns.split(",")[0]
+    for local, referred, referred_columns, on_delete in keys.foreign:
+        first = local.split(",")[0]
         action = f" ON DELETE {on_delete}" if on_delete else ""
         op.execute(
             f'ALTER TABLE "{name}" ADD CONSTRAINT "fk_{name}_{first}_{referred}" '
-            f"FOREIGN KEY ({_columns(columns.split(','))}) "
+            f"FOREIGN KEY ({_columns(local.split(','))}) "
             f'REFERENCES "{referred}" ({_columns(referred_columns.split(","))}){action}'
         )
 
