@@ -38,6 +38,9 @@ _REFERENCE = re.compile(
 )
 _MARKER = re.compile(r"/\* global: ([\w-]+) \*/")
 _CHECKED = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
+# A WHERE that is constant false (SQLAlchemy folds ``and_(..., false())`` into it) reads no
+# row of any partition: nothing to constrain.
+_NOTHING = re.compile(r"\bWHERE\s+(?:0 = 1|false)\s*(?:$|\)|ORDER|LIMIT|GROUP)", re.IGNORECASE)
 _INSERT = re.compile(rf'\bINSERT\s+INTO\s+"?({_TABLES})"?\s*\(([^)]*)\)', re.IGNORECASE)
 
 
@@ -56,6 +59,8 @@ def unscoped(statement: str) -> list[str]:
         return []
     marker = _MARKER.search(statement)
     if marker and (marker[1] in GLOBAL_QUERIES or marker[1] in TEST_ONLY_REASONS):
+        return []
+    if _NOTHING.search(statement):
         return []
     inserted = {
         found[1].lower()

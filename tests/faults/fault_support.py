@@ -94,7 +94,7 @@ async def assert_whole(ctx: ServiceContext, acknowledged: set[str]) -> int:
     """Every acknowledged document is stored; every stored document is whole (its submission
     set, its audit event, its blob readable); the audit chains verify. Returns the count."""
     async with ctx.sessions() as session:
-        rows = (await session.execute(select(m.Document))).scalars().all()
+        rows = (await session.execute(whole_database(select(m.Document)))).scalars().all()
         records = {r.id: r for r in (await session.execute(select(m.Record))).scalars()}
         sets = set((await session.execute(whole_database(select(m.SubmissionSet.id)))).scalars())
         audited = set(

@@ -19,6 +19,7 @@ FLAGGED = {
     ),
     "an insert without the column": "INSERT INTO consent (id, kind) VALUES (?, ?)",
     "a marker not in the allow-list": "SELECT /* global: whatever */ * FROM document",
+    "a false condition beside others": "SELECT 1 FROM document WHERE 0 = 1 OR document.id = ?",
 }
 PASSED = {
     "the record named": "SELECT document.id FROM document WHERE document.record_id = ? AND id = ?",
@@ -31,6 +32,7 @@ PASSED = {
     "an allowed global query": "SELECT /* global: retention */ 1 FROM document",
     "a table that is not per-record": "SELECT 1 FROM outbox WHERE outbox.id = ?",
     "DDL": "CREATE INDEX ix ON document (record_id)",
+    "a constant false condition": "SELECT count(*) FROM submission_set WHERE 0 = 1",
 }
 
 
