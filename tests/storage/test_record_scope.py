@@ -29,7 +29,7 @@ PASSED = {
     ),
     "an insert carrying it": "INSERT INTO consent (id, record_id, kind) VALUES (?, ?, ?)",
     "the system chain": "SELECT 1 FROM audit_event WHERE audit_event.record_id IS NULL",
-    "an allowed global query": "SELECT /* global: retention */ 1 FROM document",
+    "an allowed global query": "SELECT /* global: directory */ 1 FROM document",
     "a table that is not per-record": "SELECT 1 FROM outbox WHERE outbox.id = ?",
     "DDL": "CREATE INDEX ix ON document (record_id)",
     "a constant false condition": "SELECT count(*) FROM submission_set WHERE 0 = 1",
@@ -47,8 +47,8 @@ def test_statements_naming_the_record_or_allowed_pass(sql: str) -> None:
 
 
 def test_a_global_query_carries_its_marker_and_unknown_reasons_are_refused() -> None:
-    marked = global_query(select(m.Document.id), "retention")
-    assert "/* global: retention */" in str(marked)
+    marked = global_query(select(m.Document.id), "directory")
+    assert "/* global: directory */" in str(marked)
     assert unscoped(str(marked)) == []
     with pytest.raises(ValueError, match="not an allowed global query"):
         global_query(select(m.Document.id), "because")

@@ -30,15 +30,9 @@ PARTITIONS = 16
 
 # Reasons a statement may read or write per-record tables without naming one record.
 GLOBAL_QUERIES: dict[str, str] = {
-    "retention": "the retention sweep finds the records due for destruction",
-    "directory": "who may see a document: a professional's records, an organization's",
-    "key-rotation": "re-wrapping every record's data key under a new epoch",
-    "blob-reaper": "blobs no document refers to any more",
-    "audit-verify": "verifying every hash chain, or the system chain (no record)",
-    "statistics": "counts over every record for the operator",
-    "xds-registry": "XDS.b queries by entryUUID or uniqueId, which name no patient",
+    "directory": "a professional's records: authorisations, blocks, treating-doctor links",
+    "audit-verify": "events without a chain head, across every chain",
     "migration": "schema migrations copying whole tables (migration 0009)",
-    "seed": "bulk loading of synthetic data (devtools)",
 }
 
 S = TypeVar("S", bound=HasPrefixes)
