@@ -37,6 +37,7 @@ from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import upgrade
 from opendmp.storage.models import Base
 from tests.auth_support import AUDIENCE, PSC, PSC_ISSUER
+from tests.record_scope import StatementCapture, capturing
 from tests.s3_support import TEST_CREDENTIALS, new_store_url, open_test_store, start_moto_server
 
 PG_URL = os.environ.get("OPENDMP_TEST_DATABASE_URL")
@@ -51,6 +52,7 @@ XDIST_GROUPS = {
     "tests/faults/": "faults",
     "tests/services/operations/test_key_rotation_kill.py": "faults",
     "tests/services/operations/test_shredding.py": "faults",
+    "tests/storage/test_read_replica.py": "faults",  # a throwaway primary and its replica
     # One Chromium at a time, each with its own live server and SMTP relay.
     "tests/web/test_desk_browser.py": "browser",
     "tests/web/test_patient_browser.py": "browser",
@@ -118,6 +120,24 @@ def _demo_letters_rendered_once() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def _statement_capture() -> Iterator[StatementCapture]:
+    with capturing() as capture:
+        yield capture
+
+
+@pytest.fixture(autouse=True)
+def _record_id_rule(_statement_capture: StatementCapture) -> Iterator[None]:
+    """Every statement a test issues on a per-record table names its record id, or is one
+    of the allowed global queries (tests/record_scope.py, docs/database.md)."""
+    _statement_capture.take()
+    yield
+    offending = _statement_capture.take()
+    if offending:
+        listed = "\n".join(f"- {sql[:600]}" for sql in dict.fromkeys(offending))
+        pytest.fail(f"statements on per-record tables without a record id:\n{listed}")
+
+
 class Clock:
     """A controllable UTC clock: ``clock.advance(days=...)``."""
 
@@ -169,10 +189,12 @@ async def clean(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             quoted = ", ".join(f'"{name}"' for name in tables)
-            await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+            await conn.execute(
+                text(f"TRUNCATE /* global: tests */ {quoted} RESTART IDENTITY CASCADE")
+            )
         else:
             for name in tables:
-                await conn.execute(text(f'DELETE FROM "{name}"'))
+                await conn.execute(text(f'DELETE /* global: tests */ FROM "{name}"'))
         await conn.execute(
             text("INSERT INTO audit_chain (chain, seq, hash) VALUES ('system', 0, :h)"),
             {"h": "0" * 64},

@@ -98,6 +98,8 @@ class Runtime:
     async def close(self) -> None:
         await self.engine.dispose()
         await self.ctx.blobs.store.close()
+        if self.ctx.replica is not None:
+            await self.ctx.replica.kw["bind"].dispose()
 
 
 def smtp_sender(settings: Settings) -> SmtpSender:
@@ -208,6 +210,9 @@ def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
             login_rate_per_account=settings.login_rate_per_account_per_minute,
             password_reset_rate=settings.password_reset_rate_per_hour,
         ),
+        replica=make_sessionmaker(make_engine(settings.database_replica_url))
+        if settings.database_replica_url
+        else None,
     )
     return Runtime(settings, engine, ctx)
 

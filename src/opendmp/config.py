@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy async URL; default sqlite+aiosqlite:///<home>/opendmp.db",
     )
+    database_replica_url: str | None = Field(
+        default=None,
+        description="PostgreSQL read replica for document searches (docs/database.md)",
+    )
     master_key: str | None = Field(
         default=None,
         description="base64 of the 32-byte master key; default: read <home>/keys/master.key",
@@ -231,6 +235,11 @@ class Settings(BaseSettings):
             except ValueError:
                 problems.append(f"trusted_proxies: {proxy!r} is not an IP address or CIDR")
         problems += self.request_limits.problems()
+        if self.database_replica_url and not (
+            self.database_replica_url.startswith("postgresql")
+            and (self.database_url or "").startswith("postgresql")
+        ):
+            problems.append("database_replica_url: a PostgreSQL replica of a PostgreSQL database")
         if self.client_cert_header and not self.trusted_proxies:
             problems.append("client_cert_header needs OPENDMP_TRUSTED_PROXIES")
         for entry in self.oidc_issuers:

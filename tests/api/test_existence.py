@@ -28,7 +28,6 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentView
 from opendmp.services.documents.lookup import locate_document
 from opendmp.services.records import lifecycle as records
-from opendmp.storage import models as m
 from tests.api.fhir_read_support import (
     BLOCKED,
     DOCTOR,
@@ -44,6 +43,7 @@ from tests.api.fhir_read_support import (
     patient,
 )
 from tests.factories import OPERATOR, make_ins, new_record
+from tests.record_scope import document_by_id
 
 UNKNOWN = str(uuid.UUID(int=0x5F0C6A4E8D0E4D7A9A570D4F4F0C2A11))
 MASK = orjson.dumps(
@@ -151,7 +151,7 @@ async def test_exists_but_not_for_you_answers_as_does_not_exist(
         ("denied", reason, doc.id)
     ] * 2
     async with ctx.sessions() as session:
-        row = await session.get(m.Document, doc.id)
+        row = await document_by_id(session, doc.id)
         assert row is not None and (row.version, row.entry_uuid) == (doc.version, doc.entry_uuid)
 
 

@@ -27,6 +27,7 @@ from opendmp.storage import models as m
 from tests.api.bounds_support import cda_of_size, large_bundle
 from tests.api.fhir_read_support import AUTHOR, DOCTOR, auth, body_of, codes_of, deposit, ins_token
 from tests.api.provide_support import FHIR_JSON, FHIR_XML, ans_iti105, b64, sha1_b64, to_xml
+from tests.record_scope import whole_database
 
 SEARCH = "/fhir/DocumentReference"
 SMALL = RequestLimits(
@@ -49,7 +50,9 @@ async def footprint(ctx: ServiceContext, blob_root: Path) -> tuple[int, int, int
     """(documents, submission sets, audit events, blob files)."""
     async with ctx.sessions() as session:
         counted = [
-            (await session.execute(select(func.count()).select_from(table))).scalar_one()
+            (
+                await session.execute(whole_database(select(func.count()).select_from(table)))
+            ).scalar_one()
             for table in (m.Document, m.SubmissionSet, m.AuditEvent)
         ]
     blobs = sum(1 for p in blob_root.rglob("*") if p.is_file())

@@ -43,6 +43,7 @@ from tests.api.provide_support import (  # noqa: F401 - the fixtures clock and i
     to_xml,
     valid_fhir,
 )
+from tests.record_scope import whole_database
 
 BASE = "http://127.0.0.1:8080/fhir"
 
@@ -74,7 +75,7 @@ def warning_codes(body: dict[str, Any]) -> set[str]:
 
 async def documents(rt: Runtime) -> list[m.Document]:
     async with rt.ctx.sessions() as session:
-        return list((await session.execute(select(m.Document))).scalars().all())
+        return list((await session.execute(whole_database(select(m.Document)))).scalars().all())
 
 
 # --- IHE MHD example ------------------------------------------------------------------------
@@ -176,7 +177,11 @@ async def test_the_ans_replacement_example_supersedes_the_first_document(
     assert (old.status, new.status, new.replaces_id) == ("superseded", "current", old.id)
     async with runtime.ctx.sessions() as session:
         actions = (
-            (await session.execute(select(m.AuditEvent.action).order_by(m.AuditEvent.seq)))
+            (
+                await session.execute(
+                    whole_database(select(m.AuditEvent.action).order_by(m.AuditEvent.seq))
+                )
+            )
             .scalars()
             .all()
         )
@@ -211,7 +216,9 @@ async def test_the_ans_iti105_example_is_published(
     [doc] = await documents(runtime)
     assert (att["size"], att["url"]) == (doc.size, f"http://127.0.0.1:8080/fhir/Binary/{doc.id}")
     async with runtime.ctx.sessions() as session:
-        source = (await session.execute(select(m.SubmissionSet.source_id))).scalar_one()
+        source = (
+            await session.execute(whole_database(select(m.SubmissionSet.source_id)))
+        ).scalar_one()
     assert source.startswith("1.2.250.1.71.4.2.2.")  # derived from the actor's structure
 
 
@@ -275,7 +282,9 @@ async def test_a_deposit_queues_a_new_document_notice_when_the_patient_asked(
         rows = (
             await session.execute(select(m.Outbox.payload).where(m.Outbox.kind == "new-document"))
         ).all()
-        masked = (await session.execute(select(m.Document.masked_by_patient))).scalar_one()
+        masked = (
+            await session.execute(whole_database(select(m.Document.masked_by_patient)))
+        ).scalar_one()
     assert len(rows) == 1
     assert set(orjson.loads(rows[0].payload)) == {"at"}
     assert masked is True

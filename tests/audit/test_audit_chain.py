@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -29,6 +29,14 @@ from opendmp.services.operations.maintenance import verify_audit
 from opendmp.services.records import lifecycle as records
 from opendmp.storage.models import AuditChain, AuditEvent
 from tests.factories import OPERATOR, make_ins, new_record
+from tests.record_scope import tampering
+
+
+@pytest.fixture(autouse=True)
+def _tampering() -> Iterator[None]:
+    with tampering("events altered and deleted by hand, by id and by chain"):
+        yield
+
 
 # --- helpers ------------------------------------------------------------------------------
 

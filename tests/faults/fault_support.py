@@ -28,6 +28,7 @@ from opendmp.services.operations.maintenance import verify_audit
 from opendmp.storage import models as m
 from tests.api.provide_support import FHIR_JSON, ans_iti105, b64, cda, now
 from tests.auth_support import PSC
+from tests.record_scope import whole_database
 
 REQUEST_TIMEOUT = 20.0  # seconds: a request still unanswered by then is a hang
 
@@ -99,15 +100,17 @@ async def assert_whole(ctx: ServiceContext, acknowledged: set[str]) -> int:
     """Every acknowledged document is stored; every stored document is whole (its submission
     set, its audit event, its blob readable); the audit chains verify. Returns the count."""
     async with ctx.sessions() as session:
-        rows = (await session.execute(select(m.Document))).scalars().all()
+        rows = (await session.execute(whole_database(select(m.Document)))).scalars().all()
         records = {r.id: r for r in (await session.execute(select(m.Record))).scalars()}
-        sets = set((await session.execute(select(m.SubmissionSet.id))).scalars())
+        sets = set((await session.execute(whole_database(select(m.SubmissionSet.id)))).scalars())
         audited = set(
             (
                 await session.execute(
-                    select(m.AuditEvent.target_document_id).where(
-                        m.AuditEvent.action == "document:document:deposit",
-                        m.AuditEvent.outcome == "success",
+                    whole_database(
+                        select(m.AuditEvent.target_document_id).where(
+                            m.AuditEvent.action == "document:document:deposit",
+                            m.AuditEvent.outcome == "success",
+                        )
                     )
                 )
             ).scalars()

@@ -58,6 +58,17 @@ class Cluster:
             os.chown(self.folder, postgres.pw_uid, postgres.pw_gid)
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
 
+    def replicate(self, primary: Cluster) -> None:
+        """Make this cluster a streaming replica (hot standby) of ``primary``."""
+        if self._as_postgres:
+            postgres = pwd.getpwnam("postgres")
+            os.chown(self.folder, postgres.pw_uid, postgres.pw_gid)
+        self._run(
+            "pg_basebackup",
+            *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+            *("-D", str(self.data), "-R", "-X", "stream", "--no-sync"),
+        )
+
     def start(self) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder}"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
@@ -72,11 +83,15 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def throwaway_cluster(bin_dir: Path) -> Iterator[Cluster]:
+def throwaway_cluster(bin_dir: Path, *, replica_of: Cluster | None = None) -> Iterator[Cluster]:
+    """A new cluster, or a streaming replica of ``replica_of``, started."""
     folder = Path(tempfile.mkdtemp(prefix="opendmp-pg-"))
     cluster = Cluster(bin_dir, folder)
     try:
-        cluster.init()
+        if replica_of is None:
+            cluster.init()
+        else:
+            cluster.replicate(replica_of)
         cluster.start()
         yield cluster
     finally:

@@ -30,6 +30,7 @@ from tests.faults.fault_support import (
     iti105,
     tmpfs,
 )
+from tests.record_scope import whole_database
 
 DISK = 1024 * 1024
 BALLAST = 256 * 1024  # written first, removed to free space
@@ -49,7 +50,7 @@ def _files(root: Path) -> set[str]:
 
 async def _blob_keys(ctx: ServiceContext) -> set[str]:
     async with ctx.sessions() as session:
-        return set((await session.execute(select(m.Document.blob_key))).scalars())
+        return set((await session.execute(whole_database(select(m.Document.blob_key)))).scalars())
 
 
 async def test_a_full_blob_disk_gives_507_stores_nothing_half_and_recovers_when_freed(

@@ -19,6 +19,7 @@ from opendmp.services.operations.maintenance import verify_audit
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.factories import OPERATOR, make_ins, make_professional, new_record
+from tests.record_scope import whole_database
 
 ORG = "1750100125"  # Struct_IdNat: 1 + FINESS (synthetic, valid key)
 PATIENT_EMAIL = "alex.fictif@example.org"
@@ -122,20 +123,23 @@ async def snapshot(ctx: ServiceContext) -> dict[str, list[tuple[Any, ...]]]:
     found: dict[str, list[tuple[Any, ...]]] = {}
     async with ctx.sessions() as session:
         for model in _WATCHED:
-            rows = (await session.execute(select(model))).scalars().all()
+            rows = (await session.execute(whole_database(select(model)))).scalars().all()
             found[model.__tablename__] = sorted((_as_tuple(r) for r in rows), key=repr)
     return found
 
 
 async def last_event_id(ctx: ServiceContext) -> int:
     async with ctx.sessions() as session:
-        return int((await session.execute(select(func.max(m.AuditEvent.id)))).scalar() or 0)
+        latest = whole_database(select(func.max(m.AuditEvent.id)))
+        return int((await session.execute(latest)).scalar() or 0)
 
 
 async def events_after(ctx: ServiceContext, event_id: int) -> list[m.AuditEvent]:
     async with ctx.sessions() as session:
         rows = await session.execute(
-            select(m.AuditEvent).where(m.AuditEvent.id > event_id).order_by(m.AuditEvent.id)
+            whole_database(
+                select(m.AuditEvent).where(m.AuditEvent.id > event_id).order_by(m.AuditEvent.id)
+            )
         )
         return list(rows.scalars())
 

@@ -24,6 +24,7 @@ from opendmp.services.documents import DocumentView
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, submission
+from tests.record_scope import document_by_id, whole_database
 
 HOSPITAL = "1" + "990000018"  # Struct_IdNat of a fictitious establishment (1 + FINESS)
 OTHER_HOSPITAL = "1" + "990000026"
@@ -107,7 +108,7 @@ async def record_events(ctx: ServiceContext, ins: Ins) -> list[m.AuditEvent]:
         _, record = await get_record(session, ins)
         query = (
             select(m.AuditEvent)
-            .where(m.AuditEvent.chain == str(record.id))
+            .where(m.AuditEvent.record_id == record.id, m.AuditEvent.chain == str(record.id))
             .order_by(m.AuditEvent.seq)
         )
         return list((await session.execute(query)).scalars())
@@ -119,7 +120,7 @@ async def last_event(ctx: ServiceContext, ins: Ins) -> m.AuditEvent:
 
 async def document_row(ctx: ServiceContext, document_id: uuid.UUID) -> m.Document:
     async with ctx.sessions() as session:
-        doc = await session.get(m.Document, document_id)
+        doc = await document_by_id(session, document_id)
     assert doc is not None
     return doc
 
@@ -135,15 +136,19 @@ async def outbox_rows(ctx: ServiceContext, kind: str | None = None) -> list[m.Ou
 async def document_counts(ctx: ServiceContext) -> tuple[int, int, int]:
     """(documents, submission sets, superseded documents)."""
     async with ctx.sessions() as session:
-        docs = (await session.execute(select(func.count()).select_from(m.Document))).scalar_one()
+        docs = (
+            await session.execute(whole_database(select(func.count()).select_from(m.Document)))
+        ).scalar_one()
         sets = (
-            await session.execute(select(func.count()).select_from(m.SubmissionSet))
+            await session.execute(whole_database(select(func.count()).select_from(m.SubmissionSet)))
         ).scalar_one()
         superseded = (
             await session.execute(
-                select(func.count())
-                .select_from(m.Document)
-                .where(m.Document.status == "superseded")
+                whole_database(
+                    select(func.count())
+                    .select_from(m.Document)
+                    .where(m.Document.status == "superseded")
+                )
             )
         ).scalar_one()
     return docs, sets, superseded

@@ -19,6 +19,7 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests.factories import OPERATOR, make_ins, new_record
+from tests.record_scope import whole_database
 
 NEW_PASSWORD = "correct horse battery staple"
 
@@ -98,6 +99,8 @@ async def account_row(ctx: ServiceContext, login: str) -> m.Account:
 async def events(ctx: ServiceContext, action: str) -> list[m.AuditEvent]:
     async with ctx.sessions() as session:
         rows = await session.execute(
-            select(m.AuditEvent).where(m.AuditEvent.action == action).order_by(m.AuditEvent.id)
+            whole_database(
+                select(m.AuditEvent).where(m.AuditEvent.action == action).order_by(m.AuditEvent.id)
+            )
         )
         return list(rows.scalars())

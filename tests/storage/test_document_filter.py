@@ -50,6 +50,7 @@ from opendmp.storage import models as m
 from opendmp.storage.db import make_engine
 from opendmp.storage.document_filter import readable_documents
 from opendmp.storage.migrate import upgrade
+from tests.record_scope import whole_database
 
 PG_URL = os.environ.get("OPENDMP_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -245,7 +246,7 @@ class Ids:
 async def _clean(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         for table in (m.Document, m.Record, m.Patient, m.Professional, m.Organization):
-            await conn.execute(delete(table))
+            await conn.execute(whole_database(delete(table)))
 
 
 async def _insert_record(conn: Any, ins_value: str) -> uuid.UUID:

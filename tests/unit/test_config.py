@@ -186,3 +186,39 @@ def test_a_production_config_with_tls_files_is_accepted(
 def test_without_a_public_url_tls_gives_an_https_base_url(tmp_path: Path) -> None:
     s = load_settings(tls_cert_file=tmp_path / "c.pem", tls_key_file=tmp_path / "k.pem")
     assert s.base_url.startswith("https://")
+
+
+@pytest.mark.parametrize(
+    ("primary", "replica"),
+    [
+        (None, "postgresql+asyncpg://replica/db"),  # a replica of the SQLite default
+        ("postgresql+asyncpg://primary/db", "sqlite+aiosqlite:///replica.db"),
+    ],
+)
+def test_a_read_replica_is_a_postgresql_replica_of_postgresql(
+    tmp_path: Path, primary: str | None, replica: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="database_replica_url"):
+        load_settings(home=tmp_path, database_url=primary, database_replica_url=replica)
+    accepted = load_settings(
+        home=tmp_path,
+        database_url="postgresql+asyncpg://primary/db",
+        database_replica_url="postgresql+asyncpg://replica/db",
+    )
+    assert accepted.database_replica_url == "postgresql+asyncpg://replica/db"
+
+
+async def test_the_runtime_opens_the_replica_only_when_configured(tmp_path: Path) -> None:
+    from opendmp.app import build_runtime
+
+    primary = "postgresql+asyncpg://postgres@127.0.0.1:5432/primary"
+    plain = build_runtime(load_settings(home=tmp_path, database_url=primary), create_key=True)
+    assert plain.ctx.replica is None
+    await plain.close()
+    replica = "postgresql+asyncpg://postgres@127.0.0.1:5433/replica"
+    both = build_runtime(
+        load_settings(home=tmp_path, database_url=primary, database_replica_url=replica)
+    )
+    assert both.ctx.replica is not None
+    assert str(both.ctx.replica.kw["bind"].url) == replica
+    await both.close()

@@ -186,7 +186,11 @@ async def test_a_desk_agent_creates_the_record_and_prints_the_letter_once(
             await uow.session.execute(
                 select(m.Record, m.Consent)
                 .join(m.Patient, m.Patient.id == m.Record.patient_id)
-                .join(m.Consent, m.Consent.id == m.Record.creation_consent_id)
+                .join(
+                    m.Consent,
+                    (m.Consent.record_id == m.Record.id)
+                    & (m.Consent.id == m.Record.creation_consent_id),
+                )
                 .where(m.Patient.ins_value == ins.value)
             )
         ).one()

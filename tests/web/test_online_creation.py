@@ -181,7 +181,11 @@ async def test_an_adult_creates_their_record_and_signs_in_with_their_password(
             await uow.session.execute(
                 select(m.Record, m.Consent, m.Patient)
                 .join(m.Patient, m.Patient.id == m.Record.patient_id)
-                .join(m.Consent, m.Consent.id == m.Record.creation_consent_id)
+                .join(
+                    m.Consent,
+                    (m.Consent.record_id == m.Record.id)
+                    & (m.Consent.id == m.Record.creation_consent_id),
+                )
                 .where(m.Patient.ins_value == ins.value)
             )
         ).one()

@@ -27,6 +27,7 @@ from opendmp.services.documents import read_history
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, patient_actor
+from tests.record_scope import whole_database
 from tests.web.test_patient_portal import (
     Account,
     deposit,
@@ -92,9 +93,11 @@ async def test_the_export_holds_the_documents_a_fhir_bundle_and_the_history(
     async with ctx.uow() as uow:
         outcome, details = (
             await uow.session.execute(
-                select(m.AuditEvent.outcome, m.AuditEvent.details)
-                .where(m.AuditEvent.action == "record:record:export")
-                .order_by(m.AuditEvent.id.desc())
+                whole_database(
+                    select(m.AuditEvent.outcome, m.AuditEvent.details)
+                    .where(m.AuditEvent.action == "record:record:export")
+                    .order_by(m.AuditEvent.id.desc())
+                )
             )
         ).one()
     assert outcome == "success"

@@ -39,6 +39,7 @@ from tests.factories import (
     store_foreign_event,
     submission,
 )
+from tests.record_scope import document_by_id, whole_database
 from tests.web.conftest import csrf_of
 
 PASSWORD = "correct horse battery staple"
@@ -331,14 +332,16 @@ async def test_a_document_hidden_from_the_patient_answers_as_an_unknown_one(
     assert posted.status_code == 404
     assert same(posted, other)
     async with ctx.sessions() as session:
-        row = await session.get(m.Document, hidden.id)
+        row = await document_by_id(session, hidden.id)
         assert row is not None and not row.masked_by_patient
         denied = (
             (
                 await session.execute(
-                    select(m.AuditEvent.reason).where(
-                        m.AuditEvent.target_document_id == hidden.id,
-                        m.AuditEvent.outcome == "denied",
+                    whole_database(
+                        select(m.AuditEvent.reason).where(
+                            m.AuditEvent.target_document_id == hidden.id,
+                            m.AuditEvent.outcome == "denied",
+                        )
                     )
                 )
             )
@@ -618,9 +621,11 @@ async def test_a_pdf_is_shown_in_a_frame_sandboxed_by_strict_headers(
     async with ctx.uow() as uow:
         reads = (
             await uow.session.execute(
-                select(m.AuditEvent.id).where(
-                    m.AuditEvent.action == "document:document:read",
-                    m.AuditEvent.target_document_id == doc.id,
+                whole_database(
+                    select(m.AuditEvent.id).where(
+                        m.AuditEvent.action == "document:document:read",
+                        m.AuditEvent.target_document_id == doc.id,
+                    )
                 )
             )
         ).all()
@@ -775,7 +780,11 @@ async def test_the_history_shows_accesses_highlights_emergencies_and_takes_repor
     async with ctx.uow() as uow:
         reported = (
             await uow.session.execute(
-                select(m.AuditEvent.details).where(m.AuditEvent.action == "record:access:reported")
+                whole_database(
+                    select(m.AuditEvent.details).where(
+                        m.AuditEvent.action == "record:access:reported"
+                    )
+                )
             )
         ).scalar_one()
     assert reported is not None

@@ -31,6 +31,7 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.storage import models as m
 from tests.auth_support import finess_struct
 from tests.factories import make_professional, submission
+from tests.record_scope import whole_database
 from tests.web.conftest import csrf_of
 
 CAMILLE, JULES, LEA = PATIENTS  # Camille: care team, GP treating, pharmacist authorised
@@ -107,7 +108,7 @@ async def events(
 ) -> Sequence[Event]:
     """The audit events of ``action`` (oldest first)."""
     async with ctx.uow() as uow:
-        query = select(m.AuditEvent).where(m.AuditEvent.action == action)
+        query = whole_database(select(m.AuditEvent).where(m.AuditEvent.action == action))
         if outcome:
             query = query.where(m.AuditEvent.outcome == outcome)
         if reason:
@@ -118,7 +119,11 @@ async def events(
 
 async def document_count(ctx: ServiceContext) -> int:
     async with ctx.uow() as uow:
-        return int((await uow.session.execute(select(func.count(m.Document.id)))).scalar_one())
+        return int(
+            (
+                await uow.session.execute(whole_database(select(func.count(m.Document.id))))
+            ).scalar_one()
+        )
 
 
 def titles(html: str) -> list[str]:
@@ -204,7 +209,7 @@ async def test_break_glass_without_justification_opens_nothing(
     assert 'id="emergency-banner"' not in response.text
     async with ctx.uow() as uow:
         assert (
-            await uow.session.execute(select(func.count(m.EmergencyAccess.id)))
+            await uow.session.execute(whole_database(select(func.count(m.EmergencyAccess.id))))
         ).scalar_one() == 0
     refused = await events(
         ctx, "access:emergency:open", outcome="denied", reason="justification-required"

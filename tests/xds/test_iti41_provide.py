@@ -26,6 +26,7 @@ from opendmp.xds.transactions import ITI41, ITI43
 from tests.api.provide_support import state
 from tests.auth_support import idnat
 from tests.factories import make_ins
+from tests.record_scope import whole_database
 from tests.services.document_support import (
     AUTHOR,
     deposit,
@@ -197,8 +198,10 @@ async def test_rplc_supersedes_the_replaced_document_and_apnd_is_warned(
     async with vihf_ready.ctx.sessions() as session:
         old_entry = (
             await session.execute(
-                select(m.Document.entry_uuid).where(
-                    m.Document.unique_id == first.documents[0][0].unique_id
+                whole_database(
+                    select(m.Document.entry_uuid).where(
+                        m.Document.unique_id == first.documents[0][0].unique_id
+                    )
                 )
             )
         ).scalar_one()

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from opendmp.audit.chain import HASHED_FIELDS, SYSTEM_CHAIN, event_hash
 from opendmp.storage.models import AuditChain, AuditEvent
+from opendmp.storage.scope import global_query
 from opendmp.storage.uow import UnitOfWork
 
 log = logging.getLogger("opendmp.audit")
@@ -75,11 +76,13 @@ def _of_chains(chains: Sequence[Pending]) -> ColumnElement[bool]:
 async def pending_chains(session: AsyncSession, limit: int = CHAINS_PER_ROUND) -> list[Pending]:
     """Chains with unchained events (the partial index ``ix_audit_event_unchained``)."""
     rows = await session.execute(
-        select(_EVENT.c.chain, _EVENT.c.record_id)
-        .where(_EVENT.c.seq.is_(None))
-        .group_by(_EVENT.c.chain, _EVENT.c.record_id)
-        .limit(limit)
-        .prefix_with("/* global: audit-sequencer */")
+        global_query(
+            select(_EVENT.c.chain, _EVENT.c.record_id)
+            .where(_EVENT.c.seq.is_(None))
+            .group_by(_EVENT.c.chain, _EVENT.c.record_id)
+            .limit(limit),
+            "audit-sequencer",
+        )
     )
     return [Pending(row.chain, row.record_id) for row in rows]
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.chain import GENESIS_HASH, HASHED_FIELDS, SYSTEM_CHAIN, event_hash
 from opendmp.storage.models import AuditChain, AuditEvent
+from opendmp.storage.scope import global_query
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +156,12 @@ async def verify_all(session: AsyncSession) -> list[ChainReport]:
     headless = (
         (
             await session.execute(
-                select(AuditEvent.chain)
-                .prefix_with("/* global: audit-sequencer */")
-                .where(AuditEvent.chain.not_in(select(AuditChain.chain)))
-                .distinct()
+                global_query(
+                    select(AuditEvent.chain)
+                    .where(AuditEvent.chain.not_in(select(AuditChain.chain)))
+                    .distinct(),
+                    "audit-verify",
+                )
             )
         )
         .scalars()

@@ -76,7 +76,9 @@ async def drop_chain(session: AsyncSession, record_id: uuid.UUID) -> tuple[int, 
     event the record ever had."""
     chain = chain_of(record_id)
     seq, digest = await chain_pending(session, chain, record_id)
-    await session.execute(delete(AuditEvent).where(AuditEvent.record_id == record_id))
+    await session.execute(
+        delete(AuditEvent).where(AuditEvent.record_id == record_id, AuditEvent.chain == chain)
+    )
     await session.execute(delete(AuditChain).where(AuditChain.chain == chain))
     return seq, digest
 

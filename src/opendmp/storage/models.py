@@ -12,22 +12,30 @@ import uuid
 from typing import Annotated
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Boolean,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
+    event,
     text,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.compiler import DDLCompiler
 
+from opendmp.storage.scope import PARTITIONED_TABLES, PARTITIONS
 from opendmp.storage.types import BigIntPK, UTCDateTime
 
 NAMING_CONVENTION = {
@@ -50,6 +58,14 @@ OptStr255 = Annotated[str | None, mapped_column(String(255), nullable=True)]
 RecordFK = Annotated[
     uuid.UUID, mapped_column(ForeignKey("record.id", ondelete="CASCADE"), index=True)
 ]
+# The record id of a table partitioned by it (docs/database.md): part of the primary key,
+# which on PostgreSQL must include the partition key.
+RecordKey = Annotated[
+    uuid.UUID,
+    mapped_column(ForeignKey("record.id", ondelete="CASCADE"), primary_key=True, index=True),
+]
+# Hash partitioning by record id on PostgreSQL (migration 0011); ignored by SQLite.
+BY_RECORD = {"postgresql_partition_by": "HASH (record_id)"}
 
 
 class Base(DeclarativeBase):
@@ -115,9 +131,10 @@ class Consent(Base):
     """A traced consent: who captured it, where, how, when, and the wording shown."""
 
     __tablename__ = "consent"
+    __table_args__ = BY_RECORD
 
     id: Mapped[UUIDPK]
-    record_id: Mapped[RecordFK]
+    record_id: Mapped[RecordKey]
     kind: Mapped[Str32]  # creation, reactivation, authorization
     channel: Mapped[Str32]  # online, desk, pharmacy, professional, operator
     captured_by_kind: Mapped[Str32]
@@ -154,9 +171,10 @@ class Representative(Base):
     """A legal representative of a minor (relation codes FTH, MTH, … RESPRSN)."""
 
     __tablename__ = "representative"
+    __table_args__ = BY_RECORD
 
     id: Mapped[UUIDPK]
-    record_id: Mapped[RecordFK]
+    record_id: Mapped[RecordKey]
     relation: Mapped[str] = mapped_column(String(16))
     family_name: Mapped[Str128]
     given_name: Mapped[Str128]
@@ -215,10 +233,13 @@ class Authorization(Base):
     """Record × (professional | organization): authorized or blocked, by whom, when."""
 
     __tablename__ = "authorization"
-    __table_args__ = (UniqueConstraint("record_id", "professional_id", "organization_id"),)
+    __table_args__ = (
+        UniqueConstraint("record_id", "professional_id", "organization_id"),
+        BY_RECORD,
+    )
 
     id: Mapped[UUIDPK]
-    record_id: Mapped[RecordFK]
+    record_id: Mapped[RecordKey]
     professional_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("professional.id"), nullable=True
     )
@@ -237,6 +258,7 @@ class TreatingDoctor(Base):
     """A treating doctor of the record (médecin traitant DMP); several are allowed."""
 
     __tablename__ = "treating_doctor"
+    __table_args__ = BY_RECORD
 
     record_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("record.id", ondelete="CASCADE"), primary_key=True
@@ -252,9 +274,10 @@ class EmergencyAccess(Base):
     """A time-boxed break-glass or regulation-centre access, with its justification."""
 
     __tablename__ = "emergency_access"
+    __table_args__ = BY_RECORD
 
     id: Mapped[UUIDPK]
-    record_id: Mapped[RecordFK]
+    record_id: Mapped[RecordKey]
     professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professional.id"))
     mode: Mapped[Str32]  # break-glass | regulation
     justification: Mapped[str] = mapped_column(Text)
@@ -268,6 +291,7 @@ class MatrixNarrowing(Base):
     starts with ``record_id``."""
 
     __tablename__ = "matrix_narrowing"
+    __table_args__ = BY_RECORD
 
     record_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("record.id", ondelete="CASCADE"), primary_key=True
@@ -283,10 +307,10 @@ class SubmissionSet(Base):
     """One deposit: the XDS SubmissionSet / MHD SubmissionSet List."""
 
     __tablename__ = "submission_set"
-    __table_args__ = (UniqueConstraint("record_id", "unique_id"),)
+    __table_args__ = (UniqueConstraint("record_id", "unique_id"), BY_RECORD)
 
     id: Mapped[UUIDPK]
-    record_id: Mapped[RecordFK]
+    record_id: Mapped[RecordKey]
     unique_id: Mapped[Str128]
     source_id: Mapped[Str128]
     title: Mapped[OptStr255]
@@ -305,16 +329,22 @@ class Document(Base):
     __tablename__ = "document"
     __table_args__ = (
         UniqueConstraint("record_id", "unique_id"),
-        UniqueConstraint("entry_uuid"),
+        UniqueConstraint("entry_uuid", "record_id"),
         Index("ix_document_record_listing", "record_id", "status", "service_start"),
         # Keyset paging of searches (migration 0005).
         Index("ix_document_record_deposited", "record_id", "deposited_at", "id"),
         Index("ix_document_record_creation", "record_id", "creation_time", "id"),
+        # A replacement and its submission set are in the document's record (migration 0011).
+        ForeignKeyConstraint(["replaces_id", "record_id"], ["document.id", "document.record_id"]),
+        ForeignKeyConstraint(
+            ["submission_set_id", "record_id"], ["submission_set.id", "submission_set.record_id"]
+        ),
+        BY_RECORD,
     )
 
     id: Mapped[UUIDPK]  # logicalId: stable across metadata changes
     entry_uuid: Mapped[Str64]  # changes on every metadata change
-    record_id: Mapped[RecordFK]
+    record_id: Mapped[RecordKey]
     unique_id: Mapped[Str128]  # the producer's business id
     status: Mapped[str] = mapped_column(String(16))  # current | superseded | deleted
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -349,10 +379,8 @@ class Document(Base):
     sha256: Mapped[Str64]
     sha1: Mapped[str] = mapped_column(String(40))
     blob_key: Mapped[Str255]
-    replaces_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("document.id"), nullable=True)
-    submission_set_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("submission_set.id"), nullable=True
-    )
+    replaces_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    submission_set_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)  # metadata version (meta.versionId)
     # FHIR/XDS metadata kept as given (contained author, authenticator, custodian, full
     # codings with displays, sourcePatientInfo, description…): canonical JSON, no search on it.
@@ -383,8 +411,13 @@ class AuditEvent(Base):
     """
 
     __tablename__ = "audit_event"
+    # Partitioned by record id on PostgreSQL, system events (no record) included: there the
+    # primary key (id) is the unique (id, record_id) NULLS NOT DISTINCT (migration 0011).
     __table_args__ = (
-        UniqueConstraint("chain", "seq"),
+        # NULLs distinct: unchained events (seq NULL) are many per chain. The system chain's
+        # (record_id NULL) seq numbers rest on the sequencer's head lock and on verify.
+        UniqueConstraint("chain", "seq", "record_id"),
+        UniqueConstraint("id", "record_id", postgresql_nulls_not_distinct=True),
         Index("ix_audit_event_record_time", "record_id", "time"),
         # The sequencer's work list: the events not chained yet (migration 0009).
         Index(
@@ -394,6 +427,7 @@ class AuditEvent(Base):
             postgresql_where=text("seq IS NULL"),
             sqlite_where=text("seq IS NULL"),
         ),
+        {**BY_RECORD, "info": {"postgresql_primary_key": False}},
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -582,3 +616,29 @@ class IdentityRegistryEntry(Base):
     birth_place_code: Mapped[str | None] = mapped_column(String(5), nullable=True)
     vitale_serial: Mapped[str | None] = mapped_column(String(32), nullable=True)
     updated_at: Mapped[Timestamp]
+
+
+@compiles(PrimaryKeyConstraint, "postgresql")
+def _primary_key(
+    constraint: PrimaryKeyConstraint, compiler: DDLCompiler, **kw: object
+) -> str | None:
+    """No primary key on PostgreSQL for a table that says so (audit_event: see above)."""
+    if constraint.table.info.get("postgresql_primary_key", True):
+        return compiler.visit_primary_key_constraint(constraint, **kw)
+    return None
+
+
+def _create_partitions(table: Table) -> None:
+    for remainder in range(PARTITIONS):
+        event.listen(
+            table,
+            "after_create",
+            DDL(  # type: ignore[no-untyped-call]
+                f'CREATE TABLE "{table.name}_p{remainder:02d}" PARTITION OF "{table.name}" '
+                f"FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {remainder})"
+            ).execute_if(dialect="postgresql"),
+        )
+
+
+for _name in PARTITIONED_TABLES:
+    _create_partitions(Base.metadata.tables[_name])

@@ -27,6 +27,7 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_ins, patient_actor
+from tests.record_scope import whole_database
 from tests.services.access_support import (
     BREAK_GLASS,
     COLLEAGUE,
@@ -550,7 +551,7 @@ async def test_a_declared_authorisation_is_valid_then_expires_then_is_renewed(
     assert renewed.state is AccessState.VALIDE
     assert renewed.expires_at == clock.now + validity
     async with ctx.sessions() as session:
-        rows = (await session.execute(select(m.Authorization))).scalars().all()
+        rows = (await session.execute(whole_database(select(m.Authorization)))).scalars().all()
     assert len(rows) == 1  # renewed in place
 
 

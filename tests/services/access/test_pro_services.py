@@ -23,6 +23,7 @@ from opendmp.services.documents.deposit import DepositRefused
 from opendmp.services.documents.pro_deposit import PortalDeposit, deposit_from_portal
 from opendmp.storage import models as m
 from tests.conftest import Clock
+from tests.record_scope import whole_database
 
 PRO = {p.key: p.actor for p in PROFESSIONALS}
 CAMILLE, JULES, LEA = (parse_ins(p.ins, INS_NIR_TEST_OID) for p in PATIENTS)
@@ -53,10 +54,12 @@ async def denied(ctx: ServiceContext, action: str, reason: str) -> int:
         return int(
             (
                 await uow.session.execute(
-                    select(func.count(m.AuditEvent.id)).where(
-                        m.AuditEvent.action == action,
-                        m.AuditEvent.outcome == "denied",
-                        m.AuditEvent.reason == reason,
+                    whole_database(
+                        select(func.count(m.AuditEvent.id)).where(
+                            m.AuditEvent.action == action,
+                            m.AuditEvent.outcome == "denied",
+                            m.AuditEvent.reason == reason,
+                        )
                     )
                 )
             ).scalar_one()

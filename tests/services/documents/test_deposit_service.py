@@ -31,6 +31,7 @@ from opendmp.storage import models as m
 from tests.api.provide_support import cda
 from tests.blob_support import stored_names
 from tests.factories import OPERATOR, make_ins, make_professional, new_record, patient_actor
+from tests.record_scope import whole_database
 from tests.services.document_support import document_counts, grant
 
 pytestmark = pytest.mark.blob_backends
@@ -88,7 +89,9 @@ async def test_a_batch_is_stored_with_its_audit_events(ctx: ServiceContext) -> N
     assert all(result.created)
     assert await counts(ctx) == (2, 1, 0, 2)
     async with ctx.sessions() as session:
-        actions = (await session.execute(select(m.AuditEvent.action))).scalars().all()
+        actions = (
+            (await session.execute(whole_database(select(m.AuditEvent.action)))).scalars().all()
+        )
         org = (
             await session.execute(
                 select(m.Organization.struct_idnat).where(
@@ -185,8 +188,10 @@ async def test_replace_supersedes_in_the_same_transaction(ctx: ServiceContext) -
     async with ctx.sessions() as session:
         events = (
             await session.execute(
-                select(m.AuditEvent.action, m.AuditEvent.target_document_id).where(
-                    m.AuditEvent.action == "document:document:replace"
+                whole_database(
+                    select(m.AuditEvent.action, m.AuditEvent.target_document_id).where(
+                        m.AuditEvent.action == "document:document:replace"
+                    )
                 )
             )
         ).all()
@@ -226,9 +231,11 @@ async def test_replace_by_unique_id_and_refusals(ctx: ServiceContext) -> None:
         reasons = (
             (
                 await session.execute(
-                    select(m.AuditEvent.reason).where(
-                        m.AuditEvent.action == "document:document:replace",
-                        m.AuditEvent.outcome == "denied",
+                    whole_database(
+                        select(m.AuditEvent.reason).where(
+                            m.AuditEvent.action == "document:document:replace",
+                            m.AuditEvent.outcome == "denied",
+                        )
                     )
                 )
             )

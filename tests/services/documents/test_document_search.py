@@ -29,6 +29,7 @@ from opendmp.services.documents import (
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import patient_actor
+from tests.record_scope import whole_database
 from tests.services.document_support import (
     AUTHOR,
     BLOCKED,
@@ -319,7 +320,7 @@ async def test_an_emergency_search_opens_an_emergency_access(ctx: ServiceContext
     await search(ctx, emergency, ins)  # the running access is reused
 
     async with ctx.sessions() as session:
-        opened = (await session.execute(select(m.EmergencyAccess))).scalars().all()
+        opened = (await session.execute(whole_database(select(m.EmergencyAccess)))).scalars().all()
     assert [(row.mode, row.justification) for row in opened] == [
         ("break-glass", "patient unconscious")
     ]
@@ -419,7 +420,10 @@ async def corpus(ctx: ServiceContext, clock: Clock) -> tuple[Ins, dict[str, Docu
     async with ctx.sessions() as session, session.begin():
         await session.execute(
             update(m.Document)
-            .where(m.Document.id == docs["prescription"].id)
+            .where(
+                m.Document.record_id == docs["prescription"].record_id,
+                m.Document.id == docs["prescription"].id,
+            )
             .values(extra=orjson.dumps(related).decode())
         )
     return ins, docs

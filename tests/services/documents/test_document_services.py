@@ -41,6 +41,7 @@ from tests.factories import (
     patient_actor,
     submission,
 )
+from tests.record_scope import document_by_id, whole_database
 from tests.services.document_support import record_events
 
 AUTHOR = make_professional(1)
@@ -70,14 +71,14 @@ def blob_files(blob_root: Path) -> list[Path]:
 
 async def document_row(ctx: ServiceContext, document_id: uuid.UUID) -> m.Document:
     async with ctx.sessions() as session:
-        doc = await session.get(m.Document, document_id)
+        doc = await document_by_id(session, document_id)
     assert doc is not None
     return doc
 
 
 async def document_count(ctx: ServiceContext) -> int:
     async with ctx.sessions() as session:
-        total = await session.execute(select(func.count()).select_from(m.Document))
+        total = await session.execute(whole_database(select(func.count()).select_from(m.Document)))
         return int(total.scalar_one())
 
 

@@ -20,6 +20,7 @@ from opendmp.services.documents import DocumentView
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import make_ins, patient_actor
+from tests.record_scope import whole_database
 from tests.services.document_support import (
     AUTHOR,
     BLOCKED,
@@ -479,7 +480,9 @@ async def test_a_superseded_version_is_readable_by_its_id(ctx: ServiceContext) -
     doc = await deposit(ctx, ins)
     async with ctx.sessions() as session, session.begin():
         await session.execute(
-            update(m.Document).where(m.Document.id == doc.id).values(status="superseded")
+            whole_database(
+                update(m.Document).where(m.Document.id == doc.id).values(status="superseded")
+            )
         )
     view = await documents.read_document_metadata(
         ctx, actor=patient_actor(ins), ins=ins, document_id=doc.id

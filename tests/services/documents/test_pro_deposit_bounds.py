@@ -15,6 +15,7 @@ from opendmp.domain.limits import LimitExceeded
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents.pro_deposit import deposit_from_portal
 from opendmp.storage import models as m
+from tests.record_scope import whole_database
 from tests.services.access.test_pro_services import CAMILLE, PRO, letter
 
 
@@ -25,7 +26,9 @@ async def test_a_portal_deposit_beyond_the_byte_bound_is_refused_and_audited(
     pdf = make_pdf("Lettre", ["fictive"] * 200)
     ctx.limits = dataclasses.replace(ctx.limits, max_document_bytes=len(pdf))  # < its CDA
     async with ctx.sessions() as session:
-        documents = (await session.execute(select(func.count(m.Document.id)))).scalar_one()
+        documents = (
+            await session.execute(whole_database(select(func.count(m.Document.id))))
+        ).scalar_one()
     blobs = sorted(blob_root.rglob("*"))
     try:
         await deposit_from_portal(ctx, actor=PRO["gp"], ins=CAMILLE, deposit=letter(content=pdf))
@@ -34,12 +37,16 @@ async def test_a_portal_deposit_beyond_the_byte_bound_is_refused_and_audited(
     else:
         raise AssertionError("the deposit beyond the bound was accepted")
     async with ctx.sessions() as session:
-        assert (await session.execute(select(func.count(m.Document.id)))).scalar_one() == documents
+        assert (
+            await session.execute(whole_database(select(func.count(m.Document.id))))
+        ).scalar_one() == documents
         denied = await session.execute(
-            select(func.count(m.AuditEvent.id)).where(
-                m.AuditEvent.action == "document:document:deposit",
-                m.AuditEvent.outcome == "denied",
-                m.AuditEvent.reason == "document-too-large",
+            whole_database(
+                select(func.count(m.AuditEvent.id)).where(
+                    m.AuditEvent.action == "document:document:deposit",
+                    m.AuditEvent.outcome == "denied",
+                    m.AuditEvent.reason == "document-too-large",
+                )
             )
         )
         assert denied.scalar_one() == 1

@@ -44,6 +44,7 @@ from tests.factories import (
     patient_actor,
     submission,
 )
+from tests.record_scope import document_by_id
 
 GRACE = dt.timedelta(hours=24)
 
@@ -83,7 +84,7 @@ async def orphan_blob(ctx: ServiceContext, record_id: uuid.UUID) -> str:
 
 async def blob_key(ctx: ServiceContext, document_id: uuid.UUID) -> str:
     async with ctx.sessions() as session:
-        doc = await session.get(m.Document, document_id)
+        doc = await document_by_id(session, document_id)
     assert doc is not None
     return doc.blob_key
 
@@ -154,7 +155,7 @@ async def test_rotation_is_audited_on_the_system_chain(ctx: ServiceContext) -> N
             (
                 await session.execute(
                     select(m.AuditEvent)
-                    .where(m.AuditEvent.chain == "system")
+                    .where(m.AuditEvent.chain == "system", m.AuditEvent.record_id.is_(None))
                     .order_by(m.AuditEvent.seq)
                 )
             )

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from opendmp.audit.sequencer import sequence_all
+from opendmp.audit.verify import of_chain
 from opendmp.blobs import BlobStore
 from opendmp.domain.errors import NotFound
 from opendmp.domain.identifiers import Ins
@@ -88,7 +89,7 @@ async def blob_files(store: BlobStore, record_id: str) -> list[str]:
 async def chain_events(ctx: ServiceContext, chain: str) -> list[m.AuditEvent]:
     await sequence_all(ctx.sessions)  # what the worker does within a fraction of a second
     async with ctx.sessions() as session:
-        query = select(m.AuditEvent).where(m.AuditEvent.chain == chain).order_by(m.AuditEvent.seq)
+        query = select(m.AuditEvent).where(of_chain(chain)).order_by(m.AuditEvent.seq)
         return list((await session.execute(query)).scalars())
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from opendmp.audit.sequencer import sequence_all
+from opendmp.audit.verify import of_chain
 from opendmp.domain.consent import ConsentChannel
 from opendmp.domain.errors import AccessDenied, Conflict, IllegalTransition, InvalidInput, NotFound
 from opendmp.domain.identifiers import INS_NIR_DEMO_OID, Ins
@@ -24,6 +25,7 @@ from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import OPERATOR, make_consent, make_ins, make_professional, new_record
 from tests.factories import patient_actor as as_patient
+from tests.record_scope import whole_database
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -46,7 +48,7 @@ async def events_of(ctx: ServiceContext, chain: str) -> list[m.AuditEvent]:
     await sequence_all(ctx.sessions)  # what the worker does within a fraction of a second
     async with ctx.sessions() as session:
         rows = await session.execute(
-            select(m.AuditEvent).where(m.AuditEvent.chain == chain).order_by(m.AuditEvent.seq)
+            select(m.AuditEvent).where(of_chain(chain)).order_by(m.AuditEvent.seq)
         )
         return list(rows.scalars())
 
@@ -55,8 +57,10 @@ async def all_audit_events(ctx: ServiceContext) -> list[tuple[str, int, str]]:
     await sequence_all(ctx.sessions)
     async with ctx.sessions() as session:
         rows = await session.execute(
-            select(m.AuditEvent.chain, m.AuditEvent.seq, m.AuditEvent.hash).order_by(
-                m.AuditEvent.chain, m.AuditEvent.seq
+            whole_database(
+                select(m.AuditEvent.chain, m.AuditEvent.seq, m.AuditEvent.hash).order_by(
+                    m.AuditEvent.chain, m.AuditEvent.seq
+                )
             )
         )
         return [tuple(r) for r in rows.all()]  # type: ignore[misc]
@@ -64,7 +68,11 @@ async def all_audit_events(ctx: ServiceContext) -> list[tuple[str, int, str]]:
 
 async def count(ctx: ServiceContext, model: type[m.Base]) -> int:
     async with ctx.sessions() as session:
-        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+        return int(
+            (
+                await session.execute(whole_database(select(func.count()).select_from(model)))
+            ).scalar_one()
+        )
 
 
 async def assert_audit_ok(ctx: ServiceContext) -> None:

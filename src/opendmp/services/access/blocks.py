@@ -201,5 +201,9 @@ async def _unblock(
     rows = await authorization_rows(session, record_id, target.kind, target_id)
     blocks = [r.id for r in rows if r.state == BLOCKED]
     if blocks:
-        await session.execute(delete(m.Authorization).where(m.Authorization.id.in_(blocks)))
+        await session.execute(
+            delete(m.Authorization).where(
+                m.Authorization.record_id == record_id, m.Authorization.id.in_(blocks)
+            )
+        )
     return bool(blocks)

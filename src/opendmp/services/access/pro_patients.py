@@ -42,6 +42,7 @@ from opendmp.services.core.facts import actor_on_record, blocks_against, directo
 from opendmp.services.core.gate import audit
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record
+from opendmp.storage.scope import global_query
 
 __all__ = [
     "MAX_JUSTIFICATION",
@@ -199,9 +200,12 @@ async def my_patients(
             authorized = dict(
                 (
                     await session.execute(
-                        select(m.Authorization.record_id, m.Authorization.expires_at).where(
-                            m.Authorization.professional_id == pro_id,
-                            m.Authorization.state == "authorized",
+                        global_query(
+                            select(m.Authorization.record_id, m.Authorization.expires_at).where(
+                                m.Authorization.professional_id == pro_id,
+                                m.Authorization.state == "authorized",
+                            ),
+                            "directory",
                         )
                     )
                 ).all()
@@ -210,8 +214,11 @@ async def my_patients(
             treating = set(
                 (
                     await session.execute(
-                        select(m.TreatingDoctor.record_id).where(
-                            m.TreatingDoctor.professional_id == pro_id
+                        global_query(
+                            select(m.TreatingDoctor.record_id).where(
+                                m.TreatingDoctor.professional_id == pro_id
+                            ),
+                            "directory",
                         )
                     )
                 ).scalars()
@@ -219,8 +226,11 @@ async def my_patients(
             blocked = set(
                 (
                     await session.execute(
-                        select(m.Authorization.record_id).where(
-                            blocks_against(known_id(pro_id), known_id(org_id))
+                        global_query(
+                            select(m.Authorization.record_id).where(
+                                blocks_against(known_id(pro_id), known_id(org_id))
+                            ),
+                            "directory",
                         )
                     )
                 ).scalars()

@@ -181,7 +181,10 @@ async def issue_credentials(ctx: ServiceContext, *, actor: Actor, ins: Ins) -> C
                 select(m.Account)
                 .where(
                     m.Account.record_id == record.id,
-                    ~exists().where(m.Representative.account_id == m.Account.id),
+                    ~exists().where(
+                        m.Representative.record_id == record.id,
+                        m.Representative.account_id == m.Account.id,
+                    ),
                 )
                 .with_for_update()
             )

@@ -78,6 +78,8 @@ class ServiceContext:
     previous_master_key: MasterKey | None = None
     limits: RequestLimits = field(default_factory=RequestLimits)
     trust: CredentialTrust = field(default_factory=CredentialTrust)
+    # A PostgreSQL read replica for searches (storage/replica.py); None: the primary only.
+    replica: async_sessionmaker[AsyncSession] | None = None
 
     def uow(self, *, read_only: bool = False, deferred_writes: bool = False) -> UnitOfWork:
         return UnitOfWork(self.sessions, read_only=read_only, deferred_writes=deferred_writes)

@@ -59,6 +59,7 @@ from opendmp.services.documents.criteria import (
 )
 from opendmp.services.documents.views import DocumentView, document_view
 from opendmp.storage import models as m
+from opendmp.storage.replica import search_reader
 
 __all__ = [
     "Cursor",
@@ -263,63 +264,66 @@ async def search_documents(
             m.Document.deposited_at <= snapshot,
             *criteria_conditions(query, dialect=session.get_bind().dialect.name),
         ]
-        items: list[DocumentView] = []
-        next_cursor = None
-        total: int | None = None
-        if count:
-            key = SORT_KEYS[query.sort.removeprefix("-")]
-            descending = query.sort.startswith("-")
-            order = (key.desc(), m.Document.id.desc()) if descending else (key, m.Document.id)
-            paged = [*where, _after(query.sort, cursor)] if cursor is not None else where
-            # Plain rows, not ORM objects: a page is read-only, and loading 21 mapped
-            # instances into the identity map cost more than the query. On the first page
-            # the page's own rows are the whole match set, so the total rides along as a
-            # window count instead of a second statement.
-            columns: list[ColumnElement[Any]] = [*_DOCUMENT_COLUMNS]
-            if cursor is None:
-                columns.append(func.count().over().label("match_total"))
-            rows = list(
-                (
-                    await session.execute(
-                        select(*columns).where(*paged).order_by(*order).limit(count + 1)
-                    )
-                ).all()
-            )
-            if cursor is None:
-                total = int(rows[0].match_total) if rows else 0
-            items = [document_view(row) for row in rows[:count]]
-            if len(rows) > count:
-                last = rows[count - 1]
-                next_cursor = encode_cursor(
-                    ctx,
-                    Cursor(
-                        record.id,
-                        digest,
-                        query.sort,
-                        sort_key_of(query.sort, last),
-                        last.id,
-                        snapshot,
-                    ),
+        # The rows may come from a read replica that has caught up with this transaction;
+        # the decision above and the audit event below stay on the primary (docs/database.md).
+        async with search_reader(session, ctx.replica) as reader:
+            items: list[DocumentView] = []
+            next_cursor = None
+            total: int | None = None
+            if count:
+                key = SORT_KEYS[query.sort.removeprefix("-")]
+                descending = query.sort.startswith("-")
+                order = (key.desc(), m.Document.id.desc()) if descending else (key, m.Document.id)
+                paged = [*where, _after(query.sort, cursor)] if cursor is not None else where
+                # Plain rows, not ORM objects: a page is read-only, and loading 21 mapped
+                # instances into the identity map cost more than the query. On the first page
+                # the page's own rows are the whole match set, so the total rides along as a
+                # window count instead of a second statement.
+                columns: list[ColumnElement[Any]] = [*_DOCUMENT_COLUMNS]
+                if cursor is None:
+                    columns.append(func.count().over().label("match_total"))
+                rows = list(
+                    (
+                        await reader.execute(
+                            select(*columns).where(*paged).order_by(*order).limit(count + 1)
+                        )
+                    ).all()
                 )
-        if total is None:
-            total = int(
-                (
-                    await session.execute(
-                        select(func.count()).select_from(m.Document).where(*where)
+                if cursor is None:
+                    total = int(rows[0].match_total) if rows else 0
+                items = [document_view(row) for row in rows[:count]]
+                if len(rows) > count:
+                    last = rows[count - 1]
+                    next_cursor = encode_cursor(
+                        ctx,
+                        Cursor(
+                            record.id,
+                            digest,
+                            query.sort,
+                            sort_key_of(query.sort, last),
+                            last.id,
+                            snapshot,
+                        ),
                     )
-                ).scalar_one()
-            )
-        replaced_ids = sorted({v.replaces_id for v in items if v.replaces_id is not None})
-        replaced: dict[uuid.UUID, str] = {}
-        if replaced_ids:
-            replaced = {
-                row.id: row.entry_uuid
-                for row in await session.execute(
-                    select(m.Document.id, m.Document.entry_uuid).where(
-                        m.Document.record_id == record.id, m.Document.id.in_(replaced_ids)
-                    )
+            if total is None:
+                total = int(
+                    (
+                        await reader.execute(
+                            select(func.count()).select_from(m.Document).where(*where)
+                        )
+                    ).scalar_one()
                 )
-            }
+            replaced_ids = sorted({v.replaces_id for v in items if v.replaces_id is not None})
+            replaced: dict[uuid.UUID, str] = {}
+            if replaced_ids:
+                replaced = {
+                    row.id: row.entry_uuid
+                    for row in await reader.execute(
+                        select(m.Document.id, m.Document.entry_uuid).where(
+                            m.Document.record_id == record.id, m.Document.id.in_(replaced_ids)
+                        )
+                    )
+                }
         await consulted(
             g,
             AuditAction.DOCUMENT_SEARCH,

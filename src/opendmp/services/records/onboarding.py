@@ -288,7 +288,10 @@ async def set_chosen_password(
             update(m.Account)
             .where(
                 m.Account.record_id == record_id,
-                ~exists().where(m.Representative.account_id == m.Account.id),
+                ~exists().where(
+                    m.Representative.record_id == record_id,
+                    m.Representative.account_id == m.Account.id,
+                ),
             )
             .values(
                 password_hash=password_hash,
