@@ -46,7 +46,10 @@ _INSERT = re.compile(rf'\bINSERT\s+INTO\s+"?({_TABLES})"?\s*\(([^)]*)\)', re.IGN
 
 def _constrained(statement: str, alias: str, *, alone: bool) -> bool:
     qualifier = rf'(?:"?{re.escape(alias)}"?\.)' + ("?" if alone else "")
-    condition = rf"(?<![\w.]){qualifier}record_id\s*(?:=|IN\s*\(|IS\s+NULL)"
+    # ``IS ?`` / ``IS NOT DISTINCT FROM``: SQLAlchemy's ``is_not_distinct_from`` (a record id
+    # or NULL, the system chain's) on SQLite and PostgreSQL.
+    compare = r"(?:=|IN\s*\(|IS\s+(?:NULL|\?|%\(|\$\d)|IS\s+NOT\s+DISTINCT\s+FROM)"
+    condition = rf"(?<![\w.]){qualifier}record_id\s*{compare}"
     reverse = rf"=\s*{qualifier}record_id\b"
     return bool(re.search(condition, statement, re.IGNORECASE)) or bool(
         re.search(reverse, statement, re.IGNORECASE)
@@ -55,8 +58,8 @@ def _constrained(statement: str, alias: str, *, alone: bool) -> bool:
 
 def unscoped(statement: str) -> list[str]:
     """The per-record tables ``statement`` touches without constraining their record id."""
-    if not _CHECKED.match(statement):
-        return []
+    if not _CHECKED.match(statement) or "_alembic_tmp_" in statement:
+        return []  # (the second: Alembic's SQLite batch copy of a table, in a migration)
     marker = _MARKER.search(statement)
     if marker and (marker[1] in GLOBAL_QUERIES or marker[1] in TEST_ONLY_REASONS):
         return []

@@ -34,6 +34,7 @@ from opendmp.services.records import lifecycle as records
 from opendmp.services.records.history import history_entries
 from opendmp.storage.models import AuditChain, AuditEvent
 from tests.factories import OPERATOR, make_ins, new_record
+from tests.record_scope import tampering
 from tests.services.document_support import (
     AUTHOR,
     deposit,
@@ -299,10 +300,11 @@ async def test_an_event_changed_before_chaining_is_chained_as_found_but_not_afte
     await sequence_all(ctx.sessions)
     assert (await report_of(ctx, ins)).ok  # chained as found
     last = (await chain_rows(engine, record_id))[-1]
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(AuditEvent).where(AuditEvent.id == last["id"]).values(actor_id="again")
-        )
+    with tampering("a chained event changed by hand"):
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(AuditEvent).where(AuditEvent.id == last["id"]).values(actor_id="again")
+            )
     report = await report_of(ctx, ins)
     assert not report.ok and report.broken_at_seq == 3
 
@@ -327,10 +329,13 @@ async def test_unchaining_a_chained_event_breaks_the_chain(
     await insert_committed(ctx, read_event(record_id, ctx))
     await sequence_all(ctx.sessions)
     second = (await chain_rows(engine, record_id))[1]["id"]
-    async with engine.begin() as conn:
-        await conn.execute(
-            text("UPDATE audit_event SET seq = NULL, prev_hash = NULL, hash = NULL WHERE id = :i"),
-            {"i": second},
-        )
+    with tampering("a chained event unchained by hand"):
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE audit_event SET seq = NULL, prev_hash = NULL, hash = NULL WHERE id = :i"
+                ),
+                {"i": second},
+            )
     report = await report_of(ctx, ins)
     assert not report.ok and report.broken_at_seq == 2

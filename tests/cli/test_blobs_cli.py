@@ -27,6 +27,7 @@ from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
 from tests import factories as made
 from tests.blob_support import stored_names
+from tests.record_scope import whole_database
 from tests.s3_support import REGION, open_test_store
 
 RECORDS = [f"{uuid.uuid4()}" for _ in range(3)]
@@ -187,7 +188,7 @@ class Home:
         rt = build_runtime(self.settings(store))
         try:
             async with rt.ctx.sessions() as session:
-                ids = (await session.execute(select(m.Document.id))).scalars().all()
+                ids = (await session.execute(whole_database(select(m.Document.id)))).scalars().all()
             read = [
                 await documents.read_document(
                     rt.ctx, actor=made.patient_actor(ins), ins=ins, document_id=doc_id

@@ -30,6 +30,7 @@ from opendmp.services.records.history import (
 from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import make_professional
+from tests.record_scope import whole_database
 from tests.web.conftest import csrf_of
 from tests.web.test_patient_portal import DOCTOR, deposit, signed_in
 
@@ -52,8 +53,10 @@ async def acknowledgements(ctx: ServiceContext) -> list[int]:
     async with ctx.uow() as uow:
         rows = (
             await uow.session.execute(
-                select(m.AuditEvent.details).where(
-                    m.AuditEvent.action == "access:emergency:acknowledged"
+                whole_database(
+                    select(m.AuditEvent.details).where(
+                        m.AuditEvent.action == "access:emergency:acknowledged"
+                    )
                 )
             )
         ).scalars()

@@ -22,6 +22,7 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents.affordances import DOCUMENT_ACTIONS
 from opendmp.services.documents.reads import read_document_for_page
 from opendmp.storage import models as m
+from tests.record_scope import whole_database
 from tests.web.test_pro_portal import (
     CAMILLE,
     LEA,
@@ -57,7 +58,7 @@ async def _midwifes_document(client: httpx.AsyncClient) -> None:
 async def _document_id(ctx: ServiceContext) -> str:
     async with ctx.uow() as uow:
         found = await uow.session.scalar(
-            select(m.Document.id).where(m.Document.title == "Suivi de grossesse")
+            whole_database(select(m.Document.id).where(m.Document.title == "Suivi de grossesse"))
         )
     assert found is not None
     return str(found)

@@ -33,6 +33,7 @@ PARTITIONS = 16
 GLOBAL_QUERIES: dict[str, str] = {
     "directory": "a professional's records: authorisations, blocks, treating-doctor links",
     "audit-verify": "events without a chain head, across every chain",
+    "backup": "a backup's snapshot, its verification and restore: the whole database",
     "audit-sequencer": "the sequencer's work list: the chains holding unchained events",
     "migration": "schema migrations copying whole tables (migration 0011)",
 }

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from opendmp.audit.sequencer import sequence_all
+from opendmp.audit.verify import of_chain
 from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKey
 from opendmp.devtools.demo import seed_demo
 from opendmp.services.core.context import ServiceContext
@@ -28,6 +30,7 @@ from opendmp.storage import models as m
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import upgrade
 from tests.conftest import Clock, clean
+from tests.record_scope import tampering
 from tests.services.operations.backup_support import (
     BACKENDS,
     create_database,
@@ -216,10 +219,30 @@ async def test_verify_catches_a_tampered_audit_event_and_a_content_hash_that_dif
     site: Site,
 ) -> None:
     _, record_id = await record_with_documents(site.ctx, 2)
-    async with site.ctx.uow() as uow:  # what an intruder with database access would do
+    await sequence_all(site.ctx.sessions)  # what the worker does within a fraction of a second
+    # What an intruder with database access would do.
+    with tampering("a chained event and a document's hash changed by hand"):
+        doc_id, seq = await _tamper(site, record_id)
+    folder, _ = await site.backup()
+
+    report = await site.verify(folder)
+
+    assert f"document {doc_id}: its content does not match its stored SHA-256" in report.failures
+    broken = [f for f in report.failures if f.startswith(f"audit chain {record_id} is broken")]
+    altered = f"event {seq} was altered (its hash does not match)"
+    assert broken == [f"audit chain {record_id} is broken: {altered}"]
+    assert report.decrypted == 1
+
+
+async def _tamper(site: Site, record_id: str) -> tuple[object, int | None]:
+    """Change the chain's first event and a document's stored hash by hand; their ids."""
+    async with site.ctx.uow() as uow:
         event = (
             await uow.session.execute(
-                select(m.AuditEvent).where(m.AuditEvent.chain == record_id).limit(1)
+                select(m.AuditEvent)
+                .where(of_chain(str(record_id)))
+                .order_by(m.AuditEvent.seq)
+                .limit(1)
             )
         ).scalar_one()
         event.outcome = "9"
@@ -233,15 +256,7 @@ async def test_verify_catches_a_tampered_audit_event_and_a_content_hash_that_dif
             update(m.Document).where(m.Document.id == doc.id).values(sha256="0" * 64)
         )
         await uow.commit()
-    folder, _ = await site.backup()
-
-    report = await site.verify(folder)
-
-    assert f"document {doc.id}: its content does not match its stored SHA-256" in report.failures
-    broken = [f for f in report.failures if f.startswith(f"audit chain {record_id} is broken")]
-    altered = f"event {event.seq} was altered (its hash does not match)"
-    assert broken == [f"audit chain {record_id} is broken: {altered}"]
-    assert report.decrypted == 1
+    return doc.id, event.seq
 
 
 # --- destruction and backups ----------------------------------------------------------------

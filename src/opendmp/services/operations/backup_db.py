@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from opendmp.domain.errors import OpenDMPError
 from opendmp.storage import models as m
 from opendmp.storage.private_files import create_private_file
+from opendmp.storage.scope import global_query
 
 __all__ = [
     "DumpedDatabase",
@@ -124,12 +125,15 @@ async def snapshot_facts(conn: AsyncConnection) -> SnapshotFacts:
     )
 
     async def count(model: type[m.Base]) -> int:
-        return int((await conn.execute(select(func.count()).select_from(model))).scalar_one())
+        query = global_query(select(func.count()).select_from(model), "backup")
+        return int((await conn.execute(query)).scalar_one())
 
     revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     return SnapshotFacts(
         revision=str(revision) if revision is not None else None,
-        blob_keys=frozenset(str(k) for k in await scalars(select(m.Document.blob_key))),
+        blob_keys=frozenset(
+            str(k) for k in await scalars(global_query(select(m.Document.blob_key), "backup"))
+        ),
         epochs=frozenset(int(e) for e in epochs if isinstance(e, int) and e > 0),
         master_key_ids=frozenset(str(k) for k in masters if k),
         records=await count(m.Record),
@@ -320,10 +324,18 @@ async def restore_postgresql(
     dump: Path, url: str | URL, *, bin_dir: Path | None, dump_major: int | None, clean: bool
 ) -> None:
     """``pg_restore`` ``dump`` into the database at ``url``, in one transaction; ``clean``
-    drops the dumped objects first (a database that has the schema but no data)."""
+    empties the database first (one that has the schema but no data, or ``--force``).
+
+    Emptying is a new ``public`` schema rather than ``pg_restore --clean``, which cannot drop
+    the keys that partitions inherit from their table (docs/database.md)."""
 
     async def major(conn: AsyncConnection) -> int:
         return await server_major(conn)
+
+    async def empty(conn: AsyncConnection) -> None:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+        await conn.commit()
 
     needed = max(await _with_connection(url, major), dump_major or 0)
     tool = await find_pg_tool("pg_restore", server_major=needed, bin_dir=bin_dir)
@@ -331,7 +343,7 @@ async def restore_postgresql(
     args = [f"--dbname={make_url(url).database}", "--no-owner", "--no-privileges"]
     args += ["--single-transaction", "--exit-on-error"]
     if clean:
-        args += ["--clean", "--if-exists"]
+        await _with_connection(url, empty)
     await _run_tool(tool, [*args, str(dump)], url, "pg-restore-failed")
 
 
@@ -359,7 +371,8 @@ async def database_is_empty(engine: AsyncEngine) -> bool:
         if not await conn.run_sync(lambda c: inspect(c).has_table(m.Record.__tablename__)):
             return True  # no schema yet
         for model in (m.Record, m.AuditEvent, m.RecordTombstone):
-            if (await conn.execute(select(text("1")).select_from(model).limit(1))).first():
+            query = global_query(select(text("1")).select_from(model).limit(1), "backup")
+            if (await conn.execute(query)).first():
                 return False
         return True
 

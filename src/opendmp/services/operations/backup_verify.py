@@ -22,12 +22,14 @@ from alembic.util import CommandError
 from sqlalchemy import URL, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from opendmp.audit.sequencer import sequence_all
 from opendmp.audit.verify import verify_all
 from opendmp.blobs import Keyring, MasterKey, decrypt_blob
 from opendmp.domain.errors import OpenDMPError
 from opendmp.storage import models as m
 from opendmp.storage.db import make_sessionmaker
 from opendmp.storage.migrate import alembic_config, current_revision, head_revision, upgrade
+from opendmp.storage.scope import global_query
 
 from .backup_db import scratch_database
 from .backup_manifest import Manifest, blob_path, file_sha256, read_manifest
@@ -186,10 +188,12 @@ async def _check_documents(
     report: VerifyReport,
 ) -> None:
     stream = await session.stream(
-        select(m.Document, m.Record)
-        .join(m.Record, m.Record.id == m.Document.record_id)
-        .order_by(m.Document.record_id, m.Document.id)
-        .execution_options(yield_per=500)
+        global_query(
+            select(m.Document, m.Record)
+            .join(m.Record, m.Record.id == m.Document.record_id)
+            .order_by(m.Document.record_id, m.Document.id),
+            "backup",
+        ).execution_options(yield_per=500)
     )
     async for doc, record in stream:
         report.documents += 1
@@ -217,7 +221,11 @@ async def _check_database(
     try:
         if not await _check_schema(engine, report):
             return
-        async with make_sessionmaker(engine)() as session:
+        sessions = make_sessionmaker(engine)
+        # Events the copy holds unchained are chained in the scratch copy, as the worker would
+        # have done (docs/security.md, "The audit trail"); then every chain is walked whole.
+        await sequence_all(sessions)
+        async with sessions() as session:
             await _check_documents(session, folder, good_blobs, keys, report)
             for chain in await verify_all(session):
                 report.chains += 1
