@@ -29,7 +29,9 @@ async def test_portal_answers_carry_the_security_headers(
     assert (response.headers.get("pragma") == "no-cache") is no_store
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/fhir/metadata", "/fhir/Binary/x", "/xds/x"])
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/readyz", "/fhir/metadata", "/fhir/Binary/x", "/xds/x"]
+)
 async def test_api_answers_do_not(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     for name in SECURITY_HEADERS:
