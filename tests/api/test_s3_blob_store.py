@@ -28,6 +28,7 @@ from tests.api.provide_support import (
 )
 from tests.conftest import app_settings, runtime_on, wall_clock
 from tests.factories import make_ins
+from tests.record_scope import whole_database
 from tests.s3_support import REGION, s3_client
 
 SMALL = b"Compte rendu fictif de M. Test Exemple: tension 12/8, rien a signaler.\n"
@@ -65,7 +66,7 @@ async def deposit_over_fhir(rt: Runtime, ins: Ins, content: bytes) -> m.Document
         response = await http.post("/fhir", content=orjson.dumps(bundle), headers=headers)
     assert response.status_code == 200, response.text
     async with rt.ctx.sessions() as session:
-        [doc] = (await session.execute(select(m.Document))).scalars().all()
+        [doc] = (await session.execute(whole_database(select(m.Document)))).scalars().all()
     return doc
 
 
@@ -127,4 +128,4 @@ async def test_an_object_store_out_of_reach_is_a_503_not_a_500(
     assert "blob-store-unavailable" in deposit.text
     assert ready.status_code == 503
     async with rt.ctx.sessions() as session:
-        assert (await session.execute(select(m.Document))).scalars().all() == []
+        assert (await session.execute(whole_database(select(m.Document)))).scalars().all() == []
