@@ -61,6 +61,7 @@ OWN_PAGE_VIEWS = frozenset(
         AuditAction.DOCUMENT_READ,
         AuditAction.ACCESS_LIST_READ,
         AuditAction.PREFERENCES_READ,
+        AuditAction.MATRIX_READ,
         AuditAction.SUBMISSION_SET_SEARCH,
     }
 )
