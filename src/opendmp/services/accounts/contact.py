@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.errors import AuthenticationFailed, Conflict, InvalidInput
 from opendmp.services.accounts import passwords
+from opendmp.services.accounts.one_time_codes import issue_code, live_code
 from opendmp.services.accounts.ratelimit import enforce
 from opendmp.services.accounts.sessions import Stage, load_attributes
 from opendmp.services.accounts.state import (
@@ -139,27 +140,13 @@ async def request_email_change(
         row, found = await session_account(ctx, uow, session_token, now)
         require_stage(row, Stage.FULL)
         subject = str(found.account.id)
-        await uow.session.execute(
-            update(m.OneTimeCode)
-            .where(
-                m.OneTimeCode.purpose == EMAIL_CHANGE,
-                m.OneTimeCode.subject == subject,
-                m.OneTimeCode.used_at.is_(None),
-            )
-            .values(used_at=now)
-        )
-        code_id, code = uuid.uuid4(), passwords.new_reset_code()
-        uow.session.add(
-            m.OneTimeCode(
-                id=code_id,
-                purpose=EMAIL_CHANGE,
-                subject=subject,
-                code_hash=passwords.hash_code(ctx.master_key, str(code_id), code),
-                attempts=0,
-                created_at=now,
-                expires_at=now + EMAIL_CHANGE_VALIDITY,
-                used_at=None,
-            )
+        code_id, code = await issue_code(
+            uow.session,
+            ctx.master_key,
+            purpose=EMAIL_CHANGE,
+            subject=subject,
+            validity=EMAIL_CHANGE_VALIDITY,
+            now=now,
         )
         attributes = load_attributes(row)
         attributes[_PENDING] = {"address": address, "code_id": str(code_id)}
@@ -245,21 +232,14 @@ async def _live_code(
         code_id = uuid.UUID(str(pending.get("code_id")))
     except ValueError:
         return None
-    found: m.OneTimeCode | None = (
-        await session.execute(
-            select(m.OneTimeCode)
-            .where(
-                m.OneTimeCode.id == code_id,
-                m.OneTimeCode.purpose == EMAIL_CHANGE,
-                m.OneTimeCode.subject == subject,
-                m.OneTimeCode.used_at.is_(None),
-                m.OneTimeCode.expires_at > now,
-                m.OneTimeCode.attempts < EMAIL_CHANGE_MAX_ATTEMPTS,
-            )
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    return found
+    return await live_code(
+        session,
+        purpose=EMAIL_CHANGE,
+        subject=subject,
+        now=now,
+        max_attempts=EMAIL_CHANGE_MAX_ATTEMPTS,
+        code_id=code_id,
+    )
 
 
 async def _store_address(session: AsyncSession, found: Found, address: str) -> None:

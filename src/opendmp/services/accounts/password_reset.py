@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
@@ -14,6 +13,7 @@ from opendmp.domain.errors import (
     InvalidInput,
 )
 from opendmp.services.accounts import passwords
+from opendmp.services.accounts.one_time_codes import issue_code, live_code
 from opendmp.services.accounts.ratelimit import enforce, enforce_address_and_login
 from opendmp.services.accounts.state import (
     HOUR,
@@ -67,30 +67,14 @@ async def request_password_reset(
             return
         subject = str(found.account.id)
         # One live code at a time: a new request kills the previous ones.
-        await uow.session.execute(
-            update(m.OneTimeCode)
-            .where(
-                m.OneTimeCode.purpose == RESET_PURPOSE,
-                m.OneTimeCode.subject == subject,
-                m.OneTimeCode.used_at.is_(None),
-            )
-            .values(used_at=now)
+        _, code = await issue_code(
+            uow.session,
+            ctx.master_key,
+            purpose=RESET_PURPOSE,
+            subject=subject,
+            validity=RESET_CODE_VALIDITY,
+            now=now,
         )
-        code_id = uuid.uuid4()
-        code = passwords.new_reset_code()
-        uow.session.add(
-            m.OneTimeCode(
-                id=code_id,
-                purpose=RESET_PURPOSE,
-                subject=subject,
-                code_hash=passwords.hash_code(ctx.master_key, str(code_id), code),
-                attempts=0,
-                created_at=now,
-                expires_at=now + RESET_CODE_VALIDITY,
-                used_at=None,
-            )
-        )
-        await uow.session.flush()
         await enqueue_notification(
             uow.session,
             record_id=found.account.record_id,
@@ -114,21 +98,13 @@ async def request_password_reset(
 async def _live_code(
     session: AsyncSession, account_id: uuid.UUID, now: dt.datetime
 ) -> m.OneTimeCode | None:
-    return (
-        await session.execute(
-            select(m.OneTimeCode)
-            .where(
-                m.OneTimeCode.purpose == RESET_PURPOSE,
-                m.OneTimeCode.subject == str(account_id),
-                m.OneTimeCode.used_at.is_(None),
-                m.OneTimeCode.expires_at > now,
-                m.OneTimeCode.attempts < RESET_CODE_MAX_ATTEMPTS,
-            )
-            .order_by(m.OneTimeCode.created_at.desc())
-            .limit(1)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
+    return await live_code(
+        session,
+        purpose=RESET_PURPOSE,
+        subject=str(account_id),
+        now=now,
+        max_attempts=RESET_CODE_MAX_ATTEMPTS,
+    )
 
 
 async def reset_password(

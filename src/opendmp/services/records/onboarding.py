@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, update
 
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.cda.pdf import make_pdf
@@ -41,6 +41,7 @@ from opendmp.domain.policy import Action, Facts
 from opendmp.domain.records import RecordStatus
 from opendmp.services.accounts import passwords
 from opendmp.services.accounts.contact import normalise_email
+from opendmp.services.accounts.one_time_codes import issue_code, live_code
 from opendmp.services.accounts.ratelimit import enforce
 from opendmp.services.accounts.web_sessions import take_attribute, update_attributes
 from opendmp.services.core.context import ServiceContext
@@ -136,31 +137,15 @@ async def send_email_proof(
         window=HOUR,
         now=now,
     )
-    code_id = uuid.uuid4()
-    code = passwords.new_reset_code()
     async with ctx.uow() as uow:
-        await uow.session.execute(
-            update(m.OneTimeCode)
-            .where(
-                m.OneTimeCode.purpose == EMAIL_PROOF,
-                m.OneTimeCode.subject == address.lower(),
-                m.OneTimeCode.used_at.is_(None),
-            )
-            .values(used_at=now)
+        code_id, code = await issue_code(
+            uow.session,
+            ctx.master_key,
+            purpose=EMAIL_PROOF,
+            subject=address.lower(),
+            validity=EMAIL_CODE_VALIDITY,
+            now=now,
         )
-        uow.session.add(
-            m.OneTimeCode(
-                id=code_id,
-                purpose=EMAIL_PROOF,
-                subject=address.lower(),
-                code_hash=passwords.hash_code(ctx.master_key, str(code_id), code),
-                attempts=0,
-                created_at=now,
-                expires_at=now + EMAIL_CODE_VALIDITY,
-                used_at=None,
-            )
-        )
-        await uow.session.flush()
         await enqueue_notification(
             uow.session,
             record_id=None,
@@ -184,20 +169,14 @@ async def check_email_proof(
         code="invalid-email-code",
     )
     async with ctx.uow() as uow:
-        live = (
-            await uow.session.execute(
-                select(m.OneTimeCode)
-                .where(
-                    m.OneTimeCode.id == code_id,
-                    m.OneTimeCode.purpose == EMAIL_PROOF,
-                    m.OneTimeCode.subject == normalise_email(email).lower(),
-                    m.OneTimeCode.used_at.is_(None),
-                    m.OneTimeCode.expires_at > now,
-                    m.OneTimeCode.attempts < EMAIL_CODE_MAX_ATTEMPTS,
-                )
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
+        live = await live_code(
+            uow.session,
+            purpose=EMAIL_PROOF,
+            subject=normalise_email(email).lower(),
+            now=now,
+            max_attempts=EMAIL_CODE_MAX_ATTEMPTS,
+            code_id=code_id,
+        )
         if live is None:
             raise refusal
         if not passwords.code_matches(ctx.master_key, str(live.id), code.strip(), live.code_hash):

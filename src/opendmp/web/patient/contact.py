@@ -6,6 +6,8 @@ answers the same whether an account has it or not). Services: ``services.account
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
@@ -47,40 +49,38 @@ async def account(request: Request) -> Response:
     return await _account_page(request, await require_full(request))
 
 
-@router.post("/compte/email")
-async def change_email(request: Request) -> Response:
+# One step of the e-mail change: the service call, given the session token, the typed value
+# and the client's address.
+EmailStep = Callable[..., Awaitable[object]]
+
+
+async def _email_step(request: Request, step: EmailStep, typed: str, done: str) -> Response:
+    """Run ``step`` with the form's ``typed`` field; on success go to ``done``, on refusal show
+    the account page again with the reason in the person's language."""
     signed = await require_full(request)
     form = await patient_form(request, signed)
     ctx = ctx_of(request)
     try:
-        await request_email_change(
+        await step(
             ctx,
             session_token=signed.token,
-            email=field(form, "email"),
             client_address=client_address(request),
+            **{typed: field(form, typed)},
         )
     except OpenDMPError as error:
         problem = refusal(error, language(request), ctx.now())
         return await _account_page(request, signed, problem=problem, status=error.http_status)
-    return RedirectResponse(f"{ACCOUNT}?fait=email-code-sent#email-code", status_code=303)
+    return RedirectResponse(f"{ACCOUNT}?fait={done}", status_code=303)
+
+
+@router.post("/compte/email")
+async def change_email(request: Request) -> Response:
+    return await _email_step(request, request_email_change, "email", "email-code-sent#email-code")
 
 
 @router.post("/compte/email/code")
 async def confirm_email(request: Request) -> Response:
-    signed = await require_full(request)
-    form = await patient_form(request, signed)
-    ctx = ctx_of(request)
-    try:
-        await confirm_email_change(
-            ctx,
-            session_token=signed.token,
-            code=field(form, "code"),
-            client_address=client_address(request),
-        )
-    except OpenDMPError as error:
-        problem = refusal(error, language(request), ctx.now())
-        return await _account_page(request, signed, problem=problem, status=error.http_status)
-    return RedirectResponse(f"{ACCOUNT}?fait=email-changed", status_code=303)
+    return await _email_step(request, confirm_email_change, "code", "email-changed")
 
 
 # --- forgotten login ---------------------------------------------------------------------------
