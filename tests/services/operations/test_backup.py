@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from opendmp.audit.sequencer import sequence_all
 from opendmp.audit.verify import of_chain
@@ -22,7 +22,11 @@ from opendmp.blobs import EncryptedBlobs, FilesystemBlobStore, Keyring, MasterKe
 from opendmp.devtools.demo import seed_demo
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.operations.backup import BackupSource, BackupSummary, create_backup
-from opendmp.services.operations.backup_db import BackupError
+from opendmp.services.operations.backup_db import (
+    SET_ASIDE_SCHEMA,
+    BackupError,
+    restore_postgresql,
+)
 from opendmp.services.operations.backup_verify import VerifyOptions, VerifyReport, verify_backup
 from opendmp.services.operations.health import prepare_keys
 from opendmp.services.operations.maintenance import run_retention
@@ -30,7 +34,7 @@ from opendmp.storage import models as m
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import upgrade
 from tests.conftest import Clock, clean
-from tests.record_scope import tampering
+from tests.record_scope import tampering, whole_database
 from tests.services.operations.backup_support import (
     BACKENDS,
     create_database,
@@ -144,6 +148,42 @@ async def test_the_demo_data_backs_up_and_verifies_without_the_master_key_in_the
     key = _blob_keys(folder)[0]
     assert (folder / "blobs" / key).read_bytes() == await site.ctx.blobs.store.get(key)
     assert await scratch_databases() == set()
+
+
+async def test_a_postgresql_restore_that_fails_leaves_the_database_as_it_was(
+    site: Site,
+) -> None:
+    if not site.url.startswith("postgresql"):
+        pytest.skip("the schema set aside during a restore is PostgreSQL's")
+    await seed_demo(site.ctx)
+    folder, summary = await site.backup()
+    dump = folder / "database.pgdump"
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])  # cut half-way
+
+    with pytest.raises(BackupError) as failed:
+        await restore_postgresql(dump, site.url, bin_dir=None, dump_major=None, clean=True)
+
+    assert failed.value.code == "pg-restore-failed"
+    async with site.ctx.sessions() as session:
+        count = whole_database(select(func.count()).select_from(m.Record))
+        records = (await session.execute(count)).scalar()
+        schemas = await session.execute(
+            text("SELECT nspname FROM pg_namespace WHERE nspname = :n"), {"n": SET_ASIDE_SCHEMA}
+        )
+        assert schemas.first() is None
+    assert records == summary.records == 3
+    # A schema left by a restore killed half-way is refused, and left for the operator.
+    async with site.ctx.sessions() as session:
+        await session.execute(text(f"CREATE SCHEMA {SET_ASIDE_SCHEMA}"))
+        await session.commit()
+    try:
+        with pytest.raises(BackupError) as refused:
+            await restore_postgresql(dump, site.url, bin_dir=None, dump_major=None, clean=True)
+        assert refused.value.code == "restore-interrupted-before"
+    finally:
+        async with site.ctx.sessions() as session:
+            await session.execute(text(f"DROP SCHEMA {SET_ASIDE_SCHEMA}"))
+            await session.commit()
 
 
 async def test_a_folder_that_is_not_empty_is_refused_and_left_alone(site: Site) -> None:

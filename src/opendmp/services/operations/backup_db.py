@@ -320,31 +320,65 @@ async def dump_database(url: str, folder: Path, *, bin_dir: Path | None = None) 
 # --- restoring ------------------------------------------------------------------------------
 
 
+# Where the database's own schema waits while a restore runs (docs/operations.md).
+SET_ASIDE_SCHEMA = "opendmp_before_restore"
+
+
+async def _set_aside(conn: AsyncConnection) -> None:
+    exists = await conn.execute(
+        text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": SET_ASIDE_SCHEMA}
+    )
+    if exists.first() is not None:
+        raise BackupError(
+            f"schema {SET_ASIDE_SCHEMA} exists: an earlier restore was interrupted; keep it "
+            f"(ALTER SCHEMA {SET_ASIDE_SCHEMA} RENAME TO public) or drop it, then restore again",
+            code="restore-interrupted-before",
+        )
+    await conn.execute(text(f"ALTER SCHEMA public RENAME TO {SET_ASIDE_SCHEMA}"))
+    await conn.execute(text("CREATE SCHEMA public"))
+    await conn.commit()
+
+
+async def _put_back(conn: AsyncConnection) -> None:
+    await conn.execute(text("DROP SCHEMA public CASCADE"))
+    await conn.execute(text(f"ALTER SCHEMA {SET_ASIDE_SCHEMA} RENAME TO public"))
+    await conn.commit()
+
+
+async def _drop_set_aside(conn: AsyncConnection) -> None:
+    await conn.execute(text(f"DROP SCHEMA {SET_ASIDE_SCHEMA} CASCADE"))
+    await conn.commit()
+
+
 async def restore_postgresql(
     dump: Path, url: str | URL, *, bin_dir: Path | None, dump_major: int | None, clean: bool
 ) -> None:
     """``pg_restore`` ``dump`` into the database at ``url``, in one transaction; ``clean``
-    empties the database first (one that has the schema but no data, or ``--force``).
+    replaces what the database holds (one that has the schema but no data, or ``--force``).
 
-    Emptying is a new ``public`` schema rather than ``pg_restore --clean``, which cannot drop
-    the keys that partitions inherit from their table (docs/database.md)."""
+    Replacing sets the ``public`` schema aside under another name and restores into a new
+    one, rather than ``pg_restore --clean``, which cannot drop the keys that partitions
+    inherit from their table (docs/database.md). A restore that fails puts the old schema
+    back, so the database is as it was; one that succeeds drops it."""
 
     async def major(conn: AsyncConnection) -> int:
         return await server_major(conn)
-
-    async def empty(conn: AsyncConnection) -> None:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-        await conn.commit()
 
     needed = max(await _with_connection(url, major), dump_major or 0)
     tool = await find_pg_tool("pg_restore", server_major=needed, bin_dir=bin_dir)
     # The database name only: host, user and password reach libpq through its environment.
     args = [f"--dbname={make_url(url).database}", "--no-owner", "--no-privileges"]
     args += ["--single-transaction", "--exit-on-error"]
-    if clean:
-        await _with_connection(url, empty)
-    await _run_tool(tool, [*args, str(dump)], url, "pg-restore-failed")
+    if not clean:
+        await _run_tool(tool, [*args, str(dump)], url, "pg-restore-failed")
+        return
+    await _with_connection(url, _set_aside)
+    try:
+        await _run_tool(tool, [*args, str(dump)], url, "pg-restore-failed")
+    except BaseException:
+        await _with_connection(url, _put_back)
+        raise
+    await _with_connection(url, _drop_set_aside)
 
 
 def _restore_sqlite_sync(copy: Path, target: Path) -> None:
