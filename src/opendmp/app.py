@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -357,4 +358,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     _install_error_handlers(app)
     _install_http_error_pages(app)
     _install_probes(app, rt, metrics)
+    return app
+
+
+def serving_app(settings: Settings) -> FastAPI:
+    """The app a server process runs (``opendmp serve``, each of its workers). What exists
+    by now (modules, the app and its routes) lives as long as the process: ``gc.freeze``
+    keeps the cycle collector from walking it again at every full collection, which cost a
+    few percent of a request's CPU (docs/benchmarks.md)."""
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()
     return app

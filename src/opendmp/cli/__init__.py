@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from opendmp.app import create_app
+from opendmp.app import serving_app
 from opendmp.cli import server
 from opendmp.cli.backup import backup_app
 from opendmp.cli.bench import bench_app
@@ -52,7 +52,7 @@ def app_factory() -> Any:
     restrict_umask()  # also when run as `uvicorn opendmp.cli:app_factory --factory`
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return serving_app(settings)
 
 
 def main() -> None:

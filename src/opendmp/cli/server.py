@@ -17,8 +17,8 @@ from opendmp.app import (
     Runtime,
     build_runtime,
     check_home,
-    create_app,
     maintenance_loop,
+    serving_app,
     smtp_sender,
     start_outbox_worker,
     stop_outbox_worker,
@@ -97,7 +97,7 @@ def _serve(s: Settings, workers: int) -> None:
         os.environ["OPENDMP_HOST"], os.environ["OPENDMP_PORT"] = s.host, str(s.port)
         uvicorn.run("opendmp.cli:app_factory", factory=True, workers=workers, **server_options(s))
     else:
-        uvicorn.run(create_app(s), **server_options(s))
+        uvicorn.run(serving_app(s), **server_options(s))
 
 
 def default_workers() -> int:
