@@ -34,6 +34,7 @@ from opendmp.blobs import (
 )
 from opendmp.blobs.select import open_blob_store
 from opendmp.config import Mode, Settings
+from opendmp.dispatch import dispatch_by_first_segment
 from opendmp.domain.actors import Professional
 from opendmp.domain.errors import ConfigurationError, OpenDMPError
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
@@ -358,6 +359,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     _install_error_handlers(app)
     _install_http_error_pages(app)
     _install_probes(app, rt, metrics)
+    dispatch_by_first_segment(app)  # last: every route is in place
     return app
 
 
