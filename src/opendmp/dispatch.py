@@ -74,11 +74,11 @@ class FirstSegmentDispatch:
         self.table, self._built_for = table, len(self.full.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        part = (
-            self.table.get(first_segment(get_route_path(scope)))
-            if scope["type"] == "http"
-            else None
-        )
+        part = None
+        if scope["type"] == "http":
+            if len(self.full.routes) != self._built_for:  # built at the first request, and
+                self._build()  # again if a route was added since (the app is built by then)
+            part = self.table.get(first_segment(get_route_path(scope)))
         if part is None:
             await self.walk(scope, receive, send)
             return
