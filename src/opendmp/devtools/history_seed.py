@@ -77,15 +77,17 @@ class _Builder:
         start: dt.datetime,
         *,
         days: int = 0,
-        content: bytes | None = None,
-        replaces: uuid.UUID | None = None,
-        deposited_at: dt.datetime | None = None,
+        twin_of: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """A document; ``twin_of``: the same file deposited again two hours later."""
         organization, author, name = who
         document_id = uuid.uuid4()
-        body = content or self.content(type_code) + f"\n% {document_id}".encode()
+        twin = twin_of["id"] if twin_of else document_id
+        body = self.content(type_code) + f"\n% {twin}".encode()
         stop = start + dt.timedelta(days=days)
-        deposited = deposited_at or stop + dt.timedelta(hours=6)
+        deposited = stop + dt.timedelta(hours=6)
+        if twin_of is not None:
+            deposited = twin_of["deposited_at"] + dt.timedelta(hours=2)
         row: dict[str, Any] = {
             "id": document_id,
             "entry_uuid": f"urn:uuid:{uuid.uuid4()}",
@@ -116,7 +118,7 @@ class _Builder:
             "sha256": hashlib.sha256(body).hexdigest(),
             "sha1": hashlib.sha1(body, usedforsecurity=False).hexdigest(),
             "blob_key": "",
-            "replaces_id": replaces,
+            "replaces_id": None,
             "deposited_at": deposited,
             "deposited_by_kind": "professional",
             "deposited_by_id": author,
@@ -141,13 +143,7 @@ def _year(
         if visit % 2 == 0:
             lab = b.add("11502-2", LABORATORY, day + dt.timedelta(days=1))
             if rng.random() < 0.3:  # sent twice by the laboratory's software
-                b.add(
-                    "11502-2",
-                    LABORATORY,
-                    day + dt.timedelta(days=1),
-                    content=b.content("11502-2") + f"\n% {lab['id']}".encode(),
-                    deposited_at=lab["deposited_at"] + dt.timedelta(hours=2),
-                )
+                b.add("11502-2", LABORATORY, day + dt.timedelta(days=1), twin_of=lab)
     if rng.random() < 0.5:
         b.add("18748-4", IMAGING, start + dt.timedelta(days=rng.randint(20, 300), hours=14))
     if rng.random() < 0.6:

@@ -13,7 +13,7 @@ from opendmp.devtools.history_seed import HistoryResult, seed_history
 from opendmp.domain.errors import AccessDenied, InvalidInput
 from opendmp.domain.identifiers import Ins
 from opendmp.services.core.context import ServiceContext
-from opendmp.services.documents import DocumentQuery
+from opendmp.services.documents import DocumentQuery, PageRequest
 from opendmp.services.documents.overview import OverviewPage, OverviewQuery, document_overview
 from tests.conftest import Clock
 from tests.services.document_support import (
@@ -52,19 +52,21 @@ async def test_a_professional_without_access_gets_no_view_and_the_refusal_is_aud
 
 async def test_a_forged_cursor_and_a_bad_page_size_are_refused(ctx: ServiceContext) -> None:
     ins, _ = await history(ctx)
-    first = await document_overview(ctx, actor=DOCTOR, ins=ins, count=5)
+    first = await document_overview(ctx, actor=DOCTOR, ins=ins, page=PageRequest(5))
     assert first.next_cursor
     forged = first.next_cursor[:-3] + ("AAA" if not first.next_cursor.endswith("AAA") else "BBB")
     for cursor in (forged, "not-a-cursor", "a.b"):
         with pytest.raises(InvalidInput) as refused:
-            await document_overview(ctx, actor=DOCTOR, ins=ins, count=5, cursor=cursor)
+            await document_overview(ctx, actor=DOCTOR, ins=ins, page=PageRequest(5, cursor))
         assert refused.value.code == "invalid-cursor"
     # A cursor belongs to its criteria.
     other = OverviewQuery(text="lettre")
     with pytest.raises(InvalidInput):
-        await document_overview(ctx, actor=DOCTOR, ins=ins, query=other, cursor=first.next_cursor)
+        await document_overview(
+            ctx, actor=DOCTOR, ins=ins, query=other, page=PageRequest(10, first.next_cursor)
+        )
     with pytest.raises(InvalidInput):
-        await document_overview(ctx, actor=DOCTOR, ins=ins, count=0)
+        await document_overview(ctx, actor=DOCTOR, ins=ins, page=PageRequest(0))
 
 
 async def test_a_pharmacist_sees_treatments_then_lab_results_first_and_never_the_psychiatric_synthesis(  # noqa: E501
@@ -106,12 +108,12 @@ async def test_a_doctor_gets_the_current_vsm_pinned_and_discharge_letters_first(
 async def test_duplicates_are_folded_under_the_newest_deposit(ctx: ServiceContext) -> None:
     ins, seeded = await history(ctx)
     assert seeded.duplicates > 0
-    page = await document_overview(ctx, actor=DOCTOR, ins=ins, count=50)
+    page = await document_overview(ctx, actor=DOCTOR, ins=ins, page=PageRequest(50))
     pages = [page]
     while pages[-1].next_cursor:
         pages.append(
             await document_overview(
-                ctx, actor=DOCTOR, ins=ins, count=50, cursor=pages[-1].next_cursor
+                ctx, actor=DOCTOR, ins=ins, page=PageRequest(50, pages[-1].next_cursor)
             )
         )
     lines = [line for p in pages for e in p.overview.episodes for line in e.lines]
@@ -140,10 +142,12 @@ async def test_search_in_titles_and_types_and_filters_keep_to_their_pages(
         page = await document_overview(ctx, actor=DOCTOR, ins=ins, query=OverviewQuery(text=text))
         assert {v.type_code for v in page.views.values()} == {"11490-0"}
     query = OverviewQuery(DocumentQuery(type_codes=("11502-2",)), text=None)
-    first = await document_overview(ctx, actor=PHARMACIST, ins=ins, query=query, count=3)
+    first = await document_overview(
+        ctx, actor=PHARMACIST, ins=ins, query=query, page=PageRequest(3)
+    )
     assert first.next_cursor
     second = await document_overview(
-        ctx, actor=PHARMACIST, ins=ins, query=query, count=3, cursor=first.next_cursor
+        ctx, actor=PHARMACIST, ins=ins, query=query, page=PageRequest(3, first.next_cursor)
     )
     assert {v.type_code for v in second.views.values()} == {"11502-2"}
     assert second.overview.first == ()  # the relevant-first part is on the first page only

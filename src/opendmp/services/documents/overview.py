@@ -23,7 +23,7 @@ import datetime as dt
 import hashlib
 import hmac
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from sqlalchemy import ColumnElement, func, or_, select
@@ -41,7 +41,13 @@ from opendmp.services.core.guarded import guarded
 from opendmp.services.core.matrix_loader import load_relevance
 from opendmp.services.documents.consultation import consulted
 from opendmp.services.documents.criteria import DocumentQuery, criteria_conditions
-from opendmp.services.documents.search import _b64, _cursor_key, _unb64, query_digest
+from opendmp.services.documents.search import (
+    PageRequest,
+    _b64,
+    _cursor_key,
+    _unb64,
+    query_digest,
+)
 from opendmp.services.documents.views import DocumentView, document_view
 from opendmp.storage import models as m
 from opendmp.storage.replica import search_reader
@@ -60,7 +66,7 @@ class OverviewQuery:
     """The filters of the view (``documents``: type, class, period, author, archived; its
     statuses and sort are the view's own) and ``text``, searched in titles and type names."""
 
-    documents: DocumentQuery = DocumentQuery()
+    documents: DocumentQuery = field(default_factory=DocumentQuery)
     text: str | None = None
 
 
@@ -171,12 +177,12 @@ async def document_overview(
     actor: Actor,
     ins: Ins,
     query: OverviewQuery = OverviewQuery(),
-    count: int = DEFAULT_EPISODES,
-    cursor: str | None = None,
+    page: PageRequest = PageRequest(count=DEFAULT_EPISODES),
     visit_started: dt.datetime | None = None,
 ) -> OverviewPage:
-    """One page (``count`` episodes) of the view of ``ins``'s record for ``actor``; audited
-    as a search (``document:document:search``, counts only, ``view: episodes``)."""
+    """One page (``page.count`` episodes) of the view of ``ins``'s record for ``actor``;
+    audited as a search (``document:document:search``, counts only, ``view: episodes``)."""
+    count, cursor = page.count, page.cursor
     if not 1 <= count <= MAX_EPISODES:
         raise InvalidInput(f"count must be from 1 to {MAX_EPISODES}", code="invalid-search")
     digest = _digest(query)
