@@ -131,16 +131,16 @@ async def find_document_references(request: Request, auth: AuthContext) -> Respo
     params = Params(await search_pairs(request), DOCUMENT_PARAMETERS)
     ins = patient_of(params)
     query = document_query(params)
-    view = overview_query(params, query) if params.one("_view") is not None else None
-    count = count_of(params) if view is None else 0
+    episodes = overview_query(params, query) if params.one("_view") is not None else None
+    count = count_of(params) if episodes is None else 0
     cursor = params.one("_cursor")
     auth.check_patient(str(ins))
     ctx = _ctx(request)
     fmt = _format_param(request)
     path = "DocumentReference"
     try:
-        if view is not None:
-            return await find_episodes(request, params, view, actor=auth.actor, ins=ins)
+        if episodes is not None:
+            return await find_episodes(request, params, episodes, actor=auth.actor, ins=ins)
         page = await search_documents(
             ctx, actor=auth.actor, ins=ins, query=query, page=PageRequest(count, cursor)
         )

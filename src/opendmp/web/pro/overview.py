@@ -24,9 +24,8 @@ from opendmp.services.documents import DocumentQuery, PageRequest
 from opendmp.services.documents.overview import OverviewPage, OverviewQuery, document_overview
 from opendmp.services.documents.views import DocumentView
 from opendmp.web.common import ctx_of, error_text, language, render
-from opendmp.web.pro.context import time_text
-from opendmp.web.pro.documents import _label, _options, _period, _start_of
-from opendmp.web.pro.context import dossier_of
+from opendmp.web.pro.context import dossier_of, time_text
+from opendmp.web.pro.documents import _label, _options, _period
 from opendmp.web.pro.patients import banner, dossier_page
 
 router = APIRouter(prefix="/dossiers/{handle}", include_in_schema=False)
