@@ -24,6 +24,7 @@ from opendmp.domain.errors import NotFound
 from opendmp.fhir.formats import fhir_response
 from opendmp.fhir.mapping import bundle, document_reference
 from opendmp.fhir.openapi import COUNT, INS_TOKEN, SearchParameter
+from opendmp.fhir.overview import VIEWS, find_episodes, overview_query
 from opendmp.fhir.provide import _ctx
 from opendmp.fhir.search_params import (
     SORTS,
@@ -73,6 +74,12 @@ DOCUMENT_SEARCH: dict[str, SearchParameter] = {
         schema={"type": "string", "enum": sorted(SORTS)},
     ),
     "_cursor": SearchParameter("the next page (from the Bundle's next link)"),
+    "_view": SearchParameter(
+        "episodes: the professional view (care episodes, folded versions and duplicates, "
+        "relevant first for the reader's profession, new since the last visit; docs/api.md)",
+        schema={"type": "string", "enum": sorted(VIEWS)},
+    ),
+    "_text": SearchParameter("with _view=episodes: text in the titles or the type names"),
 }
 DOCUMENT_PARAMETERS: dict[str, frozenset[str]] = {name: frozenset() for name in DOCUMENT_SEARCH}
 
@@ -83,6 +90,8 @@ def _related(params: Params) -> tuple[str, ...]:
 
 
 def document_query(params: Params) -> DocumentQuery:
+    if params.one("_text") is not None and params.one("_view") is None:
+        raise InvalidSearch("_text goes with _view=episodes", parameter="_text")
     sort = params.one("_sort") or "-date"
     if sort not in SORTS:
         raise InvalidSearch(
@@ -122,13 +131,16 @@ async def find_document_references(request: Request, auth: AuthContext) -> Respo
     params = Params(await search_pairs(request), DOCUMENT_PARAMETERS)
     ins = patient_of(params)
     query = document_query(params)
-    count = count_of(params)
+    episodes = overview_query(params, query) if params.one("_view") is not None else None
+    count = count_of(params) if episodes is None else 0
     cursor = params.one("_cursor")
     auth.check_patient(str(ins))
     ctx = _ctx(request)
     fmt = _format_param(request)
     path = "DocumentReference"
     try:
+        if episodes is not None:
+            return await find_episodes(request, params, episodes, actor=auth.actor, ins=ins)
         page = await search_documents(
             ctx, actor=auth.actor, ins=ins, query=query, page=PageRequest(count, cursor)
         )

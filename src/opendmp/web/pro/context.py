@@ -39,6 +39,9 @@ class Dossier:
     actor: Professional
     mode: AccessMode
     until: dt.datetime | None
+    # When the patient was opened in this session: the professional's visit began then
+    # ("new since my last visit", services/documents/overview.py).
+    opened: dt.datetime | None = None
 
     @property
     def emergency(self) -> bool:
@@ -114,7 +117,10 @@ async def dossier_of(request: Request, handle: str) -> tuple[Staff, Dossier]:
             actor = replace(
                 staff.actor, access_mode=mode, justification=entry.get("justification") or None
             )
-    return staff, Dossier(handle, ins, actor, mode, until)
+    opened = None
+    if entry.get("opened"):
+        opened = dt.datetime.fromisoformat(str(entry["opened"]))
+    return staff, Dossier(handle, ins, actor, mode, until, opened)
 
 
 def is_desk_agent(actor: Professional) -> bool:

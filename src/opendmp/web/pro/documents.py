@@ -100,19 +100,24 @@ def _start_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=PARIS).astimezone(dt.UTC)
 
 
+def _period(params: dict[str, str]) -> DateRange | None:
+    """The dates of the act the filters ``du`` and ``au`` ask for (Paris days), if any."""
+    start = _parse_date(params.get("du", ""), "the start date")
+    end = _parse_date(params.get("au", ""), "the end date")
+    if start is None and end is None:
+        return None
+    return DateRange(
+        ge=_start_of(start) if start else None,
+        lt=_start_of(end + dt.timedelta(days=1)) if end else None,
+    )
+
+
 def _query(request: Request, params: dict[str, str]) -> tuple[DocumentQuery, bool]:
     """The search for the page's parameters; True when it is the first (default) view."""
     widened = params.get("tout") == "1"
-    start = _parse_date(params.get("du", ""), "the start date")
-    end = _parse_date(params.get("au", ""), "the end date")
-    period = None
-    first_view = not widened and start is None and end is None
-    if start or end:
-        period = DateRange(
-            ge=_start_of(start) if start else None,
-            lt=_start_of(end + dt.timedelta(days=1)) if end else None,
-        )
-    elif first_view:
+    period = _period(params)
+    first_view = not widened and period is None
+    if first_view:
         today = ctx_of(request).now().astimezone(PARIS).date()
         try:
             since = today.replace(year=today.year - FIRST_VIEW_YEARS)

@@ -31,7 +31,7 @@ from opendmp.web.common import (
     set_cookie,
     settings_of,
 )
-from opendmp.web.pro import documents, patients
+from opendmp.web.pro import documents, overview, patients
 from opendmp.web.pro.patients import home_page
 
 router = APIRouter(prefix="/pro", include_in_schema=False)
@@ -132,3 +132,4 @@ async def home(request: Request) -> Response:
 # The portal's pages around a patient live beside this module.
 router.include_router(patients.router)
 router.include_router(documents.router)
+router.include_router(overview.router)
