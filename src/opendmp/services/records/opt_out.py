@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Patient, System
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
-from opendmp.domain.errors import AuthenticationFailed, InvalidInput
+from opendmp.domain.errors import AuthenticationFailed, Conflict, InvalidInput
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.opt_out import (
     AnnouncementStatus,
@@ -348,6 +348,29 @@ async def oppose(
     is closed (closure asked by the patient, text ``opposition (opt-out)``). Idempotent: a
     second objection changes nothing and returns the same proof.
     """
+    normalised = await _checked_code(ctx, code, client_address)
+    async with ctx.uow() as uow:
+        row = await _announcement_for(ctx, uow, normalised, birth_date)
+        if row.status != AnnouncementStatus.OPPOSED.value:
+            await _record_opposition(ctx, uow, row, channel, recorded_by)
+        return _opposition(row, normalised)
+
+
+async def opposition_of(
+    ctx: ServiceContext, *, code: str, birth_date: dt.date, client_address: str | None = None
+) -> Opposition:
+    """The proof of an objection already recorded (the download after the objection);
+    ``no-opposition`` (409) when this notice was not objected to. Changes nothing."""
+    normalised = await _checked_code(ctx, code, client_address)
+    async with ctx.uow() as uow:
+        row = await _announcement_for(ctx, uow, normalised, birth_date)
+        if row.status != AnnouncementStatus.OPPOSED.value:
+            raise Conflict("no objection was recorded for this notice", code="no-opposition")
+        return _opposition(row, normalised)
+
+
+async def _checked_code(ctx: ServiceContext, code: str, client_address: str | None) -> str:
+    """The normalised code, after counting the attempt (per address, per code)."""
     normalised = normalise_code(code)
     await enforce_address_and_login(
         ctx,
@@ -359,20 +382,23 @@ async def oppose(
     )
     if normalised is None:
         raise _wrong_code()
-    async with ctx.uow() as uow:
-        row = (
-            await uow.session.execute(
-                select(m.OptOutAnnouncement)
-                .where(m.OptOutAnnouncement.code_digest == code_digest(ctx, normalised))
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if row is None or row.birth_date != birth_date:
-            log.info("opt-out opposition refused: unknown code or birth date")
-            raise _wrong_code()
-        if row.status != AnnouncementStatus.OPPOSED.value:
-            await _record_opposition(ctx, uow, row, channel, recorded_by)
-        return _opposition(row, normalised)
+    return normalised
+
+
+async def _announcement_for(
+    ctx: ServiceContext, uow: UnitOfWork, code: str, birth_date: dt.date
+) -> m.OptOutAnnouncement:
+    row = (
+        await uow.session.execute(
+            select(m.OptOutAnnouncement)
+            .where(m.OptOutAnnouncement.code_digest == code_digest(ctx, code))
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if row is None or row.birth_date != birth_date:
+        log.info("opt-out opposition refused: unknown code or birth date")
+        raise _wrong_code()
+    return row
 
 
 async def _record_opposition(
