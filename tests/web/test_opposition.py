@@ -11,9 +11,9 @@ import httpx
 import orjson
 from sqlalchemy import select
 
-from opendmp.domain.identifiers import Ins
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.devtools.demo import DESK
+from opendmp.domain.identifiers import Ins
 from opendmp.domain.opt_out import OptOutRules
 from opendmp.domain.records import RecordStatus
 from opendmp.services.core.context import ServiceContext
@@ -21,10 +21,9 @@ from opendmp.services.records.opt_out import announce, open_due_records
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record
 from opendmp.web import i18n
-from tests.factories import OPERATOR, make_ins
-from tests.services.records.test_opt_out import BORN, Letters, person
 from tests.conftest import Clock
-from tests.services.records.test_opt_out import record_events, status_of
+from tests.factories import OPERATOR, make_ins
+from tests.services.records.test_opt_out import BORN, Letters, person, record_events, status_of
 from tests.web.conftest import post_form, sign_in
 from tests.web.test_site import ENGLISH, alert_text
 

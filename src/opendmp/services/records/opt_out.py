@@ -29,7 +29,7 @@ from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Patient, System
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
 from opendmp.domain.errors import AuthenticationFailed, Conflict, InvalidInput
-from opendmp.domain.identifiers import Ins
+from opendmp.domain.identifiers import TEST_INS_OIDS, Ins
 from opendmp.domain.opt_out import (
     AnnouncementStatus,
     NoticeChannel,
@@ -102,6 +102,8 @@ async def announce(
     that could not be written leaves nothing announced.
     """
     require_enabled(ctx)
+    if person.ins.oid in TEST_INS_OIDS and not ctx.accept_test_ins:
+        raise InvalidInput("test INS (OID .10/.11) are refused in production", code="test-ins")
     now = ctx.now()
     async with ctx.uow() as uow:
         session = uow.session
