@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 
 import orjson
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from opendmp.audit.chain import SYSTEM_CHAIN
@@ -57,6 +59,10 @@ def person(
         email=email,
         postal_address=() if email else ("1 rue de l'Exemple", "75001 PARIS"),
     )
+
+
+def pdf_text(pdf: bytes) -> str:
+    return " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
 class Letters:
@@ -200,7 +206,10 @@ async def test_announcing_without_e_mail_makes_a_letter(opt_ctx: ServiceContext)
     )
     assert outcome is Announced.LETTER
     [pdf] = letters.sent.values()
-    assert pdf.startswith(b"%PDF")
+    text = pdf_text(pdf)
+    assert "1 rue de l'Exemple" in text and "75001 PARIS" in text
+    assert "sera ouvert le 12/04/2026" in text  # 1 March + 42 days, Paris day
+    assert "Votre code :" in text and "/patient/opposition" in text
     assert await outbox(opt_ctx, "opt-out-notice") == []
 
 
@@ -292,7 +301,9 @@ async def test_an_objection_before_the_opening_stops_it(
         OppositionChannel.ONLINE,
         clock.now,
     )
-    assert proof_of_opposition(proof).startswith(b"%PDF")
+    proof_text = pdf_text(proof_of_opposition(proof))
+    assert "Alex Sam FICTIF" in proof_text and proof.code in proof_text
+    assert "Votre DMP ne sera pas ouvert." in proof_text
     clock.advance(days=40)
     assert await open_due_records(opt_ctx) == 0
     assert await status_of(opt_ctx, ins) is None

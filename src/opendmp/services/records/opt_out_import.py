@@ -51,8 +51,8 @@ def read_beneficiaries(
 ) -> tuple[list[Beneficiary], list[RowProblem]]:
     """The file's good rows and its bad ones (line, reason). A file without the required
     columns is refused as a whole (``InvalidInput`` ``invalid-announce-file``)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [(name or "").strip().lower() for name in reader.fieldnames or []]
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip().lower() for name in next(reader, [])]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise InvalidInput(
@@ -60,23 +60,21 @@ def read_beneficiaries(
             f"{','.join(COLUMNS)}",
             code="invalid-announce-file",
         )
-    reader.fieldnames = header
     good: list[Beneficiary] = []
     bad: list[RowProblem] = []
-    line = reader.line_num + 1
-    for row in reader:
-        line, next_line = line, reader.line_num + 1  # a quoted cell may span lines
+    line = reader.line_num + 1  # where the next row starts (a quoted cell may span lines)
+    for row in reader:  # csv.reader, unlike DictReader, yields blank lines: lines stay true
         if len(good) + len(bad) >= MAX_ROWS:
             raise InvalidInput(
                 f"a file holds at most {MAX_ROWS} rows: split it", code="invalid-announce-file"
             )
-        cells = {key: (value or "").strip() for key, value in row.items() if key is not None}
+        cells = {name: value.strip() for name, value in zip(header, row, strict=False)}
         if any(cells.values()):
             try:
                 good.append(_beneficiary(line, cells, default_oid=default_oid, today=today))
             except InvalidInput as problem:
                 bad.append(RowProblem(line, problem.message))
-        line = next_line
+        line = reader.line_num + 1
     return good, bad
 
 
