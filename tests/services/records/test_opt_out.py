@@ -22,6 +22,7 @@ from opendmp.domain.identifiers import Ins
 from opendmp.domain.opt_out import OppositionChannel, OptOutRules
 from opendmp.domain.records import ClosureReason, RecordStatus
 from opendmp.services.core.context import ServiceContext
+from opendmp.services.operations.maintenance import run_retention
 from opendmp.services.records import lifecycle as records
 from opendmp.services.records.onboarding import check_existence
 from opendmp.services.records.opt_out import (
@@ -333,3 +334,22 @@ async def test_an_objection_after_the_opening_closes_the_record(
         AuditAction.RECORD_OPPOSE,
         AuditAction.RECORD_CLOSE,
     ]
+
+
+async def test_destroying_the_record_erases_its_announcement(
+    opt_ctx: ServiceContext, clock: Clock
+) -> None:
+    ins = make_ins()
+    code = await announced_code(opt_ctx, ins)
+    clock.advance(days=42)
+    assert await open_due_records(opt_ctx) == 1
+    await oppose(opt_ctx, code=code, birth_date=BORN)
+    clock.advance(days=365 * 10 + 3)
+    assert (await run_retention(opt_ctx)).destroyed == 1
+    async with opt_ctx.sessions() as session:
+        left = await session.execute(
+            select(m.OptOutAnnouncement).where(m.OptOutAnnouncement.ins_value == ins.value)
+        )
+        assert left.scalars().all() == []
+    with pytest.raises(AuthenticationFailed):
+        await oppose(opt_ctx, code=code, birth_date=BORN)
