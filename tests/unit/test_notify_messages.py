@@ -24,7 +24,7 @@ PAYLOADS: dict[str, dict[str, str]] = {
     "email-proof": {"at": AT, "code": "30571946"},
     "login-reminder": {"at": AT, "login": "K7QX2M9PLA"},
     "email-change": {"at": AT, "code": "61930427"},
-    "opt-out-notice": {"at": AT, "code": "K7QX-2M9P-LA4B", "url": "https://dmp.example/o"},
+    "opt-out-notice": {"at": AT, "code": "K7QX-2M9P-LA4B-8DZR", "url": "https://dmp.example/o"},
 }
 
 

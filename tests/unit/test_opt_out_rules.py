@@ -29,7 +29,7 @@ codes = st.text(alphabet=CODE_ALPHABET, min_size=CODE_LENGTH, max_size=CODE_LENG
 @given(codes)
 def test_a_code_typed_back_in_any_usual_way_is_the_code(code: str) -> None:
     printed = format_code(code)
-    assert printed.count("-") == 2 and len(printed) == CODE_LENGTH + 2
+    assert printed.count("-") == 3 and len(printed) == CODE_LENGTH + 3
     for typed in (printed, printed.lower(), printed.replace("-", " "), f"  {code}  "):
         assert normalise_code(typed) == code
 
@@ -41,7 +41,14 @@ def test_letters_read_for_digits_are_read_as_digits(code: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "typed", ["", "ABCD-EFGH-JKM", "ABCD-EFGH-JKMNP", "ABCD-EFGH-JKM!", "UUUU-UUUU-UUUU"]
+    "typed",
+    [
+        "",
+        "ABCD-EFGH-JKMN-PQR",
+        "ABCD-EFGH-JKMN-PQRST",
+        "ABCD-EFGH-JKMN-PQR!",
+        "UUUU-UUUU-UUUU-UUUU",
+    ],
 )
 def test_what_cannot_be_a_code_is_none(typed: str) -> None:
     assert normalise_code(typed) is None

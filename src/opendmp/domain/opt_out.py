@@ -14,7 +14,9 @@ from enum import StrEnum
 
 # Crockford's base 32: no I, L, O, U, so that a code read from paper is typed back right.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-CODE_LENGTH = 12  # 60 bits, shown as XXXX-XXXX-XXXX
+# 80 random bits, shown as XXXX-XXXX-XXXX-XXXX: enough that its stored SHA-256 cannot be
+# searched back, so the digest needs no key (it must outlive master-key rotations).
+CODE_LENGTH = 16
 _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
@@ -51,7 +53,7 @@ def new_notice_code() -> str:
 
 
 def format_code(code: str) -> str:
-    """``ABCD1234WXYZ`` -> ``ABCD-1234-WXYZ`` (as printed and e-mailed)."""
+    """``ABCD1234WXYZ5678`` -> ``ABCD-1234-WXYZ-5678`` (as printed and e-mailed)."""
     return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 

@@ -19,7 +19,7 @@ from opendmp.audit.verify import of_chain
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.errors import AccessDenied, AuthenticationFailed, InvalidInput, RateLimited
 from opendmp.domain.identifiers import Ins
-from opendmp.domain.opt_out import OppositionChannel, OptOutRules
+from opendmp.domain.opt_out import CODE_LENGTH, OppositionChannel, OptOutRules
 from opendmp.domain.records import ClosureReason, RecordStatus
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.operations.maintenance import run_retention
@@ -174,10 +174,12 @@ async def test_one_address_is_rate_limited_across_codes(opt_ctx: ServiceContext)
     for n in range(limit):
         with pytest.raises(AuthenticationFailed):
             await oppose(
-                opt_ctx, code=f"AAAA-BBBB-{n:04d}", birth_date=BORN, client_address="10.1.1.1"
+                opt_ctx, code=f"AAAA-BBBB-CCCC-{n:04d}", birth_date=BORN, client_address="10.1.1.1"
             )
     with pytest.raises(RateLimited):
-        await oppose(opt_ctx, code="AAAA-BBBB-9999", birth_date=BORN, client_address="10.1.1.1")
+        await oppose(
+            opt_ctx, code="AAAA-BBBB-CCCC-9999", birth_date=BORN, client_address="10.1.1.1"
+        )
 
 
 # --- announcing -------------------------------------------------------------------------------
@@ -193,7 +195,7 @@ async def test_announcing_by_e_mail_tells_the_code_and_the_date_and_nothing_else
     assert set(payload) == {"code", "at", "url"}
     assert dt.datetime.fromisoformat(payload["at"]) == clock.now + SIX_WEEKS
     assert payload["url"].endswith("/patient/opposition")
-    assert len(code.replace("-", "")) == 12
+    assert len(code.replace("-", "")) == CODE_LENGTH
     assert await status_of(opt_ctx, ins) is None, "no record while announced"
     assert await check_existence(opt_ctx, actor=OPERATOR, ins=ins) is None
     [event] = [e for e in await system_events(opt_ctx) if e.action == AuditAction.RECORD_ANNOUNCE]

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-import hmac
 import logging
 import uuid
 from collections.abc import Callable
@@ -80,10 +79,11 @@ def require_enabled(ctx: ServiceContext) -> None:
         )
 
 
-def code_digest(ctx: ServiceContext, code: str) -> str:
-    """The keyed digest under which a notice code is stored and looked up."""
-    key = hmac.new(ctx.master_key.raw, b"opendmp opt-out notice code", hashlib.sha256).digest()
-    return hmac.new(key, code.encode(), hashlib.sha256).hexdigest()
+def code_digest(code: str) -> str:
+    """The digest under which a notice code is stored and looked up. Not keyed: a code lives
+    for years (an objection after the opening uses it), beyond master-key rotations, and
+    its 80 random bits cannot be searched back from the digest (domain/opt_out.py)."""
+    return hashlib.sha256(b"opendmp opt-out notice code:" + code.encode()).hexdigest()
 
 
 def portal_url(ctx: ServiceContext) -> str:
@@ -125,8 +125,12 @@ async def announce(
         code = new_notice_code()
         opens_at = ctx.opt_out.opens_at(now)
         channel = NoticeChannel.EMAIL if person.email else NoticeChannel.LETTER
-        row = _announcement_row(ctx, person, code, channel, now, opens_at)
+        row = _announcement_row(person, code, channel, now, opens_at)
         session.add(row)
+        try:
+            await session.flush()
+        except IntegrityError:  # announced meanwhile by another run
+            return Announced.ALREADY_ANNOUNCED
         await audit(
             ctx,
             uow,
@@ -148,11 +152,7 @@ async def announce(
                 },
                 now=now,
             )
-        try:
-            await session.flush()
-        except IntegrityError:  # announced meanwhile by another run
-            return Announced.ALREADY_ANNOUNCED
-        if not person.email:
+        else:
             letters(
                 str(row.id),
                 notice_letter(person, format_code(code), opens_at, portal_url(ctx), now),
@@ -162,7 +162,6 @@ async def announce(
 
 
 def _announcement_row(
-    ctx: ServiceContext,
     person: Beneficiary,
     code: str,
     channel: NoticeChannel,
@@ -179,7 +178,7 @@ def _announcement_row(
         sex=person.sex,
         email=person.email,
         notice_channel=channel.value,
-        code_digest=code_digest(ctx, code),
+        code_digest=code_digest(code),
         status=AnnouncementStatus.ANNOUNCED.value,
         announced_at=now,
         opens_at=opens_at,
@@ -378,7 +377,7 @@ async def _checked_code(ctx: ServiceContext, code: str, client_address: str | No
         ctx,
         "opposition",
         client_address=client_address,
-        login=code_digest(ctx, normalised)[:32] if normalised else "malformed",
+        login=code_digest(normalised)[:32] if normalised else "malformed",
         login_limit=ctx.auth.login_rate_per_account,
         login_window=dt.timedelta(minutes=1),
     )
@@ -393,7 +392,7 @@ async def _announcement_for(
     row = (
         await uow.session.execute(
             select(m.OptOutAnnouncement)
-            .where(m.OptOutAnnouncement.code_digest == code_digest(ctx, code))
+            .where(m.OptOutAnnouncement.code_digest == code_digest(code))
             .with_for_update()
         )
     ).scalar_one_or_none()
