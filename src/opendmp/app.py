@@ -33,11 +33,12 @@ from opendmp.blobs import (
     read_previous_master_key,
 )
 from opendmp.blobs.select import open_blob_store
-from opendmp.config import Mode, Settings
+from opendmp.config import CreationMode, Mode, Settings
 from opendmp.dispatch import dispatch_by_first_segment
 from opendmp.domain.actors import Professional
 from opendmp.domain.errors import ConfigurationError, OpenDMPError
 from opendmp.domain.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
+from opendmp.domain.opt_out import OptOutRules
 from opendmp.domain.records import RetentionRules
 from opendmp.fhir import api as fhir_api
 from opendmp.notify.outbox import outbox_backlog
@@ -48,6 +49,7 @@ from opendmp.services.core.context import AccessRules, AuthRules, CredentialTrus
 from opendmp.services.core.matrix_loader import load_matrix
 from opendmp.services.operations.health import check_ready, prepare_keys
 from opendmp.services.operations.maintenance import reap_leftovers, run_retention
+from opendmp.services.records.opt_out import run_openings
 from opendmp.storage.availability import DATABASE_UNAVAILABLE, is_database_unavailable
 from opendmp.storage.db import make_engine, make_sessionmaker
 from opendmp.storage.migrate import ensure_up_to_date
@@ -116,7 +118,8 @@ def smtp_sender(settings: Settings) -> SmtpSender:
 
 
 def start_outbox_worker(rt: Runtime, stop: asyncio.Event) -> asyncio.Task[None]:
-    """The worker loop: the outbox, and the audit sequencer beside it (audit/sequencer.py)."""
+    """The worker loop: the outbox, and beside it the audit sequencer (audit/sequencer.py)
+    and the opening of announced records (services/records/opt_out.py)."""
 
     async def both() -> None:
         await asyncio.gather(
@@ -131,6 +134,7 @@ def start_outbox_worker(rt: Runtime, stop: asyncio.Event) -> asyncio.Task[None]:
             run_sequencer(
                 rt.ctx.sessions, interval=rt.settings.audit_sequencer_interval_seconds, stop=stop
             ),
+            run_openings(rt.ctx, interval=rt.settings.worker_interval_seconds, stop=stop),
         )
 
     return asyncio.create_task(both())
@@ -189,6 +193,10 @@ def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
         if settings.master_key
         else read_previous_master_key(settings.key_dir),
         retention=RetentionRules(settings.retention_years, settings.early_destruction_days),
+        opt_out=OptOutRules(
+            enabled=settings.creation_mode is CreationMode.OPT_OUT,
+            objection_period=dt.timedelta(days=settings.opt_out_objection_days),
+        ),
         default_ins_oid=INS_NIR_OID if settings.mode is Mode.PRODUCTION else INS_NIR_TEST_OID,
         accept_test_ins=settings.mode is not Mode.PRODUCTION,
         access=AccessRules(

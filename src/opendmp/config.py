@@ -24,6 +24,14 @@ from opendmp.domain.limits import RequestLimits
 _LIMITS = RequestLimits()  # the defaults of the OPENDMP_MAX_* bounds
 
 
+class CreationMode(StrEnum):
+    """How records are opened (docs/rules.md §2): on express consent only, or also by
+    opt-out (announced, opened unless the person objects within the objection period)."""
+
+    CONSENT = "consent"
+    OPT_OUT = "opt-out"
+
+
 class Mode(StrEnum):
     DEVELOPMENT = "development"
     DEMO = "demo"
@@ -103,6 +111,10 @@ class Settings(BaseSettings):
         description="the XDS.b repositoryUniqueId OpenDMP answers to (ITI-43, ITI-18 metadata)",
     )
     early_destruction_days: int = Field(default=90, ge=0, le=92)
+    creation_mode: CreationMode = CreationMode.CONSENT
+    opt_out_objection_days: int = Field(
+        default=42, ge=1, le=365, description="days to object before an announced DMP opens"
+    )
     blob_grace_seconds: int = Field(default=3600, ge=0)
     # Where blobs live (blobs/select.py): file:///path or s3://bucket/prefix; default <home>/blobs.
     blob_store: str | None = None

@@ -98,7 +98,7 @@ async def test_an_existing_database_is_partitioned_with_every_row_and_back(
     assert all(before[t] for t in ("document", "audit_event", "authorization", "consent"))
     assert await _partitions(old_database) == {}
 
-    await upgrade(old_database)
+    await upgrade(old_database, "0011")  # this migration, whatever comes after it
     assert await current_revision(old_database) == "0011"
     assert await _partitions(old_database) == dict.fromkeys(PARTITIONED_TABLES, PARTITIONS)
     assert await _contents(old_database) == before
@@ -123,7 +123,7 @@ async def test_on_sqlite_the_migration_changes_nothing(tmp_path: Path) -> None:
         schema = "SELECT sql FROM sqlite_master ORDER BY name"
         async with engine.connect() as conn:
             before = list((await conn.execute(text(schema))).scalars())
-        await upgrade(engine)
+        await upgrade(engine, "0011")
         async with engine.connect() as conn:
             after = list((await conn.execute(text(schema))).scalars())
         assert await current_revision(engine) == "0011"

@@ -24,6 +24,7 @@ PAYLOADS: dict[str, dict[str, str]] = {
     "email-proof": {"at": AT, "code": "30571946"},
     "login-reminder": {"at": AT, "login": "K7QX2M9PLA"},
     "email-change": {"at": AT, "code": "61930427"},
+    "opt-out-notice": {"at": AT, "code": "K7QX-2M9P-LA4B-8DZR", "url": "https://dmp.example/o"},
 }
 
 
@@ -204,3 +205,18 @@ def test_the_password_reset_message_carries_the_code_and_nothing_else() -> None:
     assert "Votre code, valable 15 minutes : 48213579" in body
     with pytest.raises(ValueError, match="'code'"):
         render("password-reset", "en", {"at": AT})
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_opt_out_notice_gives_the_date_the_code_and_the_way_to_object(language: str) -> None:
+    payload = PAYLOADS["opt-out-notice"]
+    _, body = render("opt-out-notice", language, payload)
+    assert payload["code"] in body and payload["url"] in body
+    assert ("1er mars 2026" if language == "fr" else "1 March 2026") in body
+    with pytest.raises(ValueError, match="'url'"):
+        render("opt-out-notice", language, {k: v for k, v in payload.items() if k != "url"})
+
+
+def test_the_opt_out_opening_tells_how_to_sign_in() -> None:
+    _, body = render("record-created", "fr", {"channel": "opt-out", "at": AT})
+    assert "sans opposition de votre part" in body and "Identifiant oublié" in body

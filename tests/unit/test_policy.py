@@ -272,6 +272,12 @@ REFUSED = [
     refusal(RETENTION, S, f(), Reason.ACTOR_NOT_PERMITTED, "the system never searches documents"),
     refusal(DOCTOR, Action.DESTROY, f(RecordStatus.CLOSED), Reason.ACTOR_NOT_PERMITTED,
             "a professional never destroys a record"),
+    refusal(DOCTOR, Action.ANNOUNCE_RECORD, f(None), Reason.ACTOR_NOT_PERMITTED,
+            "a professional never announces an opt-out opening"),
+    refusal(PATIENT, Action.ANNOUNCE_RECORD, f(None, **OWN), Reason.ACTOR_NOT_PERMITTED,
+            "nor does the patient: announcing is an operator's batch"),
+    refusal(RETENTION, Action.ANNOUNCE_RECORD, f(None), Reason.ACTOR_NOT_PERMITTED,
+            "the system opens announced records, it does not announce them"),
     # --- lifecycle (§2), as the foundation had it
     refusal(DOCTOR, Action.CLOSE, f(**AUTH), Reason.ACTOR_NOT_PERMITTED,
             "a professional never closes a record"),
@@ -407,6 +413,9 @@ ALLOWED = [
     allowed(PARENT, Action.REACTIVATE, f(RecordStatus.CLOSED, **MANAGED),
             "a representative reactivates the record they manage"),
     allowed(RETENTION, Action.DESTROY, f(RecordStatus.CLOSED), "the retention job destroys"),
+    allowed(OPERATOR, Action.ANNOUNCE_RECORD, f(None), "an operator announces an opening"),
+    allowed(RETENTION, Action.CREATE_RECORD, f(None),
+            "the system opens an announced record nobody objected to (opt-out)"),
     # --- authorisations declared and extended by professionals (§3.1)
     allowed(DOCTOR, Action.DECLARE_AUTHORIZATION, f(),
             "a professional declares the patient's consent"),

@@ -51,6 +51,10 @@ class AuditAction(StrEnum):
     RECORD_REQUEST_DESTRUCTION = "record:record:request-destruction"
     RECORD_DESTROY = "record:record:destroy"
     RECORD_EXPORT = "record:record:export"
+    # Opt-out opening (docs/rules.md §2): announced, objected to, or found already open.
+    RECORD_ANNOUNCE = "record:opt-out:announce"
+    RECORD_OPPOSE = "record:opt-out:oppose"
+    RECORD_OPT_OUT_SETTLED = "record:opt-out:settled"
     HISTORY_READ = "record:history:read"
     ACCESS_REPORTED = "record:access:reported"
     ACCESS_LIST_READ = "access:access-list:read"
@@ -198,6 +202,30 @@ MEANINGS: dict[AuditAction, Meaning] = {
         "asked for the DMP's destruction",
     ),
     A.RECORD_DESTROY: _m(RECORD, None, None, "D", "a détruit le DMP", "destroyed the DMP"),
+    A.RECORD_ANNOUNCE: _m(
+        RECORD,
+        None,
+        None,
+        "C",
+        "a annoncé l'ouverture du DMP",
+        "announced the DMP's opening",
+    ),
+    A.RECORD_OPPOSE: _m(
+        RECORD,
+        None,
+        None,
+        "U",
+        "s'est opposé à l'ouverture du DMP",
+        "objected to the DMP's opening",
+    ),
+    A.RECORD_OPT_OUT_SETTLED: _m(
+        RECORD,
+        None,
+        None,
+        "U",
+        "a constaté que le DMP annoncé était déjà ouvert",
+        "found the announced DMP already open",
+    ),
     A.RECORD_EXPORT: _m(EXPORT, None, None, "R", "a exporté le DMP", "exported the DMP"),
     A.HISTORY_READ: _m(
         REST, "search-type", "ITI-81", "E", "a consulté l'historique", "read the history"

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Coroutine
 from functools import partial
+from pathlib import Path
 from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 from rich.table import Table
 
 from opendmp.app import Runtime
+from opendmp.cli.backup import progress_bar
 from opendmp.cli.common import (
     InsOption,
+    err,
     operator,
     out,
     parse_ins_option,
@@ -24,10 +28,14 @@ from opendmp.domain.actors import Operator
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins
+from opendmp.domain.local_time import paris_date
 from opendmp.domain.records import ClosureReason
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.records import lifecycle as records
+from opendmp.services.records import opt_out
 from opendmp.services.records.notice import current_notice
+from opendmp.services.records.opt_out_import import RowProblem, read_beneficiaries
+from opendmp.storage.private_files import make_private_dir, write_private_file
 
 record_app = typer.Typer(help="Records (DMP) by INS.", no_args_is_help=True)
 
@@ -206,3 +214,56 @@ async def record_add_representative(
         f" {credentials.one_time_password} (to change at first sign-in)",
         highlight=False,
     )
+
+
+@record_app.command("announce")
+@run
+async def record_announce(
+    file: Annotated[Path, typer.Option("--file", help="CSV of beneficiaries (docs/operations.md)")],
+    letters: Annotated[
+        Path | None,
+        typer.Option("--letters", help="folder for the letter PDFs (default <home>/letters)"),
+    ] = None,
+) -> None:
+    """Announce the opening of a DMP to each beneficiary of the file (opt-out mode): an
+    e-mail, or a letter PDF to post. Bad rows are reported and skipped; a re-run announces
+    only the new rows. Exit code 2 when some rows were refused."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as problem:
+        raise InvalidInput(f"cannot read {file}: {problem}", code="invalid-announce-file") from None
+    folder = letters or settings().home / "letters"
+
+    async def _do(rt: Runtime) -> tuple[Counter[str], list[RowProblem]]:
+        opt_out.require_enabled(rt.ctx)
+        people, problems = read_beneficiaries(
+            text, default_oid=rt.ctx.default_ins_oid, today=paris_date(rt.ctx.now())
+        )
+        make_private_dir(folder)
+        counts: Counter[str] = Counter()
+
+        def post(name: str, pdf: bytes) -> None:
+            write_private_file(folder / f"dmp-notice-{name}.pdf", pdf)
+
+        with progress_bar("announcing") as advance:
+            for done, person in enumerate(people, 1):
+                try:
+                    outcome = await opt_out.announce(
+                        rt.ctx, actor=operator(), person=person, letters=post
+                    )
+                    counts[outcome.value] += 1
+                except InvalidInput as problem:
+                    problems.append(RowProblem(person.line, problem.message))
+                advance(done, len(people))
+        return counts, sorted(problems, key=lambda p: p.line)
+
+    counts, problems = await with_runtime(_do)
+    for refused in problems:
+        err.print(f"line {refused.line}: {refused.message}", highlight=False, markup=False)
+    out.print(
+        f"announced {counts['email']} by e-mail, {counts['letter']} by letter (in {folder}); "
+        f"{counts['already-announced']} already announced, {counts['record-exists']} "
+        f"with a DMP already; {len(problems)} row(s) refused"
+    )
+    if problems:
+        raise typer.Exit(2)

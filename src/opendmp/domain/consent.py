@@ -21,6 +21,7 @@ class ConsentChannel(StrEnum):
     PHARMACY = "pharmacy"
     PROFESSIONAL = "professional"
     OPERATOR = "operator"
+    OPT_OUT = "opt-out"  # announced, not objected to within the period (no express consent)
 
 
 class ConsentKind(StrEnum):

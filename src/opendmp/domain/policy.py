@@ -55,6 +55,7 @@ DOCTOR = "10"  # TRE_G15: médecin
 class Action(StrEnum):
     CHECK_EXISTENCE = "check-existence"
     CREATE_RECORD = "create-record"
+    ANNOUNCE_RECORD = "announce-record"  # opt-out opening: tell a beneficiary (operator only)
     READ_RECORD_STATUS = "read-record-status"
     CLOSE = "close"
     REACTIVATE = "reactivate"
@@ -165,7 +166,9 @@ def _deny(actor: Actor, reason: Reason) -> Decision:
 
 # --- Record state (docs/rules.md §2, §3.1.1) ------------------------------------------------------
 
-_NO_RECORD_NEEDED = frozenset({Action.CHECK_EXISTENCE, Action.CREATE_RECORD})
+_NO_RECORD_NEEDED = frozenset(
+    {Action.CHECK_EXISTENCE, Action.CREATE_RECORD, Action.ANNOUNCE_RECORD}
+)
 # Lifecycle actions that make sense on a closed record; the state machine has the last word.
 # EXPORT too: the patient keeps the right to take their data until the record is destroyed
 # (issue 15; docs/rules.md §2); the actor rules still keep it to the patient.
@@ -203,7 +206,8 @@ def decide(actor: Actor, action: Action, facts: Facts) -> Decision:
         return _deny(actor, refusal)
     match actor:
         case System():
-            if action is Action.DESTROY:
+            # The retention job destroys; the worker opens announced records (opt-out).
+            if action in (Action.DESTROY, Action.CREATE_RECORD):
                 return _allow(actor)
             return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
         case Operator():
@@ -220,6 +224,7 @@ _OPERATOR_ACTIONS = frozenset(
     {
         Action.CHECK_EXISTENCE,
         Action.CREATE_RECORD,
+        Action.ANNOUNCE_RECORD,  # opt-out opening (docs/rules.md §2), by batch
         Action.READ_RECORD_STATUS,
         Action.CLOSE,
         Action.REACTIVATE,

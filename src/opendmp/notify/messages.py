@@ -30,6 +30,7 @@ KINDS = (
     "email-proof",
     "login-reminder",
     "email-change",
+    "opt-out-notice",
 )
 AUDIENCES = ("patient", "treating-doctor")
 
@@ -97,6 +98,15 @@ _CHANNELS: dict[str, dict[str, str]] = {
     "professional": {"fr": " par un professionnel de santé", "en": " by a health professional"},
     "operator": {"fr": " par un opérateur du service", "en": " by a service operator"},
     "online": {"fr": " en ligne", "en": " online"},
+    "opt-out": {
+        "fr": ", sans opposition de votre part après l'information qui vous a été envoyée. "
+        "Pour vous connecter, demandez votre identifiant (« Identifiant oublié ») puis un "
+        "nouveau mot de passe sur la page de connexion, ou vos codes à l'accueil d'un "
+        "établissement de santé",
+        "en": ", as you did not object after the notice you were sent. To sign in, ask for "
+        'your login ("Forgotten login") then a new password on the sign-in page, or for '
+        "your credentials at a healthcare admission desk",
+    },
 }
 
 _LABELS = {
@@ -299,10 +309,40 @@ _TEMPLATES: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
             "If you did not ask for it, ignore this message: the address will not change.\n\n",
         ),
     },
+    ("opt-out-notice", "patient"): {
+        "fr": (
+            "Votre dossier médical partagé (DMP) va être ouvert",
+            "Bonjour,\n\n"
+            "Le dossier médical partagé (DMP) est un carnet de santé numérique : il conserve "
+            "vos documents de santé et permet aux professionnels qui vous soignent de les "
+            "consulter, dans les limites fixées par la loi. Vous choisissez qui y accède et "
+            "vous voyez chaque accès.\n\n"
+            "Sauf opposition de votre part, votre DMP sera ouvert le {at}. Vous n'avez rien "
+            "à faire si vous acceptez.\n\n"
+            "Pour vous y opposer, avant ou après cette date, rendez-vous sur {url} avec "
+            "votre date de naissance et ce code : {code}\n"
+            "Vous pouvez aussi vous opposer à l'accueil d'un établissement de santé. Après "
+            "l'ouverture, votre opposition ferme le DMP.\n\n",
+        ),
+        "en": (
+            "Your shared medical record (DMP) is about to be opened",
+            "Hello,\n\n"
+            "The shared medical record (DMP) is a digital health record: it keeps your "
+            "health documents and lets the professionals who treat you read them, within "
+            "the limits set by law. You choose who may access it and you see every "
+            "access.\n\n"
+            "Unless you object, your DMP will be opened on {at}. You need do nothing if you "
+            "agree.\n\n"
+            "To object, before or after that date, go to {url} with your birth date and this "
+            "code: {code}\n"
+            "You may also object at a healthcare admission desk. After the opening, your "
+            "objection closes the DMP.\n\n",
+        ),
+    },
 }
 
 _ACCESS_KINDS = {"access", "emergency-access"}
-_CODE_KINDS = {"password-reset", "email-proof", "email-change"}
+_CODE_KINDS = {"password-reset", "email-proof", "email-change", "opt-out-notice"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -332,6 +372,7 @@ def render(kind: str, language: str, payload: Mapping[str, str]) -> Rendered:
         "details": _details(kind, payload, lang) if kind in _ACCESS_KINDS else "",
         "code": _required(payload, "code") if kind in _CODE_KINDS else "",
         "login": _required(payload, "login") if kind == "login-reminder" else "",
+        "url": _required(payload, "url") if kind == "opt-out-notice" else "",
     }
     return Rendered(subject, body.format_map(fields) + _FOOTER[lang])
 

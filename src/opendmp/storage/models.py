@@ -618,6 +618,36 @@ class IdentityRegistryEntry(Base):
     updated_at: Mapped[Timestamp]
 
 
+class OptOutAnnouncement(Base):
+    """A beneficiary told that a DMP will open unless they object (docs/rules.md §2, opt-out).
+
+    Not per-record: nobody has a record yet while it is announced (``record_id`` is set when
+    it opens). Only a keyed digest of the notice's code is stored; the postal address is
+    used for the letter and never stored.
+    """
+
+    __tablename__ = "opt_out_announcement"
+    __table_args__ = (UniqueConstraint("ins_value"), UniqueConstraint("code_digest"))
+
+    id: Mapped[UUIDPK]
+    ins_value: Mapped[str] = mapped_column(String(15))
+    ins_oid: Mapped[Str64]
+    birth_name: Mapped[Str128]
+    given_names: Mapped[Str255]  # birth given names, space separated, civil-status order
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))
+    email: Mapped[OptStr255]
+    notice_channel: Mapped[str] = mapped_column(String(16))  # email | letter
+    code_digest: Mapped[Str64]
+    status: Mapped[str] = mapped_column(String(16), index=True)  # announced | opened | opposed
+    announced_at: Mapped[Timestamp]
+    opens_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    opened_at: Mapped[OptTimestamp]
+    opposed_at: Mapped[OptTimestamp]
+    opposition_channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+
+
 @compiles(PrimaryKeyConstraint, "postgresql")
 def _primary_key(
     constraint: PrimaryKeyConstraint, compiler: DDLCompiler, **kw: object

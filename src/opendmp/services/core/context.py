@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from opendmp.blobs import EncryptedBlobs, Keyring, MasterKey
 from opendmp.domain.limits import RequestLimits
 from opendmp.domain.matrix import AccessMatrix
+from opendmp.domain.opt_out import OptOutRules
 from opendmp.domain.records import RetentionRules
 from opendmp.storage.uow import UnitOfWork
 
@@ -78,6 +79,7 @@ class ServiceContext:
     previous_master_key: MasterKey | None = None
     limits: RequestLimits = field(default_factory=RequestLimits)
     trust: CredentialTrust = field(default_factory=CredentialTrust)
+    opt_out: OptOutRules = field(default_factory=OptOutRules)
     # A PostgreSQL read replica for searches (storage/replica.py); None: the primary only.
     replica: async_sessionmaker[AsyncSession] | None = None
 

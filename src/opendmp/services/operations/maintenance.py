@@ -127,6 +127,7 @@ async def _destroy_one(
             m.EmergencyAccess,
             m.MatrixNarrowing,
             m.Outbox,
+            m.OptOutAnnouncement,  # the opt-out notice that opened it, objected to or not
         ):
             await session.execute(delete(table).where(table.record_id == record_id))
         await session.execute(delete(m.Record).where(m.Record.id == record_id))

@@ -32,7 +32,7 @@ from opendmp.domain.records import (
     reactivate,
     request_destruction,
 )
-from opendmp.services.accounts.patient_accounts import create_account
+from opendmp.services.accounts.patient_accounts import Credentials, create_account
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.gate import audit, require
 from opendmp.services.core.guarded import guarded
@@ -41,6 +41,7 @@ from opendmp.services.core.notifications import enqueue_notification
 from opendmp.services.core.records import get_record, ins_hash, is_subject, lifecycle_of
 from opendmp.storage import models as m
 from opendmp.storage.repositories import find_record, ins_value_taken
+from opendmp.storage.uow import UnitOfWork
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MOBILE = re.compile(r"^\+?[0-9 .]{8,20}$")
@@ -172,69 +173,84 @@ async def create_record(ctx: ServiceContext, *, actor: Actor, request: NewRecord
                 "a record already exists for this INS value under another OID",
                 code="record-exists",
             )
-        patient_id, record_id, consent_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-        lc = new_lifecycle(now)
-        await session.execute(
-            insert(m.Patient).values(
-                id=patient_id,
-                ins_value=request.ins.value,
-                ins_oid=request.ins.oid,
-                birth_name=request.birth_name.strip().upper(),
-                given_names=" ".join(g.strip() for g in request.given_names),
-                first_given_name=request.given_names[0].strip(),
-                birth_date=request.birth_date,
-                sex=request.sex,
-                birth_place_code=request.birth_place_code,
-                used_name=request.used_name,
-                email=request.email,
-                mobile=request.mobile,
-            )
-        )
-        await session.execute(
-            insert(m.Record).values(
-                id=record_id,
-                patient_id=patient_id,
-                status=lc.status.value,
-                created_at=now,
-                created_by=f"{actor.kind.value}:{actor.actor_id}",
-                creation_consent_id=consent_id,
-                allow_regulation=request.emergency.allow_regulation,
-                allow_break_glass=request.emergency.allow_break_glass,
-                allow_masked_in_emergency=request.emergency.allow_masked_in_emergency,
-                notify_on_access=True,
-                notify_on_new_document=False,
-                mask_new_documents=False,
-                preferred_language="fr",
-                **await seal_new_data_key(ctx, session),
-            )
-        )
-        await _insert_consent(session, record_id, consent_id, request.consent, request.ins)
-        await start_chain(session, record_id)
-        await audit(
-            ctx,
-            uow,
-            actor=actor,
-            action=AuditAction.RECORD_CREATE,
-            record_id=record_id,
-            details={"channel": request.consent.channel.value},
-        )
-        if actor.kind is not ActorKind.PATIENT and request.email:
-            # docs/rules.md §2: creation by someone else is notified to the patient.
-            await enqueue_notification(
-                session,
-                record_id=record_id,
-                kind="record-created",
-                recipient=request.email,
-                payload={"channel": request.consent.channel.value, "at": now.isoformat()},
-                now=now,
-            )
-        credentials = await create_account(ctx, session, record_id=record_id, now=now)
+        _, credentials = await insert_record(ctx, session, actor=actor, request=request, now=now)
         await uow.commit()
         patient, record = await get_record(session, request.ins)
         return replace(
             record_view(patient, record),
             credentials=(credentials.login, credentials.one_time_password),
         )
+
+
+async def insert_record(
+    ctx: ServiceContext,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    request: NewRecord,
+    now: dt.datetime,
+) -> tuple[uuid.UUID, Credentials]:
+    """The rows of a new record (patient, record, consent, audit chain and event, account,
+    the "created" notification), in the caller's transaction: the caller has checked the
+    request, asked the policy and made sure no record exists for the INS."""
+    patient_id, record_id, consent_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    lc = new_lifecycle(now)
+    await session.execute(
+        insert(m.Patient).values(
+            id=patient_id,
+            ins_value=request.ins.value,
+            ins_oid=request.ins.oid,
+            birth_name=request.birth_name.strip().upper(),
+            given_names=" ".join(g.strip() for g in request.given_names),
+            first_given_name=request.given_names[0].strip(),
+            birth_date=request.birth_date,
+            sex=request.sex,
+            birth_place_code=request.birth_place_code,
+            used_name=request.used_name,
+            email=request.email,
+            mobile=request.mobile,
+        )
+    )
+    await session.execute(
+        insert(m.Record).values(
+            id=record_id,
+            patient_id=patient_id,
+            status=lc.status.value,
+            created_at=now,
+            created_by=f"{actor.kind.value}:{actor.actor_id}",
+            creation_consent_id=consent_id,
+            allow_regulation=request.emergency.allow_regulation,
+            allow_break_glass=request.emergency.allow_break_glass,
+            allow_masked_in_emergency=request.emergency.allow_masked_in_emergency,
+            notify_on_access=True,
+            notify_on_new_document=False,
+            mask_new_documents=False,
+            preferred_language="fr",
+            **await seal_new_data_key(ctx, session),
+        )
+    )
+    await _insert_consent(session, record_id, consent_id, request.consent, request.ins)
+    await start_chain(session, record_id)
+    await audit(
+        ctx,
+        session,
+        actor=actor,
+        action=AuditAction.RECORD_CREATE,
+        record_id=record_id,
+        details={"channel": request.consent.channel.value},
+    )
+    if actor.kind is not ActorKind.PATIENT and request.email:
+        # docs/rules.md §2: creation by someone else is notified to the patient.
+        await enqueue_notification(
+            session,
+            record_id=record_id,
+            kind="record-created",
+            recipient=request.email,
+            payload={"channel": request.consent.channel.value, "at": now.isoformat()},
+            now=now,
+        )
+    credentials = await create_account(ctx, session, record_id=record_id, now=now)
+    return record_id, credentials
 
 
 async def _insert_consent(
@@ -276,9 +292,9 @@ async def _transition(
     *,
     actor: Actor,
     ins: Ins,
-    action: Action,
-    audit_action: AuditAction,
+    what: tuple[Action, AuditAction],
     step: Callable[[m.Record, dt.datetime], Mapping[str, str] | None],
+    uow: UnitOfWork | None = None,
 ) -> RecordView:
     """One step of the record's lifecycle (docs/rules.md §2) as a use case: on the locked
     record, through the policy, ``step`` changes the record and says the audit details.
@@ -286,6 +302,7 @@ async def _transition(
     Closing a closed record is a lifecycle error (the state machine's), not an access
     refusal: the policy is asked for CLOSE only of an active record.
     """
+    action, audit_action = what
     async with guarded(
         ctx,
         actor=actor,
@@ -294,6 +311,7 @@ async def _transition(
         audit_action=audit_action,
         for_update=True,
         ask_when=lambda r: action is not Action.CLOSE or r.status == RecordStatus.ACTIVE,
+        uow=uow,
     ) as g:
         details = step(g.record, g.now)
         await g.audit(audit_action, details)
@@ -308,7 +326,10 @@ async def close_record(
     ins: Ins,
     reason: ClosureReason,
     text: str | None = None,
+    uow: UnitOfWork | None = None,
 ) -> RecordView:
+    """Close the record; with ``uow``, in the caller's unit of work (committed here)."""
+
     def step(record: m.Record, now: dt.datetime) -> Mapping[str, str]:
         _apply(
             record,
@@ -320,9 +341,9 @@ async def close_record(
         ctx,
         actor=actor,
         ins=ins,
-        action=Action.CLOSE,
-        audit_action=AuditAction.RECORD_CLOSE,
+        what=(Action.CLOSE, AuditAction.RECORD_CLOSE),
         step=step,
+        uow=uow,
     )
 
 
@@ -346,8 +367,7 @@ async def reactivate_record(
         ctx,
         actor=actor,
         ins=ins,
-        action=Action.REACTIVATE,
-        audit_action=AuditAction.RECORD_REACTIVATE,
+        what=(Action.REACTIVATE, AuditAction.RECORD_REACTIVATE),
         step=step,
     )
 
@@ -362,7 +382,6 @@ async def request_record_destruction(ctx: ServiceContext, *, actor: Actor, ins: 
         ctx,
         actor=actor,
         ins=ins,
-        action=Action.REQUEST_DESTRUCTION,
-        audit_action=AuditAction.RECORD_REQUEST_DESTRUCTION,
+        what=(Action.REQUEST_DESTRUCTION, AuditAction.RECORD_REQUEST_DESTRUCTION),
         step=step,
     )

@@ -8,12 +8,17 @@ DMP for the person in front of them (docs/rules.md §2).
    notice), the emergency choices and a contact channel; create the record;
 4. hand over the welcome letter: sealed in the agent's session, downloadable once.
 
+Beside it, ``/accueil/opposition``: a person who received the notice of an opt-out opening
+objects at the desk with the notice's code and birth date (docs/rules.md §2); the agent
+prints the proof of opposition.
+
 The identity the registry confirmed is kept in the agent's session between steps, so the
 consent form cannot be posted for someone else than the person checked.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -21,7 +26,8 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData, UploadFile
 
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
-from opendmp.domain.errors import Conflict, InvalidInput, OpenDMPError
+from opendmp.domain.errors import AuthenticationFailed, Conflict, InvalidInput, OpenDMPError
+from opendmp.domain.opt_out import OppositionChannel
 from opendmp.domain.records import RecordStatus
 from opendmp.domain.vitale import MAX_FILE_BYTES, parse_card
 from opendmp.services.accounts.web_sessions import update_attributes
@@ -34,8 +40,11 @@ from opendmp.services.records.onboarding import (
     seal_welcome_letter,
     take_welcome_letter,
 )
+from opendmp.services.records.opt_out import Opposition, oppose, opposition_of
+from opendmp.services.records.opt_out_letters import proof_of_opposition
 from opendmp.web.common import (
     Staff,
+    client_address,
     ctx_of,
     error_text,
     field,
@@ -312,4 +321,92 @@ async def reactivate(request: Request) -> Response:
         {"person": _identity_view(identity, language(request))},
         binding=staff.binding,
         staff=staff,
+    )
+
+
+# --- objection to an opt-out opening ----------------------------------------------------------
+
+
+def _notice_birth_date(form: FormData) -> dt.date:
+    try:
+        return dt.date.fromisoformat(field(form, "birth_date"))
+    except ValueError:
+        raise AuthenticationFailed(
+            "the birth date is not a date", code="invalid-notice-code"
+        ) from None
+
+
+def _opposition_page(
+    request: Request,
+    staff: Staff,
+    *,
+    done: Opposition | None = None,
+    values: dict[str, str] | None = None,
+    problem: str | None = None,
+    status: int = 200,
+) -> Response:
+    lang = language(request)
+    return render(
+        request,
+        "desk/opposition.html",
+        {
+            "done": done,
+            "when": stamped(done.opposed_at, lang) if done else "",
+            "values": values or {},
+            "problem": problem,
+        },
+        binding=staff.binding,
+        staff=staff,
+        status_code=status,
+    )
+
+
+@router.get("/opposition")
+async def opposition_form(request: Request) -> Response:
+    staff = await require_staff(request)
+    return _opposition_page(request, staff)
+
+
+@router.post("/opposition")
+async def record_opposition(request: Request) -> Response:
+    staff = await require_staff(request)
+    form = await read_form(request, staff.binding)
+    values = {"code": field(form, "code"), "birth_date": field(form, "birth_date")}
+    try:
+        done = await oppose(
+            ctx_of(request),
+            code=values["code"],
+            birth_date=_notice_birth_date(form),
+            channel=OppositionChannel.DESK,
+            recorded_by=staff.actor,
+            client_address=client_address(request),
+        )
+    except OpenDMPError as error:
+        return _opposition_page(
+            request,
+            staff,
+            values=values,
+            problem=error_text(error, language(request)),
+            status=error.http_status,
+        )
+    return _opposition_page(request, staff, done=done, values=values)
+
+
+@router.post("/opposition/attestation")
+async def opposition_proof(request: Request) -> Response:
+    staff = await require_staff(request)
+    form = await read_form(request, staff.binding)
+    done = await opposition_of(
+        ctx_of(request),
+        code=field(form, "code"),
+        birth_date=_notice_birth_date(form),
+        client_address=client_address(request),
+    )
+    return Response(
+        proof_of_opposition(done),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": 'attachment; filename="attestation-opposition-dmp.pdf"',
+            "Cache-Control": "no-store",
+        },
     )

@@ -10,7 +10,8 @@ parse, call a service and shape the page:
 - ``contact``: the account page, its e-mail address (changed with a code), the forgotten
   login;
 - ``history``: access history and reports, emergency notices and their acknowledgement;
-- ``manage``: home, professionals, choices, account, record.
+- ``manage``: home, professionals, choices, account, record;
+- ``opposition``: objecting to an announced opening (opt-out), without an account.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from opendmp.web.patient.contact import router as contact_router
 from opendmp.web.patient.documents import router as documents_router
 from opendmp.web.patient.history import router as history_router
 from opendmp.web.patient.manage import router as manage_router
+from opendmp.web.patient.opposition import router as opposition_router
 from opendmp.web.patient.signin import router as signin_router
 
 # Sign-in first: its fixed paths must win over the others' patterns.
 routers: tuple[APIRouter, ...] = (
     signin_router,
+    opposition_router,
     contact_router,
     documents_router,
     history_router,
