@@ -47,6 +47,28 @@ class SeedResult:
     bytes_written: int
 
 
+def new_document_row(
+    document_id: uuid.UUID, record_id: uuid.UUID, type_code: str
+) -> dict[str, Any]:
+    """The columns of a seeded document row that do not depend on its content: a current,
+    visible, LOINC-typed document with new identifiers."""
+    return {
+        "id": document_id,
+        "entry_uuid": f"urn:uuid:{uuid.uuid4()}",
+        "record_id": record_id,
+        "unique_id": f"2.25.{uuid.uuid4().int}",
+        "status": "current",
+        "archived": False,
+        "masked_by_patient": False,
+        "invisible_to_patient": False,
+        "invisible_to_representatives": False,
+        "class_code": class_for_type(type_code),
+        "type_code": type_code,
+        "type_system": "http://loinc.org",
+        "format_code": "urn:ihe:iti:xds-sd:pdf:2008",
+    }
+
+
 def bench_nir13(index: int) -> str:
     """A distinct, well-formed 13-character NIR for each index below 600 million."""
     sex = 1 + index % 2
@@ -321,19 +343,7 @@ def _batch_rows(
             when = now - dt.timedelta(days=(n * 7) % 1500, minutes=n)
             rows["document"].append(
                 {
-                    "id": document_id,
-                    "entry_uuid": f"urn:uuid:{uuid.uuid4()}",
-                    "record_id": record_id,
-                    "unique_id": f"2.25.{uuid.uuid4().int}",
-                    "status": "current",
-                    "archived": False,
-                    "masked_by_patient": False,
-                    "invisible_to_patient": False,
-                    "invisible_to_representatives": False,
-                    "class_code": class_for_type(type_code),
-                    "type_code": type_code,
-                    "type_system": "http://loinc.org",
-                    "format_code": "urn:ihe:iti:xds-sd:pdf:2008",
+                    **new_document_row(document_id, record_id, type_code),
                     "mime_type": "text/xml",
                     "title": "Lettre de liaison (banc d'essai)",
                     "language": "fr-FR",

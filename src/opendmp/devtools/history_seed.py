@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import insert
 
 from opendmp.cda.pdf import make_pdf
-from opendmp.domain.codes import DOCUMENT_TYPES, class_for_type
+from opendmp.devtools.bulk_seed import new_document_row
+from opendmp.domain.codes import DOCUMENT_TYPES
 from opendmp.domain.identifiers import Ins
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.records import get_record
@@ -89,19 +90,7 @@ class _Builder:
         if twin_of is not None:
             deposited = twin_of["deposited_at"] + dt.timedelta(hours=2)
         row: dict[str, Any] = {
-            "id": document_id,
-            "entry_uuid": f"urn:uuid:{uuid.uuid4()}",
-            "record_id": self.record_id,
-            "unique_id": f"2.25.{uuid.uuid4().int}",
-            "status": "current",
-            "archived": False,
-            "masked_by_patient": False,
-            "invisible_to_patient": False,
-            "invisible_to_representatives": False,
-            "class_code": class_for_type(type_code),
-            "type_code": type_code,
-            "type_system": "http://loinc.org",
-            "format_code": "urn:ihe:iti:xds-sd:pdf:2008",
+            **new_document_row(document_id, self.record_id, type_code),
             "mime_type": "application/pdf",
             "title": f"{DOCUMENT_TYPES[type_code].fr} — {start:%d/%m/%Y}",
             "language": "fr-FR",
