@@ -9,7 +9,7 @@ from typing import Any
 from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 
-from opendmp.domain.errors import InvalidInput
+from opendmp.domain.errors import AuthenticationFailed, InvalidInput
 from opendmp.domain.identifiers import parse_ins
 from opendmp.services.records.identity_registry import IdentityClaim, ReferenceIdentity
 from opendmp.services.records.lifecycle import EmergencyChoices
@@ -74,6 +74,17 @@ def emergency_choices(form: FormData) -> EmergencyChoices:
         allow_break_glass=field(form, "allow_break_glass") != "deny",
         allow_masked_in_emergency=field(form, "allow_masked") != "deny",
     )
+
+
+def notice_birth_date(form: FormData) -> dt.date:
+    """The birth date typed beside an opt-out notice's code; one that is not a date is told
+    like a wrong code, since the pair is what is checked (docs/rules.md §2)."""
+    try:
+        return dt.date.fromisoformat(field(form, "birth_date"))
+    except ValueError:
+        raise AuthenticationFailed(
+            "the birth date is not a date", code="invalid-notice-code"
+        ) from None
 
 
 def identity_json(identity: ReferenceIdentity) -> dict[str, Any]:

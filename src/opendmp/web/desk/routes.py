@@ -18,7 +18,6 @@ consent form cannot be posted for someone else than the person checked.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -26,7 +25,7 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData, UploadFile
 
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
-from opendmp.domain.errors import AuthenticationFailed, Conflict, InvalidInput, OpenDMPError
+from opendmp.domain.errors import Conflict, InvalidInput, OpenDMPError
 from opendmp.domain.opt_out import OppositionChannel
 from opendmp.domain.records import RecordStatus
 from opendmp.domain.vitale import MAX_FILE_BYTES, parse_card
@@ -60,6 +59,7 @@ from opendmp.web.forms import (
     identity_claim,
     identity_from_json,
     identity_json,
+    notice_birth_date,
     notice_blocks,
     values_of,
 )
@@ -327,15 +327,6 @@ async def reactivate(request: Request) -> Response:
 # --- objection to an opt-out opening ----------------------------------------------------------
 
 
-def _notice_birth_date(form: FormData) -> dt.date:
-    try:
-        return dt.date.fromisoformat(field(form, "birth_date"))
-    except ValueError:
-        raise AuthenticationFailed(
-            "the birth date is not a date", code="invalid-notice-code"
-        ) from None
-
-
 def _opposition_page(
     request: Request,
     staff: Staff,
@@ -376,7 +367,7 @@ async def record_opposition(request: Request) -> Response:
         done = await oppose(
             ctx_of(request),
             code=values["code"],
-            birth_date=_notice_birth_date(form),
+            birth_date=notice_birth_date(form),
             channel=OppositionChannel.DESK,
             recorded_by=staff.actor,
             client_address=client_address(request),
@@ -399,7 +390,7 @@ async def opposition_proof(request: Request) -> Response:
     done = await opposition_of(
         ctx_of(request),
         code=field(form, "code"),
-        birth_date=_notice_birth_date(form),
+        birth_date=notice_birth_date(form),
         client_address=client_address(request),
     )
     return Response(

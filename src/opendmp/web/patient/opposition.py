@@ -9,15 +9,13 @@ again: nothing is kept in a session for a visitor without an account).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Request, Response
-from starlette.datastructures import FormData
 
-from opendmp.domain.errors import AuthenticationFailed, OpenDMPError
+from opendmp.domain.errors import OpenDMPError
 from opendmp.services.records.opt_out import Opposition, oppose, opposition_of
 from opendmp.services.records.opt_out_letters import proof_of_opposition
 from opendmp.web.common import client_address, ctx_of, field, language, read_form
+from opendmp.web.forms import notice_birth_date
 from opendmp.web.patient.session import page
 from opendmp.web.patient.texts import day, refusal, stamped
 
@@ -29,16 +27,6 @@ def _form_page(
     request: Request, *, code: str = "", problem: str | None = None, status: int = 200
 ) -> Response:
     return page(request, FORM, {"code": code, "problem": problem}, status_code=status)
-
-
-def _birth_date(form: FormData) -> dt.date:
-    try:
-        return dt.date.fromisoformat(field(form, "birth_date"))
-    except ValueError:
-        # Told like a wrong code: the pair is what is checked.
-        raise AuthenticationFailed(
-            "the birth date is not a date", code="invalid-notice-code"
-        ) from None
 
 
 @router.get("/opposition")
@@ -55,7 +43,7 @@ async def object_to_opening(request: Request) -> Response:
         done = await oppose(
             ctx,
             code=code,
-            birth_date=_birth_date(form),
+            birth_date=notice_birth_date(form),
             client_address=client_address(request),
         )
     except OpenDMPError as error:
@@ -91,7 +79,7 @@ async def proof(request: Request) -> Response:
         done = await opposition_of(
             ctx,
             code=field(form, "code"),
-            birth_date=_birth_date(form),
+            birth_date=notice_birth_date(form),
             client_address=client_address(request),
         )
     except OpenDMPError as error:
