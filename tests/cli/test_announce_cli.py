@@ -69,7 +69,8 @@ def test_bad_rows_are_reported_by_line_and_the_rest_announced_once(
     assert letter.read_bytes().startswith(b"%PDF")
     assert letter.stat().st_mode & 0o077 == 0, "letters are private files"
 
-    again = home("record", "announce", "--file", str(path), "--letters", str(letters), env=OPT_OUT)
+    # The plural names the same command (the wording).
+    again = home("records", "announce", "--file", str(path), "--letters", str(letters), env=OPT_OUT)
     assert again.exit_code == 2
     assert "announced 0 by e-mail, 0 by letter" in again.stdout
     assert "2 already announced" in again.stdout

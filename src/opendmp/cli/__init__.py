@@ -36,6 +36,8 @@ for _command in (server.init, server.serve, server.demo, server.worker, vihf):
     app.command()(_command)
 app.add_typer(db_app, name="db")
 app.add_typer(record_app, name="record")
+# The plural as well, hidden: `opendmp records announce …` reads naturally for a batch.
+app.add_typer(record_app, name="records", hidden=True)
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
