@@ -4,6 +4,7 @@ before and after the opening, bad codes and the rate limit. Refusals first."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import io
@@ -30,6 +31,7 @@ from opendmp.services.records.opt_out import (
     announce,
     open_due_records,
     oppose,
+    run_openings,
 )
 from opendmp.services.records.opt_out_import import Beneficiary
 from opendmp.services.records.opt_out_letters import proof_of_opposition
@@ -274,6 +276,25 @@ async def test_the_record_opens_after_six_weeks_without_objection(
     assert consent.channel == "opt-out"
     [told] = await outbox(opt_ctx, "record-created")
     assert orjson.loads(told.payload)["channel"] == "opt-out"
+
+
+async def test_the_worker_loop_opens_what_is_due_and_stops_when_told(
+    opt_ctx: ServiceContext, clock: Clock
+) -> None:
+    ins = make_ins()
+    await announced_code(opt_ctx, ins)
+    clock.advance(days=42)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(run_openings(opt_ctx, interval=0.01, stop=stop))
+    try:
+        for _ in range(500):  # the loop's first tick opens it
+            if await status_of(opt_ctx, ins) is RecordStatus.ACTIVE:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, timeout=10)
+    assert await status_of(opt_ctx, ins) is RecordStatus.ACTIVE
 
 
 async def test_a_record_opened_with_consent_meanwhile_is_left_as_it_is(

@@ -296,9 +296,7 @@ def _opening(row: m.OptOutAnnouncement, ins: Ins, now: dt.datetime) -> NewRecord
     )
 
 
-async def run_openings(
-    ctx: ServiceContext, *, interval: float, stop: asyncio.Event
-) -> None:  # pragma: no cover - the loop; its step is tested
+async def run_openings(ctx: ServiceContext, *, interval: float, stop: asyncio.Event) -> None:
     """The worker's loop: open what is due every ``interval`` seconds until ``stop``."""
     while not stop.is_set():
         if ctx.opt_out.enabled:
