@@ -92,6 +92,7 @@ class AuditAction(StrEnum):
     ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS = "auth:account:issue-representative-credentials"
     ACCOUNT_PRINT_WELCOME_LETTER = "auth:account:print-welcome-letter"
     ESTABLISHMENT_KEY_REGISTER = "auth:establishment-key:register"
+    DIRECTORY_IMPORT = "directory:rpps:import"
     ESTABLISHMENT_KEY_REVOKE = "auth:establishment-key:revoke"
     KEK_ROTATE = "keys:kek:rotate"
     MASTER_KEY_ROTATE = "keys:master-key:rotate"
@@ -427,6 +428,14 @@ MEANINGS: dict[AuditAction, Meaning] = {
         "E",
         "a imprimé le courrier de bienvenue",
         "printed the welcome letter",
+    ),
+    A.DIRECTORY_IMPORT: _m(
+        IMPORT,
+        None,
+        None,
+        "U",
+        "a importé l'annuaire des professionnels (RPPS)",
+        "imported the professional directory (RPPS)",
     ),
     A.ESTABLISHMENT_KEY_REGISTER: _m(
         SECURITY_ALERT,
