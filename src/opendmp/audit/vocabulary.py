@@ -56,6 +56,7 @@ class AuditAction(StrEnum):
     ACCESS_LIST_READ = "access:access-list:read"
     AUTHORIZATION_DECLARE = "access:authorization:declare"
     AUTHORIZATION_EXTEND = "access:authorization:extend"
+    AUTHORIZATION_GRANT = "access:authorization:grant"
     AUTHORIZATION_REVOKE = "access:authorization:revoke"
     PROFESSIONAL_BLOCK = "access:professional:block"
     PROFESSIONAL_UNBLOCK = "access:professional:unblock"
@@ -227,6 +228,14 @@ MEANINGS: dict[AuditAction, Meaning] = {
         "C",
         "a étendu une autorisation à un confrère",
         "extended an authorisation to a colleague",
+    ),
+    A.AUTHORIZATION_GRANT: _m(
+        REST,
+        "create",
+        "ITI-108",
+        "C",
+        "a autorisé un professionnel",
+        "authorised a professional",
     ),
     A.AUTHORIZATION_REVOKE: _m(
         REST, "delete", "ITI-108", "D", "a retiré une autorisation", "removed an authorisation"
