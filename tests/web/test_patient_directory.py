@@ -110,6 +110,10 @@ async def test_a_patient_finds_a_doctor_and_decides_with_one_button(
     client.cookies.set(i18n.COOKIE, "en")
     page = await client.get(PAGE, params={"nom": "lefevre"})
     assert "Search results" in page.text and "Unblock<span" in page.text
+    # The history names whom each decision was about.
+    history = await client.get("/patient/historique")
+    assert "authorised a professional : DEMO-LEFÈVRE Élodie" in history.text
+    assert "blocked a professional : DEMO-LEFÈVRE Élodie" in history.text
     assert await grant_events(ctx) == [("success", "allowed")]
 
 

@@ -170,3 +170,9 @@ async def directory_names(session: AsyncSession, idnats: Iterable[str]) -> dict[
         for idnat, family, given in rows
         if family and family != idnat
     }
+
+
+async def professional_names(ctx: ServiceContext, idnats: Iterable[str]) -> dict[str, str]:
+    """``directory_names`` in a transaction of its own (the portals' pages)."""
+    async with ctx.uow() as uow:
+        return await directory_names(uow.session, idnats)
