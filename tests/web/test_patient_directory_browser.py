@@ -15,7 +15,13 @@ import pytest
 
 from opendmp.config import Settings
 from opendmp.web import i18n
-from tests.web.browser_support import Shots, chromium, demo_settings, patient_first_sign_in
+from tests.web.browser_support import (
+    Shots,
+    chromium,
+    demo_settings,
+    patient_first_sign_in,
+    survey,
+)
 from tests.web.browser_support import demo_server as serve_demo
 
 PHONE = {"width": 390, "height": 844}
@@ -94,6 +100,11 @@ async def test_a_patient_finds_a_doctor_by_name_and_decides_on_a_phone_and_a_des
         await shots(page, "find-en-desktop")
         await results.get_by_role("button", name=f"Block : {DOCTOR}").click()
         await expect(page.get_by_role("status")).to_contain_text("is blocked")
+
+        # Results with every kind of card (blocked, plain): FR/EN, desktop and phone,
+        # axe-core and the width checked (``survey``).
+        found = [("find", "/patient/professionnels?nom=lef&ville=lyon#find-results")]
+        assert await survey(context, base, found, shots.folder) == []
 
         await page.goto(f"{base}/patient/historique")
         await expect(page.get_by_text(f"blocked a professional : {DOCTOR}")).to_have_count(1)
