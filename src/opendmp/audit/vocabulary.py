@@ -60,6 +60,7 @@ class AuditAction(StrEnum):
     ACCESS_LIST_READ = "access:access-list:read"
     AUTHORIZATION_DECLARE = "access:authorization:declare"
     AUTHORIZATION_EXTEND = "access:authorization:extend"
+    AUTHORIZATION_GRANT = "access:authorization:grant"
     AUTHORIZATION_REVOKE = "access:authorization:revoke"
     PROFESSIONAL_BLOCK = "access:professional:block"
     PROFESSIONAL_UNBLOCK = "access:professional:unblock"
@@ -96,6 +97,7 @@ class AuditAction(StrEnum):
     ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS = "auth:account:issue-representative-credentials"
     ACCOUNT_PRINT_WELCOME_LETTER = "auth:account:print-welcome-letter"
     ESTABLISHMENT_KEY_REGISTER = "auth:establishment-key:register"
+    DIRECTORY_IMPORT = "directory:rpps:import"
     ESTABLISHMENT_KEY_REVOKE = "auth:establishment-key:revoke"
     KEK_ROTATE = "keys:kek:rotate"
     MASTER_KEY_ROTATE = "keys:master-key:rotate"
@@ -254,6 +256,14 @@ MEANINGS: dict[AuditAction, Meaning] = {
         "C",
         "a étendu une autorisation à un confrère",
         "extended an authorisation to a colleague",
+    ),
+    A.AUTHORIZATION_GRANT: _m(
+        REST,
+        "create",
+        "ITI-108",
+        "C",
+        "a autorisé un professionnel",
+        "authorised a professional",
     ),
     A.AUTHORIZATION_REVOKE: _m(
         REST, "delete", "ITI-108", "D", "a retiré une autorisation", "removed an authorisation"
@@ -455,6 +465,14 @@ MEANINGS: dict[AuditAction, Meaning] = {
         "E",
         "a imprimé le courrier de bienvenue",
         "printed the welcome letter",
+    ),
+    A.DIRECTORY_IMPORT: _m(
+        IMPORT,
+        None,
+        None,
+        "U",
+        "a importé l'annuaire des professionnels (RPPS)",
+        "imported the professional directory (RPPS)",
     ),
     A.ESTABLISHMENT_KEY_REGISTER: _m(
         SECURITY_ALERT,

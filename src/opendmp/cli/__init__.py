@@ -18,6 +18,7 @@ from opendmp.cli import server
 from opendmp.cli.backup import backup_app
 from opendmp.cli.bench import bench_app
 from opendmp.cli.blobs import blobs_app
+from opendmp.cli.directory import directory_app
 from opendmp.cli.establishments import establishment_app
 from opendmp.cli.keys import keys_app
 from opendmp.cli.operations import audit_app, db_app, retention_app
@@ -48,6 +49,7 @@ app.add_typer(pki_app, name="pki")
 app.add_typer(token_app, name="token")
 app.add_typer(establishment_app, name="establishment")
 app.add_typer(vitale_app, name="vitale")
+app.add_typer(directory_app, name="directory")
 
 
 def app_factory() -> Any:

@@ -10,18 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 
 from opendmp.cda.level1 import AuthorHeader, OrgHeader, PatientHeader, wrap_level1
 from opendmp.cda.pdf import make_pdf
-from opendmp.domain.actors import CardKind, Professional
+from opendmp.devtools.rpps_extract import synthetic_rpps
+from opendmp.domain.actors import CardKind, Professional, System
 from opendmp.domain.codes import type_label
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
 from opendmp.domain.identifiers import INS_NIR_TEST_OID, luhn_check_digit, parse_ins, with_ins_key
 from opendmp.domain.local_time import paris_date
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
+from opendmp.services.directory.rpps import import_rpps
 from opendmp.services.documents import DocumentSubmission, deposit_document
 from opendmp.services.records import lifecycle as records
 from opendmp.services.records.identity_registry import ReferenceIdentity, register_identities
@@ -32,11 +35,12 @@ from opendmp.storage.repositories import find_record
 FINESS = "7500000" + "1" + str(luhn_check_digit("75000001"))  # 9 digits, Luhn-valid
 ESTABLISHMENT = "1" + FINESS
 ESTABLISHMENT_NAME = "Centre Hospitalier de Démonstration"
+# A synthetic RPPS extract (devtools/rpps_extract.py): the professionals patients can find.
+RPPS_EXTRACT = Path(__file__).resolve().parent.parent / "data" / "rpps-demo.txt"
 
 
 def test_rpps(n: int) -> str:
-    body = f"997000{n:04d}"
-    return "8" + body + str(luhn_check_digit(body))
+    return "8" + synthetic_rpps(n)
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,7 @@ async def seed_demo(ctx: ServiceContext) -> DemoSummary:
             return DemoSummary(False, _identities())
     now = ctx.now()
     await _seed_directory(ctx, now)
+    await import_rpps(ctx, actor=System("demo"), path=RPPS_EXTRACT)
     notice = current_notice()
     logins: list[tuple[str, str, str, str]] = []
     for patient in PATIENTS:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Uuid,
     event,
     text,
+    true,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -64,6 +65,9 @@ RecordKey = Annotated[
     uuid.UUID,
     mapped_column(ForeignKey("record.id", ondelete="CASCADE"), primary_key=True, index=True),
 ]
+# A folded search key compared by ranges (prefix search on a B-tree index): bytewise
+# ("C") order on PostgreSQL, as SQLite's default BINARY collation (migration 0013).
+SEARCH_KEY_128 = String(128).with_variant(String(128, collation="C"), "postgresql")
 # Hash partitioning by record id on PostgreSQL (migration 0011); ignored by SQLite.
 BY_RECORD = {"postgresql_partition_by": "HASH (record_id)"}
 
@@ -189,7 +193,12 @@ class Professional(Base):
     """A health professional or establishment employee, by IdNat_PS."""
 
     __tablename__ = "professional"
-    __table_args__ = (UniqueConstraint("idnat"),)
+    __table_args__ = (
+        UniqueConstraint("idnat"),
+        Index("ix_professional_family_key", "family_key"),
+        Index("ix_professional_family_key_2", "family_key_2"),
+        Index("ix_professional_family_key_3", "family_key_3"),
+    )
 
     id: Mapped[UUIDPK]
     idnat: Mapped[Str32]
@@ -200,6 +209,19 @@ class Professional(Base):
     given_name: Mapped[Str128]
     email: Mapped[OptStr255]
     created_at: Mapped[Timestamp]
+    # What the RPPS extract says (services/directory/rpps.py, migration 0013): the import
+    # that listed them last, whether the last full extract still did, where they practise,
+    # and the folded search keys (services/directory/search.py).
+    listing_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    listed_at: Mapped[OptTimestamp]
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    town: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    postal_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    family_key: Mapped[str] = mapped_column(SEARCH_KEY_128, default="", server_default="")
+    family_key_2: Mapped[str] = mapped_column(SEARCH_KEY_128, default="", server_default="")
+    family_key_3: Mapped[str] = mapped_column(SEARCH_KEY_128, default="", server_default="")
+    name_key: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    place_key: Mapped[str] = mapped_column(String(512), default="", server_default="")
 
 
 class Organization(Base):

@@ -61,6 +61,7 @@ __all__ = [
     "ProfessionalLike",
     "authorization_status",
     "authorization_status_and_record",
+    "authorize_professional",
     "block",
     "declare_authorization",
     "extend_authorization",
@@ -222,6 +223,45 @@ async def declare_authorization(
             )
         await g.uow.commit()
         return await _entry(session, record, actor.idnat, now)
+
+
+async def authorize_professional(
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, professional_idnat: str
+) -> bool:
+    """The patient (or their representative) authorises a professional the directory knows,
+    for ``ctx.access.authorization_validity``; True when an authorisation was renewed.
+
+    A professional the directory does not know is refused (what they may read depends on a
+    profession only the directory or their card tells). Under a block the authorisation
+    waits beneath it, as one granted before the block would: the block wins until lifted.
+    """
+    idnat = parse_idnat_ps(professional_idnat).idnat
+    details = {"professional": idnat}
+    async with guarded(
+        ctx,
+        actor=actor,
+        ins=ins,
+        action=Action.DECLARE_AUTHORIZATION,
+        audit_action=AuditAction.AUTHORIZATION_GRANT,
+        for_update=True,
+        audit_unknown_record=True,
+        details=details,
+    ) as g:
+        session, record, now = g.session, g.record, g.now
+        row = (
+            await session.execute(select(m.Professional).where(m.Professional.idnat == idnat))
+        ).scalar_one_or_none()
+        if row is None:
+            error = NotFound("no professional with this IdNat_PS", code="professional-not-found")
+            await g.fail(AuditAction.AUTHORIZATION_GRANT, error)
+        expires = now + ctx.access.authorization_validity
+        renewed = await _grant(session, record.id, row.id, by=actor, now=now, expires=expires)
+        await g.audit_allowed(
+            AuditAction.AUTHORIZATION_GRANT,
+            {**details, "expires_at": expires.isoformat(), "renewed": renewed},
+        )
+        await g.uow.commit()
+        return renewed
 
 
 async def extend_authorization(

@@ -33,6 +33,7 @@ from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import guarded
+from opendmp.services.directory.search import directory_names
 from opendmp.storage import models as m
 
 __all__ = [
@@ -101,6 +102,10 @@ class HistoryEntry:
     organization_name: str | None = None  # the directory's name of ``actor_organization``
     document_title: str | None = None  # to the patient/representative only (module docstring)
     document_type: str | None = None
+    # The professional the event is about (blocked, authorised, named…) and the directory's
+    # name of them: the history shows names, the events keep identifiers.
+    subject_idnat: str | None = None
+    subject_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,29 @@ class HistoryGroup:
 def _transaction(details: str | None) -> str | None:
     via = orjson.loads(details).get("transaction") if details else None
     return via if isinstance(via, str) else None
+
+
+def _subject(details: str | None) -> str | None:
+    """The IdNat_PS of the professional an access-management event is about."""
+    found = orjson.loads(details) if details else {}
+    subject = found.get("professional") or found.get("colleague")
+    return subject if isinstance(subject, str) else None
+
+
+async def _named(session: AsyncSession, entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """``entries`` with the directory's names: of the professionals whose credential gave
+    none, and of the professionals the events are about."""
+    unnamed = {e.actor_id for e in entries if e.actor_kind == "professional" and not e.actor_name}
+    subjects = {entry.subject_idnat for entry in entries if entry.subject_idnat}
+    names = await directory_names(session, unnamed | subjects)
+    return [
+        replace(
+            entry,
+            actor_name=entry.actor_name or names.get(entry.actor_id),
+            subject_name=names.get(entry.subject_idnat or ""),
+        )
+        for entry in entries
+    ]
 
 
 def _entry(
@@ -139,6 +167,7 @@ def _entry(
         target_document_id=event.target_document_id,
         emergency=event.access_mode != AccessMode.NORMAL.value,
         transaction=_transaction(event.details),
+        subject_idnat=_subject(event.details),
         organization_name=organization,
         document_title=title,
         document_type=type_code,
@@ -203,10 +232,13 @@ async def history_entries(
     rows = (await session.execute(query)).all()
     # A professional reading the history (a treating doctor) is not told the documents'
     # titles: they may not be allowed to read every one of them.
-    return [
-        _entry(event, org, title if holder else None, kind if holder else None)
-        for event, org, title, kind in rows
-    ]
+    return await _named(
+        session,
+        [
+            _entry(event, org, title if holder else None, kind if holder else None)
+            for event, org, title, kind in rows
+        ],
+    )
 
 
 def group_entries(

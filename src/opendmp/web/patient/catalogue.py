@@ -18,6 +18,7 @@ DONE_KEYS = frozenset(
         "unmasked",
         "uploaded",
         "reported",
+        "authorized",
         "revoked",
         "blocked",
         "unblocked",

@@ -76,6 +76,7 @@ def _row(group: HistoryGroup, reader: Actor, lang: str) -> dict[str, Any]:
         else None,
         "organization": entry.organization_name or entry.actor_organization,
         "what": action_label(entry.action, lang),
+        "whom": entry.subject_name or entry.subject_idnat,
         "document": document,
         "mode": entry.access_mode if entry.access_mode in _MODES else "normal",
         "denied": entry.outcome not in {"success", "allowed"},

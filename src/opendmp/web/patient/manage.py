@@ -15,6 +15,7 @@ from opendmp.domain.errors import InvalidInput, OpenDMPError
 from opendmp.domain.records import ClosureReason, RecordStatus
 from opendmp.services.access.authorisations import (
     AccessBasis,
+    authorize_professional,
     block,
     list_access,
     revoke_authorization,
@@ -37,6 +38,7 @@ from opendmp.services.records.lifecycle import (
 )
 from opendmp.web.common import ctx_of, field, language
 from opendmp.web.forms import emergency_choices
+from opendmp.web.patient.directory_view import directory_search
 from opendmp.web.patient.export import export_archive
 from opendmp.web.patient.history import emergency_notices
 from opendmp.web.patient.matrix_view import matrix_context
@@ -121,11 +123,13 @@ async def _professionals_page(
     status: int = 200,
 ) -> Response:
     entries = await list_access(ctx_of(request), actor=signed.actor, ins=signed.ins)
+    rows = _access_rows(entries, language(request))
     return page(
         request,
         "patient/professionals.html",
         {
-            "rows": _access_rows(entries, language(request)),
+            "rows": rows,
+            "search": await directory_search(request, rows),
             "problem": problem,
             "values": values or {},
         },
@@ -152,7 +156,8 @@ def _target(form: Any) -> dict[str, str | None]:
 
 @router.post("/professionnels/{what}")
 async def change_access(request: Request, what: str) -> Response:
-    """``retirer`` (remove an authorisation), ``bloquer``, ``debloquer``,
+    """``autoriser`` (authorise a professional), ``retirer`` (remove an authorisation),
+    ``bloquer``, ``debloquer``,
     ``medecin-traitant`` (``on=1`` names, ``on=0`` removes a treating doctor)."""
     signed = await require_full(request)
     form = await patient_form(request, signed)
@@ -160,7 +165,15 @@ async def change_access(request: Request, what: str) -> Response:
     values = {"kind": field(form, "kind"), "idnat": field(form, "idnat")}
     try:
         target = _target(form)
-        if what == "retirer":
+        if what == "autoriser":
+            await authorize_professional(
+                ctx,
+                actor=signed.actor,
+                ins=signed.ins,
+                professional_idnat=target["professional_idnat"] or "",
+            )
+            done = "authorized"
+        elif what == "retirer":
             await revoke_authorization(ctx, actor=signed.actor, ins=signed.ins, **target)
             done = "revoked"
         elif what == "bloquer":

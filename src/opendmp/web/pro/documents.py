@@ -33,6 +33,7 @@ from opendmp.cda.header import extract_nonxml_body
 from opendmp.domain.codes import DOCUMENT_CLASSES, DOCUMENT_TYPES, PRACTICE_SETTINGS
 from opendmp.domain.codes import HEALTHCARE_FACILITY_TYPES as FACILITIES
 from opendmp.domain.errors import AccessDenied, InvalidInput, NotFound, OpenDMPError
+from opendmp.services.directory.search import professional_names
 from opendmp.services.documents import (
     DateRange,
     DocumentQuery,
@@ -144,8 +145,17 @@ def _query(request: Request, params: dict[str, str]) -> tuple[DocumentQuery, boo
     return query, first_view
 
 
-def _item(view: DocumentView, lang: str, base: str) -> dict[str, Any]:
+async def _author_names(request: Request, views: list[DocumentView]) -> dict[str, str]:
+    """The directory's names of the authors the documents' metadata leave unnamed."""
+    unnamed = [v.author_idnat for v in views if v.author_idnat and not v.author_name]
+    return await professional_names(ctx_of(request), unnamed) if unnamed else {}
+
+
+def _item(
+    view: DocumentView, lang: str, base: str, names: dict[str, str] | None = None
+) -> dict[str, Any]:
     act = view.service_start or view.creation_time or view.deposited_at
+    named = (names or {}).get(view.author_idnat or "")
     return {
         "href": f"{base}/documents/{view.id}",
         "title": view.title,
@@ -153,7 +163,7 @@ def _item(view: DocumentView, lang: str, base: str) -> dict[str, Any]:
         "class": _label(DOCUMENT_CLASSES, view.class_code, lang),
         "act": time_text(act, lang).split(" ")[0],
         "deposited": time_text(view.deposited_at, lang),
-        "author": view.author_name or view.author_idnat or "—",
+        "author": view.author_name or named or view.author_idnat or "—",
         "masked": view.masked_by_patient,
         "superseded": view.status == "superseded",
         "archived": view.archived,
@@ -188,6 +198,7 @@ async def list_documents(request: Request, handle: str) -> Response:
         return await dossier_page(
             request, staff, dossier, problem=error_text(error, lang), status_code=422
         )
+    authors = await _author_names(request, page.items)
     kept = {k: v for k, v in params.items() if v}
     next_href = None
     if page.next_cursor:
@@ -199,7 +210,7 @@ async def list_documents(request: Request, handle: str) -> Response:
         {
             "dossier": dossier,
             "banner": banner(dossier, lang),
-            "items": [_item(v, lang, dossier.base) for v in page.items],
+            "items": [_item(v, lang, dossier.base, authors) for v in page.items],
             "total": page.total,
             "first_view": first_view,
             "widened": params["tout"] == "1",
@@ -247,7 +258,8 @@ async def show_document(request: Request, handle: str, document_id: str) -> Resp
     view, allowed = await read_document_for_page(
         ctx_of(request), actor=dossier.actor, ins=dossier.ins, document_id=_parse_id(document_id)
     )
-    return _document_page(request, staff, dossier, (view, allowed), lang)
+    names = await _author_names(request, [view])
+    return _document_page(request, staff, dossier, (view, allowed), lang, names=names)
 
 
 def _document_page(
@@ -259,6 +271,7 @@ def _document_page(
     *,
     problem: str | None = None,
     status_code: int = 200,
+    names: dict[str, str] | None = None,
 ) -> Response:
     """The document page; its actions are exactly those the policy allows (``allowed``), and
     "your document" is said to its author only (issue 15)."""
@@ -273,7 +286,7 @@ def _document_page(
         {
             "dossier": dossier,
             "banner": banner(dossier, lang),
-            "doc": _item(view, lang, dossier.base),
+            "doc": _item(view, lang, dossier.base, names),
             "view": view,
             "base": base,
             "viewable": _viewable(view),
