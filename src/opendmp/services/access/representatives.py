@@ -31,7 +31,7 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import Guarded, guarded
 from opendmp.storage import models as m
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ def _validate(relation: str, family_name: str, given_name: str, email: str | Non
         problems.append("the family name and the given name are required")
     if len(family_name) > 128 or len(given_name) > 128:
         problems.append("names are at most 128 characters")
-    if email is not None and (len(email) > 255 or not _EMAIL.match(email)):
+    if email is not None and (len(email) > 255 or not EMAIL_PATTERN.match(email)):
         problems.append("the e-mail address is not valid")
     if problems:
         raise InvalidInput("; ".join(problems), code="invalid-representative")

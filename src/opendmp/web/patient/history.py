@@ -51,6 +51,8 @@ def _who(group: HistoryGroup, reader: Actor) -> str:
         return "you"
     if entry.actor_kind == "patient":
         return "holder"  # read by a representative: the patient, not their INS
+    if entry.actor_kind == "caregiver":
+        return "caregiver"  # docs/rules.md §3.7: "X (aidant) on your behalf"
     return entry.actor_kind if entry.actor_kind in {"system", "operator"} else "named"
 
 
