@@ -24,6 +24,12 @@ PAYLOADS: dict[str, dict[str, str]] = {
     "email-proof": {"at": AT, "code": "30571946"},
     "login-reminder": {"at": AT, "login": "K7QX2M9PLA"},
     "email-change": {"at": AT, "code": "61930427"},
+    "delegation-invitation": {
+        "at": AT,
+        "until": "2026-03-15T09:05:00+00:00",
+        "link": "https://dmp.example/patient/invitation/abcdefghijklmnopqrstuvwx",
+        "role": "caregiver",
+    },
 }
 
 

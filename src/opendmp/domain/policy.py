@@ -82,6 +82,9 @@ class Action(StrEnum):
     SET_EMERGENCY_CHOICES = "set-emergency-choices"
     OPEN_EMERGENCY_ACCESS = "open-emergency-access"
     MANAGE_REPRESENTATIVES = "manage-representatives"
+    # Record a legal representative and issue their first credentials: the patient's side,
+    # an operator, or an admission desk on documentary evidence (docs/rules.md §3.7).
+    ADD_REPRESENTATIVE = "add-representative"
     # Added by the access-management services:
     READ_ACCESS_LIST = "read-access-list"  # who has access and why (patient, treating doctors)
     SET_NOTIFICATION_PREFERENCES = "set-notification-preferences"
@@ -243,6 +246,7 @@ _OPERATOR_ACTIONS = frozenset(
         Action.REACTIVATE,
         Action.REQUEST_DESTRUCTION,
         Action.MANAGE_REPRESENTATIVES,  # by procedure, on documentary evidence
+        Action.ADD_REPRESENTATIVE,
     }
 )
 
@@ -264,6 +268,7 @@ _REPRESENTATIVE_FORBIDDEN = frozenset(
         # or undo the minor's secret (INVISIBLE_REPRESENTANTS_LEGAUX).
         Action.EXPORT,
         Action.MANAGE_REPRESENTATIVES,
+        Action.ADD_REPRESENTATIVE,
         Action.SET_VISIBILITY,
     }
 )
@@ -288,6 +293,7 @@ _PATIENT_SIMPLE = frozenset(
         Action.REACTIVATE,
         Action.REQUEST_DESTRUCTION,
         Action.MANAGE_REPRESENTATIVES,
+        Action.ADD_REPRESENTATIVE,
         Action.READ_ACCESS_LIST,
         Action.SET_NOTIFICATION_PREFERENCES,
         Action.NARROW_MATRIX,
@@ -528,6 +534,14 @@ def _always(actor: Professional, action: Action, facts: Facts) -> Decision:
     return _allow(actor)
 
 
+def _add_representative(actor: Professional, action: Action, facts: Facts) -> Decision:
+    # §3.7: at the admission desk (CPE or CPS), the person present with their papers, as the
+    # desk opens records; a blocked professional or structure may not.
+    if facts.blocked:
+        return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+    return _allow(actor)
+
+
 _ProfessionalRule = Callable[[Professional, Action, Facts], Decision]
 
 # One rule per action a professional may ask for; any other action is the patient's (§3.3)
@@ -545,6 +559,7 @@ _PROFESSIONAL_RULES: dict[Action, _ProfessionalRule] = {
     Action.SET_TREATING_DOCTOR: _set_treating_doctor,
     Action.READ_ACCESS_LIST: _read_access_records,
     Action.READ_HISTORY: _read_access_records,
+    Action.ADD_REPRESENTATIVE: _add_representative,
 }
 
 
