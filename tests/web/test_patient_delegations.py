@@ -117,6 +117,9 @@ async def test_a_caregiver_session_gets_its_rights_only_and_loses_them_on_revoca
             client, "/patient/aidants", f"/patient/aidants/{revoke_action}", {}
         )
         assert revoked.headers["location"] == "/patient/aidants?fait=delegation-revoked"
+        history = unescape((await client.get("/patient/historique")).text)
+        assert "Alex FICTIF (aidant), en votre nom" in history
+        assert "a accepté une délégation" in history and "Le titulaire du DMP" not in history
         after = await relative.get("/patient")
         assert 'id="acting-banner"' not in after.text
         assert "Alex FICTIF" in unescape(after.text)  # their own record (same synthetic name)

@@ -406,6 +406,8 @@ async def _on_invitation(
 ) -> InvitationView:
     async with ctx.uow(read_only=True) as uow:
         found = await _by_code(uow.session, code)
+        # Traced under their name: the inviting patient's history names who answered.
+        actor = replace(actor, name=await _name_of(uow.session, actor))
     if found is None:
         raise _no_invitation()
     delegation_id, _record_id, ins = found
@@ -459,6 +461,16 @@ async def _on_invitation(
         view = InvitationView(_view(row, g.now), _person_name(g.patient))
         await g.uow.commit()
         return view
+
+
+async def _name_of(session: AsyncSession, actor: Patient) -> str | None:
+    oid, _, value = actor.ins.partition("|")
+    person = (
+        await session.execute(
+            select(m.Patient).where(m.Patient.ins_value == value, m.Patient.ins_oid == oid)
+        )
+    ).scalar_one_or_none()
+    return None if person is None else _person_name(person)
 
 
 async def _own_patient(session: AsyncSession, account_id: uuid.UUID) -> tuple[uuid.UUID, m.Patient]:

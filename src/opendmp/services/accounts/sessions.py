@@ -244,6 +244,21 @@ async def load_session(
     return row[0], row[1], holder
 
 
+async def _still_representative(
+    session: AsyncSession, record_id: uuid.UUID, representative_id: uuid.UUID | None
+) -> bool:
+    """The representative an accepted invitation added is still on the record (the patient's
+    side may have removed them directly)."""
+    if representative_id is None:
+        return False
+    found = await session.execute(
+        select(m.Representative.id).where(
+            m.Representative.record_id == record_id, m.Representative.id == representative_id
+        )
+    )
+    return found.first() is not None
+
+
 def _uuid(value: object) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
@@ -292,7 +307,9 @@ async def _acting_for(
         )
         if not live:
             return None
-    elif found.status != Status.ACCEPTED.value or found.representative_id is None:
+    elif found.status != Status.ACCEPTED.value or not await _still_representative(
+        session, record_id, found.representative_id
+    ):
         return None
     return ActingFor(
         delegation_id=delegation_id,
