@@ -233,6 +233,8 @@ REFUSED = [
             "a representative cannot record another one (they invite them: §3.7)"),
     refusal(CPE, Action.ADD_REPRESENTATIVE, f(blocked=True), Reason.BLOCKED_BY_PATIENT,
             "a blocked desk cannot record a representative"),
+    refusal(DOCTOR, Action.ADD_REPRESENTATIVE, f(**AUTH), Reason.ACTOR_NOT_PERMITTED,
+            "a care professional does not record representatives"),
     refusal(DOCTOR, Action.MANAGE_DELEGATIONS, f(**AUTH), Reason.ACTOR_NOT_PERMITTED,
             "a professional cannot invite caregivers"),
     refusal(PATIENT, Action.ANSWER_INVITATION, f(**OWN, holds_invitation=True),

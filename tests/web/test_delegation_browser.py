@@ -27,6 +27,7 @@ from tests.web.browser_support import (
     demo_settings,
     on_server_database,
     patient_first_sign_in,
+    survey,
 )
 from tests.web.browser_support import demo_server as serve_demo
 
@@ -132,6 +133,19 @@ async def test_invite_accept_act_and_revoke_a_caregiver(
         assert refused is not None and refused.status == 403
         await expect(jules.locator("main")).to_contain_text("did not give you this right")
         await shots(jules, "en-choices-refused")
+
+        # Every new page in French and English, desktop and phone: axe-core and width.
+        invitation_path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+        problems = await survey(
+            camille_ctx, base, [("delegations", "/patient/aidants")], shots.folder
+        )
+        problems += await survey(
+            jules_ctx,
+            base,
+            [("acting-home", "/patient"), ("invitation", invitation_path)],
+            shots.folder,
+        )
+        assert problems == []
 
         # Camille's history names him, on her behalf; she revokes.
         await camille.goto(f"{base}/patient/historique?vues=1")

@@ -535,8 +535,11 @@ def _always(actor: Professional, action: Action, facts: Facts) -> Decision:
 
 
 def _add_representative(actor: Professional, action: Action, facts: Facts) -> Decision:
-    # §3.7: at the admission desk (CPE or CPS), the person present with their papers, as the
-    # desk opens records; a blocked professional or structure may not.
+    # §3.7: the admission desk's staff (CPE: the establishment's employees), the person
+    # present with their papers, as the desk opens records. A care professional (CPS) acts
+    # for their patients' care, not for their family status; a blocked structure may not.
+    if actor.card_kind is not CardKind.CPE:
+        return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
     if facts.blocked:
         return _deny(actor, Reason.BLOCKED_BY_PATIENT)
     return _allow(actor)
