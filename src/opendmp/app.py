@@ -202,6 +202,7 @@ def build_runtime(settings: Settings, *, create_key: bool = False) -> Runtime:
         access=AccessRules(
             authorization_validity=dt.timedelta(days=settings.authorization_validity_days),
             emergency_access_duration=dt.timedelta(hours=settings.emergency_access_hours),
+            delegation_invitation_validity=dt.timedelta(days=settings.delegation_invitation_days),
             blocked_may_deposit=settings.blocked_may_deposit,
         ),
         matrix=load_matrix(settings.access_matrix_file),

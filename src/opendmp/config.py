@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     )
     authorization_validity_days: int = Field(default=365, ge=1, le=3650)
     emergency_access_hours: int = Field(default=24, ge=1, le=168)
+    delegation_invitation_days: int = Field(
+        default=14, ge=1, le=90, description="how long a caregiver's invitation can be accepted"
+    )
     blocked_may_deposit: bool = True
     max_request_bytes: int = Field(
         default=_LIMITS.max_request_bytes, ge=1024, description="largest request body (413 above)"

@@ -107,6 +107,7 @@ _WATCHED: tuple[type[m.Base], ...] = (
     m.TreatingDoctor,
     m.EmergencyAccess,
     m.Representative,
+    m.Delegation,
     m.Outbox,
     m.Professional,
     m.Organization,

@@ -36,11 +36,13 @@ from opendmp.domain.actors import (
     AccessMode,
     Actor,
     CardKind,
+    Caregiver,
     LegalRepresentative,
     Operator,
     Patient,
     Professional,
 )
+from opendmp.domain.delegations import Right
 from opendmp.domain.matrix import AccessMatrix
 from opendmp.domain.patient_matrix import category_of
 from opendmp.domain.policy import Action, DocumentFacts, Facts, decide
@@ -160,6 +162,7 @@ professionals = st.builds(
 _others: dict[str, Actor] = {
     "patient": Patient(ins=INS),
     "representative": LegalRepresentative("rep", INS, "MTH"),
+    "caregiver": Caregiver("1.2.250.1.213.1.4.10|180017512300167", INS, "d-1", "a-1", "Aidant"),
     "operator": Operator("op"),
 }
 # Professionals carry most of the rules: draw them half of the time.
@@ -192,6 +195,7 @@ record_facts = st.builds(
     record_status=st.sampled_from([RecordStatus.ACTIVE] * 6 + list(RecordStatus)),
     is_subject=likely,
     is_representative=likely,
+    delegation_rights=st.frozensets(st.sampled_from(list(Right))),
     blocked=unlikely,
     authorized=st.booleans(),
     authorization_expired=unlikely,

@@ -25,7 +25,9 @@ from tests.factories import make_professional
 from tests.services.document_support import deposit, grant, new_patient_record
 
 SCHEMA = f"opendmp_partition_{os.getpid()}"
-COUNTED = (*PARTITIONED_TABLES, "record", "patient")
+# The tables migration 0011 partitioned (later migrations create theirs partitioned).
+PARTITIONED_BY_0011 = tuple(t for t in PARTITIONED_TABLES if t != "delegation")
+COUNTED = (*PARTITIONED_BY_0011, "record", "patient")
 
 
 @pytest.fixture
@@ -127,7 +129,7 @@ async def test_an_existing_database_is_partitioned_with_every_row_and_back(
     # To 0011 itself: later migrations (0013_directory) are not about partitions.
     await upgrade(old_database, "0011")
     assert await current_revision(old_database) == "0011"
-    assert await _partitions(old_database) == dict.fromkeys(PARTITIONED_TABLES, PARTITIONS)
+    assert await _partitions(old_database) == dict.fromkeys(PARTITIONED_BY_0011, PARTITIONS)
     assert await _contents(old_database) == before
     # The rows are spread over the partitions by record: three records, several partitions.
     async with old_database.connect() as conn:

@@ -25,6 +25,12 @@ PAYLOADS: dict[str, dict[str, str]] = {
     "login-reminder": {"at": AT, "login": "K7QX2M9PLA"},
     "email-change": {"at": AT, "code": "61930427"},
     "opt-out-notice": {"at": AT, "code": "K7QX-2M9P-LA4B-8DZR", "url": "https://dmp.example/o"},
+    "delegation-invitation": {
+        "at": AT,
+        "until": "2026-03-15T09:05:00+00:00",
+        "link": "https://dmp.example/patient/invitation/abcdefghijklmnopqrstuvwx",
+        "role": "caregiver",
+    },
 }
 
 

@@ -262,5 +262,5 @@ def test_a_representative_reads_the_holders_own_events_as_the_holders_not_an_ins
     )
     [group] = group_entries([holder])
     representative = LegalRepresentative("r-1", holder.actor_id, "MTH")
-    assert _row(group, representative, "fr")["who"] == "holder"
-    assert _row(group, Patient(ins=holder.actor_id), "fr")["who"] == "you"
+    assert _row(group, representative, "fr", holder.actor_id)["who"] == "holder"
+    assert _row(group, Patient(ins=holder.actor_id), "fr", holder.actor_id)["who"] == "you"

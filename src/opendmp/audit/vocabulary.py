@@ -78,6 +78,13 @@ class AuditAction(StrEnum):
     MY_PATIENTS_LIST = "access:my-patients:list"
     REPRESENTATIVE_ADD = "access:representative:add"
     REPRESENTATIVE_REMOVE = "access:representative:remove"
+    # Delegations (docs/rules.md §3.7): caregivers and a minor's second representative.
+    DELEGATION_INVITE = "access:delegation:invite"
+    DELEGATION_LIST = "access:delegation:list"
+    DELEGATION_ACCEPT = "access:delegation:accept"
+    DELEGATION_REFUSE = "access:delegation:refuse"
+    DELEGATION_REVOKE = "access:delegation:revoke"
+    DELEGATION_ACT = "access:delegation:act"  # the caregiver opened the record to act on it
     SESSION_LOGIN = "auth:session:login"
     SESSION_LOGOUT = "auth:session:logout"
     SESSION_LOGOUT_EVERYWHERE = "auth:session:logout-everywhere"
@@ -360,6 +367,34 @@ MEANINGS: dict[AuditAction, Meaning] = {
         "D",
         "a retiré un représentant légal",
         "removed a legal representative",
+    ),
+    A.DELEGATION_INVITE: _m(
+        RECORD,
+        None,
+        None,
+        "C",
+        "a invité un aidant ou un représentant",
+        "invited a caregiver or representative",
+    ),
+    A.DELEGATION_LIST: _m(
+        RECORD, None, None, "R", "a consulté les délégations", "read the delegations"
+    ),
+    A.DELEGATION_ACCEPT: _m(
+        RECORD, None, None, "U", "a accepté une délégation", "accepted a delegation"
+    ),
+    A.DELEGATION_REFUSE: _m(
+        RECORD, None, None, "U", "a refusé une délégation", "refused a delegation"
+    ),
+    A.DELEGATION_REVOKE: _m(
+        RECORD, None, None, "D", "a révoqué une délégation", "revoked a delegation"
+    ),
+    A.DELEGATION_ACT: _m(
+        RECORD,
+        None,
+        None,
+        "E",
+        "a ouvert le dossier pour agir en votre nom",
+        "opened the record to act on your behalf",
     ),
     A.SESSION_LOGIN: _m(LOGIN, None, None, "E", "s'est connecté(e)", "signed in"),
     A.SESSION_LOGOUT: _m(LOGIN, None, None, "E", "s'est déconnecté(e)", "signed out"),

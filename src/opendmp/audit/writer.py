@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opendmp.audit.chain import GENESIS_HASH, canonical_details, chain_of
 from opendmp.audit.sequencer import chain_pending
 from opendmp.audit.vocabulary import AuditAction
-from opendmp.domain.actors import Actor, Professional
+from opendmp.domain.actors import Actor, Caregiver, Professional
 from opendmp.storage.models import AuditChain, AuditEvent
 from opendmp.storage.uow import write_at_commit
 
@@ -49,10 +49,16 @@ VIA_TRANSACTION: ContextVar[str | None] = ContextVar("opendmp_via_transaction", 
 
 
 def _details(event: NewEvent) -> str | None:
+    details = dict(event.details)
     via = VIA_TRANSACTION.get()
-    if via is None or "transaction" in event.details:
-        return canonical_details(event.details)
-    return canonical_details({**event.details, "transaction": via})
+    if via is not None and "transaction" not in details:
+        details["transaction"] = via
+    if isinstance(event.actor, Caregiver):
+        # docs/rules.md §3.7: a caregiver is traced as themself, on behalf of the record's
+        # patient, under this delegation (the history words it so).
+        details.setdefault("on_behalf_of", "patient")
+        details.setdefault("delegation", event.actor.delegation_id)
+    return canonical_details(details)
 
 
 # Built once: every API request appends at least one event. A table-level Core statement

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from opendmp.config import Settings
 from opendmp.services.accounts.sessions import (
+    Holder,
     SessionInfo,
     Stage,
     check_csrf,
@@ -26,6 +27,7 @@ from opendmp.services.accounts.sessions import (
 __all__ = [
     "CSRF_FIELD",
     "CSRF_HEADER",
+    "Holder",
     "SessionInfo",
     "Stage",
     "check_csrf",

@@ -22,6 +22,7 @@ class AccessMode(StrEnum):
 class ActorKind(StrEnum):
     PATIENT = "patient"
     REPRESENTATIVE = "representative"
+    CAREGIVER = "caregiver"
     PROFESSIONAL = "professional"
     OPERATOR = "operator"
     SYSTEM = "system"
@@ -61,6 +62,29 @@ class LegalRepresentative:
     @property
     def actor_id(self) -> str:
         return self.representative_id
+
+
+@dataclass(frozen=True, slots=True)
+class Caregiver:
+    """A relative acting on a patient's record under a delegation the patient gave
+    (docs/rules.md §3.7): signed in with their own account, audited as themselves.
+
+    ``caregiver_ins`` is their own INS (who they are, as a patient is by theirs);
+    ``patient_ins`` the record they act on; what they may do there is the delegation's,
+    read from the database on every request (``Facts.delegation_rights``).
+    """
+
+    caregiver_ins: str
+    patient_ins: str
+    delegation_id: str
+    account_id: str
+    name: str | None = None
+    kind: ActorKind = ActorKind.CAREGIVER
+    access_mode: AccessMode = AccessMode.NORMAL
+
+    @property
+    def actor_id(self) -> str:
+        return self.caregiver_ins
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,4 +134,4 @@ class System:
         return self.component
 
 
-Actor = Patient | LegalRepresentative | Professional | Operator | System
+Actor = Patient | LegalRepresentative | Caregiver | Professional | Operator | System

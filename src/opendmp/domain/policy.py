@@ -18,12 +18,14 @@ from opendmp.domain.actors import (
     AccessMode,
     Actor,
     CardKind,
+    Caregiver,
     LegalRepresentative,
     Operator,
     Patient,
     Professional,
     System,
 )
+from opendmp.domain.delegations import Right
 from opendmp.domain.policy_rules import (
     DocProperty,
     DocumentRule,
@@ -39,11 +41,13 @@ from opendmp.domain.policy_rules import (
 from opendmp.domain.records import RecordStatus
 
 __all__ = [
+    "CAREGIVER_NEVER",
     "Action",
     "Decision",
     "DocumentFacts",
     "Facts",
     "Reason",
+    "caregiver_may",
     "decide",
     "may_know_of_document",
     "read_rules",
@@ -79,10 +83,17 @@ class Action(StrEnum):
     SET_EMERGENCY_CHOICES = "set-emergency-choices"
     OPEN_EMERGENCY_ACCESS = "open-emergency-access"
     MANAGE_REPRESENTATIVES = "manage-representatives"
+    # Record a legal representative and issue their first credentials: the patient's side,
+    # an operator, or an admission desk on documentary evidence (docs/rules.md §3.7).
+    ADD_REPRESENTATIVE = "add-representative"
     # Added by the access-management services:
     READ_ACCESS_LIST = "read-access-list"  # who has access and why (patient, treating doctors)
     SET_NOTIFICATION_PREFERENCES = "set-notification-preferences"
     NARROW_MATRIX = "narrow-matrix"  # the patient's own matrix (§3.6): read and change it
+    # Delegations (§3.7): invite, list and revoke caregivers and a second representative.
+    MANAGE_DELEGATIONS = "manage-delegations"
+    # The invited person reads, accepts or refuses an invitation to another's record.
+    ANSWER_INVITATION = "answer-invitation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +143,12 @@ class Facts:
     target_is_actor: bool = False  # the professional an action names is the actor themself
     target_blocked: bool = False  # the professional an action names is blocked by the patient
     target_is_doctor: bool = True  # the professional an action names is a doctor (TRE_G15 10)
+    # A caregiver's live delegation on this record (§3.7): accepted, today within its
+    # dates, not revoked; its rights. Empty for anyone else, or when there is none.
+    delegation_rights: frozenset[Right] = frozenset()
+    # The actor holds the one-time code of an invitation to this record that is open to
+    # what they ask: reading it in any state, answering it while pending and unexpired.
+    holds_invitation: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +231,12 @@ def decide(actor: Actor, action: Action, facts: Facts) -> Decision:
             if action in _OPERATOR_ACTIONS:
                 return _allow(actor)
             return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+        case Patient() if action is Action.ANSWER_INVITATION:
+            return _answer_invitation(actor, facts)
         case Patient() | LegalRepresentative():
             return _decide_for_patient(actor, action, facts)
+        case Caregiver():
+            return _decide_for_caregiver(actor, action, facts)
         case Professional():
             return _decide_for_professional(actor, action, facts)
 
@@ -230,6 +251,7 @@ _OPERATOR_ACTIONS = frozenset(
         Action.REACTIVATE,
         Action.REQUEST_DESTRUCTION,
         Action.MANAGE_REPRESENTATIVES,  # by procedure, on documentary evidence
+        Action.ADD_REPRESENTATIVE,
     }
 )
 
@@ -251,9 +273,13 @@ _REPRESENTATIVE_FORBIDDEN = frozenset(
         # or undo the minor's secret (INVISIBLE_REPRESENTANTS_LEGAUX).
         Action.EXPORT,
         Action.MANAGE_REPRESENTATIVES,
+        Action.ADD_REPRESENTATIVE,
         Action.SET_VISIBILITY,
     }
 )
+# What the patient's side does to the record that needs no document: the patient, and a
+# representative but for ``_REPRESENTATIVE_FORBIDDEN`` (MANAGE_DELEGATIONS included: a
+# parent invites the minor's second representative, docs/rules.md §3.7).
 _PATIENT_SIMPLE = frozenset(
     {
         Action.CHECK_EXISTENCE,
@@ -272,9 +298,11 @@ _PATIENT_SIMPLE = frozenset(
         Action.REACTIVATE,
         Action.REQUEST_DESTRUCTION,
         Action.MANAGE_REPRESENTATIVES,
+        Action.ADD_REPRESENTATIVE,
         Action.READ_ACCESS_LIST,
         Action.SET_NOTIFICATION_PREFERENCES,
         Action.NARROW_MATRIX,
+        Action.MANAGE_DELEGATIONS,
     }
 )
 _PATIENT_ON_A_DOCUMENT = frozenset(
@@ -321,6 +349,68 @@ def _decide_for_patient(
             return _deny(actor, Reason.NOT_AUTHOR)  # the patient is the author of uploads only
         if action is Action.REPLACE_DOCUMENT and doc.superseded:
             return _deny(actor, Reason.DOCUMENT_SUPERSEDED)
+    return _allow(actor)
+
+
+def _answer_invitation(actor: Patient, facts: Facts) -> Decision:
+    # §3.7: a person answers with their own patient account, holding the invitation's code;
+    # nobody is their own caregiver or representative. Accounts of representatives,
+    # caregivers acting for someone and professionals are refused (``decide``'s match).
+    if facts.is_subject:
+        return _deny(actor, Reason.OWN_RECORD_INVITATION)
+    if not facts.holds_invitation:
+        return _deny(actor, Reason.NO_OPEN_INVITATION)
+    return _allow(actor)
+
+
+# --- Caregivers (docs/rules.md §3.7) --------------------------------------------------------------
+
+# The right each action needs; an action not here is never a caregiver's, whatever the
+# patient ticked: closing, reactivating, destruction, export, deposit, document management
+# (masking, visibility, deletion), representatives and delegations stay with the patient.
+_CAREGIVER_NEEDS: dict[Action, frozenset[Right]] = {
+    Action.READ_RECORD_STATUS: frozenset(Right),  # either right opens the record's home
+    Action.SEARCH_DOCUMENTS: frozenset({Right.DOCUMENTS}),
+    Action.READ_DOCUMENT: frozenset({Right.DOCUMENTS}),
+    Action.READ_HISTORY: frozenset({Right.DOCUMENTS}),  # it names the documents read
+    **dict.fromkeys(
+        (
+            Action.READ_ACCESS_LIST,
+            Action.DECLARE_AUTHORIZATION,
+            Action.MANAGE_AUTHORIZATIONS,
+            Action.BLOCK,
+            Action.SET_TREATING_DOCTOR,
+            Action.SET_EMERGENCY_CHOICES,
+            Action.SET_NOTIFICATION_PREFERENCES,
+            Action.NARROW_MATRIX,
+        ),
+        frozenset({Right.CHOICES}),
+    ),
+}
+CAREGIVER_NEVER = frozenset(Action) - frozenset(_CAREGIVER_NEEDS)
+
+
+def caregiver_may(action: Action, rights: frozenset[Right]) -> bool:
+    """Whether ``rights`` cover ``action`` (the record-level part of the caregiver's rule):
+    the portal shows what a caregiver may do from this, the policy decides with it."""
+    needed = _CAREGIVER_NEEDS.get(action)
+    return needed is not None and bool(needed & rights)
+
+
+def _decide_for_caregiver(actor: Caregiver, action: Action, facts: Facts) -> Decision:
+    if not facts.delegation_rights:
+        # Pending, refused, revoked, expired, outside its dates, or of another record.
+        return _deny(actor, Reason.NO_LIVE_DELEGATION)
+    if action in CAREGIVER_NEVER:
+        return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    if not caregiver_may(action, facts.delegation_rights):
+        return _deny(actor, Reason.RIGHT_NOT_DELEGATED)
+    if action is Action.SET_TREATING_DOCTOR and not facts.target_is_doctor:
+        return _deny(actor, Reason.NOT_A_DOCTOR)
+    if action is Action.READ_DOCUMENT:
+        refusal = _document_refusal(facts, read_rules(actor, facts))
+        if refusal is not None:
+            return _deny(actor, refusal)
     return _allow(actor)
 
 
@@ -449,6 +539,17 @@ def _always(actor: Professional, action: Action, facts: Facts) -> Decision:
     return _allow(actor)
 
 
+def _add_representative(actor: Professional, action: Action, facts: Facts) -> Decision:
+    # §3.7: the admission desk's staff (CPE: the establishment's employees), the person
+    # present with their papers, as the desk opens records. A care professional (CPS) acts
+    # for their patients' care, not for their family status; a blocked structure may not.
+    if actor.card_kind is not CardKind.CPE:
+        return _deny(actor, Reason.ACTOR_NOT_PERMITTED)
+    if facts.blocked:
+        return _deny(actor, Reason.BLOCKED_BY_PATIENT)
+    return _allow(actor)
+
+
 _ProfessionalRule = Callable[[Professional, Action, Facts], Decision]
 
 # One rule per action a professional may ask for; any other action is the patient's (§3.3)
@@ -466,6 +567,7 @@ _PROFESSIONAL_RULES: dict[Action, _ProfessionalRule] = {
     Action.SET_TREATING_DOCTOR: _set_treating_doctor,
     Action.READ_ACCESS_LIST: _read_access_records,
     Action.READ_HISTORY: _read_access_records,
+    Action.ADD_REPRESENTATIVE: _add_representative,
 }
 
 

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from opendmp.domain.actors import AccessMode, Actor, CardKind, LegalRepresentative, Professional
+from opendmp.domain.actors import (
+    AccessMode,
+    Actor,
+    CardKind,
+    Caregiver,
+    LegalRepresentative,
+    Professional,
+)
 from opendmp.domain.patient_matrix import category_of
 
 if TYPE_CHECKING:  # the facts are policy's contract; this module only reads their fields
@@ -48,6 +55,10 @@ class Reason(StrEnum):
     NOT_OWN_DOCUMENT = "not-own-document"
     NOT_A_DOCTOR = "not-a-doctor"
     TARGET_BLOCKED = "target-blocked-by-patient"
+    NO_LIVE_DELEGATION = "no-live-delegation"  # §3.7: revoked, expired, not yet, not accepted
+    RIGHT_NOT_DELEGATED = "right-not-delegated"  # §3.7: the patient did not give this right
+    NO_OPEN_INVITATION = "no-open-invitation"  # §3.7: unknown, answered or expired code
+    OWN_RECORD_INVITATION = "own-record-invitation"  # §3.7: one's own invitation
 
 
 class DocProperty(StrEnum):
@@ -129,9 +140,10 @@ def read_rules(actor: Actor, facts: Facts) -> tuple[DocumentRule, ...]:
             )
     else:
         # §3.3: the patient does not see INVISIBLE_PATIENT; a representative acts for the
-        # patient, so sees neither that nor INVISIBLE_REPRESENTANTS_LEGAUX.
+        # patient, so sees neither that nor INVISIBLE_REPRESENTANTS_LEGAUX; nor does a
+        # caregiver (§3.7), who acts for the patient with less than a representative's say.
         rules.append(DocumentRule(DocProperty.INVISIBLE_TO_PATIENT, Reason.INVISIBLE_TO_PATIENT))
-        if isinstance(actor, LegalRepresentative):
+        if isinstance(actor, LegalRepresentative | Caregiver):
             rules.append(
                 DocumentRule(
                     DocProperty.INVISIBLE_TO_REPRESENTATIVES, Reason.INVISIBLE_TO_REPRESENTATIVES

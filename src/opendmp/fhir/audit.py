@@ -180,7 +180,8 @@ def _coding(system: str, code: str, display: str | None = None) -> dict[str, str
 def _who(entry: HistoryEntry) -> dict[str, Any]:
     if entry.actor_kind == "professional":
         identifier = {"system": IDNAT_PS_SYSTEM, "value": entry.actor_id}
-    elif entry.actor_kind == "patient" and "|" in entry.actor_id:
+    elif entry.actor_kind in {"patient", "caregiver"} and "|" in entry.actor_id:
+        # A caregiver acts on the patient's behalf under their own INS (docs/rules.md §3.7).
         try:
             ins = parse_ins_reference(entry.actor_id, "")
             identifier = {"system": ins.system, "value": ins.value}

@@ -31,6 +31,7 @@ KINDS = (
     "login-reminder",
     "email-change",
     "opt-out-notice",
+    "delegation-invitation",
 )
 AUDIENCES = ("patient", "treating-doctor")
 
@@ -339,6 +340,40 @@ _TEMPLATES: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
             "objection closes the DMP.\n\n",
         ),
     },
+    # docs/rules.md §3.7: who invites is told only after the invited person signs in (no
+    # name, no health data in a mailbox); the link carries the one-time code.
+    ("delegation-invitation", "patient"): {
+        "fr": (
+            "Invitation à aider un proche avec son DMP",
+            "Bonjour,\n\n"
+            "Le {at}, une personne vous a invité(e) à {role} pour son dossier médical "
+            "partagé (DMP).\n\n"
+            "Pour voir qui vous invite, avec quels droits, et répondre, ouvrez ce lien et "
+            "connectez-vous à votre propre espace patient (ou créez-le) :\n\n"
+            "  {link}\n\n"
+            "L'invitation est valable jusqu'au {until}. Si vous ne connaissez pas cette "
+            "invitation, ignorez ce message : rien ne se passera.\n\n",
+        ),
+        "en": (
+            "Invitation to help a relative with their DMP",
+            "Hello,\n\n"
+            "On {at}, someone invited you to {role} for their shared medical record "
+            "(DMP).\n\n"
+            "To see who invites you, with which rights, and answer, open this link and sign "
+            "in to your own patient portal (or create it):\n\n"
+            "  {link}\n\n"
+            "The invitation is valid until {until}. If you do not know of it, ignore this "
+            "message: nothing will happen.\n\n",
+        ),
+    },
+}
+
+_ROLES = {
+    "caregiver": {"fr": "devenir son aidant", "en": "become their caregiver"},
+    "representative": {
+        "fr": "devenir représentant légal d'un mineur",
+        "en": "become a minor's legal representative",
+    },
 }
 
 _ACCESS_KINDS = {"access", "emergency-access"}
@@ -373,8 +408,23 @@ def render(kind: str, language: str, payload: Mapping[str, str]) -> Rendered:
         "code": _required(payload, "code") if kind in _CODE_KINDS else "",
         "login": _required(payload, "login") if kind == "login-reminder" else "",
         "url": _required(payload, "url") if kind == "opt-out-notice" else "",
+        **(_invitation_fields(payload, lang) if kind == "delegation-invitation" else {}),
     }
     return Rendered(subject, body.format_map(fields) + _FOOTER[lang])
+
+
+def _invitation_fields(payload: Mapping[str, str], lang: Language) -> dict[str, str]:
+    role = _ROLES.get(_required(payload, "role"))
+    if role is None:
+        raise ValueError("unknown invitation role")
+    link = _clean(_required(payload, "link"))
+    if not link.startswith(("http://", "https://")):
+        raise ValueError("the invitation link is not a URL")
+    return {
+        "role": role[lang],
+        "link": link,
+        "until": format_time(_required(payload, "until"), lang),
+    }
 
 
 def format_time(iso: str, lang: Language) -> str:

@@ -189,6 +189,44 @@ class Representative(Base):
     created_at: Mapped[Timestamp]
 
 
+class Delegation(Base):
+    """A delegation the patient's side gave (docs/rules.md §3.7): a caregiver (aidant) with
+    rights and dates, or a minor's second legal representative; invited by e-mail, then
+    accepted by the person with their own account. ``expired`` is never stored (it is read
+    off the clock, ``domain.delegations.state_of``)."""
+
+    __tablename__ = "delegation"
+    __table_args__ = (
+        UniqueConstraint("code_hash", "record_id"),
+        Index("ix_delegation_caregiver_account_id", "caregiver_account_id"),
+        BY_RECORD,
+    )
+
+    id: Mapped[UUIDPK]
+    record_id: Mapped[RecordKey]
+    kind: Mapped[str] = mapped_column(String(16))  # caregiver | representative
+    relation: Mapped[str | None] = mapped_column(String(16), nullable=True)  # representatives
+    rights: Mapped[str] = mapped_column(String(64), default="")  # "choices,documents"
+    starts_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    ends_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    email: Mapped[Str255]  # where the invitation went
+    status: Mapped[str] = mapped_column(String(16))  # pending | accepted | refused | revoked
+    code_hash: Mapped[Str64]  # SHA-256 of the one-time code of the invitation link
+    invited_by_kind: Mapped[Str32]
+    invited_at: Mapped[Timestamp]
+    invitation_expires_at: Mapped[Timestamp]
+    answered_at: Mapped[OptTimestamp]
+    # Who accepted: their own account (of their own record) and their name, shown to the
+    # patient; NULL until accepted. Their account gone, the delegation gives nothing.
+    caregiver_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("account.id", ondelete="SET NULL"), nullable=True
+    )
+    caregiver_name: Mapped[OptStr255]
+    # A representative's acceptance adds a ``representative`` row of the record: this one.
+    representative_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    revoked_at: Mapped[OptTimestamp]
+
+
 class Professional(Base):
     """A health professional or establishment employee, by IdNat_PS."""
 

@@ -19,6 +19,7 @@ PARTITIONED_TABLES = (
     "audit_event",
     "authorization",
     "consent",
+    "delegation",
     "document",
     "emergency_access",
     "matrix_narrowing",
@@ -36,6 +37,7 @@ GLOBAL_QUERIES: dict[str, str] = {
     "backup": "a backup's snapshot, its verification and restore: the whole database",
     "audit-sequencer": "the sequencer's work list: the chains holding unchained events",
     "migration": "schema migrations copying whole tables (migration 0011)",
+    "delegation": "an invitation found by its one-time code; the records a caregiver acts for",
 }
 
 S = TypeVar("S", bound=HasPrefixes)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor
@@ -31,7 +32,7 @@ from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.guarded import Guarded, guarded
 from opendmp.storage import models as m
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +55,20 @@ def _validate(relation: str, family_name: str, given_name: str, email: str | Non
         problems.append("the family name and the given name are required")
     if len(family_name) > 128 or len(given_name) > 128:
         problems.append("names are at most 128 characters")
-    if email is not None and (len(email) > 255 or not _EMAIL.match(email)):
+    if email is not None and (len(email) > 255 or not EMAIL_PATTERN.match(email)):
         problems.append("the e-mail address is not valid")
     if problems:
         raise InvalidInput("; ".join(problems), code="invalid-representative")
+
+
+@dataclass(frozen=True, slots=True)
+class NewRepresentative:
+    """A legal representative as the desk or the CLI records them."""
+
+    relation: str
+    family_name: str
+    given_name: str
+    email: str | None = None
 
 
 async def add_representative(
@@ -70,47 +81,88 @@ async def add_representative(
     given_name: str,
     email: str | None = None,
 ) -> RepresentativeView:
-    relation = relation.strip().upper()
-    _validate(relation, family_name, given_name, email)
-    async with guarded(
+    new = NewRepresentative(relation.strip().upper(), family_name, given_name, email)
+    _validate(new.relation, family_name, given_name, email)
+    async with _adding(ctx, actor, ins, new.relation) as g:
+        view = await _insert(g, new)
+        await g.uow.commit()
+        return view
+
+
+async def add_representative_with_credentials(
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, new: NewRepresentative
+) -> tuple[RepresentativeView, Credentials]:
+    """Record a representative and issue their first login and one-time password, in one
+    transaction (the admission desk: docs/portals.md "Legal representatives")."""
+    new = replace(new, relation=new.relation.strip().upper())
+    _validate(new.relation, new.family_name, new.given_name, new.email)
+    async with _adding(ctx, actor, ins, new.relation) as g:
+        view = await _insert(g, new)
+        credentials = await create_account(
+            ctx, g.uow, record_id=g.record.id, now=g.now, actor=actor
+        )
+        account_id = (
+            await g.session.execute(
+                select(m.Account.id).where(m.Account.login == credentials.login)
+            )
+        ).scalar_one()
+        await g.session.execute(
+            update(m.Representative)
+            .where(m.Representative.record_id == g.record.id, m.Representative.id == view.id)
+            .values(account_id=account_id)
+        )
+        await g.audit_allowed(
+            AuditAction.ACCOUNT_ISSUE_REPRESENTATIVE_CREDENTIALS,
+            {"representative": str(view.id), "account": str(account_id)},
+        )
+        await g.uow.commit()
+        return view, credentials
+
+
+def _adding(
+    ctx: ServiceContext, actor: Actor, ins: Ins, relation: str
+) -> AbstractAsyncContextManager[Guarded]:
+    return guarded(
         ctx,
         actor=actor,
         ins=ins,
-        action=Action.MANAGE_REPRESENTATIVES,
+        action=Action.ADD_REPRESENTATIVE,
         audit_action=AuditAction.REPRESENTATIVE_ADD,
         for_update=True,
         audit_unknown_record=True,
         details={"relation": relation},
-    ) as g:
-        session, record, now = g.session, g.record, g.now
-        view = RepresentativeView(
-            id=uuid.uuid4(),
-            record_id=record.id,
-            relation=relation,
-            family_name=family_name.strip().upper(),
-            given_name=given_name.strip(),
-            email=email,
-            created_at=now,
+    )
+
+
+async def _insert(g: Guarded, new: NewRepresentative) -> RepresentativeView:
+    """The representative's row, and its audit event (names stay out of the trace: it is
+    kept with the record, names are in the row)."""
+    view = RepresentativeView(
+        id=uuid.uuid4(),
+        record_id=g.record.id,
+        relation=new.relation,
+        family_name=new.family_name.strip().upper(),
+        given_name=new.given_name.strip(),
+        email=new.email,
+        created_at=g.now,
+    )
+    await g.session.execute(
+        insert(m.Representative).values(
+            id=view.id,
+            record_id=g.record.id,
+            relation=view.relation,
+            family_name=view.family_name,
+            given_name=view.given_name,
+            email=view.email,
+            account_id=None,
+            created_at=g.now,
         )
-        await session.execute(
-            insert(m.Representative).values(
-                id=view.id,
-                record_id=record.id,
-                relation=view.relation,
-                family_name=view.family_name,
-                given_name=view.given_name,
-                email=view.email,
-                account_id=None,
-                created_at=now,
-            )
-        )
-        # Names stay out of the trace (it is kept with the record, names are in the row).
-        await g.audit_allowed(
-            AuditAction.REPRESENTATIVE_ADD,
-            {"representative": str(view.id), "relation": relation},
-        )
-        await g.uow.commit()
-        return view
+    )
+    await g.audit_allowed(
+        AuditAction.REPRESENTATIVE_ADD,
+        {"representative": str(view.id), "relation": new.relation},
+    )
+    return view
 
 
 async def _representative(

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -24,8 +24,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
-from opendmp.domain.actors import LegalRepresentative, Patient
+from opendmp.domain.actors import Caregiver, LegalRepresentative, Patient
+from opendmp.domain.delegations import Kind, Right, Status, live_rights, load_rights
 from opendmp.domain.errors import AccessDenied, AuthenticationFailed
+from opendmp.domain.local_time import paris_date
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.gate import audit
 from opendmp.storage import models as m
@@ -43,6 +45,35 @@ class Stage(StrEnum):
     FULL = "full"
 
 
+Holder = Patient | LegalRepresentative | Caregiver
+
+
+@dataclass(frozen=True, slots=True)
+class ActingFor:
+    """The delegation a session switched to (docs/rules.md §3.7), kept in its attributes and
+    checked on every request: revoked, expired or removed, the session is its own again."""
+
+    delegation_id: uuid.UUID
+    record_id: uuid.UUID
+    kind: Kind
+    patient_ins: str
+    name: str | None
+    representative_id: uuid.UUID | None = None
+    relation: str | None = None
+    rights: frozenset[Right] = frozenset()  # a caregiver's, live (shown; the policy decides)
+    patient_name: str = ""  # whom they act for, as the banner names them
+
+    def as_attribute(self) -> dict[str, str]:
+        return {
+            "delegation": str(self.delegation_id),
+            "record": str(self.record_id),
+            "kind": self.kind.value,
+            "patient_ins": self.patient_ins,
+            "name": self.name or "",
+            "patient_name": self.patient_name,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
     session_id: uuid.UUID
@@ -50,11 +81,14 @@ class SessionInfo:
     record_id: uuid.UUID
     login: str
     stage: Stage
-    actor: Patient | LegalRepresentative  # a representative's account acts as one
+    # A representative's account acts as one; a person who switched to a record they hold a
+    # delegation for acts as its caregiver or representative (``ActingFor``).
+    actor: Holder
     created_at: dt.datetime
     last_seen_at: dt.datetime
     expires_at: dt.datetime
     csrf_secret: str = field(repr=False)
+    acting_for: ActingFor | None = None
 
 
 def token_hash(token: str) -> str:
@@ -133,9 +167,27 @@ class _Holder:
     ins: str
     representative_id: uuid.UUID | None
     relation: str | None
+    account_id: uuid.UUID | None = None
+    acting_for: ActingFor | None = None
 
     @property
-    def actor(self) -> Patient | LegalRepresentative:
+    def actor(self) -> Holder:
+        acting = self.acting_for
+        if acting is not None and acting.kind is Kind.REPRESENTATIVE:
+            return LegalRepresentative(
+                representative_id=str(acting.representative_id),
+                patient_ins=acting.patient_ins,
+                relation=acting.relation or "",
+                name=acting.name,
+            )
+        if acting is not None:
+            return Caregiver(
+                caregiver_ins=self.ins,
+                patient_ins=acting.patient_ins,
+                delegation_id=str(acting.delegation_id),
+                account_id=str(self.account_id),
+                name=acting.name,
+            )
         if self.representative_id is None:
             return Patient(ins=self.ins)
         return LegalRepresentative(
@@ -185,7 +237,91 @@ async def load_session(
     session.expunge(row[1])
     if not _alive(row[0], ctx, now):
         return None
-    return row[0], row[1], _Holder(f"{row[2]}|{row[3]}", row[4], row[5])
+    holder = _Holder(f"{row[2]}|{row[3]}", row[4], row[5], account_id=row[1].id)
+    if row[4] is None:  # only a person's own account acts for others
+        acting = await _acting_for(session, load_attributes(row[0]), row[1].id, now)
+        holder = replace(holder, acting_for=acting)
+    return row[0], row[1], holder
+
+
+async def _still_representative(
+    session: AsyncSession, record_id: uuid.UUID, representative_id: uuid.UUID | None
+) -> bool:
+    """The representative an accepted invitation added is still on the record (the patient's
+    side may have removed them directly)."""
+    if representative_id is None:
+        return False
+    found = await session.execute(
+        select(m.Representative.id).where(
+            m.Representative.record_id == record_id, m.Representative.id == representative_id
+        )
+    )
+    return found.first() is not None
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+async def _acting_for(
+    session: AsyncSession, attributes: dict[str, Any], account_id: uuid.UUID, now: dt.datetime
+) -> ActingFor | None:
+    """The delegation the session switched to, if it is still live for this account."""
+    wanted = attributes.get("acting_for")
+    if not isinstance(wanted, dict):
+        return None
+    delegation_id, record_id = _uuid(wanted.get("delegation")), _uuid(wanted.get("record"))
+    if delegation_id is None or record_id is None:
+        return None
+    d = m.Delegation
+    found = (
+        await session.execute(
+            select(
+                d.kind,
+                d.status,
+                d.rights,
+                d.starts_on,
+                d.ends_on,
+                d.representative_id,
+                d.relation,
+                d.caregiver_name,
+            )
+            .where(d.record_id == record_id, d.id == delegation_id)
+            .where(d.caregiver_account_id == account_id)
+        )
+    ).first()
+    if found is None:
+        return None
+    kind = Kind(found.kind)
+    live: frozenset[Right] = frozenset()
+    if kind is Kind.CAREGIVER:
+        live = live_rights(
+            Status(found.status),
+            load_rights(found.rights),
+            starts_on=found.starts_on,
+            ends_on=found.ends_on,
+            today=paris_date(now),
+        )
+        if not live:
+            return None
+    elif found.status != Status.ACCEPTED.value or not await _still_representative(
+        session, record_id, found.representative_id
+    ):
+        return None
+    return ActingFor(
+        delegation_id=delegation_id,
+        record_id=record_id,
+        kind=kind,
+        patient_ins=str(wanted.get("patient_ins", "")),
+        name=found.caregiver_name,
+        representative_id=found.representative_id,
+        relation=found.relation,
+        rights=live,
+        patient_name=str(wanted.get("patient_name", "")),
+    )
 
 
 def _info(row: m.WebSession, account: m.Account, holder: _Holder) -> SessionInfo:
@@ -200,6 +336,7 @@ def _info(row: m.WebSession, account: m.Account, holder: _Holder) -> SessionInfo
         last_seen_at=row.last_seen_at,
         expires_at=row.expires_at,
         csrf_secret=row.csrf_secret,
+        acting_for=holder.acting_for,
     )
 
 
@@ -232,9 +369,7 @@ _STAGE_REQUIRED = {
 }
 
 
-async def require_patient(
-    ctx: ServiceContext, *, session_token: str
-) -> Patient | LegalRepresentative:
+async def require_patient(ctx: ServiceContext, *, session_token: str) -> Holder:
     """The acting patient (or legal representative) of a *full* session; a partial session
     may do nothing else.
 

@@ -39,6 +39,7 @@ class AccessRules:
 
     authorization_validity: dt.timedelta = dt.timedelta(days=365)
     emergency_access_duration: dt.timedelta = dt.timedelta(hours=24)
+    delegation_invitation_validity: dt.timedelta = dt.timedelta(days=14)
     blocked_may_deposit: bool = True
 
 

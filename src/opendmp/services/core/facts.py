@@ -32,7 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opendmp.domain.actors import Actor, LegalRepresentative, Patient, Professional
+from opendmp.domain.actors import Actor, Caregiver, LegalRepresentative, Patient, Professional
+from opendmp.domain.delegations import Kind, Right, Status, live_rights, load_rights
+from opendmp.domain.local_time import paris_date
 from opendmp.domain.matrix import AccessMatrix
 from opendmp.domain.policy import DocumentFacts, Facts
 from opendmp.domain.records import RecordStatus
@@ -131,6 +133,9 @@ async def actor_on_record(
             )
         ).first()
         return ActorOnRecord(replace(base, is_representative=known is not None))
+    if isinstance(actor, Caregiver):
+        rights = await delegated_rights(session, actor=actor, record_id=record.id, now=now)
+        return ActorOnRecord(replace(base, delegation_rights=rights))
     if not isinstance(actor, Professional):
         return ActorOnRecord(base)
     statement = _FACTS_WITH_ORGANIZATION if actor.organization else _FACTS
@@ -161,6 +166,39 @@ async def actor_on_record(
         ),
         professional_id=pro_id,
         organization_id=org_id,
+    )
+
+
+async def delegated_rights(
+    session: AsyncSession, *, actor: Caregiver, record_id: uuid.UUID, now: dt.datetime
+) -> frozenset[Right]:
+    """The rights ``actor``'s delegation gives on this record now (docs/rules.md §3.7): read
+    on every request, so a revocation or an end date takes effect at once, open sessions
+    included. Nothing when it is not theirs, not a caregiver's, or not live."""
+    try:
+        delegation_id = uuid.UUID(actor.delegation_id)
+        account_id = uuid.UUID(actor.account_id)
+    except ValueError:
+        return frozenset()
+    d = m.Delegation
+    row = (
+        await session.execute(
+            select(d.status, d.rights, d.starts_on, d.ends_on).where(
+                d.record_id == record_id,
+                d.id == delegation_id,
+                d.kind == Kind.CAREGIVER.value,
+                d.caregiver_account_id == account_id,
+            )
+        )
+    ).first()
+    if row is None:
+        return frozenset()
+    return live_rights(
+        Status(row.status),
+        load_rights(row.rights),
+        starts_on=row.starts_on,
+        ends_on=row.ends_on,
+        today=paris_date(now),
     )
 
 

@@ -55,6 +55,10 @@ _MESSAGES = {
     "not-own-document": "the patient may only delete the documents they added",
     "not-a-doctor": "only a doctor can be a treating doctor",
     "target-blocked-by-patient": "the patient has blocked this professional",
+    "no-live-delegation": "no delegation of this patient lets you act now",
+    "right-not-delegated": "the patient did not give you this right",
+    "no-open-invitation": "this invitation is unknown, answered or expired",
+    "own-record-invitation": "you cannot accept an invitation to your own record",
 }
 
 

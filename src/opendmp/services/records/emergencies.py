@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
-from opendmp.domain.actors import Actor, LegalRepresentative, Patient
+from opendmp.domain.actors import Actor
 from opendmp.domain.errors import InvalidInput
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
@@ -67,7 +67,7 @@ async def _acknowledged_through(session: AsyncSession, record: m.Record, actor: 
 
 
 async def unacknowledged_emergencies(
-    ctx: ServiceContext, *, actor: Patient | LegalRepresentative, ins: Ins
+    ctx: ServiceContext, *, actor: Actor, ins: Ins
 ) -> list[EmergencyNotice]:
     """The emergency accesses since ``actor``'s last acknowledgement, one notice per
     professional and mode, latest first. Audited as ``record:history:read``."""
@@ -107,7 +107,7 @@ async def unacknowledged_emergencies(
 
 
 async def acknowledge_emergencies(
-    ctx: ServiceContext, *, actor: Patient | LegalRepresentative, ins: Ins, through: int
+    ctx: ServiceContext, *, actor: Actor, ins: Ins, through: int
 ) -> None:
     """``actor`` has seen the emergency accesses up to event ``through`` (the latest one the
     page showed): audited ``access:emergency:acknowledged``, which is the acknowledgement."""

@@ -27,7 +27,14 @@ from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
-from opendmp.domain.actors import AccessMode, Actor, ActorKind, LegalRepresentative, Patient
+from opendmp.domain.actors import (
+    AccessMode,
+    Actor,
+    ActorKind,
+    Caregiver,
+    LegalRepresentative,
+    Patient,
+)
 from opendmp.domain.errors import InvalidInput, NotFound
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action
@@ -207,7 +214,7 @@ async def history_entries(
     """The record's events as ``actor`` may see them, newest first, in the caller's
     transaction and *after* the caller's policy check (``read_history``, the export)."""
     wanted = wanted or HistoryFilter()
-    holder = isinstance(actor, Patient | LegalRepresentative)
+    holder = isinstance(actor, Patient | LegalRepresentative | Caregiver)
     query = (
         select(m.AuditEvent, m.Organization.name, m.Document.title, m.Document.type_code)
         .where(m.AuditEvent.record_id == record_id)
@@ -223,7 +230,7 @@ async def history_entries(
     query = query.where(*_conditions(wanted))
     if holder:
         hidden: ColumnElement[bool] = m.Document.invisible_to_patient.is_(True)
-        if isinstance(actor, LegalRepresentative):
+        if isinstance(actor, LegalRepresentative | Caregiver):
             hidden = or_(hidden, m.Document.invisible_to_representatives.is_(True))
         query = query.where(or_(m.Document.id.is_(None), not_(hidden)))
     query = query.order_by(m.AuditEvent.time.desc(), m.AuditEvent.id.desc())
@@ -329,7 +336,7 @@ async def event_actor_kind(
 async def report_access(
     ctx: ServiceContext,
     *,
-    actor: Patient | LegalRepresentative,
+    actor: Actor,
     ins: Ins,
     event_id: int,
     comment: str,

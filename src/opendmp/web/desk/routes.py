@@ -12,6 +12,10 @@ Beside it, ``/accueil/opposition``: a person who received the notice of an opt-o
 objects at the desk with the notice's code and birth date (docs/rules.md §2); the agent
 prints the proof of opposition.
 
+For a record that exists and is active, the desk records a legal representative on
+documentary evidence and shows their first login and one-time password once
+(docs/rules.md §3.7).
+
 The identity the registry confirmed is kept in the agent's session between steps, so the
 consent form cannot be posted for someone else than the person checked.
 """
@@ -24,11 +28,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData, UploadFile
 
+from opendmp.domain.codes import REPRESENTATIVE_RELATIONS
 from opendmp.domain.consent import Consent, ConsentChannel, ConsentKind
 from opendmp.domain.errors import Conflict, InvalidInput, OpenDMPError
 from opendmp.domain.opt_out import OppositionChannel
 from opendmp.domain.records import RecordStatus
 from opendmp.domain.vitale import MAX_FILE_BYTES, parse_card
+from opendmp.services.access.representatives import (
+    NewRepresentative,
+    add_representative_with_credentials,
+)
 from opendmp.services.accounts.web_sessions import update_attributes
 from opendmp.services.records.identity_registry import ReferenceIdentity, verify_identity
 from opendmp.services.records.lifecycle import NewRecord, create_record, reactivate_record
@@ -192,13 +201,73 @@ async def check_identity(request: Request) -> Response:
     )
     if status is None:
         return _consent_page(request, staff, identity)
+    return _exists_page(request, staff, identity, closed=status is RecordStatus.CLOSED)
+
+
+def _exists_page(
+    request: Request,
+    staff: Staff,
+    identity: ReferenceIdentity,
+    *,
+    closed: bool,
+    problem: str | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
     return render(
         request,
         "desk/exists.html",
-        {"person": _identity_view(identity, lang), "closed": status is RecordStatus.CLOSED},
+        {
+            "person": _identity_view(identity, language(request)),
+            "closed": closed,
+            "relations": sorted(REPRESENTATIVE_RELATIONS),
+            "problem": problem,
+            "values": values or {},
+        },
+        binding=staff.binding,
+        staff=staff,
+        status_code=422 if problem else 200,
+    )
+
+
+_REPRESENTATIVE_FIELDS = ("relation", "family_name", "given_name", "email")
+
+
+@router.post("/representant")
+async def add_representative(request: Request) -> Response:
+    """Record a legal representative of the person checked (an active record), on
+    documentary evidence, and show their first login and one-time password once."""
+    staff = await require_staff(request)
+    form = await read_form(request, staff.binding)
+    identity, raw = _pending(staff)
+    if raw.get("status") != RecordStatus.ACTIVE.value:
+        raise _expired()
+    ctx = ctx_of(request)
+    values = values_of(form, _REPRESENTATIVE_FIELDS)
+    new = NewRepresentative(
+        values["relation"], values["family_name"], values["given_name"], values["email"] or None
+    )
+    try:
+        view, credentials = await add_representative_with_credentials(
+            ctx, actor=staff.actor, ins=identity.ins, new=new
+        )
+    except OpenDMPError as error:
+        problem = error_text(error, language(request))
+        return _exists_page(request, staff, identity, closed=False, problem=problem, values=values)
+    response = render(
+        request,
+        "desk/representative.html",
+        {
+            "person": _identity_view(identity, language(request)),
+            "representative": f"{view.given_name} {view.family_name}",
+            "relation": view.relation,
+            "login": credentials.login,
+            "password": credentials.one_time_password,
+        },
         binding=staff.binding,
         staff=staff,
     )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _consent(staff: Staff, form: FormData, now: Any) -> Consent:

@@ -33,5 +33,9 @@ DONE_KEYS = frozenset(
         "acknowledged",
         "email-code-sent",
         "email-changed",
+        "invited",
+        "delegation-revoked",
+        "invitation-accepted",
+        "invitation-refused",
     }
 )

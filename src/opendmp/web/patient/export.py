@@ -92,7 +92,7 @@ def documents_bundle(export: RecordExport, *, base_url: str) -> dict[str, object
 
 
 def _who(entry: HistoryEntry, export: RecordExport, lang: str) -> str:
-    if entry.actor_kind == "patient":
+    if entry.actor_kind == "patient" and entry.actor_id == f"{export.ins_oid}|{export.ins_value}":
         return export.patient_name or i18n.t("patient.history.you", lang)
     if entry.actor_kind == "system":
         return i18n.t("patient.history.system", lang)

@@ -45,16 +45,20 @@ MAX_ID_DIGITS = 18
 _MODES = frozenset(mode.value for mode in AccessMode)
 
 
-def _who(group: HistoryGroup, reader: Actor) -> str:
+def _who(group: HistoryGroup, reader: Actor, holder: str) -> str:
     entry = group.latest
     if entry.actor_id == reader.actor_id:
         return "you"
-    if entry.actor_kind == "patient":
+    if entry.actor_kind == "patient" and entry.actor_id == holder:
         return "holder"  # read by a representative: the patient, not their INS
+    if entry.actor_kind == "patient":
+        return "named"  # another person: a relative answering an invitation (§3.7)
+    if entry.actor_kind == "caregiver":
+        return "caregiver"  # docs/rules.md §3.7: "X (aidant) on your behalf"
     return entry.actor_kind if entry.actor_kind in {"system", "operator"} else "named"
 
 
-def _row(group: HistoryGroup, reader: Actor, lang: str) -> dict[str, Any]:
+def _row(group: HistoryGroup, reader: Actor, lang: str, holder: str) -> dict[str, Any]:
     entry = group.latest
     is_pro = entry.actor_kind == "professional"
     document = None
@@ -69,7 +73,7 @@ def _row(group: HistoryGroup, reader: Actor, lang: str) -> dict[str, Any]:
         "since": since if (since := when(group.earliest, lang)) != when(entry.time, lang) else None,
         "iso": entry.time.astimezone(PARIS).isoformat(timespec="minutes"),
         "count": group.count,
-        "who": _who(group, reader),
+        "who": _who(group, reader, holder),
         "name": entry.actor_name or entry.actor_id,
         "profession": profession_label(entry.actor_profession, lang)
         if entry.actor_profession
@@ -115,7 +119,8 @@ async def history(request: Request) -> Response:
             professionals.setdefault(entry.actor_id, entry.actor_name or entry.actor_id)
     if values["pro"] and values["pro"] not in professionals:
         professionals[values["pro"]] = values["pro"]
-    rows = [_row(group, signed.actor, lang) for group in group_entries(entries)]
+    holder = str(signed.ins)
+    rows = [_row(group, signed.actor, lang, holder) for group in group_entries(entries)]
     return page(
         request,
         "patient/history.html",

@@ -12,6 +12,7 @@ parse, call a service and shape the page:
 - ``history``: access history and reports, emergency notices and their acknowledgement;
 - ``manage``: home, professionals, choices, account, record;
 - ``opposition``: objecting to an announced opening (opt-out), without an account.
+- ``delegations``: caregivers and a second legal representative, invitations, switching.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from opendmp.web.patient.contact import router as contact_router
+from opendmp.web.patient.delegations import router as delegations_router
 from opendmp.web.patient.documents import router as documents_router
 from opendmp.web.patient.history import router as history_router
 from opendmp.web.patient.manage import router as manage_router
@@ -33,4 +35,5 @@ routers: tuple[APIRouter, ...] = (
     documents_router,
     history_router,
     manage_router,
+    delegations_router,
 )

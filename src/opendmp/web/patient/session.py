@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 
 from opendmp.auth.actor_kind import note_actor_kind
 from opendmp.auth.sessions import (
+    Holder,
     SessionInfo,
     Stage,
     check_csrf,
@@ -31,8 +32,9 @@ from opendmp.auth.sessions import (
     resolve_session,
     session_cookie,
 )
-from opendmp.domain.actors import LegalRepresentative, Patient
+from opendmp.domain.actors import Caregiver, LegalRepresentative, Patient
 from opendmp.domain.identifiers import Ins, parse_ins
+from opendmp.domain.policy import Action, caregiver_may
 from opendmp.web.common import (
     CsrfFailed,
     SignInRequired,
@@ -71,9 +73,10 @@ class Signed:
     token: str
 
     @property
-    def actor(self) -> Patient | LegalRepresentative:
-        """The patient, or a legal representative of the (minor) patient: the services and
-        the policy decide what each may see and do."""
+    def actor(self) -> Holder:
+        """The patient, a legal representative of the (minor) patient, or a caregiver acting
+        for the patient (docs/rules.md §3.7): the services and the policy decide what each
+        may see and do."""
         return self.info.actor
 
     @property
@@ -81,9 +84,19 @@ class Signed:
         return isinstance(self.info.actor, LegalRepresentative)
 
     @property
+    def caregiver(self) -> Caregiver | None:
+        actor = self.info.actor
+        return actor if isinstance(actor, Caregiver) else None
+
+    @property
+    def acting_for_someone(self) -> bool:
+        """The session switched to a record it holds a delegation for (switch back shown)."""
+        return self.info.acting_for is not None
+
+    @property
     def ins(self) -> Ins:
         actor = self.info.actor
-        reference = actor.patient_ins if isinstance(actor, LegalRepresentative) else actor.ins
+        reference = actor.ins if isinstance(actor, Patient) else actor.patient_ins
         oid, _, value = reference.partition("|")
         return parse_ins(value, oid)
 
@@ -157,6 +170,30 @@ def next_page(value: str | None) -> str:
     return target if target == HOME or target.startswith(HOME + "/") else HOME
 
 
+# The portal's menu: page, wording key, the action the page is for (None: the person's own).
+MENU: tuple[tuple[str, str, Action | None], ...] = (
+    (HOME, "patient.menu.home", Action.READ_RECORD_STATUS),
+    ("/patient/documents", "patient.menu.documents", Action.SEARCH_DOCUMENTS),
+    ("/patient/historique", "patient.menu.history", Action.READ_HISTORY),
+    ("/patient/professionnels", "patient.menu.professionals", Action.READ_ACCESS_LIST),
+    ("/patient/choix", "patient.menu.choices", Action.SET_EMERGENCY_CHOICES),
+    ("/patient/aidants", "patient.menu.delegations", Action.MANAGE_DELEGATIONS),
+    ("/patient/dossier", "patient.menu.record", Action.CLOSE),
+    ("/patient/compte", "patient.menu.account", None),
+)
+
+
+def may(signed: Signed | None, action: Action | str | None) -> bool:
+    """Whether to offer ``action`` to this session: a caregiver is offered what the policy's
+    ``caregiver_may`` grants for their delegation's rights; everyone else every page (the
+    services ask the policy either way: this only spares links that would be refused)."""
+    if signed is None or action is None or signed.caregiver is None:
+        return True
+    acting = signed.info.acting_for
+    rights = acting.rights if acting is not None else frozenset()
+    return caregiver_may(Action(action), rights)
+
+
 def page(
     request: Request,
     template: str,
@@ -177,6 +214,8 @@ def page(
     }
     if signed is not None:
         full["csrf_token"] = signed.csrf
+    full["may"] = lambda action: may(signed, action)
+    full["menu_items"] = [(href, key) for href, key, action in MENU if may(signed, action)]
     response = render(request, template, full, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     return response
