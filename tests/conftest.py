@@ -183,18 +183,35 @@ async def engines(
         await _create_schema(PG_URL, PG_SCHEMA, drop=True)
 
 
+def _emptying_statements(dialect: str) -> list[str]:
+    """The statements that empty every table, referencing tables first. On PostgreSQL one
+    ``DO`` block deletes the rows and restarts the sequences (as ``TRUNCATE … RESTART
+    IDENTITY`` would): TRUNCATE of ~170 relations (the 16 partitions of each per-record
+    table, their indexes) rewrites their files and costs ~0.5 s a test; the DELETEs of the
+    few rows a test wrote cost milliseconds."""
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    if dialect != "postgresql":
+        return [f'DELETE /* global: tests */ FROM "{name}"' for name in tables]
+    names = ", ".join(f"'{name}'" for name in tables)
+    return [
+        f"""DO $$
+DECLARE name text;
+BEGIN
+  FOREACH name IN ARRAY ARRAY[{names}] LOOP
+    EXECUTE format('DELETE FROM %I', name);
+  END LOOP;
+  FOR name IN SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() LOOP
+    PERFORM setval(format('%I', name), 1, false);
+  END LOOP;
+END $$"""
+    ]
+
+
 async def clean(engine: AsyncEngine) -> None:
     """Empty every table and restore the system audit chain, as after a fresh migration."""
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            quoted = ", ".join(f'"{name}"' for name in tables)
-            await conn.execute(
-                text(f"TRUNCATE /* global: tests */ {quoted} RESTART IDENTITY CASCADE")
-            )
-        else:
-            for name in tables:
-                await conn.execute(text(f'DELETE /* global: tests */ FROM "{name}"'))
+        for statement in _emptying_statements(engine.dialect.name):
+            await conn.execute(text(statement))
         await conn.execute(
             text("INSERT INTO audit_chain (chain, seq, hash) VALUES ('system', 0, :h)"),
             {"h": "0" * 64},

@@ -10,6 +10,7 @@ tests/conftest.py fails the test at teardown, naming each offending statement.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import uuid
@@ -58,13 +59,20 @@ def _constrained(statement: str, alias: str, *, alone: bool) -> bool:
 
 def unscoped(statement: str) -> list[str]:
     """The per-record tables ``statement`` touches without constraining their record id."""
+    return list(_unscoped(statement))
+
+
+# The verdict depends on the statement's text alone, and SQLAlchemy sends the same texts
+# again and again (its compiled cache, bound parameters): each distinct text is examined once.
+@functools.lru_cache(maxsize=16384)
+def _unscoped(statement: str) -> tuple[str, ...]:
     if not _CHECKED.match(statement) or "_alembic_tmp_" in statement:
-        return []  # (the second: Alembic's SQLite batch copy of a table, in a migration)
+        return ()  # (the second: Alembic's SQLite batch copy of a table, in a migration)
     marker = _MARKER.search(statement)
     if marker and (marker[1] in GLOBAL_QUERIES or marker[1] in TEST_ONLY_REASONS):
-        return []
+        return ()
     if _NOTHING.search(statement):
-        return []
+        return ()
     inserted = {
         found[1].lower()
         for found in _INSERT.finditer(statement)
@@ -76,7 +84,9 @@ def unscoped(statement: str) -> list[str]:
         if not (found[0].upper().startswith("INTO") and found[1].lower() in inserted)
     ]
     alone = len(references) == 1
-    return [table for table, alias in references if not _constrained(statement, alias, alone=alone)]
+    return tuple(
+        table for table, alias in references if not _constrained(statement, alias, alone=alone)
+    )
 
 
 class StatementCapture:
@@ -86,7 +96,7 @@ class StatementCapture:
         self.offending: list[str] = []
 
     def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not _SUSPENDED and unscoped(statement):
+        if not _SUSPENDED and _unscoped(statement):
             flat = " ".join(statement.split())
             self.offending.append(flat)
             if LOG:  # collect them all in one run (development aid)
