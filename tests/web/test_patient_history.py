@@ -137,6 +137,7 @@ async def test_the_history_groups_repeats_names_establishments_and_documents(
     await client.get("/patient/documents")  # the patient's own page views
     await client.get("/patient/professionnels")
     await client.get("/patient/choix")  # reads the preferences and the patient's own matrix
+    await client.get("/patient/aidants")  # lists her delegations
 
     page = await client.get("/patient/historique")
     assert page.status_code == 200

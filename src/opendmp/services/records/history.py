@@ -70,6 +70,7 @@ OWN_PAGE_VIEWS = frozenset(
         AuditAction.ACCESS_LIST_READ,
         AuditAction.PREFERENCES_READ,
         AuditAction.MATRIX_READ,
+        AuditAction.DELEGATION_LIST,
         AuditAction.SUBMISSION_SET_SEARCH,
     }
 )
