@@ -59,10 +59,6 @@ XDIST_GROUPS = {
     "tests/web/test_pro_browser.py": "browser",
     "tests/web/test_demo_login.py": "browser",
     "tests/web/test_site_browser.py": "browser",
-    # `backup verify` restores into scratch databases on the test server, and a test checks
-    # that none is left behind: two verifications at once would see each other's.
-    "tests/services/operations/test_backup.py": "backup",
-    "tests/cli/test_backup_cli.py": "backup",
     # A module-scoped `opendmp demo` / `opendmp init` / migrated databases: built once.
     "tests/api/test_docs_examples.py": "docs-examples",
     "tests/storage/test_home_modes.py": "home-modes",

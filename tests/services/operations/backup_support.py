@@ -5,6 +5,7 @@ file in the test's folder."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -60,6 +61,18 @@ async def scratch_databases() -> set[str]:
             return {str(r[0]) for r in rows}
     finally:
         await admin.dispose()
+
+
+async def scratch_left_since(before: set[str], *, wait: float = 120.0) -> set[str]:
+    """The scratch databases created since ``before`` that are still there once the
+    verifications other test sessions may be running on the same server had time to end:
+    another session's is dropped when its verification ends, a leaked one stays."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while (left := await scratch_databases() - before) and (
+        asyncio.get_running_loop().time() < deadline
+    ):
+        await asyncio.sleep(0.5)
+    return left
 
 
 def rewrite_manifest_hash(folder: Path, key: str) -> None:

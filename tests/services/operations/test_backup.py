@@ -41,6 +41,7 @@ from tests.services.operations.backup_support import (
     drop_database,
     rewrite_manifest_hash,
     scratch_databases,
+    scratch_left_since,
 )
 from tests.services.operations.test_retention import close, record_with_documents
 
@@ -121,6 +122,7 @@ async def test_the_demo_data_backs_up_and_verifies_without_the_master_key_in_the
     site: Site,
 ) -> None:
     await seed_demo(site.ctx)
+    scratch_before = await scratch_databases()
     seen: list[tuple[int, int]] = []
     folder = site.home.parent / "backup"
 
@@ -147,7 +149,7 @@ async def test_the_demo_data_backs_up_and_verifies_without_the_master_key_in_the
     # The blobs are the store's bytes, as stored (ciphertext), and the scratch database is gone.
     key = _blob_keys(folder)[0]
     assert (folder / "blobs" / key).read_bytes() == await site.ctx.blobs.store.get(key)
-    assert await scratch_databases() == set()
+    assert await scratch_left_since(scratch_before) == set()
 
 
 async def test_a_postgresql_restore_that_fails_leaves_the_database_as_it_was(
