@@ -31,6 +31,17 @@ PAYLOADS: dict[str, dict[str, str]] = {
         "link": "https://dmp.example/patient/invitation/abcdefghijklmnopqrstuvwx",
         "role": "caregiver",
     },
+    "delegation-accepted": {
+        "at": AT,
+        "invited_at": "2026-02-27T16:00:00+00:00",
+        "role": "caregiver",
+    },
+    "delegation-refused": {
+        "at": AT,
+        "invited_at": "2026-02-27T16:00:00+00:00",
+        "role": "representative",
+    },
+    "email-changed": {"at": AT},
 }
 
 
@@ -111,6 +122,32 @@ def test_the_login_reminder_and_the_address_change_carry_what_they_are_for() -> 
     assert "valid for 15 minutes: 61930427" in body and "61930427" not in subject
     with pytest.raises(ValueError, match="'login'"):
         render("login-reminder", "fr", {"at": AT})
+
+
+def test_the_answer_to_an_invitation_names_the_invitation_by_its_role_and_date() -> None:
+    subject, body = render("delegation-accepted", "fr", PAYLOADS["delegation-accepted"])
+    assert subject == "Votre invitation a été acceptée"
+    assert (
+        "L'invitation à devenir votre aidant que vous avez envoyée le 27 février 2026 à 17 h 00 "
+        "(heure de Paris) a été acceptée le 1er mars 2026" in " ".join(body.split())
+    )
+    subject, body = render("delegation-refused", "en", PAYLOADS["delegation-refused"])
+    assert subject == "Your invitation was refused"
+    assert "to become the minor's legal representative that you sent on 27 February" in body
+    with pytest.raises(ValueError, match="'invited_at'"):
+        render("delegation-accepted", "fr", {"at": AT, "role": "caregiver"})
+    with pytest.raises(ValueError, match="role"):
+        render("delegation-refused", "fr", {**PAYLOADS["delegation-refused"], "role": "boss"})
+
+
+def test_the_old_address_is_told_of_a_change_and_what_to_do_if_it_was_not_them() -> None:
+    subject, body = render("email-changed", "fr", PAYLOADS["email-changed"])
+    assert subject == "L'adresse e-mail de votre espace patient DMP a été changée"
+    assert "Le 1er mars 2026 à 10 h 05 (heure de Paris)" in body
+    assert "Si ce n'est pas vous" in body and "Mot de passe oublié" in body
+    assert "accueil d'un établissement de santé" in body
+    subject, body = render("email-changed", "en", PAYLOADS["email-changed"])
+    assert "If it was not you" in body and "Forgotten password" in body
 
 
 def test_the_creation_message_in_english() -> None:

@@ -43,6 +43,22 @@ async def consent_page(client: httpx.AsyncClient, identity: dict[str, str]) -> h
     return response
 
 
+async def post_consent(client: httpx.AsyncClient, page: httpx.Response) -> httpx.Response:
+    """The consent form of ``page`` posted as the person agreed: the record is created."""
+    return await client.post(
+        "/accueil/creer",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "notice_version": current_notice().version,
+            "consent": "yes",
+            "allow_regulation": "permit",
+            "allow_break_glass": "deny",
+            "allow_masked": "deny",
+            "email": "alix.nouvelle@example.org",
+        },
+    )
+
+
 # --- refusals ---------------------------------------------------------------------------------
 
 
@@ -165,18 +181,7 @@ async def test_a_desk_agent_creates_the_record_and_prints_the_letter_once(
         "cache-control": "no-store",
     }.items():
         assert page.headers[header] == value
-    response = await client.post(
-        "/accueil/creer",
-        data={
-            "csrf_token": csrf_of(page.text),
-            "notice_version": current_notice().version,
-            "consent": "yes",
-            "allow_regulation": "permit",
-            "allow_break_glass": "deny",
-            "allow_masked": "deny",
-            "email": "alix.nouvelle@example.org",
-        },
-    )
+    response = await post_consent(client, page)
     assert response.status_code == 303
     assert response.headers["location"] == "/accueil/cree"
 

@@ -126,6 +126,7 @@ async def test_the_e_mail_address_changes_only_with_the_code_sent_to_the_new_one
         "/patient/compte/email/code", data={"csrf_token": csrf_of(page.text), "code": wrong}
     )
     assert refused.status_code == 401 and await patient_email(ctx) == [ADDRESS]
+    assert await outbox(ctx, "email-changed") == []
     # The alert sits below the portal's menu, in French only.
     assert refused.text.index('class="pmenu"') < refused.text.index('role="alert"')
     assert not ENGLISH.search(alert_text(refused.text))
@@ -137,11 +138,14 @@ async def test_the_e_mail_address_changes_only_with_the_code_sent_to_the_new_one
     assert changed.status_code == 303
     assert changed.headers["location"] == "/patient/compte?fait=email-changed"
     assert await patient_email(ctx) == ["alex.neuf@example.org"]
+    # The old address is told, with the time only (no code, no health data).
+    assert await outbox(ctx, "email-changed") == [(ADDRESS, {"at": clock().isoformat()})]
     again = await client.post(
         "/patient/compte/email/code",
         data={"csrf_token": csrf_of(page.text), "code": payload["code"]},
     )
     assert again.status_code == 409  # used: nothing is pending any more
+    assert len(await outbox(ctx, "email-changed")) == 1
 
 
 async def test_refusals_are_french_without_developer_text_and_optional_is_said_once(

@@ -15,6 +15,7 @@ from opendmp.domain.patient_matrix import Narrowing
 from opendmp.services.access.matrix_choices import show_matrix_choices
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.matrix_loader import load_matrix
+from opendmp.web.patient.matrix_view import PROFESSION_KINDS
 from tests.conftest import Clock
 from tests.factories import patient_actor
 from tests.web.conftest import csrf_of
@@ -125,3 +126,57 @@ async def test_the_matrix_form_needs_the_sessions_csrf_token(
     )
     assert response.status_code == 403
     assert await narrowings(ctx, account.ins) == ()
+
+
+def kinds_shown(html: str) -> list[str]:
+    return re.findall(r'<div class="matrix-group" id="matrix-kind-([a-z]+)">', html)
+
+
+def status_text(html: str) -> str:
+    found = re.search(r'<p id="matrix-none" aria-live="polite"[^>]*>(.*?)</p>', html, re.S)
+    assert found
+    return unescape(found.group(1))
+
+
+def professions_shown(html: str) -> list[str]:
+    return re.findall(r'<details class="matrix" id="matrix-(\d+)"', html)
+
+
+async def test_professions_are_grouped_by_kind_and_the_filter_works_without_a_script(
+    client: httpx.AsyncClient, ctx: ServiceContext, clock: Clock
+) -> None:
+    await signed_in(client, ctx, clock)
+    page = await client.get("/patient/choix")
+    # Every profession of the official matrix is under one named kind, in the set order.
+    assert kinds_shown(page.text) == [kind for kind, _ in PROFESSION_KINDS]
+    assert sorted(professions_shown(page.text)) == sorted(load_matrix().professions())
+    assert professions_shown(page.text)[:2] == ["10", "40"]  # doctors, then dentists…
+    assert '<script src="/static/portal/matrix-filter.js" defer></script>' in page.text
+
+    # Without a script the filter is a GET form: accents and case do not matter, every word
+    # must be found, a kind's heading matches its professions.
+    for typed, expected in [
+        ("INFIRMIER", ["60", "69"]),
+        ("kiné", ["70"]),
+        ("infirmier psy", ["69"]),
+        ("pharmacie", ["21"]),
+    ]:
+        found = await client.get("/patient/choix", params={"metier": typed})
+        assert found.status_code == 200
+        assert professions_shown(found.text) == expected, typed
+        assert f'value="{typed}"' in found.text
+        assert "Afficher toutes les professions" in found.text
+    nothing = await client.get("/patient/choix", params={"metier": "astronaute" * 30})
+    assert nothing.status_code == 200 and professions_shown(nothing.text) == []
+    assert "Aucune profession ne correspond" in status_text(nothing.text)
+    assert status_text(page.text) == ""
+
+
+async def test_the_kinds_and_the_filter_in_english(
+    client: httpx.AsyncClient, ctx: ServiceContext, clock: Clock
+) -> None:
+    await signed_in(client, ctx, clock)
+    await client.get("/langue?lang=en&next=/patient")
+    page = await client.get("/patient/choix", params={"metier": "physio"})
+    assert professions_shown(page.text) == ["70"]
+    assert "<h3>Rehabilitation</h3>" in page.text and "Find a profession" in page.text

@@ -2,7 +2,8 @@
 Playwright) on a phone-sized screen (390 px), against a server seeded like ``opendmp demo``
 (docs/rules.md §3.6, docs/portals.md): a demo patient unfolds the doctors' block, unticks
 genetics, saves; the page says so, keeps the block open with the category unticked, nothing
-overflows the screen, and the history shows the change. Screenshots in
+overflows the screen, the filter narrows the professions (grouped by kind) as one types,
+and the history shows the change. Screenshots in
 ``test-artifacts/screenshots/<test name>/``."""
 
 from __future__ import annotations
@@ -68,6 +69,20 @@ async def test_the_patient_narrows_what_doctors_read_on_a_phone(
         width = await page.evaluate("document.scrollingElement.scrollWidth")
         assert width <= 390, width
         await shots(page, "choices-matrix-saved")
+
+        # The filter narrows the grouped list as one types (the script; no page load).
+        await expect(page.get_by_role("heading", name="Soins infirmiers")).to_be_visible()
+        await page.get_by_label("Chercher une profession").press_sequentially("infirm")
+        await expect(page.locator("details.matrix:visible")).to_have_count(2)
+        await expect(page.locator("#matrix-60")).to_be_visible()
+        await expect(page.locator("#matrix-69")).to_be_visible()
+        await expect(page.get_by_role("heading", name="Médecins")).to_be_hidden()
+        assert page.url.endswith("/patient/choix?fait=matrix#matrix-title")
+        await shots(page, "choices-matrix-filtered")
+        await page.get_by_label("Chercher une profession").fill("zzz")
+        await expect(page.locator("#matrix-none")).to_contain_text("Aucune profession")
+        await page.get_by_label("Chercher une profession").fill("")
+        await expect(page.locator("details.matrix:visible")).to_have_count(23)
 
         await page.goto(f"{base}/patient/historique")
         await expect(

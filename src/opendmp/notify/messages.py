@@ -32,6 +32,9 @@ KINDS = (
     "email-change",
     "opt-out-notice",
     "delegation-invitation",
+    "delegation-accepted",
+    "delegation-refused",
+    "email-changed",
 )
 AUDIENCES = ("patient", "treating-doctor")
 
@@ -366,6 +369,77 @@ _TEMPLATES: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
             "message: nothing will happen.\n\n",
         ),
     },
+    # docs/rules.md §3.7: the inviting side is told of the answer, naming the invitation by
+    # its date and role only (no name, no address of the relative, no health data).
+    ("delegation-accepted", "patient"): {
+        "fr": (
+            "Votre invitation a été acceptée",
+            "Bonjour,\n\n"
+            "L'invitation à {role} que vous avez envoyée le {invited_at} a été acceptée le "
+            "{at}.\n\n"
+            "Cette personne peut désormais agir sur votre dossier médical partagé (DMP) avec "
+            "les droits et aux dates que vous avez choisis ; chacune de ses actions figure "
+            "dans votre historique. Vous pouvez mettre fin à tout moment à cette délégation "
+            "depuis « Mes aidants » dans votre espace patient.\n\n",
+        ),
+        "en": (
+            "Your invitation was accepted",
+            "Hello,\n\n"
+            "The invitation to {role} that you sent on {invited_at} was accepted on {at}.\n\n"
+            "This person may now act on your shared medical record (DMP) with the rights and "
+            "within the dates you chose; each of their actions appears in your history. You "
+            'can end this delegation at any time from "My caregivers" in your patient '
+            "portal.\n\n",
+        ),
+    },
+    ("delegation-refused", "patient"): {
+        "fr": (
+            "Votre invitation a été refusée",
+            "Bonjour,\n\n"
+            "L'invitation à {role} que vous avez envoyée le {invited_at} a été refusée le "
+            "{at}.\n\n"
+            "Personne n'a reçu de droit sur votre dossier médical partagé (DMP). Vous pouvez "
+            "envoyer une nouvelle invitation depuis « Mes aidants » dans votre espace "
+            "patient.\n\n",
+        ),
+        "en": (
+            "Your invitation was refused",
+            "Hello,\n\n"
+            "The invitation to {role} that you sent on {invited_at} was refused on {at}.\n\n"
+            "Nobody was given any right on your shared medical record (DMP). You can send a "
+            'new invitation from "My caregivers" in your patient portal.\n\n',
+        ),
+    },
+    # Sent to the address an account held before a change, so that its holder learns of a
+    # change they did not make (the new address got the confirmation code).
+    ("email-changed", "patient"): {
+        "fr": (
+            "L'adresse e-mail de votre espace patient DMP a été changée",
+            "Bonjour,\n\n"
+            "Le {at}, l'adresse e-mail de l'espace patient DMP lié à cette adresse a été "
+            "remplacée par une autre. Les messages du service n'arriveront plus ici.\n\n"
+            "Si c'est vous, vous n'avez rien à faire.\n\n"
+            "Si ce n'est pas vous, quelqu'un utilise peut-être votre compte : demandez sans "
+            "attendre un nouveau mot de passe (« Mot de passe oublié » sur la page de "
+            "connexion ; le code sera envoyé à la nouvelle adresse, donc si vous ne le "
+            "recevez pas, présentez-vous à l'accueil d'un établissement de santé avec une "
+            "pièce d'identité pour obtenir de nouveaux codes), puis vérifiez l'historique des "
+            "accès et remettez votre adresse sous « Mon compte ».\n\n",
+        ),
+        "en": (
+            "The e-mail address of your DMP patient portal was changed",
+            "Hello,\n\n"
+            "On {at}, the e-mail address of the DMP patient portal linked to this address "
+            "was replaced by another one. The service's messages will no longer come "
+            "here.\n\n"
+            "If it was you, you need do nothing.\n\n"
+            "If it was not you, someone may be using your account: at once, ask for a new "
+            'password ("Forgotten password" on the sign-in page; the code goes to the new '
+            "address, so if you do not receive it, go to a healthcare admission desk with an "
+            "identity document to get new credentials), then check the access history and "
+            'put your address back under "My account".\n\n',
+        ),
+    },
 }
 
 _ROLES = {
@@ -376,8 +450,18 @@ _ROLES = {
     },
 }
 
+# The same roles, as the inviting side reads them in an answer.
+_ANSWER_ROLES = {
+    "caregiver": {"fr": "devenir votre aidant", "en": "become your caregiver"},
+    "representative": {
+        "fr": "devenir représentant légal du mineur",
+        "en": "become the minor's legal representative",
+    },
+}
+
 _ACCESS_KINDS = {"access", "emergency-access"}
 _CODE_KINDS = {"password-reset", "email-proof", "email-change", "opt-out-notice"}
+_ANSWER_KINDS = {"delegation-accepted", "delegation-refused"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -409,22 +493,37 @@ def render(kind: str, language: str, payload: Mapping[str, str]) -> Rendered:
         "login": _required(payload, "login") if kind == "login-reminder" else "",
         "url": _required(payload, "url") if kind == "opt-out-notice" else "",
         **(_invitation_fields(payload, lang) if kind == "delegation-invitation" else {}),
+        **(_answer_fields(payload, lang) if kind in _ANSWER_KINDS else {}),
     }
     return Rendered(subject, body.format_map(fields) + _FOOTER[lang])
 
 
 def _invitation_fields(payload: Mapping[str, str], lang: Language) -> dict[str, str]:
-    role = _ROLES.get(_required(payload, "role"))
-    if role is None:
-        raise ValueError("unknown invitation role")
     link = _clean(_required(payload, "link"))
     if not link.startswith(("http://", "https://")):
         raise ValueError("the invitation link is not a URL")
     return {
-        "role": role[lang],
+        "role": _role(payload, lang),
         "link": link,
         "until": format_time(_required(payload, "until"), lang),
     }
+
+
+def _answer_fields(payload: Mapping[str, str], lang: Language) -> dict[str, str]:
+    """The invitation an answer is about: its role, and when it was sent."""
+    return {
+        "role": _role(payload, lang, _ANSWER_ROLES),
+        "invited_at": format_time(_required(payload, "invited_at"), lang),
+    }
+
+
+def _role(
+    payload: Mapping[str, str], lang: Language, roles: dict[str, dict[str, str]] | None = None
+) -> str:
+    role = (roles or _ROLES).get(_required(payload, "role"))
+    if role is None:
+        raise ValueError("unknown invitation role")
+    return role[lang]
 
 
 def format_time(iso: str, lang: Language) -> str:

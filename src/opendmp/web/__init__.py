@@ -23,8 +23,9 @@ from opendmp.web.common import HERE, SignInRequired, error_text, language, rende
 PORTAL_PREFIXES = ("/accueil", "/patient", "/pro", "/langue", "/static/portal", "/demo")
 SIGN_IN_PATH = "/pro/connexion"
 
-# Strict by default: the portals load only their own stylesheet, run no script, are never
-# framed, and post forms only to themselves.
+# Strict by default: the portals load only their own stylesheet and scripts (one, optional:
+# the "Mes choix" filter; no inline script), are never framed, and post forms only to
+# themselves.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; "

@@ -16,18 +16,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from opendmp.domain.actors import Caregiver, LegalRepresentative, Patient
 from opendmp.domain.delegations import State
 from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.records import ClosureReason
+from opendmp.notify.messages import render
 from opendmp.services.access import delegations as dg
 from opendmp.services.access import preferences
 from opendmp.services.accounts.sessions import resolve_session
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents import DocumentQuery, search_documents
 from opendmp.services.records import lifecycle
+from opendmp.storage import models as m
 from tests.conftest import Clock
 from tests.factories import patient_actor
 from tests.services.access_support import events_after, last_event_id, outbox, snapshot
@@ -35,6 +38,8 @@ from tests.services.patient_accounts import account_row, enrolled, full_login, w
 
 TODAY = dt.date(2026, 3, 1)  # the tests' clock: 2026-03-01 09:00 UTC
 RELATIVE_EMAIL = "camille.testaidant@example.org"
+PATIENT_EMAIL = "dominique.testpatiente@example.org"
+ANSWER_KINDS = {dg.ACCEPTED_KIND, dg.REFUSED_KIND}
 Call = Callable[[], Awaitable[Any]]
 
 
@@ -211,6 +216,59 @@ async def test_nobody_is_their_own_caregiver_and_an_answer_is_given_once(
         "no-open-invitation",
         "access:delegation:accept",
     )
+
+
+@pytest.mark.parametrize("accept", [True, False])
+async def test_the_patient_is_told_of_the_answer_in_her_language_naming_nobody(
+    ctx: ServiceContext, clock: Clock, accept: bool
+) -> None:
+    patient = (await with_credentials(ctx, email=PATIENT_EMAIL)).ins
+    await set_language(ctx, patient, "en")
+    _, code = await invite(ctx, patient)
+    clock.advance(seconds=3600)
+    relative = await enrolled(ctx)
+    await dg.answer_invitation(
+        ctx,
+        actor=patient_actor(relative.ins),
+        account_id=await account_id(ctx, relative.login),
+        code=code,
+        accept=accept,
+    )
+    kind = dg.ACCEPTED_KIND if accept else dg.REFUSED_KIND
+    (mail,) = [row for row in await outbox(ctx) if row.kind in ANSWER_KINDS]
+    assert (mail.kind, mail.recipient, mail.language) == (kind, PATIENT_EMAIL, "en")
+    payload = json.loads(mail.payload)
+    assert payload["at"] == ctx.now().isoformat() and payload["role"] == "caregiver"
+    for secret in (RELATIVE_EMAIL, "FICTIF", str(relative.ins).split("|")[1], code):
+        assert secret not in mail.payload
+    subject, body = render(mail.kind, mail.language, payload)
+    assert subject == f"Your invitation was {'accepted' if accept else 'refused'}"
+    assert "become your caregiver" in body and "1 March 2026 at 10:00" in body
+    # Read again, or answered twice: nothing more is sent.
+    await dg.find_invitation(ctx, actor=patient_actor(relative.ins), code=code)
+    with pytest.raises(OpenDMPError):
+        await dg.answer_invitation(
+            ctx,
+            actor=patient_actor(relative.ins),
+            account_id=await account_id(ctx, relative.login),
+            code=code,
+            accept=not accept,
+        )
+    assert [row.kind for row in await outbox(ctx) if row.kind in ANSWER_KINDS] == [kind]
+
+
+async def set_language(ctx: ServiceContext, ins: Ins, language: str) -> None:
+    async with ctx.sessions() as session:
+        record_id = (
+            select(m.Record.id)
+            .join(m.Patient, m.Patient.id == m.Record.patient_id)
+            .where(m.Patient.ins_value == ins.value)
+            .scalar_subquery()
+        )
+        await session.execute(
+            update(m.Record).where(m.Record.id == record_id).values(preferred_language=language)
+        )
+        await session.commit()
 
 
 @pytest.mark.parametrize(

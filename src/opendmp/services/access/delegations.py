@@ -7,7 +7,8 @@ patient account and acts on the record as themself, "on behalf of" the patient.
 - ``list_delegations`` and ``revoke_delegation``: the patient's side sees and ends them
   (a revocation takes effect at once: the facts read the row on every request);
 - ``find_invitation``, ``answer_invitation``: the invited person, signed in with their own
-  account, reads and accepts or refuses it (the policy: ``Action.ANSWER_INVITATION``);
+  account, reads and accepts or refuses it (the policy: ``Action.ANSWER_INVITATION``); the
+  record's holder is e-mailed the answer (its role and dates only) in the same transaction;
 - ``held_delegations``: what a signed-in person may act for (the portal's switch).
 
 Only the SHA-256 of an invitation's code is stored. The policy decides everything a
@@ -62,6 +63,8 @@ from opendmp.storage.scope import global_query
 
 CODE_BYTES = 18
 INVITATION_KIND = "delegation-invitation"
+ACCEPTED_KIND = "delegation-accepted"
+REFUSED_KIND = "delegation-refused"
 ADULT_AGE = 18
 
 
@@ -457,10 +460,31 @@ async def _on_invitation(
                 row.caregiver_name = _person_name(me[1])
                 if row.kind == Kind.REPRESENTATIVE.value:
                     row.representative_id = await _add_representative(g, row, me[1])
+            await _tell_the_answer(g, row, accepted=answer)
         await g.audit_allowed(audit_action, details)
         view = InvitationView(_view(row, g.now), _person_name(g.patient))
         await g.uow.commit()
         return view
+
+
+async def _tell_the_answer(g: Guarded, row: m.Delegation, *, accepted: bool) -> None:
+    """E-mail the record's holder, in their language, that their invitation was accepted or
+    refused: its role and dates only (no name, no address, no health data)."""
+    if not g.patient.email:
+        return
+    await enqueue_notification(
+        g.session,
+        record_id=g.record.id,
+        kind=ACCEPTED_KIND if accepted else REFUSED_KIND,
+        recipient=g.patient.email,
+        payload={
+            "at": g.now.isoformat(),
+            "invited_at": row.invited_at.isoformat(),
+            "role": row.kind,
+        },
+        now=g.now,
+        language=g.record.preferred_language,
+    )
 
 
 async def _name_of(session: AsyncSession, actor: Patient) -> str | None:

@@ -1,7 +1,8 @@
 """A patient account's e-mail address (docs/portals.md, "Mon compte"): a reminder of the
 login, sent to the address the account holds (the same answer whether any account has it:
 no enumeration), and a change of address, proven by an 8-digit code sent to the new one
-(15 minutes, 5 tries; the address waits on the session until then).
+(15 minutes, 5 tries; the address waits on the session until then); once changed, the old
+address is told, with what to do if it was not its holder.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from opendmp.services.core.notifications import enqueue_notification
 from opendmp.storage import models as m
 
 EMAIL_CHANGE = "email-change"
+EMAIL_CHANGED = "email-changed"
 EMAIL_CHANGE_VALIDITY = dt.timedelta(minutes=15)
 EMAIL_CHANGE_MAX_ATTEMPTS = 5
 REMINDERS_PER_ADDRESS_PER_HOUR = 3
@@ -211,6 +213,7 @@ async def confirm_email_change(
         live.used_at = now
         address = str(pending["address"])
         await _store_address(uow.session, found, address)
+        await _tell_the_old_address(uow.session, found, address, now)
         del attributes[_PENDING]
         await _save_attributes(uow.session, row, attributes)
         await audit(
@@ -239,6 +242,26 @@ async def _live_code(
         now=now,
         max_attempts=EMAIL_CHANGE_MAX_ATTEMPTS,
         code_id=code_id,
+    )
+
+
+async def _tell_the_old_address(
+    session: AsyncSession, found: Found, address: str, now: dt.datetime
+) -> None:
+    """The address the account held is told of the change and what to do if its holder did
+    not make it (the new one only proved it is reachable); nothing when there was none, or
+    when only its case changed."""
+    old = found.email
+    if not old or old.lower() == address.lower():
+        return
+    await enqueue_notification(
+        session,
+        record_id=found.account.record_id,
+        kind=EMAIL_CHANGED,
+        recipient=old,
+        payload={"at": now.isoformat()},
+        now=now,
+        language=found.language,
     )
 
 

@@ -12,9 +12,10 @@ Beside it, ``/accueil/opposition``: a person who received the notice of an opt-o
 objects at the desk with the notice's code and birth date (docs/rules.md §2); the agent
 prints the proof of opposition.
 
-For a record that exists and is active, the desk records a legal representative on
-documentary evidence and shows their first login and one-time password once
-(docs/rules.md §3.7).
+For any active record after the identity check — one that existed, one created or
+reactivated a moment ago — the desk records a legal representative on documentary evidence
+and shows their first login and one-time password once (docs/rules.md §3.7): the checked
+identity stays in the session, marked active, until the next person.
 
 The identity the registry confirmed is kept in the agent's session between steps, so the
 consent form cannot be posted for someone else than the person checked.
@@ -136,6 +137,12 @@ def _consent_page(
     )
 
 
+def _checked(identity: ReferenceIdentity, status: RecordStatus | None) -> dict[str, Any]:
+    """The identity the registry confirmed, kept in the session, with its record's status
+    (empty: no record yet)."""
+    return {**identity_json(identity), "status": status.value if status else ""}
+
+
 def _pending(staff: Staff) -> tuple[ReferenceIdentity, dict[str, Any]]:
     raw = staff.session.attributes.get(PENDING)
     if not isinstance(raw, dict):
@@ -196,7 +203,7 @@ async def check_identity(request: Request) -> Response:
     await update_attributes(
         ctx,
         staff.session.session_id,
-        set_items={PENDING: {**identity_json(identity), "status": status.value if status else ""}},
+        set_items={PENDING: _checked(identity, status)},
         remove=(CREATED,),
     )
     if status is None:
@@ -219,9 +226,8 @@ def _exists_page(
         {
             "person": _identity_view(identity, language(request)),
             "closed": closed,
-            "relations": sorted(REPRESENTATIVE_RELATIONS),
+            **_representative_form(values),
             "problem": problem,
-            "values": values or {},
         },
         binding=staff.binding,
         staff=staff,
@@ -230,6 +236,20 @@ def _exists_page(
 
 
 _REPRESENTATIVE_FIELDS = ("relation", "family_name", "given_name", "email")
+
+
+def _representative_form(values: dict[str, str] | None = None) -> dict[str, Any]:
+    """What ``desk/_representative.html`` needs."""
+    return {"relations": sorted(REPRESENTATIVE_RELATIONS), "values": values or {}}
+
+
+async def _mark_active(request: Request, staff: Staff, identity: ReferenceIdentity) -> None:
+    """The person checked now has an active record: the representative form is theirs."""
+    await update_attributes(
+        ctx_of(request),
+        staff.session.session_id,
+        set_items={PENDING: _checked(identity, RecordStatus.ACTIVE)},
+    )
 
 
 @router.post("/representant")
@@ -242,7 +262,7 @@ async def add_representative(request: Request) -> Response:
     if raw.get("status") != RecordStatus.ACTIVE.value:
         raise _expired()
     ctx = ctx_of(request)
-    values = values_of(form, _REPRESENTATIVE_FIELDS)
+    values = values_of(form, (*_REPRESENTATIVE_FIELDS, "retour"))
     new = NewRepresentative(
         values["relation"], values["family_name"], values["given_name"], values["email"] or None
     )
@@ -252,7 +272,7 @@ async def add_representative(request: Request) -> Response:
         )
     except OpenDMPError as error:
         problem = error_text(error, language(request))
-        return _exists_page(request, staff, identity, closed=False, problem=problem, values=values)
+        return _refused_representative(request, staff, identity, problem, values)
     response = render(
         request,
         "desk/representative.html",
@@ -268,6 +288,22 @@ async def add_representative(request: Request) -> Response:
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _refused_representative(
+    request: Request,
+    staff: Staff,
+    identity: ReferenceIdentity,
+    problem: str,
+    values: dict[str, str],
+) -> Response:
+    """The page the refused form came from, again, with the message and what was typed."""
+    back = values.get("retour")
+    if back == "cree":
+        return _created_page(request, staff, problem=problem, values=values)
+    if back == "reactive":
+        return _reactivated_page(request, staff, identity, problem=problem, values=values)
+    return _exists_page(request, staff, identity, closed=False, problem=problem, values=values)
 
 
 def _consent(staff: Staff, form: FormData, now: Any) -> Consent:
@@ -332,8 +368,10 @@ async def create(request: Request) -> Response:
     await update_attributes(
         ctx,
         staff.session.session_id,
-        set_items={CREATED: _identity_view(identity, lang)},
-        remove=(PENDING,),
+        set_items={
+            CREATED: _identity_view(identity, lang),
+            PENDING: _checked(identity, RecordStatus.ACTIVE),
+        },
     )
     await seal_welcome_letter(ctx, session_id=staff.session.session_id, view=view)
     return RedirectResponse("/accueil/cree", status_code=303)
@@ -342,16 +380,42 @@ async def create(request: Request) -> Response:
 @router.get("/cree")
 async def created(request: Request) -> Response:
     staff = await require_staff(request)
+    if not isinstance(staff.session.attributes.get(CREATED), dict):
+        return RedirectResponse("/accueil", status_code=303)
+    return _created_page(request, staff)
+
+
+def _created_page(
+    request: Request,
+    staff: Staff,
+    *,
+    problem: str | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """The record just created: its welcome letter (once), and the representative form while
+    the session still holds that person's identity."""
     person = staff.session.attributes.get(CREATED)
     if not isinstance(person, dict):
-        return RedirectResponse("/accueil", status_code=303)
+        raise _expired()
     letter = staff.session.attributes.get(LETTER_KEY)
+    pending = staff.session.attributes.get(PENDING)
+    same_person = (
+        isinstance(pending, dict)
+        and pending.get("status") == RecordStatus.ACTIVE.value
+        and pending.get("ins") == person.get("ins")
+    )
     return render(
         request,
         "desk/created.html",
-        {"person": person, "letter_id": letter.get("id") if isinstance(letter, dict) else None},
+        {
+            "person": person,
+            "letter_id": letter.get("id") if isinstance(letter, dict) else None,
+            **(_representative_form(values) if same_person else {"relations": []}),
+            "problem": problem,
+        },
         binding=staff.binding,
         staff=staff,
+        status_code=422 if problem else 200,
     )
 
 
@@ -383,13 +447,29 @@ async def reactivate(request: Request) -> Response:
     await reactivate_record(
         ctx, actor=staff.actor, ins=identity.ins, emergency=emergency_choices(form)
     )
-    await update_attributes(ctx, staff.session.session_id, remove=(PENDING,))
+    await _mark_active(request, staff, identity)
+    return _reactivated_page(request, staff, identity)
+
+
+def _reactivated_page(
+    request: Request,
+    staff: Staff,
+    identity: ReferenceIdentity,
+    *,
+    problem: str | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
     return render(
         request,
         "desk/reactivated.html",
-        {"person": _identity_view(identity, language(request))},
+        {
+            "person": _identity_view(identity, language(request)),
+            **_representative_form(values),
+            "problem": problem,
+        },
         binding=staff.binding,
         staff=staff,
+        status_code=422 if problem else 200,
     )
 
 

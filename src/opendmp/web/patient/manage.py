@@ -213,11 +213,16 @@ async def change_access(request: Request, what: str) -> Response:
 @router.get("/choix")
 async def choices(request: Request) -> Response:
     signed = await require_full(request)
-    return await _choices_page(request, signed)
+    return await _choices_page(request, signed, matrix_filter=request.query_params.get("metier"))
 
 
 async def _choices_page(
-    request: Request, signed: Signed, *, problem: str | None = None, status_code: int = 200
+    request: Request,
+    signed: Signed,
+    *,
+    problem: str | None = None,
+    status_code: int = 200,
+    matrix_filter: str | None = None,
 ) -> Response:
     ctx = ctx_of(request)
     found = await show_preferences(ctx, actor=signed.actor, ins=signed.ins)
@@ -234,7 +239,7 @@ async def _choices_page(
             },
             "notifications": found.notifications,
             "problem": problem,
-            **matrix_context(matrix, language(request)),
+            **matrix_context(matrix, language(request), matrix_filter or ""),
         },
         signed=signed,
         status_code=status_code,
