@@ -22,7 +22,7 @@ POSTGRES = bool(os.environ.get("OPENDMP_TEST_DATABASE_URL"))
 # and document in one statement: services/core/opening.py), BEGIN IMMEDIATE, the audit event
 # (written at the commit); ITI-67 the same without the locate, with the page instead of the
 # document. PostgreSQL: 3 and 3 (no BEGIN statements). Before the opening: 7 and 6 on SQLite,
-# 5 and 4 on PostgreSQL (docs/benchmarks.md, "Third pass").
+# 5 and 4 on PostgreSQL (docs/benchmarks.md, "The access check in one statement").
 ITI68_STATEMENTS = 5
 ITI67_STATEMENTS = 5
 

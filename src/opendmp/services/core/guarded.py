@@ -14,6 +14,10 @@ The transaction is the caller's to commit, as before: leaving the block without
 ``commit()`` rolls back. On one document (``document_id``) the gate's
 ``require_on_document`` answers, so that a caller who may not know of the document gets the
 answer an unknown id gets (docs/security.md, "Existence").
+
+A consultation (``audited_read`` without ``for_update``) finds the record, its patient, the
+facts and the document in one statement, as transient entities outside the session
+(services/core/opening.py): its body reads them and never changes them.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ class GuardOptions(TypedDict, total=False):
     # A consultation, whose only writes are its audit event and notification: on SQLite
     # they wait for the commit instead of holding the write lock through the reads
     # (``ctx.uow(deferred_writes=True)``, storage/uow.py). Not in an emergency mode, whose
-    # access opening writes in the transaction.
+    # access opening writes in the transaction. Its record, patient and document are
+    # read in one statement, never to be changed (``_open``).
     audited_read: bool
     details: Mapping[str, Any]  # on the refusal's audit event
     # An unknown INS is a refusal audited in the system chain (with a hash of the INS, never

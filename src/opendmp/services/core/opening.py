@@ -1,5 +1,5 @@
-"""The opening of a consultation in one statement (docs/benchmarks.md, "Third pass: the
-access check in one statement").
+"""The opening of a consultation in one statement (docs/benchmarks.md, "The access check
+in one statement").
 
 A read (``guarded(..., audited_read=True)``: a search, a document read, ITI-67, ITI-68)
 needs the record and its patient, the facts of the actor on it and, when it names one, the
