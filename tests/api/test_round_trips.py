@@ -18,12 +18,13 @@ from tests.api.fhir_read_support import AUTHOR, auth, body_of, deposit, fhir_sea
 from tests.services.document_support import counted_statements
 
 POSTGRES = bool(os.environ.get("OPENDMP_TEST_DATABASE_URL"))
-# Measured, SQLite: ITI-68 = BEGIN IMMEDIATE, locate the document, record, facts, document,
-# audit (chain head, event, head update); ITI-67 the same without the locate, with the page
-# instead of the document. PostgreSQL: its pool's ping instead of BEGIN IMMEDIATE, and the
-# audit event and head update in one statement.
-ITI68_STATEMENTS = 8
-ITI67_STATEMENTS = 7
+# Measured, SQLite: ITI-68 = BEGIN, locate the document, the opening (record, patient, facts
+# and document in one statement: services/core/opening.py), BEGIN IMMEDIATE, the audit event
+# (written at the commit); ITI-67 the same without the locate, with the page instead of the
+# document. PostgreSQL: 3 and 3 (no BEGIN statements). Before the opening: 7 and 6 on SQLite,
+# 5 and 4 on PostgreSQL (docs/benchmarks.md, "The access check in one statement").
+ITI68_STATEMENTS = 5
+ITI67_STATEMENTS = 5
 
 
 async def measured(engine: AsyncEngine, send: Callable[[], Awaitable[httpx.Response]]) -> int:

@@ -23,20 +23,23 @@ import uuid
 from dataclasses import dataclass, replace
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, inspect
 
 from opendmp.domain.actors import Professional
 from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Facts, decide
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.facts import actor_on_record
+from opendmp.services.core.opening import open_for_read
 from opendmp.services.core.records import get_record
 from opendmp.services.directory import identity
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
+from opendmp.storage.repositories import find_document
 from tests.auth_support import finess_struct, idnat
 from tests.factories import OPERATOR, make_ins, new_record
+from tests.services.document_support import deposit
 
 NAMED, OTHER = finess_struct(11), finess_struct(12)  # the structure a credential names; another
 
@@ -169,3 +172,59 @@ async def test_a_care_team_needs_the_directory_not_a_claim(
     facts = await _facts(ctx, ins, bound)
     assert facts.care_team is declared
     assert decide(bound, Action.SEARCH_DOCUMENTS, facts).allowed is declared
+
+
+async def test_the_consultations_single_statement_gathers_the_same_facts(
+    ctx: ServiceContext,
+) -> None:
+    """``opening.open_for_read`` (record, patient and facts in one statement: a search's or
+    a read's gate) gives what the entities loaded into a session and ``actor_on_record``
+    give, for every case above, with and without the structure; its entities stay out of
+    every session."""
+    for n, case in enumerate(CASES):
+        bound = Professional(idnat(400 + n), "10", "SM54", organization=NAMED)
+        ins = await _arrange(ctx, case, bound)
+        if case.learnt:
+            await identity.register_seen_professional(ctx, bound)
+        for actor in (bound, replace(bound, organization=None)):
+            async with ctx.sessions() as session:
+                opened = await open_for_read(session, ins=ins, actor=actor, now=ctx.now())
+                assert opened is not None and opened.document is None
+                assert opened.patient not in session and opened.record not in session
+                assert inspect(opened.record).transient
+            expected = await _facts(ctx, ins, actor)
+            assert opened.who.facts == expected, case
+            async with ctx.sessions() as session:
+                patient, record = await get_record(session, ins)
+                assert _values(opened.patient) == _values(patient)
+                assert _values(opened.record) == _values(record)
+
+
+async def test_the_single_statement_finds_the_named_document_of_this_record_only(
+    ctx: ServiceContext,
+) -> None:
+    actor = Professional(idnat(500), "10", "SM54", organization=NAMED)
+    case = Case(declared=False, learnt=False, block=None, basis="individual")
+    ins, other = await _arrange(ctx, case, actor), await _arrange(ctx, case, actor)
+    doc = await deposit(ctx, ins, actor=actor)
+    async with ctx.sessions() as session:
+        opened = await open_for_read(
+            session, ins=ins, actor=actor, now=ctx.now(), document_id=doc.id
+        )
+        assert opened is not None and opened.document is not None
+        loaded = await find_document(session, opened.record.id, doc.id)
+        assert _values(opened.document) == _values(loaded)
+        # Another record's id, or an unknown one, finds no document; an unknown INS nothing.
+        elsewhere = await open_for_read(
+            session, ins=other, actor=actor, now=ctx.now(), document_id=doc.id
+        )
+        assert elsewhere is not None and elsewhere.document is None
+        unknown = await open_for_read(
+            session, ins=ins, actor=actor, now=ctx.now(), document_id=uuid.uuid4()
+        )
+        assert unknown is not None and unknown.document is None
+        assert await open_for_read(session, ins=make_ins(), actor=actor, now=ctx.now()) is None
+
+
+def _values(entity: object) -> dict[str, object]:
+    return {attr.key: getattr(entity, attr.key) for attr in inspect(entity).mapper.column_attrs}

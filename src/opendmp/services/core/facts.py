@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import FromClause
 
 from opendmp.domain.actors import Actor, Caregiver, LegalRepresentative, Patient, Professional
 from opendmp.domain.delegations import Kind, Right, Status, live_rights, load_rights
@@ -100,6 +101,17 @@ async def directory_ids(
     return pro_id, org_id
 
 
+def record_facts(record: m.Record, *, include_superseded: bool = False) -> Facts:
+    """The facts the record's own row gives (its state and the patient's settings)."""
+    return Facts(
+        record_status=RecordStatus(record.status),
+        allow_regulation=record.allow_regulation,
+        allow_break_glass=record.allow_break_glass,
+        allow_masked_in_emergency=record.allow_masked_in_emergency,
+        include_superseded=include_superseded,
+    )
+
+
 async def actor_on_record(
     session: AsyncSession,
     *,
@@ -109,13 +121,7 @@ async def actor_on_record(
     now: dt.datetime,
     include_superseded: bool = False,
 ) -> ActorOnRecord:
-    base = Facts(
-        record_status=RecordStatus(record.status),
-        allow_regulation=record.allow_regulation,
-        allow_break_glass=record.allow_break_glass,
-        allow_masked_in_emergency=record.allow_masked_in_emergency,
-        include_superseded=include_superseded,
-    )
+    base = record_facts(record, include_superseded=include_superseded)
     if isinstance(actor, Patient):
         return ActorOnRecord(
             replace(base, is_subject=actor.ins == f"{patient.ins_oid}|{patient.ins_value}")
@@ -139,17 +145,31 @@ async def actor_on_record(
     if not isinstance(actor, Professional):
         return ActorOnRecord(base)
     statement = _FACTS_WITH_ORGANIZATION if actor.organization else _FACTS
-    params = {
-        "record_id": record.id,
+    row = (
+        await session.execute(
+            statement, {**professional_parameters(actor, now), "record_id": record.id}
+        )
+    ).one()
+    return await professional_on_record(session, actor, base, row, record.id)
+
+
+def professional_parameters(actor: Professional, now: dt.datetime) -> dict[str, Any]:
+    """The bound values of ``professional_facts`` (but ``record_id`` when it is one)."""
+    return {
         "idnat": actor.idnat,
         "org": actor.organization,
         "now": now,
         "profession": actor.profession or "",
         "specialty": actor.specialty or "",
     }
-    row = (await session.execute(statement, params)).one()
+
+
+async def professional_on_record(
+    session: AsyncSession, actor: Professional, base: Facts, row: Any, record_id: uuid.UUID
+) -> ActorOnRecord:
+    """``base`` completed with a row of ``professional_facts``' columns."""
     if row.narrowed:  # a second round trip only for the few records the patient narrowed
-        base = replace(base, narrowed_categories=await _narrowed(session, record.id, actor))
+        base = replace(base, narrowed_categories=await _narrowed(session, record_id, actor))
     pro_id, org_id = row.pro_id, row.org_id
     if pro_id is None and org_id is None:
         return ActorOnRecord(base)
@@ -227,19 +247,23 @@ async def _narrowed(
     return frozenset((await session.execute(_NARROWED, params)).scalars())
 
 
-def _professional_facts(*, with_organization: bool) -> Select[Any]:
-    """Everything the policy needs about a professional on a record, in one statement.
+def professional_facts(
+    *, with_organization: bool, record_id: ColumnElement[uuid.UUID]
+) -> tuple[FromClause, list[ColumnElement[Any]]]:
+    """Everything the policy needs about a professional on a record: a one-row derived
+    table of the actor's directory ids and the columns to select with it, on the record
+    ``record_id`` names (a bound parameter in ``_FACTS``, the record row's id in the
+    consultations' single statement, services/core/opening.py).
 
     This runs on every API request (deposit, search, read, existence test): one round
     trip instead of up to six (directory ids, grants, membership, treating doctor,
     emergency access) — each round trip is a thread hop with aiosqlite and a network
     exchange with PostgreSQL (whether the patient narrowed the matrix for the reader is one
     more EXISTS). The directory ids come from scalar subqueries in a one-row
-    derived table, which the EXISTS tests below correlate with. Built once at import with
-    bound parameters (``record_id``, ``idnat``, ``org``, ``now``): constructing it cost
-    more than running it.
+    derived table, which the EXISTS tests below correlate with. Built once with bound
+    parameters (``idnat``, ``org``, ``now``, ``profession``, ``specialty``): constructing
+    it cost more than running it.
     """
-    record_id = bindparam("record_id", type_=Uuid())
     now = bindparam("now", type_=UTCDateTime())
     ids = select(
         select(m.Professional.id)
@@ -264,7 +288,7 @@ def _professional_facts(*, with_organization: bool) -> Select[Any]:
         ),
     )
     mine = grants.where(a.professional_id.is_not(None), a.state == "authorized")
-    return select(
+    return ids, [
         ids.c.pro_id,
         ids.c.org_id,
         select(a.id)
@@ -299,7 +323,14 @@ def _professional_facts(*, with_organization: bool) -> Select[Any]:
         .exists()
         .label("emergency"),
         _narrowing_of_reader(record_id).exists().label("narrowed"),
-    ).select_from(ids)
+    ]
+
+
+def _professional_facts(*, with_organization: bool) -> Select[Any]:
+    ids, columns = professional_facts(
+        with_organization=with_organization, record_id=bindparam("record_id", type_=Uuid())
+    )
+    return select(*columns).select_from(ids)
 
 
 _FACTS = _professional_facts(with_organization=False)

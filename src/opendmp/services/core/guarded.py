@@ -14,6 +14,10 @@ The transaction is the caller's to commit, as before: leaving the block without
 ``commit()`` rolls back. On one document (``document_id``) the gate's
 ``require_on_document`` answers, so that a caller who may not know of the document gets the
 answer an unknown id gets (docs/security.md, "Existence").
+
+A consultation (``audited_read`` without ``for_update``) finds the record, its patient, the
+facts and the document in one statement, as transient entities outside the session
+(services/core/opening.py): its body reads them and never changes them.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from opendmp.domain.policy import Action, Decision, Facts, Reason
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.facts import ActorOnRecord, actor_on_record, document_facts_of
 from opendmp.services.core.gate import audit, document_not_found, require, require_on_document
-from opendmp.services.core.records import get_record, ins_hash
+from opendmp.services.core.opening import Opening, open_for_read
+from opendmp.services.core.records import ins_hash
 from opendmp.storage import models as m
 from opendmp.storage.document_filter import readable_documents
 from opendmp.storage.repositories import find_document, find_record
@@ -57,7 +62,8 @@ class GuardOptions(TypedDict, total=False):
     # A consultation, whose only writes are its audit event and notification: on SQLite
     # they wait for the commit instead of holding the write lock through the reads
     # (``ctx.uow(deferred_writes=True)``, storage/uow.py). Not in an emergency mode, whose
-    # access opening writes in the transaction.
+    # access opening writes in the transaction. Its record, patient and document are
+    # read in one statement, never to be changed (``_open``).
     audited_read: bool
     details: Mapping[str, Any]  # on the refusal's audit event
     # An unknown INS is a refusal audited in the system chain (with a hash of the INS, never
@@ -186,30 +192,62 @@ async def guarded(
     """Open a record-scoped use case: see the module docstring."""
     async with _unit_of_work(ctx, actor, options) as uow:
         now = ctx.now()
-        found = await _find(uow.session, ins, options)
-        if found is None:
-            await _refuse_unknown(ctx, uow, actor, ins, action, audit_action)
-        patient, record = found
-        who = await facts_on_record(
-            ctx,
-            uow.session,
-            actor=actor,
-            found=found,
-            now=now,
-            include_superseded=options.get("include_superseded", False),
-        )
+        opened = await _open(ctx, uow, actor, ins, now, options)
+        if opened is None:
+            if options.get("audit_unknown_record", False):
+                await _refuse_unknown(ctx, uow, actor, ins, action, audit_action)
+            raise NotFound("no record exists for this INS", code="record-not-found")
+        patient, record, who = opened.patient, opened.record, opened.who
         facts = who.facts
         prepare = options.get("prepare")
         if prepare is not None:
             facts = await prepare(uow.session, record, facts)
         g = Guarded(ctx, uow, actor, patient, record, who, facts, now)
         if "document_id" in options:
-            await _ask_on_document(g, action, audit_action, options["document_id"])
+            await _ask_on_document(g, action, audit_action, opened.document)
         elif options.get("ask_when", _always)(record):
             g.decision = await g.require(
                 action, audit_action, facts=facts, details=options.get("details")
             )
         yield g
+
+
+async def _open(
+    ctx: ServiceContext,
+    uow: UnitOfWork,
+    actor: Actor,
+    ins: Ins,
+    now: dt.datetime,
+    options: GuardOptions,
+) -> Opening | None:
+    """The record, its patient, the actor's facts (completed with the settings, as in
+    ``facts_on_record``) and the document named. A consultation reads them in one statement
+    as transient entities (services/core/opening.py); every other use case loads the
+    entities into its session (its writes flush them), then the facts and the document."""
+    include_superseded = options.get("include_superseded", False)
+    document_id = options.get("document_id")
+    if options.get("audited_read", False) and not options.get("for_update", False):
+        opened = await open_for_read(
+            uow.session,
+            ins=ins,
+            actor=actor,
+            now=now,
+            include_superseded=include_superseded,
+            document_id=document_id,
+        )
+        if opened is None:
+            return None
+        return replace(opened, who=_with_settings(ctx, opened.who))
+    found = await find_record(uow.session, ins, for_update=options.get("for_update", False))
+    if found is None:
+        return None
+    who = await facts_on_record(
+        ctx, uow.session, actor=actor, found=found, now=now, include_superseded=include_superseded
+    )
+    document = None
+    if document_id is not None:
+        document = await find_document(uow.session, found[1].id, document_id)
+    return Opening(found[0], found[1], who, document)
 
 
 async def facts_on_record(
@@ -233,6 +271,10 @@ async def facts_on_record(
         now=now,
         include_superseded=include_superseded,
     )
+    return _with_settings(ctx, who)
+
+
+def _with_settings(ctx: ServiceContext, who: ActorOnRecord) -> ActorOnRecord:
     facts = replace(who.facts, blocked_may_deposit=ctx.access.blocked_may_deposit)
     return replace(who, facts=facts)
 
@@ -256,15 +298,6 @@ def audited_read_for(actor: Actor) -> bool:
 
 def _always(record: m.Record) -> bool:
     return True
-
-
-async def _find(
-    session: AsyncSession, ins: Ins, options: GuardOptions
-) -> tuple[m.Patient, m.Record] | None:
-    for_update = options.get("for_update", False)
-    if not options.get("audit_unknown_record", False):
-        return await get_record(session, ins, for_update=for_update)  # 404 unaudited
-    return await find_record(session, ins, for_update=for_update)
 
 
 async def _refuse_unknown(
@@ -296,11 +329,11 @@ async def _refuse_unknown(
 
 
 async def _ask_on_document(
-    g: Guarded, action: Action, audit_action: AuditAction, document_id: uuid.UUID
+    g: Guarded, action: Action, audit_action: AuditAction, doc: m.Document | None
 ) -> None:
-    """The gate's ``require_on_document``: a document the caller may not know of is
-    answered as an unknown one (404 before 403; docs/security.md, "Existence")."""
-    doc = await find_document(g.session, g.record.id, document_id)
+    """The gate's ``require_on_document`` on the document found (None: the record has no
+    such id): a document the caller may not know of is answered as an unknown one (404
+    before 403; docs/security.md, "Existence")."""
     g.decision = await require_on_document(
         g.ctx,
         g.uow,
