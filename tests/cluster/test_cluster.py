@@ -92,6 +92,7 @@ ADMIN_URL = os.environ.get(
     "OPENDMP_CLUSTER_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 PATIENTS = 6
+MAX_PAGES = 50  # of 100 documents: a patient's whole list, page by page
 DEPOSITORS = 3
 READERS = 2
 LOAD_SECONDS = 20.0
@@ -307,27 +308,39 @@ class Load:
         return await self.check_retrieval(unique_id, found.get(unique_id))
 
     async def search(self, ins: Ins) -> dict[str, str] | None:
-        """ITI-67: the patient's current documents, uniqueId → retrieval path."""
-        search = await self.call(
-            "search",
-            "GET",
-            "/fhir/DocumentReference",
-            params={
-                "patient.identifier": f"{ins.system}|{ins.value}",
-                "status": "current",
-                "_count": "100",
-            },
-            headers={**bearer("ITI-67"), "Accept": FHIR_JSON},
-        )
-        if search is None or search.status_code != 200:
-            return None
-        bundle = search.json()
-        assert bundle["total"] <= 100, "more documents than one page: check page by page"
-        return {
-            e["resource"]["masterIdentifier"]["value"].removeprefix("urn:oid:"): "/fhir/"
-            + e["resource"]["content"][0]["attachment"]["url"].split("/fhir/", 1)[1]
-            for e in bundle.get("entry", [])
+        """ITI-67: the patient's current documents, uniqueId → retrieval path, page after page
+        (the ``next`` link carries the cursor)."""
+        found: dict[str, str] = {}
+        path = "/fhir/DocumentReference"
+        params: dict[str, str] = {
+            "patient.identifier": f"{ins.system}|{ins.value}",
+            "status": "current",
+            "_count": "100",
         }
+        for _ in range(MAX_PAGES):
+            search = await self.call(
+                "search",
+                "GET",
+                path,
+                params=params,
+                headers={**bearer("ITI-67"), "Accept": FHIR_JSON},
+            )
+            if search is None or search.status_code != 200:
+                return None
+            bundle = search.json()
+            found |= {
+                e["resource"]["masterIdentifier"]["value"].removeprefix("urn:oid:"): "/fhir/"
+                + e["resource"]["content"][0]["attachment"]["url"].split("/fhir/", 1)[1]
+                for e in bundle.get("entry", [])
+            }
+            following = [
+                link["url"] for link in bundle.get("link", []) if link["relation"] == "next"
+            ]
+            if not following:
+                return found
+            url = httpx.URL(following[0])
+            path, params = url.path, dict(url.params)
+        raise AssertionError(f"more than {MAX_PAGES} pages for one patient")
 
     async def check_retrieval(self, unique_id: str, path: str | None) -> bool | None:
         """ITI-68 of ``path``: the bytes deposited as ``unique_id``, or None on an error."""
