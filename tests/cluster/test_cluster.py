@@ -476,8 +476,13 @@ async def check_rate_limit_across_nodes(cluster: Cluster) -> None:
                     browser, account, when=dt.datetime.now(dt.UTC), password="wrong password"
                 )
             )
-    assert statuses[:5] == [401] * 5, statuses
-    assert statuses[5] == 429, statuses
+    # Counted per node, 6 alternated attempts would be 3 on each, never refused. The account's
+    # own sign-in when it was set up may still be in the minute's window (a fast run): the
+    # refusal then comes one attempt earlier.
+    assert 429 in statuses, statuses
+    refused_from = statuses.index(429)
+    assert refused_from >= 4, statuses
+    assert statuses == [401] * refused_from + [429] * (6 - refused_from), statuses
 
 
 async def check_mail_exactly_once(cluster: Cluster, in_hand: set[str]) -> tuple[int, int]:
