@@ -45,7 +45,8 @@ RESULTS = ROOT / "results"
 OPENDMP = [sys.executable, "-m", "opendmp"]
 SRC = ROOT.parent / "src"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-PG_BENCH_DB = "opendmp_bench"
+# Dropped and created by each run: OPENDMP_BENCH_PG_DB gives concurrent runs their own.
+PG_BENCH_DB = os.environ.get("OPENDMP_BENCH_PG_DB", "opendmp_bench")
 INS_OID = "1.2.250.1.213.1.4.10"
 BENCH_AUTHOR = "899700000013"
 BENCH_ORG = "1750000010"

@@ -38,6 +38,7 @@ GLOBAL_QUERIES: dict[str, str] = {
     "audit-sequencer": "the sequencer's work list: the chains holding unchained events",
     "migration": "schema migrations copying whole tables (migration 0011)",
     "delegation": "an invitation found by its one-time code; the records a caregiver acts for",
+    "document-lookup": "the record of a document addressed by its id, entryUUID or uniqueId",
 }
 
 S = TypeVar("S", bound=HasPrefixes)

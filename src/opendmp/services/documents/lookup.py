@@ -20,13 +20,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, or_, select
+from sqlalchemy import ColumnElement, Row, Select, Uuid, bindparam, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.domain.identifiers import Ins
 from opendmp.services.core.context import ServiceContext
 from opendmp.storage import models as m
+from opendmp.storage.scope import global_query
 
 __all__ = [
     "DocumentLocation",
@@ -51,16 +53,23 @@ def _as_uuid(text: str) -> uuid.UUID | None:
 
 
 def _locate_query(
-    condition: ColumnElement[bool], *, ins: Ins | None, limit: int
+    options: Sequence[ColumnElement[bool]], *, ins: Ins | None, limit: int
 ) -> Select[str, str, uuid.UUID]:
-    query = (
-        select(m.Patient.ins_value, m.Patient.ins_oid, m.Document.id)
-        .select_from(m.Document)
-        .join(m.Record, m.Record.id == m.Document.record_id)
+    # One indexed lookup per option, united: an OR of conditions on different columns of
+    # the partitioned document table, ordered by id, was planned as a walk of every
+    # partition's primary key (~6 ms per retrieval on 10 k documents: docs/benchmarks.md,
+    # "The document lookup").
+    found = union(
+        *(select(m.Document.id, m.Document.record_id).where(option) for option in options)
+    ).subquery("found")
+    query = global_query(
+        select(m.Patient.ins_value, m.Patient.ins_oid, found.c.id)
+        .select_from(found)
+        .join(m.Record, m.Record.id == found.c.record_id)
         .join(m.Patient, m.Patient.id == m.Record.patient_id)
-        .where(condition)
-        .order_by(m.Document.id)
-        .limit(limit)
+        .order_by(found.c.id)
+        .limit(limit),
+        "document-lookup",
     )
     if ins is not None:
         query = query.where(m.Patient.ins_value == ins.value, m.Patient.ins_oid == ins.oid)
@@ -72,15 +81,27 @@ def _locations(rows: Sequence[Row[str, str, uuid.UUID]]) -> list[DocumentLocatio
 
 
 async def _locate(
-    ctx: ServiceContext, condition: ColumnElement[bool], *, ins: Ins | None, limit: int
+    ctx: ServiceContext, options: Sequence[ColumnElement[bool]], *, ins: Ins | None, limit: int
 ) -> list[DocumentLocation]:
     async with ctx.sessions() as session:
-        rows = (await session.execute(_locate_query(condition, ins=ins, limit=limit))).all()
+        rows = (await session.execute(_locate_query(options, ins=ins, limit=limit))).all()
     return _locations(rows)
 
 
-def _reference_condition(as_uuid: uuid.UUID) -> ColumnElement[bool]:
-    return or_(m.Document.entry_uuid == f"urn:uuid:{as_uuid}", m.Document.id == as_uuid)
+# Every ITI-68 request locates its document: built once, with bound parameters (building
+# the union's subquery cost ~0.3 ms of CPU a request).
+_BY_REFERENCE = _locate_query(
+    [
+        m.Document.entry_uuid == bindparam("entry_uuid"),
+        m.Document.id == bindparam("document_id", type_=Uuid()),
+    ],
+    ins=None,
+    limit=1,
+)
+
+
+def _reference_parameters(as_uuid: uuid.UUID) -> dict[str, Any]:
+    return {"entry_uuid": f"urn:uuid:{as_uuid}", "document_id": as_uuid}
 
 
 async def locate_document_in(session: AsyncSession, *, reference: str) -> DocumentLocation | None:
@@ -89,8 +110,8 @@ async def locate_document_in(session: AsyncSession, *, reference: str) -> Docume
     as_uuid = _as_uuid(reference)
     if as_uuid is None:
         return None
-    query = _locate_query(_reference_condition(as_uuid), ins=None, limit=1)
-    found = _locations((await session.execute(query)).all())
+    rows = (await session.execute(_BY_REFERENCE, _reference_parameters(as_uuid))).all()
+    found = _locations(rows)
     return found[0] if found else None
 
 
@@ -100,8 +121,8 @@ async def locate_document(ctx: ServiceContext, *, reference: str) -> DocumentLoc
     as_uuid = _as_uuid(reference)
     if as_uuid is None:
         return None
-    found = await _locate(ctx, _reference_condition(as_uuid), ins=None, limit=1)
-    return found[0] if found else None
+    async with ctx.sessions() as session:
+        return await locate_document_in(session, reference=reference)
 
 
 async def locate_documents_by_identifier(
@@ -127,7 +148,7 @@ async def locate_documents_by_identifier(
         options.append(m.Document.id.in_(list(ids)))
     if not options:
         return []
-    return await _locate(ctx, or_(*options), ins=ins, limit=limit)
+    return await _locate(ctx, options, ins=ins, limit=limit)
 
 
 async def current_entry_uuid(
