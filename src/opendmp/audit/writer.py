@@ -16,6 +16,7 @@ from opendmp.audit.chain import GENESIS_HASH, canonical_details, chain_of
 from opendmp.audit.sequencer import chain_pending
 from opendmp.audit.vocabulary import AuditAction
 from opendmp.domain.actors import Actor, Caregiver, Professional
+from opendmp.storage.group_commit import InsertRows
 from opendmp.storage.models import AuditChain, AuditEvent
 from opendmp.storage.uow import write_at_commit
 
@@ -123,11 +124,7 @@ async def append(session: AsyncSession, event: NewEvent) -> None:
     storage/uow.py). No lock is taken: concurrent requests on one record do not wait for
     each other; the sequencer (audit/sequencer.py) chains the event shortly after."""
     fields = _event_fields(event, chain_of(event.record_id))
-
-    async def insert_event(into: AsyncSession) -> None:
-        await into.execute(_INSERT_EVENT, fields)
-
-    await write_at_commit(session, insert_event)
+    await write_at_commit(session, InsertRows(_INSERT_EVENT, [fields]))
 
 
 async def append_many(session: AsyncSession, events: list[NewEvent]) -> None:

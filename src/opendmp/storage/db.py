@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -43,14 +44,24 @@ def make_engine(
         _configure_sqlite(engine)
         return engine
     connect_args = {"server_settings": {"search_path": schema}} if schema else {}
-    return create_async_engine(
-        url,
-        echo=echo,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        connect_args=connect_args,
+    engine = create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
     )
+    _check_alive_at_checkout(engine)
+    return engine
+
+
+def _check_alive_at_checkout(engine: AsyncEngine) -> None:
+    """A pooled connection the server has closed (a restart, a failover) is replaced before
+    use. Checked on the client's side, without a round trip: SQLAlchemy's ``pool_pre_ping``
+    costs three on asyncpg (BEGIN, an empty query, ROLLBACK), about a tenth of a document
+    read's CPU (docs/benchmarks.md, "Group commit and the pool's ping"). A connection that
+    dies between its checkout and its use fails that request (503) and is discarded."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the database server closed this connection")
 
 
 def _create_private_database_file(url: str) -> None:

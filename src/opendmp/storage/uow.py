@@ -1,39 +1,46 @@
 """Unit of work: owns one transaction; rolls back unless ``commit()`` was called.
 
 A ``read_only`` unit of work never writes: on SQLite it begins a deferred transaction, which
-reads its WAL snapshot without taking (or waiting for) the write lock (see storage.db).
+reads its WAL snapshot without taking (or waiting for) the write lock (see storage.db); on
+PostgreSQL a ``READ ONLY`` transaction, which refuses any write.
 
 A ``deferred_writes`` unit of work reads like a read-only one and writes at its commit:
 writes given to ``write_at_commit`` (the audit event of a read, its notification) run then,
-on SQLite in a short ``BEGIN IMMEDIATE`` transaction of their own, and ``commit()`` returns
-once they are committed — nothing the reads found leaves before its audit event is durable.
-A read so holds SQLite's write lock for its few inserts, not for the whole request. On
-PostgreSQL, where readers and writers do not exclude each other, ``write_at_commit`` writes
-at once in the unit's own transaction.
+with those of the other consultations committing at the same time, in one transaction of
+their own (storage/group_commit.py), and ``commit()`` returns once they are committed —
+nothing the reads found leaves before its audit event is durable. A read so holds no write
+lock (SQLite's database lock, PostgreSQL's row locks) during its reads, and many reads
+share one commit.
 
 Every other unit of work on SQLite writes: it waits for its turn (storage/writers.py) first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from opendmp.storage.db import READ_ONLY
+from opendmp.storage.group_commit import Write, group_commit
 from opendmp.storage.writers import sqlite_writer_turn
 
-Write = Callable[[AsyncSession], Awaitable[None]]
 # session.info key: the writes a deferred-writes unit of work runs at its commit.
 AT_COMMIT = "opendmp_at_commit"
+# A unit of work that does not write in its own transaction: SQLite begins it deferred
+# (storage.db), PostgreSQL ``READ ONLY``.
+_READING = {READ_ONLY: True, "postgresql_readonly": True}
+# A consultation on PostgreSQL reads without a transaction: each of its statements sees the
+# database as of its start, as it would in a READ COMMITTED transaction, without the
+# BEGIN and COMMIT round trips.
+_CONSULTING = {READ_ONLY: True, "isolation_level": "AUTOCOMMIT"}
 
 
 async def write_at_commit(session: AsyncSession, write: Write) -> None:
     """Run ``write`` in ``session``'s transaction now, or at the commit of a deferred-writes
-    unit of work on SQLite (with a session of its own: take what it needs from the reads
-    before, as plain values)."""
+    unit of work (in a session of its own: take what it needs from the reads before, as
+    plain values)."""
     pending: list[Write] | None = session.info.get(AT_COMMIT)
     if pending is None:
         await write(session)
@@ -77,8 +84,9 @@ class UnitOfWork:
         self._session = session
         self.committed = False
         sqlite = self._engine(session)
-        if self.read_only or (self.deferred_writes and sqlite is not None):
-            await session.connection(execution_options={READ_ONLY: True})
+        if self.read_only or self.deferred_writes:
+            consulting = self.deferred_writes and sqlite is None and not self.read_only
+            await session.connection(execution_options=_CONSULTING if consulting else _READING)
             if not self.read_only:
                 session.info[AT_COMMIT] = []
         elif sqlite is not None:
@@ -113,17 +121,12 @@ class UnitOfWork:
         await session.commit()
         pending: list[Write] | None = session.info.get(AT_COMMIT)
         if pending:
-            await self._write(session, list(pending))
+            writes = list(pending)
             pending.clear()
+            bind = session.bind
+            assert isinstance(bind, AsyncEngine)
+            await group_commit(self._sessions, bind).run(writes)
         self.committed = True
-
-    async def _write(self, session: AsyncSession, writes: list[Write]) -> None:
-        engine = self._engine(session)
-        assert engine is not None  # only SQLite defers its writes
-        async with sqlite_writer_turn(engine), self._sessions() as writer:
-            for write in writes:
-                await write(writer)
-            await writer.commit()
 
     async def rollback(self) -> None:
         pending: list[Write] | None = self.session.info.get(AT_COMMIT)

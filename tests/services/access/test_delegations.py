@@ -130,7 +130,9 @@ async def test_the_invitation_e_mail_names_nobody_and_carries_a_one_time_link(
     (row,) = (await snapshot(ctx))["delegation"]
     assert code not in row and dg.code_hash(code) in row  # only its hash is kept
     with pytest.raises(OpenDMPError) as caught:
-        await dg.find_invitation(ctx, actor=patient_actor(patient), code=code[:-1] + "x")
+        # Another last character (the code's own may be an "x").
+        other = code[:-1] + ("y" if code.endswith("x") else "x")
+        await dg.find_invitation(ctx, actor=patient_actor(patient), code=other)
     assert caught.value.code == "invitation-not-found"
 
 

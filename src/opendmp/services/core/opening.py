@@ -137,7 +137,9 @@ async def open_for_read(
         params["document_id"] = document_id
     if isinstance(actor, Professional):
         params |= professional_parameters(actor, now)
-    row = (await session.execute(statement, params)).one_or_none()
+    # On the session's connection: a Core statement skips the ORM's execution layer there.
+    connection = await session.connection()
+    row = (await connection.execute(statement, params)).one_or_none()
     if row is None:
         return None
     patient, record = _PATIENT.built(row, m.Patient), _RECORD.built(row, m.Record)

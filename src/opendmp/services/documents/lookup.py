@@ -110,7 +110,8 @@ async def locate_document_in(session: AsyncSession, *, reference: str) -> Docume
     as_uuid = _as_uuid(reference)
     if as_uuid is None:
         return None
-    rows = (await session.execute(_BY_REFERENCE, _reference_parameters(as_uuid))).all()
+    connection = await session.connection()  # Core: no ORM execution layer
+    rows = (await connection.execute(_BY_REFERENCE, _reference_parameters(as_uuid))).all()
     found = _locations(rows)
     return found[0] if found else None
 
