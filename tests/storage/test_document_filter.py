@@ -50,7 +50,7 @@ from opendmp.domain.records import RecordStatus
 from opendmp.services.core.matrix_loader import load_matrix
 from opendmp.storage import models as m
 from opendmp.storage.db import make_engine
-from opendmp.storage.document_filter import readable_documents
+from opendmp.storage.document_filter import bound_readable_documents, readable_documents
 from opendmp.storage.migrate import upgrade
 from tests.record_scope import whole_database
 
@@ -360,7 +360,9 @@ def _as_seen_by(ids: Ids, scenario: Scenario) -> Ids:
 
 
 async def _select(engine: AsyncEngine, scenario: Scenario, ids: Ids) -> set[uuid.UUID]:
-    condition = readable_documents(
+    """The ids the filter selects; its bound form (built once per shape, the search's)
+    must select the same ones."""
+    inputs: dict[str, Any] = dict(
         record_id=ids.record,
         actor=scenario.actor,
         facts=scenario.facts,
@@ -368,8 +370,13 @@ async def _select(engine: AsyncEngine, scenario: Scenario, ids: Ids) -> set[uuid
         actor_professional_id=ids.actor,
         actor_organization_id=ids.actor_organization,
     )
+    bound = bound_readable_documents(**inputs)
     async with engine.connect() as conn:
-        return set((await conn.execute(select(m.Document.id).where(condition))).scalars())
+        found = await conn.execute(select(m.Document.id).where(readable_documents(**inputs)))
+        selected = set(found.scalars())
+        by_shape = await conn.execute(select(m.Document.id).where(bound.condition), bound.values)
+        assert set(by_shape.scalars()) == selected
+    return selected
 
 
 def _decided(scenario: Scenario, ids: Ids, rows: list[dict[str, Any]]) -> set[uuid.UUID]:

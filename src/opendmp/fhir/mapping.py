@@ -66,45 +66,57 @@ def fhir_hash(sha1_hex: str) -> str:
 
 
 def security_labels(doc: DocumentView) -> list[dict[str, Any]]:
+    return visibility_labels(
+        doc.masked_by_patient, doc.invisible_to_patient, doc.invisible_to_representatives
+    )
+
+
+def visibility_labels(
+    masked: bool, invisible_to_patient: bool, invisible_to_representatives: bool
+) -> list[dict[str, Any]]:
     labels: list[dict[str, Any]] = []
-    if doc.masked_by_patient:
+    if masked:
         labels.append({"system": DMP_VISIBILITY_SYSTEM, "code": "MASQUE_PS"})
-    if doc.invisible_to_patient:
+    if invisible_to_patient:
         labels.append({"system": DMP_VISIBILITY_SYSTEM, "code": "INVISIBLE_PATIENT"})
-    if doc.invisible_to_representatives:
+    if invisible_to_representatives:
         labels.append({"system": DMP_VISIBILITY_SYSTEM, "code": "INVISIBLE_REPRESENTANTS_LEGAUX"})
     if not labels:
         labels.append({"system": CONFIDENTIALITY_V3, "code": "N", "display": "normal"})
     return [{"coding": [label]} for label in labels]
 
 
-def _coding(system: str, code: str | None, display: str | None = None) -> dict[str, Any] | None:
+def coding(system: str, code: str | None, display: str | None = None) -> dict[str, Any] | None:
+    """A CodeableConcept of one coding; None without a code."""
     if not code:
         return None
-    coding: dict[str, Any] = {"system": system, "code": code}
+    found: dict[str, Any] = {"system": system, "code": code}
     if display:
-        coding["display"] = display
-    return {"coding": [coding]}
+        found["display"] = display
+    return {"coding": [found]}
 
 
-def _default_author(doc: DocumentView) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Contained Practitioner(+Role, Organization) built from the stored author columns."""
-    if not doc.author_idnat:
+def default_author(
+    idnat: str | None, name: str | None, organization_idnat: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Contained Practitioner(+Role, Organization) built from the stored author columns, and
+    the reference to it (``DocumentReference.author``)."""
+    if not idnat:
         return [], []
-    family, _, given = (doc.author_name or doc.author_idnat).partition(" ")
+    family, _, given = (name or idnat).partition(" ")
     practitioner: dict[str, Any] = {
         "resourceType": "Practitioner",
         "id": "author",
-        "identifier": [{"system": IDNAT_PS_SYSTEM, "value": doc.author_idnat}],
+        "identifier": [{"system": IDNAT_PS_SYSTEM, "value": idnat}],
         "name": [{"family": family, **({"given": [given]} if given else {})}],
     }
     contained = [practitioner]
-    if doc.author_organization_idnat:
+    if organization_idnat:
         contained.append(
             {
                 "resourceType": "Organization",
                 "id": "author-org",
-                "identifier": [{"system": STRUCT_SYSTEM, "value": doc.author_organization_idnat}],
+                "identifier": [{"system": STRUCT_SYSTEM, "value": organization_idnat}],
             }
         )
     return contained, [{"reference": "#author"}]
@@ -118,6 +130,35 @@ def _type_system(type_code: str) -> str:
     return f"urn:oid:{known.system}"
 
 
+def type_concept(type_code: str) -> dict[str, Any] | None:
+    """``DocumentReference.type`` from the stored typeCode (its French display if known)."""
+    known = codes.DOCUMENT_TYPES.get(type_code)
+    return coding(_type_system(type_code), type_code, known.fr if known is not None else None)
+
+
+def document_context(doc: DocumentView, extra: dict[str, Any]) -> dict[str, Any]:
+    """``DocumentReference.context``: the one given (``extra``), completed from the columns;
+    the service period always from the columns."""
+    context: dict[str, Any] = dict(extra.get("context") or {})
+    if doc.event_codes and "event" not in context:
+        context["event"] = [{"coding": [{"code": c}]} for c in doc.event_codes]
+    period = {
+        k: v
+        for k, v in (
+            ("start", fhir_instant(doc.service_start)),
+            ("end", fhir_instant(doc.service_stop)),
+        )
+        if v
+    }
+    if period:
+        context["period"] = period
+    if doc.facility_type and "facilityType" not in context:
+        context["facilityType"] = coding(FACILITY_SYSTEM, doc.facility_type)
+    if doc.practice_setting and "practiceSetting" not in context:
+        context["practiceSetting"] = coding(PRACTICE_SYSTEM, doc.practice_setting)
+    return context
+
+
 def document_reference(
     doc: DocumentView,
     *,
@@ -126,15 +167,15 @@ def document_reference(
     ins_value: str,
     replaces_entry_uuid: str | None = None,
 ) -> dict[str, Any]:
+    """The DocumentReference of ``doc`` (the search page writes the same as bytes:
+    ``fhir/searchset_json.py``, held equal by tests/unit/test_searchset_json.py)."""
     extra: dict[str, Any] = orjson.loads(doc.extra) if doc.extra else {}
     entry_id = doc.entry_uuid.removeprefix("urn:uuid:")
-    type_cc = extra.get("type") or _coding(
-        _type_system(doc.type_code),
-        doc.type_code,
-        codes.DOCUMENT_TYPES[doc.type_code].fr if doc.type_code in codes.DOCUMENT_TYPES else None,
+    type_cc = extra.get("type") or type_concept(doc.type_code)
+    category = extra.get("category") or [coding(CLASS_SYSTEM, doc.class_code)]
+    contained, author = default_author(
+        doc.author_idnat, doc.author_name, doc.author_organization_idnat
     )
-    category = extra.get("category") or [_coding(CLASS_SYSTEM, doc.class_code)]
-    contained, author = _default_author(doc)
     resource: dict[str, Any] = {
         "resourceType": "DocumentReference",
         "id": entry_id,
@@ -185,23 +226,7 @@ def document_reference(
     content: dict[str, Any] = {"attachment": {k: v for k, v in attachment.items() if v is not None}}
     content["format"] = extra.get("format") or {"system": FORMAT_SYSTEM, "code": doc.format_code}
     resource["content"] = [content]
-    context: dict[str, Any] = dict(extra.get("context") or {})
-    if doc.event_codes and "event" not in context:
-        context["event"] = [{"coding": [{"code": c}]} for c in doc.event_codes]
-    period = {
-        k: v
-        for k, v in (
-            ("start", fhir_instant(doc.service_start)),
-            ("end", fhir_instant(doc.service_stop)),
-        )
-        if v
-    }
-    if period:
-        context["period"] = period
-    if doc.facility_type and "facilityType" not in context:
-        context["facilityType"] = _coding(FACILITY_SYSTEM, doc.facility_type)
-    if doc.practice_setting and "practiceSetting" not in context:
-        context["practiceSetting"] = _coding(PRACTICE_SYSTEM, doc.practice_setting)
+    context = document_context(doc, extra)
     if context:
         resource["context"] = context
     return resource

@@ -16,12 +16,15 @@ criteria) and pages by keyset. Choices (docs/api.md):
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import Response
 
 from opendmp.auth.dependencies import AuthContext, require_scope
 from opendmp.domain.errors import NotFound
-from opendmp.fhir.formats import fhir_response
+from opendmp.domain.identifiers import Ins
+from opendmp.fhir.formats import FHIR_JSON, fhir_response, response_format
 from opendmp.fhir.mapping import bundle, document_reference
 from opendmp.fhir.openapi import COUNT, INS_TOKEN, SearchParameter
 from opendmp.fhir.overview import VIEWS, find_episodes, overview_query
@@ -39,7 +42,8 @@ from opendmp.fhir.search_params import (
     unknown_patient_bundle,
 )
 from opendmp.fhir.search_routes import add_search_routes
-from opendmp.services.documents import DocumentQuery, PageRequest, search_documents
+from opendmp.fhir.searchset_json import searchset_json
+from opendmp.services.documents import DocumentPage, DocumentQuery, PageRequest, search_documents
 
 # --- ITI-67 -----------------------------------------------------------------------------------
 
@@ -148,11 +152,23 @@ async def find_document_references(request: Request, auth: AuthContext) -> Respo
         if exc.code != "record-not-found":
             raise
         return fhir_response(request, unknown_patient_bundle(ctx.base_url, path, params, fmt))
+    found = links(ctx.base_url, path, params, fmt, page.next_cursor)
+    if response_format(request) == "json":
+        body = searchset_json(page, base_url=ctx.base_url, ins=ins, links=found)
+        return Response(body, media_type=f"{FHIR_JSON}; charset=utf-8")
+    return fhir_response(request, searchset(page, base_url=ctx.base_url, ins=ins, links=found))
+
+
+def searchset(
+    page: DocumentPage, *, base_url: str, ins: Ins, links: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The page as a searchset Bundle of dicts (the XML answer; JSON is written directly by
+    ``searchset_json``, which tests/unit/test_searchset_json.py holds equal to this)."""
     entries = []
     for view in page.items:
         resource = document_reference(
             view,
-            base_url=ctx.base_url,
+            base_url=base_url,
             ins_oid=ins.oid,
             ins_value=ins.value,
             replaces_entry_uuid=(
@@ -161,18 +177,12 @@ async def find_document_references(request: Request, auth: AuthContext) -> Respo
         )
         entries.append(
             {
-                "fullUrl": f"{ctx.base_url}/fhir/DocumentReference/{resource['id']}",
+                "fullUrl": f"{base_url}/fhir/DocumentReference/{resource['id']}",
                 "resource": resource,
                 "search": {"mode": "match"},
             }
         )
-    body = bundle(
-        "searchset",
-        entries,
-        total=page.total,
-        links=links(ctx.base_url, path, params, fmt, page.next_cursor),
-    )
-    return fhir_response(request, body)
+    return bundle("searchset", entries, total=page.total, links=links)
 
 
 add_search_routes(

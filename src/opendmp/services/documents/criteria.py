@@ -16,7 +16,6 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     Row,
-    SQLColumnExpression,
     and_,
     func,
     literal,
@@ -29,6 +28,9 @@ from sqlalchemy.sql.expression import cast
 
 from opendmp.storage import models as m
 
+# Core columns: a statement made of them runs without the ORM layer (a page is plain rows).
+_D = m.Document.metadata.tables["document"].c
+
 STATUSES = frozenset({"current", "superseded"})
 SECURITY_LABELS = frozenset(
     {"N", "MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"}
@@ -36,10 +38,10 @@ SECURITY_LABELS = frozenset(
 
 # Sort keys: each immutable once the document is deposited (the keyset relies on it). A
 # document without a service start sorts by its creation time under ``period``.
-SORT_KEYS: dict[str, SQLColumnExpression[dt.datetime]] = {
-    "date": m.Document.deposited_at,
-    "creation": m.Document.creation_time,
-    "period": func.coalesce(m.Document.service_start, m.Document.creation_time),
+SORT_KEYS: dict[str, ColumnElement[dt.datetime]] = {
+    "date": _D.deposited_at,
+    "creation": _D.creation_time,
+    "period": func.coalesce(_D.service_start, _D.creation_time),
 }
 
 
@@ -130,8 +132,8 @@ def _period(found: DateRange | None) -> list[ColumnElement[bool]]:
     """FHIR range semantics: the searched range and the act's period intersect."""
     if found is None:
         return []
-    start = func.coalesce(m.Document.service_start, m.Document.creation_time)
-    end = func.coalesce(m.Document.service_stop, start)
+    start = func.coalesce(_D.service_start, _D.creation_time)
+    end = func.coalesce(_D.service_stop, start)
     conditions: list[ColumnElement[bool]] = []
     for op, value in found.bounds():
         match op:
@@ -151,12 +153,12 @@ def _identifiers(query: DocumentQuery) -> list[ColumnElement[bool]]:
     if query.unique_ids:
         # FHIR writes an OID uniqueId as urn:oid:…; XDS stores the bare OID.
         values = {v.removeprefix("urn:oid:") for v in query.unique_ids} | set(query.unique_ids)
-        options.append(m.Document.unique_id.in_(sorted(values)))
+        options.append(_D.unique_id.in_(sorted(values)))
     if query.entry_uuids:
         values = {f"urn:uuid:{v.removeprefix('urn:uuid:').lower()}" for v in query.entry_uuids}
-        options.append(m.Document.entry_uuid.in_(sorted(values)))
+        options.append(_D.entry_uuid.in_(sorted(values)))
     if query.ids:
-        options.append(m.Document.id.in_(list(query.ids)))
+        options.append(_D.id.in_(list(query.ids)))
     return [or_(*options)] if options else []
 
 
@@ -164,9 +166,9 @@ def _labels(labels: tuple[str, ...]) -> list[ColumnElement[bool]]:
     if not labels:
         return []
     flags = {
-        "MASQUE_PS": m.Document.masked_by_patient,
-        "INVISIBLE_PATIENT": m.Document.invisible_to_patient,
-        "INVISIBLE_REPRESENTANTS_LEGAUX": m.Document.invisible_to_representatives,
+        "MASQUE_PS": _D.masked_by_patient,
+        "INVISIBLE_PATIENT": _D.invisible_to_patient,
+        "INVISIBLE_REPRESENTANTS_LEGAUX": _D.invisible_to_representatives,
     }
     options: list[ColumnElement[bool]] = [
         flags[label].is_(True) for label in sorted(set(labels)) if label in flags
@@ -180,17 +182,17 @@ def _related(values: tuple[str, ...], dialect: str) -> list[ColumnElement[bool]]
     if not values:
         return []
     if dialect == "postgresql":
-        related = cast(m.Document.extra, JSONB)["context"]["related"]
+        related = cast(_D.extra, JSONB)["context"]["related"]
         return [
             and_(
-                m.Document.extra.is_not(None),
+                _D.extra.is_not(None),
                 or_(*(related.contains([{"identifier": {"value": v}}]) for v in values)),
             )
         ]
-    entries = func.json_each(m.Document.extra, "$.context.related").table_valued("value")
+    entries = func.json_each(_D.extra, "$.context.related").table_valued("value")
     return [
         and_(
-            m.Document.extra.is_not(None),
+            _D.extra.is_not(None),
             select(literal(1))
             .select_from(entries)
             .where(func.json_extract(entries.c.value, "$.identifier.value").in_(list(values)))
@@ -200,7 +202,9 @@ def _related(values: tuple[str, ...], dialect: str) -> list[ColumnElement[bool]]
 
 
 def _author(query: DocumentQuery) -> list[ColumnElement[bool]]:
-    name = func.lower(func.coalesce(m.Document.author_name, ""))
+    if not (query.author_family or query.author_given):
+        return []
+    name = func.lower(func.coalesce(_D.author_name, ""))
     conditions: list[ColumnElement[bool]] = []
     if query.author_family:
         conditions.append(name.startswith(query.author_family.strip().lower(), autoescape=True))
@@ -214,7 +218,7 @@ def _title(query: DocumentQuery) -> list[ColumnElement[bool]]:
     text = (query.title or "").strip().lower()
     if not text:
         return []
-    return [func.lower(m.Document.title).contains(text, autoescape=True)]
+    return [func.lower(_D.title).contains(text, autoescape=True)]
 
 
 def _codes(column: Any, values: tuple[str, ...]) -> list[ColumnElement[bool]]:
@@ -225,17 +229,17 @@ def criteria_conditions(query: DocumentQuery, *, dialect: str) -> list[ColumnEle
     """The criteria of ``query`` as conditions (statuses and the access filter aside)."""
     conditions: list[ColumnElement[bool]] = [
         *_identifiers(query),
-        *_codes(m.Document.class_code, query.class_codes),
-        *_codes(m.Document.type_code, query.type_codes),
-        *_codes(m.Document.practice_setting, query.practice_settings),
-        *_codes(m.Document.facility_type, query.facility_types),
-        *_codes(m.Document.format_code, query.format_codes),
+        *_codes(_D.class_code, query.class_codes),
+        *_codes(_D.type_code, query.type_codes),
+        *_codes(_D.practice_setting, query.practice_settings),
+        *_codes(_D.facility_type, query.facility_types),
+        *_codes(_D.format_code, query.format_codes),
         *_labels(query.security_labels),
-        *_range(m.Document.deposited_at, query.date),
-        *_range(m.Document.creation_time, query.creation),
+        *_range(_D.deposited_at, query.date),
+        *_range(_D.creation_time, query.creation),
         *_period(query.period),
-        *_range(m.Document.service_start, query.period_start),
-        *_range(m.Document.service_stop, query.period_end),
+        *_range(_D.service_start, query.period_start),
+        *_range(_D.service_stop, query.period_end),
         *_related(query.related_ids, dialect),
         *_author(query),
         *_title(query),
@@ -245,11 +249,11 @@ def criteria_conditions(query: DocumentQuery, *, dialect: str) -> list[ColumnEle
         conditions.append(
             or_(
                 *(
-                    m.Document.event_codes.contains(orjson.dumps(code).decode(), autoescape=True)
+                    _D.event_codes.contains(orjson.dumps(code).decode(), autoescape=True)
                     for code in sorted(set(query.event_codes))
                 )
             )
         )
     if query.is_archived is not None:
-        conditions.append(m.Document.archived.is_(query.is_archived))
+        conditions.append(_D.archived.is_(query.is_archived))
     return conditions

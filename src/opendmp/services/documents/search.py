@@ -30,14 +30,15 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.audit.vocabulary import AuditAction
@@ -57,8 +58,9 @@ from opendmp.services.documents.criteria import (
     criteria_conditions,
     sort_key_of,
 )
-from opendmp.services.documents.views import DocumentView, document_view
+from opendmp.services.documents.views import DocumentView, document_views
 from opendmp.storage import models as m
+from opendmp.storage.document_filter import BoundFilter, bound_readable_documents
 from opendmp.storage.replica import search_reader
 
 __all__ = [
@@ -126,8 +128,13 @@ def _validate(query: DocumentQuery, page: PageRequest) -> int:
 
 
 def _cursor_key(ctx: ServiceContext) -> bytes:
+    return _derived_key(ctx.master_key.raw)
+
+
+@functools.lru_cache(maxsize=4)
+def _derived_key(master_key: bytes) -> bytes:
     # A key of its own, derived from the master key: the master key itself signs nothing.
-    return hmac.new(ctx.master_key.raw, _CURSOR_CONTEXT, hashlib.sha256).digest()
+    return hmac.new(master_key, _CURSOR_CONTEXT, hashlib.sha256).digest()
 
 
 def _b64(data: bytes) -> str:
@@ -138,9 +145,17 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+_QUERY_FIELDS = tuple(f.name for f in fields(DocumentQuery))
+
+
 def query_digest(query: DocumentQuery) -> str:
-    """A digest of the criteria (no value in clear: the cursor travels in URLs and logs)."""
-    canonical = orjson.dumps(asdict(query), option=orjson.OPT_SORT_KEYS, default=str)
+    """A digest of the criteria (no value in clear: the cursor travels in URLs and logs).
+
+    The JSON of ``asdict(query)`` with sorted keys, without ``asdict``'s deep copy (a tenth
+    of the cost): orjson writes the nested ``DateRange`` itself, its fields in declaration
+    order, which is sorted (ge, gt, le, lt)."""
+    values = {name: getattr(query, name) for name in _QUERY_FIELDS}
+    canonical = orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
     return hashlib.sha256(canonical).hexdigest()[:32]
 
 
@@ -222,13 +237,76 @@ class PageCursor:
 
 # --- the search -------------------------------------------------------------------------------
 
+_TABLE = m.Document.metadata.tables["document"]
+_D = _TABLE.c
+_ID = bindparam("after_id", type_=_D.id.type)
 
-def _after(sort: str, cursor: Cursor) -> ColumnElement[bool]:
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a search statement's text depends on; every value in it is a bind parameter
+    (``snapshot``, ``page_limit``, ``after_key``, ``after_id`` and the access filter's),
+    so the statement of a shape without criteria is built once."""
+
+    access: BoundFilter = field(compare=False)  # compared by its key
+    access_key: tuple[Any, ...] | None
+    statuses: tuple[str, ...]
+    sort: str
+    after: bool  # a later page: rows after the cursor's (key, id)
+    # Criteria carry their values as literals: a shape with criteria is never cached.
+    criteria: tuple[ColumnElement[bool], ...] = field(default=(), compare=False)
+
+
+def _where(shape: _Shape) -> list[ColumnElement[bool]]:
+    return [
+        shape.access.condition,
+        _D.status.in_(shape.statuses) if shape.statuses else false(),
+        _D.deposited_at <= bindparam("snapshot"),
+        *shape.criteria,
+    ]
+
+
+def _after(sort: str) -> ColumnElement[bool]:
     """Rows strictly after the cursor's (key, id) in the page order."""
     key = SORT_KEYS[sort.removeprefix("-")]
+    after_key = bindparam("after_key", type_=key.type)
     if sort.startswith("-"):
-        return or_(key < cursor.key, and_(key == cursor.key, m.Document.id < cursor.last_id))
-    return or_(key > cursor.key, and_(key == cursor.key, m.Document.id > cursor.last_id))
+        return or_(key < after_key, and_(key == after_key, _D.id < _ID))
+    return or_(key > after_key, and_(key == after_key, _D.id > _ID))
+
+
+def _page_statement(shape: _Shape) -> Select[Any]:
+    # Plain rows, not ORM objects: a page is read-only, and loading 21 mapped instances
+    # into the identity map cost more than the query. On the first page the page's own
+    # rows are the whole match set, so the total rides along as a window count instead of
+    # a second statement.
+    key = SORT_KEYS[shape.sort.removeprefix("-")]
+    order = (key.desc(), _D.id.desc()) if shape.sort.startswith("-") else (key, _D.id)
+    columns: list[ColumnElement[Any]] = [*_DOCUMENT_COLUMNS]
+    where = _where(shape)
+    if shape.after:
+        where.append(_after(shape.sort))
+    else:
+        columns.append(func.count().over().label("match_total"))
+    limit = bindparam("page_limit", type_=Integer())
+    return select(*columns).where(*where).order_by(*order).limit(limit)
+
+
+def _total_statement(shape: _Shape) -> Select[Any]:
+    return select(func.count()).select_from(_TABLE).where(*_where(shape))
+
+
+# The statements of the shapes without criteria (the usual ITI-67 search), built once each.
+_cached_page = functools.lru_cache(maxsize=256)(_page_statement)
+_cached_total = functools.lru_cache(maxsize=256)(_total_statement)
+
+
+def _page(shape: _Shape) -> Select[Any]:
+    return _page_statement(shape) if shape.criteria else _cached_page(shape)
+
+
+def _total(shape: _Shape) -> Select[Any]:
+    return _total_statement(shape) if shape.criteria else _cached_total(shape)
 
 
 async def search_documents(
@@ -258,12 +336,23 @@ async def search_documents(
         session, record, now = g.session, g.record, g.now
         cursor = paging.cursor
         snapshot = cursor.snapshot if cursor is not None else now
-        where: list[ColumnElement[bool]] = [
-            g.readable_documents(),
-            m.Document.status.in_(sorted(statuses)) if statuses else false(),
-            m.Document.deposited_at <= snapshot,
-            *criteria_conditions(query, dialect=session.get_bind().dialect.name),
-        ]
+        access = bound_readable_documents(
+            record_id=record.id,
+            actor=g.actor,
+            facts=g.who.facts,
+            matrix=ctx.matrix,
+            actor_professional_id=g.who.professional_id,
+            actor_organization_id=g.who.organization_id,
+        )
+        shape = _Shape(
+            access,
+            access.key,
+            tuple(sorted(statuses)),
+            query.sort,
+            after=cursor is not None,
+            criteria=tuple(criteria_conditions(query, dialect=session.get_bind().dialect.name)),
+        )
+        values = {**access.values, "snapshot": snapshot}
         # The rows may come from a read replica that has caught up with this transaction;
         # the decision above and the audit event below stay on the primary (docs/database.md).
         async with search_reader(session, ctx.replica) as reader:
@@ -271,27 +360,14 @@ async def search_documents(
             next_cursor = None
             total: int | None = None
             if count:
-                key = SORT_KEYS[query.sort.removeprefix("-")]
-                descending = query.sort.startswith("-")
-                order = (key.desc(), m.Document.id.desc()) if descending else (key, m.Document.id)
-                paged = [*where, _after(query.sort, cursor)] if cursor is not None else where
-                # Plain rows, not ORM objects: a page is read-only, and loading 21 mapped
-                # instances into the identity map cost more than the query. On the first page
-                # the page's own rows are the whole match set, so the total rides along as a
-                # window count instead of a second statement.
-                columns: list[ColumnElement[Any]] = [*_DOCUMENT_COLUMNS]
-                if cursor is None:
-                    columns.append(func.count().over().label("match_total"))
-                rows = list(
-                    (
-                        await reader.execute(
-                            select(*columns).where(*paged).order_by(*order).limit(count + 1)
-                        )
-                    ).all()
-                )
+                params = {**values, "page_limit": count + 1}
+                if cursor is not None:
+                    params |= {"after_key": cursor.key, "after_id": cursor.last_id}
+                statement = _page(shape)
+                rows = list((await reader.execute(statement, params)).all())
                 if cursor is None:
                     total = int(rows[0].match_total) if rows else 0
-                items = [document_view(row) for row in rows[:count]]
+                items = document_views(rows[:count])
                 if len(rows) > count:
                     last = rows[count - 1]
                     next_cursor = encode_cursor(
@@ -306,21 +382,16 @@ async def search_documents(
                         ),
                     )
             if total is None:
-                total = int(
-                    (
-                        await reader.execute(
-                            select(func.count()).select_from(m.Document).where(*where)
-                        )
-                    ).scalar_one()
-                )
+                statement = _total(replace(shape, after=False))
+                total = int((await reader.execute(statement, values)).scalar_one())
             replaced_ids = sorted({v.replaces_id for v in items if v.replaces_id is not None})
             replaced: dict[uuid.UUID, str] = {}
             if replaced_ids:
                 replaced = {
                     row.id: row.entry_uuid
                     for row in await reader.execute(
-                        select(m.Document.id, m.Document.entry_uuid).where(
-                            m.Document.record_id == record.id, m.Document.id.in_(replaced_ids)
+                        select(_D.id, _D.entry_uuid).where(
+                            _D.record_id == record.id, _D.id.in_(replaced_ids)
                         )
                     )
                 }

@@ -7,8 +7,10 @@ build on it without import cycles; ``documents`` re-exports the public names.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -104,6 +106,35 @@ def document_view(doc: m.Document | Row[Any]) -> DocumentView:
         extra=doc.extra,
         deleted_at=doc.deleted_at,
     )
+
+
+_FIELDS = tuple(f.name for f in fields(DocumentView))
+_EVENT_CODES = _FIELDS.index("event_codes")
+_ROW_READERS: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def document_views(rows: Iterable[Row[Any]]) -> list[DocumentView]:
+    """``document_view`` of each row, its values taken by position: the same views for a
+    quarter of the cost (a row's attribute reads and the keyword call cost ~19 µs a view,
+    docs/benchmarks.md, "The search page"). The rows hold at least the view's columns."""
+    views: list[DocumentView] = []
+    read: Callable[[Any], tuple[Any, ...]] | None = None
+    for row in rows:
+        if read is None:
+            read = _row_reader(row._fields)
+        values = list(read(row))
+        codes = values[_EVENT_CODES]
+        values[_EVENT_CODES] = tuple(orjson.loads(codes)) if codes else ()
+        views.append(DocumentView(*values))
+    return views
+
+
+def _row_reader(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    found = _ROW_READERS.get(names)
+    if found is None:
+        found = operator.itemgetter(*(names.index(name) for name in _FIELDS))
+        _ROW_READERS[names] = found
+    return found
 
 
 def data_key_of(ctx: ServiceContext, record: m.Record) -> bytes:
