@@ -30,7 +30,7 @@ from opendmp.domain.identifiers import Ins
 from opendmp.domain.policy import Action, Facts, decide
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.facts import actor_on_record
-from opendmp.services.core.opening import open_for_read
+from opendmp.services.core.opening import KNOWN_RECORDS, open_for_read
 from opendmp.services.core.records import get_record
 from opendmp.services.directory import identity
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
@@ -228,3 +228,26 @@ async def test_the_single_statement_finds_the_named_document_of_this_record_only
 
 def _values(entity: object) -> dict[str, object]:
     return {attr.key: getattr(entity, attr.key) for attr in inspect(entity).mapper.column_attrs}
+
+
+async def test_a_record_id_hint_never_opens_another_record(ctx: ServiceContext) -> None:
+    """The record id remembered for an INS (``opening.KNOWN_RECORDS``) is a hint: pointing
+    at another patient's record, or at a record that no longer exists, it opens the INS's
+    own record all the same, and is corrected."""
+    actor = Professional(idnat(600), "10", "SM54", organization=NAMED)
+    case = Case(declared=False, learnt=False, block=None, basis="individual")
+    ins, other = await _arrange(ctx, case, actor), await _arrange(ctx, case, actor)
+    doc = await deposit(ctx, ins, actor=actor)
+    expected = await _facts(ctx, ins, actor)
+    async with ctx.sessions() as session:
+        theirs = await open_for_read(session, ins=other, actor=actor, now=ctx.now())
+        assert theirs is not None
+        for hint in (theirs.record.id, uuid.uuid4()):
+            KNOWN_RECORDS.remember(ins, hint)
+            opened = await open_for_read(
+                session, ins=ins, actor=actor, now=ctx.now(), document_id=doc.id
+            )
+            assert opened is not None and opened.record.id != hint
+            assert opened.document is not None and opened.document.id == doc.id
+            assert opened.who.facts == expected
+            assert KNOWN_RECORDS.get(ins) == opened.record.id

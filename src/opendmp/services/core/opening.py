@@ -81,13 +81,18 @@ _DOCUMENT = _Columns(m.Document, "d_")
 
 
 @functools.cache
-def _statement(*, professional: bool, with_organization: bool, with_document: bool) -> Select[Any]:
+def _statement(
+    *, professional: bool, with_organization: bool, with_document: bool, by_record: bool
+) -> Select[Any]:
     """Built once per shape, with bound parameters (``ins_value``, ``ins_oid``,
-    ``document_id`` and ``facts.professional_parameters``'); the per-record tables it reads
-    are all constrained by the record row's id."""
+    ``document_id``, ``record_id`` when ``by_record`` and ``facts.professional_parameters``');
+    the per-record tables it reads are all constrained by the record's id: the record row's
+    when the statement finds it by INS, the parameter ``record_id`` when it is known
+    (``by_record``: PostgreSQL then plans one partition of each table instead of sixteen)."""
     patient, record, document = (
         m.Base.metadata.tables[name] for name in ("patient", "record", "document")
     )
+    record_id = bindparam("record_id", type_=Uuid()) if by_record else record.c.id
     columns = [*_PATIENT.selected(), *_RECORD.selected()]
     found = patient.join(record, record.c.patient_id == patient.c.id)
     if with_document:
@@ -95,17 +100,17 @@ def _statement(*, professional: bool, with_organization: bool, with_document: bo
         found = found.outerjoin(
             document,
             and_(
-                document.c.record_id == record.c.id,
+                document.c.record_id == record_id,
                 document.c.id == bindparam("document_id", type_=Uuid()),
             ),
         )
     if professional:
         ids, fact_columns = professional_facts(
-            with_organization=with_organization, record_id=record.c.id
+            with_organization=with_organization, record_id=record_id
         )
         columns += fact_columns
         found = found.join(ids, true())
-    return (
+    query = (
         select(*columns)
         .select_from(found)
         .where(
@@ -113,6 +118,34 @@ def _statement(*, professional: bool, with_organization: bool, with_document: bo
             patient.c.ins_oid == bindparam("ins_oid"),
         )
     )
+    return query.where(record.c.id == record_id) if by_record else query
+
+
+class KnownRecords:
+    """The record id of recently opened INS, in this process: a hint, never trusted alone.
+
+    A statement by record id still requires the patient's INS (``_statement``), so a stale
+    hint (a record destroyed since) finds no row, is forgotten, and the INS decides. Bounded:
+    the oldest hints go first."""
+
+    def __init__(self, size: int = 65536) -> None:
+        self.size = size
+        self.ids: dict[tuple[str, str], uuid.UUID] = {}
+
+    def get(self, ins: Ins) -> uuid.UUID | None:
+        return self.ids.get((ins.value, ins.oid))
+
+    def remember(self, ins: Ins, record_id: uuid.UUID) -> None:
+        key = (ins.value, ins.oid)
+        if key not in self.ids and len(self.ids) >= self.size:
+            del self.ids[next(iter(self.ids))]
+        self.ids[key] = record_id
+
+    def forget(self, ins: Ins) -> None:
+        self.ids.pop((ins.value, ins.oid), None)
+
+
+KNOWN_RECORDS = KnownRecords()
 
 
 async def open_for_read(
@@ -126,20 +159,12 @@ async def open_for_read(
 ) -> Opening | None:
     """The record of ``ins`` with its patient, ``actor``'s facts on it and the document
     ``document_id`` names (if any); None when no record has this INS."""
-    professional = isinstance(actor, Professional)
-    statement = _statement(
-        professional=professional,
-        with_organization=isinstance(actor, Professional) and bool(actor.organization),
-        with_document=document_id is not None,
-    )
     params: dict[str, Any] = {"ins_value": ins.value, "ins_oid": ins.oid}
     if document_id is not None:
         params["document_id"] = document_id
     if isinstance(actor, Professional):
         params |= professional_parameters(actor, now)
-    # On the session's connection: a Core statement skips the ORM's execution layer there.
-    connection = await session.connection()
-    row = (await connection.execute(statement, params)).one_or_none()
+    row = await _opening_row(session, ins, actor, params)
     if row is None:
         return None
     patient, record = _PATIENT.built(row, m.Patient), _RECORD.built(row, m.Record)
@@ -159,3 +184,28 @@ async def open_for_read(
             include_superseded=include_superseded,
         )
     return Opening(patient, record, who, document)
+
+
+async def _opening_row(
+    session: AsyncSession, ins: Ins, actor: Actor, params: dict[str, Any]
+) -> Any:
+    """The opening's row: by the record id known for ``ins`` if any (``KNOWN_RECORDS``),
+    else, or when that finds nothing, by the INS alone."""
+    shape = {
+        "professional": isinstance(actor, Professional),
+        "with_organization": isinstance(actor, Professional) and bool(actor.organization),
+        "with_document": "document_id" in params,
+    }
+    # On the session's connection: a Core statement skips the ORM's execution layer there.
+    connection = await session.connection()
+    known = KNOWN_RECORDS.get(ins)
+    if known is not None:
+        statement = _statement(**shape, by_record=True)
+        row = (await connection.execute(statement, {**params, "record_id": known})).one_or_none()
+        if row is not None:
+            return row
+        KNOWN_RECORDS.forget(ins)
+    row = (await connection.execute(_statement(**shape, by_record=False), params)).one_or_none()
+    if row is not None:
+        KNOWN_RECORDS.remember(ins, row.r_id)
+    return row
