@@ -10,7 +10,7 @@ The bounds come first (documents per submission, bytes per document: docs/securi
 database is checked next, in a worker thread (declared size and SHA-1, duplicates inside the
 message, the CDA header against the metadata and the record's INS). Then the blobs are
 encrypted and written *before* the write transaction, after a read-only look at the record
-(its data key, the policy's answer, the uniqueIds already stored): on SQLite the write lock
+(its data key, the policy's answer): on SQLite the write lock
 is then held only for the short inserts, not for the encryption and the fsyncs, so other
 requests keep flowing during a large deposit. The write transaction, holding the record row
 lock, decides again with authority: the policy (audited), the uniqueIds already in the
@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any, Literal
 
 import orjson
 from anyio import to_thread
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -443,25 +442,41 @@ async def _find_replaced(
 
 @dataclass(slots=True)
 class _WrittenAhead:
-    """Blobs encrypted and written before the write transaction, per document index."""
+    """Blobs encrypted and written before the write transaction, per document index, under
+    the data key ``sealed`` (the record's wrapped key, its epoch and master key) opens."""
 
     record_id: uuid.UUID
+    sealed: tuple[bytes | None, int | None, str | None]
     data_key: bytes
     keys: dict[int, str] = field(default_factory=dict)
 
-    def key_for(self, item: _Checked, record_id: uuid.UUID, data_key: bytes) -> str | None:
+    def data_key_for(self, record: m.Record) -> bytes | None:
+        """The data key unwrapped ahead, if ``record`` still holds the same wrapped key: the
+        same bytes under the same key-encryption key unwrap to the same key, so it is not
+        unwrapped twice (docs/architecture.md §7)."""
+        if record.id != self.record_id or _sealed(record) != self.sealed:
+            return None
+        return self.data_key
+
+    def key_for(self, item: _Checked, record: m.Record) -> str | None:
         """The blob written ahead for ``item``, if it was sealed for this record and key."""
-        if record_id != self.record_id or not hmac.compare_digest(data_key, self.data_key):
+        if self.data_key_for(record) is None:
             return None
         return self.keys.get(item.index)
 
 
+def _sealed(record: m.Record) -> tuple[bytes | None, int | None, str | None]:
+    return record.wrapped_data_key, record.kek_epoch, record.master_key_id
+
+
 async def _look_ahead(
-    ctx: ServiceContext, actor: Actor, ins: Ins, checked: list[_Checked], now: dt.datetime
-) -> tuple[uuid.UUID, bytes, set[str]] | None:
-    """(record id, data key, uniqueIds already stored) when the deposit looks allowed, read
-    without the write lock; ``None`` otherwise: the write transaction then decides, audits
-    and answers (nothing is told from here, so nothing is audited either)."""
+    ctx: ServiceContext, actor: Actor, ins: Ins, now: dt.datetime
+) -> _WrittenAhead | None:
+    """The record and its data key when the deposit looks allowed, read without the write
+    lock; ``None`` otherwise: the write transaction then decides, audits and answers
+    (nothing is told from here, so nothing is audited either). The uniqueIds already stored
+    are not looked up here: an idempotent retry (rare) writes a blob that is deleted once
+    the transaction found the document stored (``_Stored.unreferenced``)."""
     try:
         async with ctx.uow(read_only=True) as uow:
             session = uow.session
@@ -470,13 +485,7 @@ async def _look_ahead(
             if not decide(actor, Action.DEPOSIT, who.facts).allowed:
                 return None
             record = found[1]
-            stored = await session.execute(
-                select(m.Document.unique_id).where(
-                    m.Document.record_id == record.id,
-                    m.Document.unique_id.in_([c.doc.unique_id for c in checked]),
-                )
-            )
-            return record.id, data_key_of(ctx, record), set(stored.scalars())
+            return _WrittenAhead(record.id, _sealed(record), data_key_of(ctx, record))
     except OpenDMPError:
         return None
 
@@ -484,27 +493,24 @@ async def _look_ahead(
 async def _write_ahead(
     ctx: ServiceContext, actor: Actor, ins: Ins, checked: list[_Checked], now: dt.datetime
 ) -> _WrittenAhead | None:
-    """Encrypt and write the new documents' blobs outside the write transaction."""
-    found = await _look_ahead(ctx, actor, ins, checked, now)
-    if found is None:
+    """Encrypt and write the documents' blobs outside the write transaction."""
+    ahead = await _look_ahead(ctx, actor, ins, now)
+    if ahead is None:
         return None
-    record_id, data_key, stored = found
-    ahead = _WrittenAhead(record_id, data_key)
     writers = asyncio.Semaphore(BLOB_WRITERS)
 
     async def write(item: _Checked) -> None:
         async with writers:
             ahead.keys[item.index] = await ctx.blobs.put_document(
-                data_key=data_key,
-                record_id=str(record_id),
+                data_key=ahead.data_key,
+                record_id=str(ahead.record_id),
                 document_id=str(item.document_id),
                 content=item.doc.content,
             )
 
-    new = [item for item in checked if item.doc.unique_id not in stored]
     try:
         # Every write ends (success or error) before any cleanup: no blob lands afterwards.
-        failures = await asyncio.gather(*(write(item) for item in new), return_exceptions=True)
+        failures = await asyncio.gather(*(write(item) for item in checked), return_exceptions=True)
         failure = next((f for f in failures if isinstance(f, BaseException)), None)
         if failure is not None:
             raise failure
@@ -522,10 +528,15 @@ class _Stored:
     written: list[str]
     referenced: set[str] = field(default_factory=set)
 
+    def data_key(self, ctx: ServiceContext, record: m.Record) -> bytes:
+        """The record's data key, unwrapped once per deposit when it did not change."""
+        key = self.ahead.data_key_for(record) if self.ahead is not None else None
+        return key if key is not None else data_key_of(ctx, record)
+
     async def key_for(
         self, ctx: ServiceContext, record: m.Record, data_key: bytes, item: _Checked
     ) -> str:
-        key = self.ahead.key_for(item, record.id, data_key) if self.ahead is not None else None
+        key = self.ahead.key_for(item, record) if self.ahead is not None else None
         if key is None:
             key = await ctx.blobs.put_document(
                 data_key=data_key,
@@ -577,13 +588,15 @@ class _Deposit:
             audit_action=AuditAction.DOCUMENT_DEPOSIT,
             for_update=True,
         ) as g:
-            await _resolve_existing(g.session, g.record.id, self.checked, self.warnings)
+            stored_set = await _already_stored(
+                g.session, g.record.id, self.submission, self.checked, self.warnings
+            )
             for item in self.checked:
                 if item.doc.replaces is not None and item.existing is None:
                     item.replaced = await self._replaced(g, item, item.doc.replaces)
             new_items = [c for c in self.checked if c.existing is None]
             set_id, set_entry_uuid = await _submission_set_for(
-                g.session, g.record.id, self.submission, bool(new_items), self.checked
+                g.session, g.record.id, self.submission, stored_set, bool(new_items), self.checked
             )
             inserted: dict[int, dict[str, Any]] = {}
             if new_items:
@@ -641,22 +654,21 @@ class _Deposit:
     async def _insert_submission_set(self, g: Guarded, set_id: uuid.UUID, entry_uuid: str) -> None:
         sub, actor = self.submission, self.actor
         professional = actor if isinstance(actor, Professional) else None
-        await g.session.execute(
-            insert(m.SubmissionSet).values(
-                id=set_id,
-                record_id=g.record.id,
-                unique_id=sub.unique_id,
-                source_id=sub.source_id,
-                title=sub.title[:255] if sub.title else None,
-                content_type_code=sub.content_type_code,
-                author_idnat=professional.idnat if professional else None,
-                author_name=professional.name if professional else None,
-                author_organization=professional.organization if professional else None,
-                submitted_at=sub.submitted_at or self.now,
-                entry_uuid=entry_uuid,
-                extra=canonical_json(sub.extra),
-            )
+        row = dict(
+            id=set_id,
+            record_id=g.record.id,
+            unique_id=sub.unique_id,
+            source_id=sub.source_id,
+            title=sub.title[:255] if sub.title else None,
+            content_type_code=sub.content_type_code,
+            author_idnat=professional.idnat if professional else None,
+            author_name=professional.name if professional else None,
+            author_organization=professional.organization if professional else None,
+            submitted_at=sub.submitted_at or self.now,
+            entry_uuid=entry_uuid,
+            extra=canonical_json(sub.extra),
         )
+        await g.session.execute(_INSERT_SUBMISSION_SET, row)
 
     async def _insert_documents(
         self, g: Guarded, new_items: list[_Checked], set_id: uuid.UUID
@@ -664,7 +676,7 @@ class _Deposit:
         """Insert the new documents (one multi-row statement), supersede the replaced ones
         and audit it all (one append for every event): the write lock is held for few
         statements."""
-        data_key = data_key_of(self.ctx, g.record)
+        data_key = self.stored.data_key(self.ctx, g.record)
         author = _Author(g.who.professional_id, g.who.organization_id)
         rows: dict[int, dict[str, Any]] = {}
         for item in new_items:
@@ -837,21 +849,69 @@ async def _resolve_existing(
         )
 
 
+_DOCUMENTS = m.Document.metadata.tables["document"]
+_SETS = m.SubmissionSet.metadata.tables["submission_set"]
+
+
+def _set_column(column: ColumnElement[Any]) -> ScalarSelect[Any]:
+    return (
+        select(column)
+        .where(_SETS.c.record_id == bindparam("record_id"), _SETS.c.unique_id == bindparam("set"))
+        .scalar_subquery()
+    )
+
+
+# What the write transaction must know before it inserts, in one statement built once: how
+# many of the uniqueIds are already in the record (their rows are loaded only when some
+# are: an idempotent retry), and the submission set already stored under its uniqueId.
+_ALREADY_STORED = select(
+    select(func.count())
+    .select_from(_DOCUMENTS)
+    .where(
+        _DOCUMENTS.c.record_id == bindparam("record_id"),
+        _DOCUMENTS.c.unique_id.in_(bindparam("unique_ids", expanding=True)),
+    )
+    .scalar_subquery()
+    .label("documents"),
+    _set_column(_SETS.c.id).label("set_id"),
+    _set_column(_SETS.c.entry_uuid).label("set_entry_uuid"),
+)
+
+
+async def _already_stored(
+    session: AsyncSession,
+    record_id: uuid.UUID,
+    submission: SubmissionSetInput,
+    checked: list[_Checked],
+    warnings: list[DepositWarning],
+) -> tuple[uuid.UUID, str | None] | None:
+    """Resolve the uniqueIds already stored (``_resolve_existing``); return the submission
+    set stored under the submission's uniqueId (id, entryUUID), if there is one."""
+    found = (
+        await session.execute(
+            _ALREADY_STORED,
+            {
+                "record_id": record_id,
+                "unique_ids": [c.doc.unique_id for c in checked],
+                "set": submission.unique_id,
+            },
+        )
+    ).one()
+    if found.documents:
+        await _resolve_existing(session, record_id, checked, warnings)
+    return None if found.set_id is None else (found.set_id, found.set_entry_uuid)
+
+
 async def _submission_set_for(
     session: AsyncSession,
     record_id: uuid.UUID,
     submission: SubmissionSetInput,
+    existing: tuple[uuid.UUID, str | None] | None,
     creates: bool,
     checked: list[_Checked],
 ) -> tuple[uuid.UUID, str]:
-    existing = (
-        await session.execute(
-            select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
-                m.SubmissionSet.record_id == record_id,
-                m.SubmissionSet.unique_id == submission.unique_id,
-            )
-        )
-    ).first()
+    """The submission set of the deposit: a new one, or (every document already stored)
+    the one ``existing`` names or the one the stored documents belong to."""
     if existing is not None:
         if creates:
             raise DepositRefused(
@@ -859,7 +919,8 @@ async def _submission_set_for(
                 code="duplicate-unique-id",
                 http_status=409,
             )
-        return existing.id, existing.entry_uuid or f"urn:uuid:{existing.id}"
+        set_id, set_entry_uuid = existing
+        return set_id, set_entry_uuid or f"urn:uuid:{set_id}"
     if not creates:
         # Every document was already stored, under another submission set: keep theirs.
         first = checked[0].existing
@@ -873,8 +934,7 @@ async def _submission_set_for(
             )
         ).one()
         return row.id, row.entry_uuid or f"urn:uuid:{row.id}"
-    entry_uuid = submission.entry_uuid or f"urn:uuid:{uuid.uuid4()}"
-    return uuid.uuid4(), entry_uuid
+    return uuid.uuid4(), submission.entry_uuid or f"urn:uuid:{uuid.uuid4()}"
 
 
 @dataclass(slots=True)
@@ -927,7 +987,8 @@ _AUTHOR_COLUMNS = (
     "author_specialty",
     "author_organization_idnat",
 )
-_INSERT_DOCUMENT = insert(m.Document.metadata.tables["document"])
+_INSERT_DOCUMENT = insert(_DOCUMENTS)
+_INSERT_SUBMISSION_SET = insert(_SETS)
 _UTC_FIELDS = ("service_start", "service_stop", "creation_time", "deposited_at", "updated_at")
 
 
