@@ -31,12 +31,12 @@ import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import orjson
 from anyio import to_thread
-from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -588,15 +588,13 @@ class _Deposit:
             audit_action=AuditAction.DOCUMENT_DEPOSIT,
             for_update=True,
         ) as g:
-            stored_set = await _already_stored(
-                g.session, g.record.id, self.submission, self.checked, self.warnings
-            )
+            await _already_stored(g.session, g.record.id, self.checked, self.warnings)
             for item in self.checked:
                 if item.doc.replaces is not None and item.existing is None:
                     item.replaced = await self._replaced(g, item, item.doc.replaces)
             new_items = [c for c in self.checked if c.existing is None]
             set_id, set_entry_uuid = await _submission_set_for(
-                g.session, g.record.id, self.submission, stored_set, bool(new_items), self.checked
+                g.session, g.record.id, self.submission, bool(new_items), self.checked
             )
             inserted: dict[int, dict[str, Any]] = {}
             if new_items:
@@ -668,7 +666,16 @@ class _Deposit:
             entry_uuid=entry_uuid,
             extra=canonical_json(sub.extra),
         )
-        await g.session.execute(_INSERT_SUBMISSION_SET, row)
+        try:
+            await g.session.execute(_INSERT_SUBMISSION_SET, row)
+        except IntegrityError:
+            # Its uniqueId is in the record (the constraint on (record_id, unique_id)): found
+            # by the insert rather than by a look-up before it (docs/benchmarks.md).
+            raise DepositRefused(
+                "a submission set with this uniqueId is already in the record",
+                code="duplicate-unique-id",
+                http_status=409,
+            ) from None
 
     async def _insert_documents(
         self, g: Guarded, new_items: list[_Checked], set_id: uuid.UUID
@@ -853,75 +860,53 @@ _DOCUMENTS = m.Document.metadata.tables["document"]
 _SETS = m.SubmissionSet.metadata.tables["submission_set"]
 
 
-def _set_column(column: ColumnElement[Any]) -> ScalarSelect[Any]:
-    return (
-        select(column)
-        .where(_SETS.c.record_id == bindparam("record_id"), _SETS.c.unique_id == bindparam("set"))
-        .scalar_subquery()
-    )
-
-
-# What the write transaction must know before it inserts, in one statement built once: how
-# many of the uniqueIds are already in the record (their rows are loaded only when some
-# are: an idempotent retry), and the submission set already stored under its uniqueId.
-_ALREADY_STORED = select(
+# How many of the uniqueIds are already in the record, in a statement built once: their
+# rows are loaded only when there are some (an idempotent retry).
+_STORED_COUNT = (
     select(func.count())
     .select_from(_DOCUMENTS)
     .where(
         _DOCUMENTS.c.record_id == bindparam("record_id"),
         _DOCUMENTS.c.unique_id.in_(bindparam("unique_ids", expanding=True)),
     )
-    .scalar_subquery()
-    .label("documents"),
-    _set_column(_SETS.c.id).label("set_id"),
-    _set_column(_SETS.c.entry_uuid).label("set_entry_uuid"),
 )
 
 
 async def _already_stored(
     session: AsyncSession,
     record_id: uuid.UUID,
-    submission: SubmissionSetInput,
     checked: list[_Checked],
     warnings: list[DepositWarning],
-) -> tuple[uuid.UUID, str | None] | None:
-    """Resolve the uniqueIds already stored (``_resolve_existing``); return the submission
-    set stored under the submission's uniqueId (id, entryUUID), if there is one."""
-    found = (
-        await session.execute(
-            _ALREADY_STORED,
-            {
-                "record_id": record_id,
-                "unique_ids": [c.doc.unique_id for c in checked],
-                "set": submission.unique_id,
-            },
-        )
-    ).one()
-    if found.documents:
+) -> None:
+    """``_resolve_existing``, when one of the uniqueIds is in the record."""
+    unique_ids = [c.doc.unique_id for c in checked]
+    found = await session.scalar(_STORED_COUNT, {"record_id": record_id, "unique_ids": unique_ids})
+    if found:
         await _resolve_existing(session, record_id, checked, warnings)
-    return None if found.set_id is None else (found.set_id, found.set_entry_uuid)
 
 
 async def _submission_set_for(
     session: AsyncSession,
     record_id: uuid.UUID,
     submission: SubmissionSetInput,
-    existing: tuple[uuid.UUID, str | None] | None,
     creates: bool,
     checked: list[_Checked],
 ) -> tuple[uuid.UUID, str]:
-    """The submission set of the deposit: a new one, or (every document already stored)
-    the one ``existing`` names or the one the stored documents belong to."""
-    if existing is not None:
-        if creates:
-            raise DepositRefused(
-                "a submission set with this uniqueId is already in the record",
-                code="duplicate-unique-id",
-                http_status=409,
+    """(id, entryUUID) of the deposit's submission set: a new one when it creates documents
+    (a uniqueId already in the record is refused by the insert: ``_insert_submission_set``),
+    else (every document already stored) the one stored under its uniqueId or, failing
+    that, the one the stored documents belong to."""
+    if creates:
+        return uuid.uuid4(), submission.entry_uuid or f"urn:uuid:{uuid.uuid4()}"
+    row = (
+        await session.execute(
+            select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
+                m.SubmissionSet.record_id == record_id,
+                m.SubmissionSet.unique_id == submission.unique_id,
             )
-        set_id, set_entry_uuid = existing
-        return set_id, set_entry_uuid or f"urn:uuid:{set_id}"
-    if not creates:
+        )
+    ).first()
+    if row is None:
         # Every document was already stored, under another submission set: keep theirs.
         first = checked[0].existing
         assert first is not None and first.submission_set_id is not None
@@ -933,8 +918,7 @@ async def _submission_set_for(
                 )
             )
         ).one()
-        return row.id, row.entry_uuid or f"urn:uuid:{row.id}"
-    return uuid.uuid4(), submission.entry_uuid or f"urn:uuid:{uuid.uuid4()}"
+    return row.id, row.entry_uuid or f"urn:uuid:{row.id}"
 
 
 @dataclass(slots=True)
@@ -990,16 +974,19 @@ _AUTHOR_COLUMNS = (
 _INSERT_DOCUMENT = insert(_DOCUMENTS)
 _INSERT_SUBMISSION_SET = insert(_SETS)
 _UTC_FIELDS = ("service_start", "service_stop", "creation_time", "deposited_at", "updated_at")
+_VIEW_FIELDS = tuple(f.name for f in fields(DocumentView) if f.name != "event_codes")
 
 
 def _inserted_view(values: dict[str, Any]) -> DocumentView:
     """The view of a row from the values just inserted, as the database gives them back
     (timestamps in UTC): no read-back statement."""
-    row = dict(values)
+    row = {name: values[name] for name in _VIEW_FIELDS}
     for name in _UTC_FIELDS:
         if row[name] is not None:
             row[name] = row[name].astimezone(dt.UTC)
-    return document_view(m.Document(**row))
+    codes = values["event_codes"]
+    # What ``document_view`` gives for the stored row, without building an ORM entity.
+    return DocumentView(**row, event_codes=tuple(orjson.loads(codes)) if codes else ())
 
 
 def document_row(
