@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import orjson
 from anyio import to_thread
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -898,27 +898,28 @@ async def _submission_set_for(
     that, the one the stored documents belong to."""
     if creates:
         return uuid.uuid4(), submission.entry_uuid or f"urn:uuid:{uuid.uuid4()}"
-    row = (
-        await session.execute(
-            select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
-                m.SubmissionSet.record_id == record_id,
-                m.SubmissionSet.unique_id == submission.unique_id,
-            )
-        )
-    ).first()
-    if row is None:
+    found = await _stored_set(session, record_id, m.SubmissionSet.unique_id == submission.unique_id)
+    if found is None:
         # Every document was already stored, under another submission set: keep theirs.
         first = checked[0].existing
         assert first is not None and first.submission_set_id is not None
-        row = (
-            await session.execute(
-                select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
-                    m.SubmissionSet.record_id == record_id,
-                    m.SubmissionSet.id == first.submission_set_id,
-                )
+        found = await _stored_set(session, record_id, m.SubmissionSet.id == first.submission_set_id)
+    assert found is not None
+    return found
+
+
+async def _stored_set(
+    session: AsyncSession, record_id: uuid.UUID, which: ColumnElement[bool]
+) -> tuple[uuid.UUID, str] | None:
+    """(id, entryUUID) of the record's submission set ``which`` names, if there is one."""
+    row = (
+        await session.execute(
+            select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
+                m.SubmissionSet.record_id == record_id, which
             )
-        ).one()
-    return row.id, row.entry_uuid or f"urn:uuid:{row.id}"
+        )
+    ).first()
+    return None if row is None else (row.id, row.entry_uuid or f"urn:uuid:{row.id}")
 
 
 @dataclass(slots=True)
