@@ -10,10 +10,10 @@ The bounds come first (documents per submission, bytes per document: docs/securi
 database is checked next, in a worker thread (declared size and SHA-1, duplicates inside the
 message, the CDA header against the metadata and the record's INS). Then the blobs are
 encrypted and written *before* the write transaction, after a read-only look at the record
-(its data key, the policy's answer): on SQLite the write lock
-is then held only for the short inserts, not for the encryption and the fsyncs, so other
-requests keep flowing during a large deposit. The write transaction, holding the record row
-lock, decides again with authority: the policy (audited), the uniqueIds already in the
+(its data key, one statement): on SQLite the write lock is then held only for the short
+inserts, not for the encryption and the fsyncs, so other requests keep flowing during a
+large deposit. The write transaction, holding the record row lock, decides with
+authority: the policy (audited), the uniqueIds already in the
 record, the replaced documents; the rows go in with Core inserts, pointing at the blobs
 written ahead (or written then, when the look ahead could not prepare them). If anything
 fails before the commit, the blobs written by this call are deleted before the error leaves;
@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import orjson
 from anyio import to_thread
-from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,13 +49,13 @@ from opendmp.domain.codes import class_for_type, type_label
 from opendmp.domain.errors import Conflict, InvalidIdentifier, InvalidInput, OpenDMPError
 from opendmp.domain.identifiers import Ins, parse_idnat_ps
 from opendmp.domain.limits import RequestLimits, check_document_count, too_large
-from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action, Facts, decide
+from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action, Facts
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.facts import document_facts
 from opendmp.services.core.gate import seen_or_audited
-from opendmp.services.core.guarded import Guarded, facts_on_record, guarded
+from opendmp.services.core.guarded import Guarded, guarded
+from opendmp.services.core.keys import SealedDataKey, open_data_key
 from opendmp.services.core.notifications import enqueue_notification
-from opendmp.services.core.records import get_record
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.services.documents.views import DocumentView, data_key_of, document_view
 from opendmp.storage import models as m
@@ -465,36 +465,54 @@ class _WrittenAhead:
         return self.keys.get(item.index)
 
 
-def _sealed(record: m.Record) -> tuple[bytes | None, int | None, str | None]:
+def _sealed(
+    record: m.Record | Row[Any, Any, Any, Any],
+) -> tuple[bytes | None, int | None, str | None]:
     return record.wrapped_data_key, record.kek_epoch, record.master_key_id
 
 
-async def _look_ahead(
-    ctx: ServiceContext, actor: Actor, ins: Ins, now: dt.datetime
-) -> _WrittenAhead | None:
-    """The record and its data key when the deposit looks allowed, read without the write
-    lock; ``None`` otherwise: the write transaction then decides, audits and answers
-    (nothing is told from here, so nothing is audited either). The uniqueIds already stored
-    are not looked up here: an idempotent retry (rare) writes a blob that is deleted once
-    the transaction found the document stored (``_Stored.unreferenced``)."""
+_RECORDS = m.Record.metadata.tables["record"]
+_PATIENTS = m.Patient.metadata.tables["patient"]
+# The record of an INS and its sealed data key, in one statement built once.
+_SEALED_KEY = (
+    select(
+        _RECORDS.c.id,
+        _RECORDS.c.wrapped_data_key,
+        _RECORDS.c.kek_epoch,
+        _RECORDS.c.master_key_id,
+    )
+    .select_from(_PATIENTS.join(_RECORDS, _RECORDS.c.patient_id == _PATIENTS.c.id))
+    .where(
+        _PATIENTS.c.ins_value == bindparam("ins_value"),
+        _PATIENTS.c.ins_oid == bindparam("ins_oid"),
+    )
+)
+
+
+async def _look_ahead(ctx: ServiceContext, ins: Ins) -> _WrittenAhead | None:
+    """The record and its data key, read without the write lock (one statement); ``None``
+    when there is none to read: the write transaction then decides, audits and answers.
+    Nothing is decided or told from here, so nothing is audited either: a deposit the write
+    transaction refuses (the policy, a uniqueId already stored) has its blobs deleted
+    (``_delete_blobs``, ``_Stored.unreferenced``)."""
     try:
         async with ctx.uow(read_only=True) as uow:
-            session = uow.session
-            found = await get_record(session, ins)
-            who = await facts_on_record(ctx, session, actor=actor, found=found, now=now)
-            if not decide(actor, Action.DEPOSIT, who.facts).allowed:
+            params = {"ins_value": ins.value, "ins_oid": ins.oid}
+            row = (await uow.session.execute(_SEALED_KEY, params)).first()
+            if row is None or row.wrapped_data_key is None:
                 return None
-            record = found[1]
-            return _WrittenAhead(record.id, _sealed(record), data_key_of(ctx, record))
+            sealed = SealedDataKey(row.wrapped_data_key, row.kek_epoch, row.master_key_id)
+            key = open_data_key(ctx, sealed)
+            return _WrittenAhead(row.id, _sealed(row), key)
     except OpenDMPError:
         return None
 
 
 async def _write_ahead(
-    ctx: ServiceContext, actor: Actor, ins: Ins, checked: list[_Checked], now: dt.datetime
+    ctx: ServiceContext, ins: Ins, checked: list[_Checked]
 ) -> _WrittenAhead | None:
     """Encrypt and write the documents' blobs outside the write transaction."""
-    ahead = await _look_ahead(ctx, actor, ins, now)
+    ahead = await _look_ahead(ctx, ins)
     if ahead is None:
         return None
     writers = asyncio.Semaphore(BLOB_WRITERS)
@@ -758,7 +776,7 @@ async def provide_documents(
     """Store a submission set and its documents, all or nothing (see the module doc).
 
     1. bounds, then the checks that need no database (in a worker thread);
-    2. a read-only look at the record (facts, policy), then the blobs written ahead,
+    2. a read-only look at the record (its data key), then the blobs written ahead,
        outside the write transaction;
     3. the write transaction (``_Deposit.run``): the record locked, the policy asked again
        with authority (a refusal audited), the uniqueIds already stored, the replacements;
@@ -769,7 +787,7 @@ async def provide_documents(
     check_bounds(documents, ctx.limits)
     now = ctx.now()
     checked, warnings = await to_thread.run_sync(_check_message, documents, ins, now)
-    ahead = await _write_ahead(ctx, actor, ins, checked, now)
+    ahead = await _write_ahead(ctx, ins, checked)
     stored = _Stored(ahead, list(ahead.keys.values()) if ahead is not None else [])
     deposit = _Deposit(ctx, actor, ins, submission, checked, warnings, stored, now)
     try:
