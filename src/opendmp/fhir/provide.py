@@ -5,8 +5,9 @@ The request is read with a size limit (413 before the whole body is read), parse
 XML), its entries and documents counted and its documents' sizes checked against the bounds
 (docs/security.md, "Bounded work per request"), validated with the R4B models and strict
 JSON types, mapped to the deposit service's inputs, and stored all or nothing by
-:func:`opendmp.services.deposit.provide_documents`. Parsing and validation are CPU work: they
-run in a worker thread, so that the event loop keeps serving other requests meanwhile.
+:func:`opendmp.services.deposit.provide_documents`. Parsing and validation are CPU work: for
+a body beyond 64 kB they run in a worker thread, so that the event loop keeps serving other
+requests meanwhile (a smaller one costs less than the hand-over to a thread).
 The answer is a ``transaction-response`` Bundle, one entry per request entry in the same
 order: ``201 Created`` + absolute ``location`` for what was created, ``200 OK`` for the
 PATCH that supersedes a replaced document (PDSm4DMP), the Patient and an ignored Folder;
@@ -65,6 +66,7 @@ from opendmp.fhir.shapes import check_resource
 from opendmp.fhir.validation import InvalidResource
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents.deposit import (
+    INLINE_CHECK_BYTES,
     DepositWarning,
     DocumentInput,
     ProvideResult,
@@ -128,8 +130,9 @@ async def _read(
     request: Request, mapping: Callable[[dict[str, Any], RequestLimits], _T], *, bundle: bool
 ) -> _T | InvalidMetadata:
     """The body read, parsed, validated and mapped to the deposit's inputs by ``mapping``, in
-    one worker thread (one hand-over instead of one per step); the InvalidMetadata
-    ``mapping`` raises is returned, for the route to answer it."""
+    one worker thread (one hand-over instead of one per step) or, up to
+    ``INLINE_CHECK_BYTES``, on the event loop (cheaper than the hand-over); the
+    InvalidMetadata ``mapping`` raises is returned, for the route to answer it."""
     limits = _ctx(request).limits
     body = await read_body(request, limit=limits.max_request_bytes)
     content_type = request.headers.get("content-type")
@@ -141,6 +144,8 @@ async def _read(
         except InvalidMetadata as exc:
             return exc
 
+    if len(body) <= INLINE_CHECK_BYTES:
+        return work()
     return await to_thread.run_sync(work)
 
 

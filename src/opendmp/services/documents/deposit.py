@@ -7,8 +7,9 @@ professional portal (pro_deposit.py), the patient's upload and the forms
 
 The bounds come first (documents per submission, bytes per document: docs/security.md,
 "Bounded work per request"). Everything that can be checked without the
-database is checked next, in a worker thread (declared size and SHA-1, duplicates inside the
-message, the CDA header against the metadata and the record's INS). Then the blobs are
+database is checked next, in a worker thread above ``INLINE_CHECK_BYTES`` (declared size and
+SHA-1, duplicates inside the message, the CDA header against the metadata and the record's
+INS). Then the blobs are
 encrypted and written *before* the write transaction, after a read-only look at the record
 (its data key, one statement): on SQLite the write lock is then held only for the short
 inserts, not for the encryption and the fsyncs, so other requests keep flowing during a
@@ -65,6 +66,10 @@ XML_MIME_TYPES = frozenset({"text/xml", "application/xml"})
 DEFAULT_FORMAT_CODE = "urn:ihe:iti:xds:2017:mimeTypeSufficient"
 # Blobs written at once by one deposit: their fsyncs overlap, a few threads at most.
 BLOB_WRITERS = 4
+# Messages up to this size are parsed and checked on the event loop (about a millisecond of
+# CPU): handing them to a worker thread and back cost more than the work, for nothing in
+# parallel (the GIL). Larger ones go to a thread, so the loop keeps serving the others.
+INLINE_CHECK_BYTES = 64 * 1024
 
 
 class DepositRefused(OpenDMPError):
@@ -775,7 +780,8 @@ async def provide_documents(
 ) -> ProvideResult:
     """Store a submission set and its documents, all or nothing (see the module doc).
 
-    1. bounds, then the checks that need no database (in a worker thread);
+    1. bounds, then the checks that need no database (in a worker thread, but for small
+       messages);
     2. a read-only look at the record (its data key), then the blobs written ahead,
        outside the write transaction;
     3. the write transaction (``_Deposit.run``): the record locked, the policy asked again
@@ -786,7 +792,10 @@ async def provide_documents(
     """
     check_bounds(documents, ctx.limits)
     now = ctx.now()
-    checked, warnings = await to_thread.run_sync(_check_message, documents, ins, now)
+    if sum(len(d.content) for d in documents) <= INLINE_CHECK_BYTES:
+        checked, warnings = _check_message(documents, ins, now)
+    else:
+        checked, warnings = await to_thread.run_sync(_check_message, documents, ins, now)
     ahead = await _write_ahead(ctx, ins, checked)
     stored = _Stored(ahead, list(ahead.keys.values()) if ahead is not None else [])
     deposit = _Deposit(ctx, actor, ins, submission, checked, warnings, stored, now)
