@@ -5,8 +5,9 @@ The request is read with a size limit (413 before the whole body is read), parse
 XML), its entries and documents counted and its documents' sizes checked against the bounds
 (docs/security.md, "Bounded work per request"), validated with the R4B models and strict
 JSON types, mapped to the deposit service's inputs, and stored all or nothing by
-:func:`opendmp.services.deposit.provide_documents`. Parsing and validation are CPU work: they
-run in a worker thread, so that the event loop keeps serving other requests meanwhile.
+:func:`opendmp.services.deposit.provide_documents`. Parsing and validation are CPU work: for
+a body beyond 64 kB they run in a worker thread, so that the event loop keeps serving other
+requests meanwhile (a smaller one costs less than the hand-over to a thread).
 The answer is a ``transaction-response`` Bundle, one entry per request entry in the same
 order: ``201 Created`` + absolute ``location`` for what was created, ``200 OK`` for the
 PATCH that supersedes a replaced document (PDSm4DMP), the Patient and an ignored Folder;
@@ -18,8 +19,9 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from anyio import to_thread
 from fastapi import Depends, Request
@@ -64,6 +66,7 @@ from opendmp.fhir.shapes import check_resource
 from opendmp.fhir.validation import InvalidResource
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents.deposit import (
+    INLINE_CHECK_BYTES,
     DepositWarning,
     DocumentInput,
     ProvideResult,
@@ -72,6 +75,7 @@ from opendmp.services.documents.deposit import (
 )
 
 DEFAULT_SOURCE_ID = "1.2.250.1.213.1.1.9"
+_T = TypeVar("_T")
 PATCH_STATUS_PATH = "DocumentReference.status"
 
 
@@ -122,11 +126,27 @@ def _parsed(body: bytes, content_type: str | None, limits: RequestLimits | None)
     return data
 
 
-async def _read(request: Request, *, bundle: bool) -> dict[str, Any]:
+async def _read(
+    request: Request, mapping: Callable[[dict[str, Any], RequestLimits], _T], *, bundle: bool
+) -> _T | InvalidMetadata:
+    """The body read, parsed, validated and mapped to the deposit's inputs by ``mapping``, in
+    one worker thread (one hand-over instead of one per step) or, up to
+    ``INLINE_CHECK_BYTES``, on the event loop (cheaper than the hand-over); the
+    InvalidMetadata ``mapping`` raises is returned, for the route to answer it."""
     limits = _ctx(request).limits
     body = await read_body(request, limit=limits.max_request_bytes)
     content_type = request.headers.get("content-type")
-    return await to_thread.run_sync(_parsed, body, content_type, limits if bundle else None)
+
+    def work() -> _T | InvalidMetadata:
+        data = _parsed(body, content_type, limits if bundle else None)
+        try:
+            return mapping(data, limits)
+        except InvalidMetadata as exc:
+            return exc
+
+    if len(body) <= INLINE_CHECK_BYTES:
+        return work()
+    return await to_thread.run_sync(work)
 
 
 def _check_document_size(data: Any, where: str, limits: RequestLimits) -> None:
@@ -699,11 +719,9 @@ ITI65_SCHEMA = resource_schema(
 async def provide_document_bundle(
     request: Request, auth: AuthContext = Depends(_scopes("ITI-65"))
 ) -> Response:
-    data = await _read(request, bundle=True)
-    try:
-        parsed = await to_thread.run_sync(parse_bundle, data, _ctx(request).limits)
-    except InvalidMetadata as exc:
-        return _metadata_outcome(request, exc)
+    parsed = await _read(request, parse_bundle, bundle=True)
+    if isinstance(parsed, InvalidMetadata):
+        return _metadata_outcome(request, parsed)
     auth.check_patient(str(parsed.ins))
     ctx = _ctx(request)
     result = await provide_documents(
@@ -779,13 +797,10 @@ def parse_simplified(
 async def simplified_publish(
     request: Request, auth: AuthContext = Depends(_scopes("ITI-105", "ITI-65"))
 ) -> Response:
-    data = await _read(request, bundle=False)
-    try:
-        ins, document, warnings = await to_thread.run_sync(
-            parse_simplified, data, _ctx(request).limits
-        )
-    except InvalidMetadata as exc:
-        return _metadata_outcome(request, exc)
+    simplified = await _read(request, parse_simplified, bundle=False)
+    if isinstance(simplified, InvalidMetadata):
+        return _metadata_outcome(request, simplified)
+    ins, document, warnings = simplified
     auth.check_patient(str(ins))
     ctx = _ctx(request)
     submission = SubmissionSetInput(

@@ -25,6 +25,7 @@ from opendmp.services.documents.deposit import (
     SubmissionSetInput,
     provide_documents,
 )
+from opendmp.services.documents.views import document_view
 from opendmp.services.operations.maintenance import verify_audit
 from opendmp.services.records import lifecycle as records
 from opendmp.storage import models as m
@@ -276,6 +277,54 @@ async def test_replace_by_unique_id_and_refusals(ctx: ServiceContext) -> None:
     assert await counts(ctx) == before
 
 
+async def test_the_answered_view_is_the_stored_row_s(ctx: ServiceContext) -> None:
+    """The view a deposit answers, built from the values it inserted, is what the stored
+    row gives (timestamps as the database returns them, event codes, every column)."""
+    ins = await new_patient(ctx)
+    doc = document(
+        ctx,
+        service_stop=ctx.now(),
+        event_codes=("T-D8200", "F-00000"),
+        practice_setting="394802001",
+        extra={"note": "kept"},
+    )
+    result = await provide_documents(
+        ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[doc]
+    )
+    view = result.documents[0]
+    async with ctx.sessions() as session:
+        row = (
+            await session.execute(
+                select(m.Document).where(
+                    m.Document.record_id == view.record_id, m.Document.id == view.id
+                )
+            )
+        ).scalar_one()
+    assert view == document_view(row)
+
+
+async def test_a_submission_set_unique_id_already_stored_is_refused(
+    ctx: ServiceContext,
+) -> None:
+    """New documents under a submission set uniqueId the record holds: 409, nothing kept
+    (the insert finds it: no look-up before it)."""
+    ins = await new_patient(ctx)
+    sub = submission()
+    await provide_documents(ctx, actor=AUTHOR, ins=ins, submission=sub, documents=[document(ctx)])
+    before = await counts(ctx)
+    with pytest.raises(DepositRefused) as caught:
+        await provide_documents(
+            ctx, actor=AUTHOR, ins=ins, submission=sub, documents=[document(ctx, b"%PDF other")]
+        )
+    assert (caught.value.code, caught.value.http_status) == ("duplicate-unique-id", 409)
+    assert caught.value.message == "a submission set with this uniqueId is already in the record"
+    assert await counts(ctx) == before
+    again = await provide_documents(
+        ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[document(ctx)]
+    )
+    assert again.created == [True]
+
+
 async def test_an_identical_retry_returns_the_stored_document(ctx: ServiceContext) -> None:
     ins = await new_patient(ctx)
     doc = document(ctx)
@@ -354,7 +403,8 @@ async def test_unknown_record_and_closed_record(ctx: ServiceContext) -> None:
             ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[document(ctx)]
         )
     assert closed.value.code == "record-closed"
-    assert (await counts(ctx))[:2] == (0, 0)
+    # The blob written before the write transaction refused it is gone too.
+    assert await counts(ctx) == (0, 0, 0, 0)
 
 
 async def test_new_document_notice_and_masking_preferences(ctx: ServiceContext) -> None:
@@ -406,11 +456,13 @@ async def test_a_blocked_professional_follows_the_setting(ctx: ServiceContext) -
         ctx, actor=AUTHOR, ins=ins, submission=submission(), documents=[document(ctx)]
     )
     strict = dataclasses.replace(ctx, access=AccessRules(blocked_may_deposit=False))
+    before = await counts(ctx)
     with pytest.raises(AccessDenied) as caught:
         await provide_documents(
             strict, actor=AUTHOR, ins=ins, submission=submission(), documents=[document(strict)]
         )
     assert caught.value.code == "blocked-by-patient"
+    assert await counts(ctx) == before
 
 
 async def test_concurrent_replacements_of_one_document_have_one_winner(

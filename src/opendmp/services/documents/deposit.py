@@ -7,13 +7,14 @@ professional portal (pro_deposit.py), the patient's upload and the forms
 
 The bounds come first (documents per submission, bytes per document: docs/security.md,
 "Bounded work per request"). Everything that can be checked without the
-database is checked next, in a worker thread (declared size and SHA-1, duplicates inside the
-message, the CDA header against the metadata and the record's INS). Then the blobs are
+database is checked next, in a worker thread above ``INLINE_CHECK_BYTES`` (declared size and
+SHA-1, duplicates inside the message, the CDA header against the metadata and the record's
+INS). Then the blobs are
 encrypted and written *before* the write transaction, after a read-only look at the record
-(its data key, the policy's answer, the uniqueIds already stored): on SQLite the write lock
-is then held only for the short inserts, not for the encryption and the fsyncs, so other
-requests keep flowing during a large deposit. The write transaction, holding the record row
-lock, decides again with authority: the policy (audited), the uniqueIds already in the
+(its data key, one statement): on SQLite the write lock is then held only for the short
+inserts, not for the encryption and the fsyncs, so other requests keep flowing during a
+large deposit. The write transaction, holding the record row lock, decides with
+authority: the policy (audited), the uniqueIds already in the
 record, the replaced documents; the rows go in with Core inserts, pointing at the blobs
 written ahead (or written then, when the look ahead could not prepare them). If anything
 fails before the commit, the blobs written by this call are deleted before the error leaves;
@@ -29,15 +30,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import hmac
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import orjson
 from anyio import to_thread
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,13 +50,13 @@ from opendmp.domain.codes import class_for_type, type_label
 from opendmp.domain.errors import Conflict, InvalidIdentifier, InvalidInput, OpenDMPError
 from opendmp.domain.identifiers import Ins, parse_idnat_ps
 from opendmp.domain.limits import RequestLimits, check_document_count, too_large
-from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action, Facts, decide
+from opendmp.domain.policy import NOTIFY_NEW_DOCUMENT, Action, Facts
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.core.facts import document_facts
 from opendmp.services.core.gate import seen_or_audited
-from opendmp.services.core.guarded import Guarded, facts_on_record, guarded
+from opendmp.services.core.guarded import Guarded, guarded
+from opendmp.services.core.keys import SealedDataKey, open_data_key
 from opendmp.services.core.notifications import enqueue_notification
-from opendmp.services.core.records import get_record
 from opendmp.services.directory.professionals import ensure_organization, ensure_professional
 from opendmp.services.documents.views import DocumentView, data_key_of, document_view
 from opendmp.storage import models as m
@@ -66,6 +66,10 @@ XML_MIME_TYPES = frozenset({"text/xml", "application/xml"})
 DEFAULT_FORMAT_CODE = "urn:ihe:iti:xds:2017:mimeTypeSufficient"
 # Blobs written at once by one deposit: their fsyncs overlap, a few threads at most.
 BLOB_WRITERS = 4
+# Messages up to this size are parsed and checked on the event loop (about a millisecond of
+# CPU): handing them to a worker thread and back cost more than the work, for nothing in
+# parallel (the GIL). Larger ones go to a thread, so the loop keeps serving the others.
+INLINE_CHECK_BYTES = 64 * 1024
 
 
 class DepositRefused(OpenDMPError):
@@ -443,68 +447,93 @@ async def _find_replaced(
 
 @dataclass(slots=True)
 class _WrittenAhead:
-    """Blobs encrypted and written before the write transaction, per document index."""
+    """Blobs encrypted and written before the write transaction, per document index, under
+    the data key ``sealed`` (the record's wrapped key, its epoch and master key) opens."""
 
     record_id: uuid.UUID
+    sealed: tuple[bytes | None, int | None, str | None]
     data_key: bytes
     keys: dict[int, str] = field(default_factory=dict)
 
-    def key_for(self, item: _Checked, record_id: uuid.UUID, data_key: bytes) -> str | None:
+    def data_key_for(self, record: m.Record) -> bytes | None:
+        """The data key unwrapped ahead, if ``record`` still holds the same wrapped key: the
+        same bytes under the same key-encryption key unwrap to the same key, so it is not
+        unwrapped twice (docs/architecture.md §7)."""
+        if record.id != self.record_id or _sealed(record) != self.sealed:
+            return None
+        return self.data_key
+
+    def key_for(self, item: _Checked, record: m.Record) -> str | None:
         """The blob written ahead for ``item``, if it was sealed for this record and key."""
-        if record_id != self.record_id or not hmac.compare_digest(data_key, self.data_key):
+        if self.data_key_for(record) is None:
             return None
         return self.keys.get(item.index)
 
 
-async def _look_ahead(
-    ctx: ServiceContext, actor: Actor, ins: Ins, checked: list[_Checked], now: dt.datetime
-) -> tuple[uuid.UUID, bytes, set[str]] | None:
-    """(record id, data key, uniqueIds already stored) when the deposit looks allowed, read
-    without the write lock; ``None`` otherwise: the write transaction then decides, audits
-    and answers (nothing is told from here, so nothing is audited either)."""
+def _sealed(
+    record: m.Record | Row[Any, Any, Any, Any],
+) -> tuple[bytes | None, int | None, str | None]:
+    return record.wrapped_data_key, record.kek_epoch, record.master_key_id
+
+
+_RECORDS = m.Record.metadata.tables["record"]
+_PATIENTS = m.Patient.metadata.tables["patient"]
+# The record of an INS and its sealed data key, in one statement built once.
+_SEALED_KEY = (
+    select(
+        _RECORDS.c.id,
+        _RECORDS.c.wrapped_data_key,
+        _RECORDS.c.kek_epoch,
+        _RECORDS.c.master_key_id,
+    )
+    .select_from(_PATIENTS.join(_RECORDS, _RECORDS.c.patient_id == _PATIENTS.c.id))
+    .where(
+        _PATIENTS.c.ins_value == bindparam("ins_value"),
+        _PATIENTS.c.ins_oid == bindparam("ins_oid"),
+    )
+)
+
+
+async def _look_ahead(ctx: ServiceContext, ins: Ins) -> _WrittenAhead | None:
+    """The record and its data key, read without the write lock (one statement); ``None``
+    when there is none to read: the write transaction then decides, audits and answers.
+    Nothing is decided or told from here, so nothing is audited either: a deposit the write
+    transaction refuses (the policy, a uniqueId already stored) has its blobs deleted
+    (``_delete_blobs``, ``_Stored.unreferenced``)."""
     try:
         async with ctx.uow(read_only=True) as uow:
-            session = uow.session
-            found = await get_record(session, ins)
-            who = await facts_on_record(ctx, session, actor=actor, found=found, now=now)
-            if not decide(actor, Action.DEPOSIT, who.facts).allowed:
+            params = {"ins_value": ins.value, "ins_oid": ins.oid}
+            row = (await uow.session.execute(_SEALED_KEY, params)).first()
+            if row is None or row.wrapped_data_key is None:
                 return None
-            record = found[1]
-            stored = await session.execute(
-                select(m.Document.unique_id).where(
-                    m.Document.record_id == record.id,
-                    m.Document.unique_id.in_([c.doc.unique_id for c in checked]),
-                )
-            )
-            return record.id, data_key_of(ctx, record), set(stored.scalars())
+            sealed = SealedDataKey(row.wrapped_data_key, row.kek_epoch, row.master_key_id)
+            key = open_data_key(ctx, sealed)
+            return _WrittenAhead(row.id, _sealed(row), key)
     except OpenDMPError:
         return None
 
 
 async def _write_ahead(
-    ctx: ServiceContext, actor: Actor, ins: Ins, checked: list[_Checked], now: dt.datetime
+    ctx: ServiceContext, ins: Ins, checked: list[_Checked]
 ) -> _WrittenAhead | None:
-    """Encrypt and write the new documents' blobs outside the write transaction."""
-    found = await _look_ahead(ctx, actor, ins, checked, now)
-    if found is None:
+    """Encrypt and write the documents' blobs outside the write transaction."""
+    ahead = await _look_ahead(ctx, ins)
+    if ahead is None:
         return None
-    record_id, data_key, stored = found
-    ahead = _WrittenAhead(record_id, data_key)
     writers = asyncio.Semaphore(BLOB_WRITERS)
 
     async def write(item: _Checked) -> None:
         async with writers:
             ahead.keys[item.index] = await ctx.blobs.put_document(
-                data_key=data_key,
-                record_id=str(record_id),
+                data_key=ahead.data_key,
+                record_id=str(ahead.record_id),
                 document_id=str(item.document_id),
                 content=item.doc.content,
             )
 
-    new = [item for item in checked if item.doc.unique_id not in stored]
     try:
         # Every write ends (success or error) before any cleanup: no blob lands afterwards.
-        failures = await asyncio.gather(*(write(item) for item in new), return_exceptions=True)
+        failures = await asyncio.gather(*(write(item) for item in checked), return_exceptions=True)
         failure = next((f for f in failures if isinstance(f, BaseException)), None)
         if failure is not None:
             raise failure
@@ -522,10 +551,15 @@ class _Stored:
     written: list[str]
     referenced: set[str] = field(default_factory=set)
 
+    def data_key(self, ctx: ServiceContext, record: m.Record) -> bytes:
+        """The record's data key, unwrapped once per deposit when it did not change."""
+        key = self.ahead.data_key_for(record) if self.ahead is not None else None
+        return key if key is not None else data_key_of(ctx, record)
+
     async def key_for(
         self, ctx: ServiceContext, record: m.Record, data_key: bytes, item: _Checked
     ) -> str:
-        key = self.ahead.key_for(item, record.id, data_key) if self.ahead is not None else None
+        key = self.ahead.key_for(item, record) if self.ahead is not None else None
         if key is None:
             key = await ctx.blobs.put_document(
                 data_key=data_key,
@@ -577,7 +611,7 @@ class _Deposit:
             audit_action=AuditAction.DOCUMENT_DEPOSIT,
             for_update=True,
         ) as g:
-            await _resolve_existing(g.session, g.record.id, self.checked, self.warnings)
+            await _already_stored(g.session, g.record.id, self.checked, self.warnings)
             for item in self.checked:
                 if item.doc.replaces is not None and item.existing is None:
                     item.replaced = await self._replaced(g, item, item.doc.replaces)
@@ -641,22 +675,30 @@ class _Deposit:
     async def _insert_submission_set(self, g: Guarded, set_id: uuid.UUID, entry_uuid: str) -> None:
         sub, actor = self.submission, self.actor
         professional = actor if isinstance(actor, Professional) else None
-        await g.session.execute(
-            insert(m.SubmissionSet).values(
-                id=set_id,
-                record_id=g.record.id,
-                unique_id=sub.unique_id,
-                source_id=sub.source_id,
-                title=sub.title[:255] if sub.title else None,
-                content_type_code=sub.content_type_code,
-                author_idnat=professional.idnat if professional else None,
-                author_name=professional.name if professional else None,
-                author_organization=professional.organization if professional else None,
-                submitted_at=sub.submitted_at or self.now,
-                entry_uuid=entry_uuid,
-                extra=canonical_json(sub.extra),
-            )
+        row = dict(
+            id=set_id,
+            record_id=g.record.id,
+            unique_id=sub.unique_id,
+            source_id=sub.source_id,
+            title=sub.title[:255] if sub.title else None,
+            content_type_code=sub.content_type_code,
+            author_idnat=professional.idnat if professional else None,
+            author_name=professional.name if professional else None,
+            author_organization=professional.organization if professional else None,
+            submitted_at=sub.submitted_at or self.now,
+            entry_uuid=entry_uuid,
+            extra=canonical_json(sub.extra),
         )
+        try:
+            await g.session.execute(_INSERT_SUBMISSION_SET, row)
+        except IntegrityError:
+            # Its uniqueId is in the record (the constraint on (record_id, unique_id)): found
+            # by the insert rather than by a look-up before it (docs/benchmarks.md).
+            raise DepositRefused(
+                "a submission set with this uniqueId is already in the record",
+                code="duplicate-unique-id",
+                http_status=409,
+            ) from None
 
     async def _insert_documents(
         self, g: Guarded, new_items: list[_Checked], set_id: uuid.UUID
@@ -664,7 +706,7 @@ class _Deposit:
         """Insert the new documents (one multi-row statement), supersede the replaced ones
         and audit it all (one append for every event): the write lock is held for few
         statements."""
-        data_key = data_key_of(self.ctx, g.record)
+        data_key = self.stored.data_key(self.ctx, g.record)
         author = _Author(g.who.professional_id, g.who.organization_id)
         rows: dict[int, dict[str, Any]] = {}
         for item in new_items:
@@ -738,8 +780,9 @@ async def provide_documents(
 ) -> ProvideResult:
     """Store a submission set and its documents, all or nothing (see the module doc).
 
-    1. bounds, then the checks that need no database (in a worker thread);
-    2. a read-only look at the record (facts, policy), then the blobs written ahead,
+    1. bounds, then the checks that need no database (in a worker thread, but for small
+       messages);
+    2. a read-only look at the record (its data key), then the blobs written ahead,
        outside the write transaction;
     3. the write transaction (``_Deposit.run``): the record locked, the policy asked again
        with authority (a refusal audited), the uniqueIds already stored, the replacements;
@@ -749,8 +792,11 @@ async def provide_documents(
     """
     check_bounds(documents, ctx.limits)
     now = ctx.now()
-    checked, warnings = await to_thread.run_sync(_check_message, documents, ins, now)
-    ahead = await _write_ahead(ctx, actor, ins, checked, now)
+    if sum(len(d.content) for d in documents) <= INLINE_CHECK_BYTES:
+        checked, warnings = _check_message(documents, ins, now)
+    else:
+        checked, warnings = await to_thread.run_sync(_check_message, documents, ins, now)
+    ahead = await _write_ahead(ctx, ins, checked)
     stored = _Stored(ahead, list(ahead.keys.values()) if ahead is not None else [])
     deposit = _Deposit(ctx, actor, ins, submission, checked, warnings, stored, now)
     try:
@@ -837,6 +883,35 @@ async def _resolve_existing(
         )
 
 
+_DOCUMENTS = m.Document.metadata.tables["document"]
+_SETS = m.SubmissionSet.metadata.tables["submission_set"]
+
+
+# How many of the uniqueIds are already in the record, in a statement built once: their
+# rows are loaded only when there are some (an idempotent retry).
+_STORED_COUNT = (
+    select(func.count())
+    .select_from(_DOCUMENTS)
+    .where(
+        _DOCUMENTS.c.record_id == bindparam("record_id"),
+        _DOCUMENTS.c.unique_id.in_(bindparam("unique_ids", expanding=True)),
+    )
+)
+
+
+async def _already_stored(
+    session: AsyncSession,
+    record_id: uuid.UUID,
+    checked: list[_Checked],
+    warnings: list[DepositWarning],
+) -> None:
+    """``_resolve_existing``, when one of the uniqueIds is in the record."""
+    unique_ids = [c.doc.unique_id for c in checked]
+    found = await session.scalar(_STORED_COUNT, {"record_id": record_id, "unique_ids": unique_ids})
+    if found:
+        await _resolve_existing(session, record_id, checked, warnings)
+
+
 async def _submission_set_for(
     session: AsyncSession,
     record_id: uuid.UUID,
@@ -844,37 +919,34 @@ async def _submission_set_for(
     creates: bool,
     checked: list[_Checked],
 ) -> tuple[uuid.UUID, str]:
-    existing = (
-        await session.execute(
-            select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
-                m.SubmissionSet.record_id == record_id,
-                m.SubmissionSet.unique_id == submission.unique_id,
-            )
-        )
-    ).first()
-    if existing is not None:
-        if creates:
-            raise DepositRefused(
-                "a submission set with this uniqueId is already in the record",
-                code="duplicate-unique-id",
-                http_status=409,
-            )
-        return existing.id, existing.entry_uuid or f"urn:uuid:{existing.id}"
-    if not creates:
+    """(id, entryUUID) of the deposit's submission set: a new one when it creates documents
+    (a uniqueId already in the record is refused by the insert: ``_insert_submission_set``),
+    else (every document already stored) the one stored under its uniqueId or, failing
+    that, the one the stored documents belong to."""
+    if creates:
+        return uuid.uuid4(), submission.entry_uuid or f"urn:uuid:{uuid.uuid4()}"
+    found = await _stored_set(session, record_id, m.SubmissionSet.unique_id == submission.unique_id)
+    if found is None:
         # Every document was already stored, under another submission set: keep theirs.
         first = checked[0].existing
         assert first is not None and first.submission_set_id is not None
-        row = (
-            await session.execute(
-                select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
-                    m.SubmissionSet.record_id == record_id,
-                    m.SubmissionSet.id == first.submission_set_id,
-                )
+        found = await _stored_set(session, record_id, m.SubmissionSet.id == first.submission_set_id)
+    assert found is not None
+    return found
+
+
+async def _stored_set(
+    session: AsyncSession, record_id: uuid.UUID, which: ColumnElement[bool]
+) -> tuple[uuid.UUID, str] | None:
+    """(id, entryUUID) of the record's submission set ``which`` names, if there is one."""
+    row = (
+        await session.execute(
+            select(m.SubmissionSet.id, m.SubmissionSet.entry_uuid).where(
+                m.SubmissionSet.record_id == record_id, which
             )
-        ).one()
-        return row.id, row.entry_uuid or f"urn:uuid:{row.id}"
-    entry_uuid = submission.entry_uuid or f"urn:uuid:{uuid.uuid4()}"
-    return uuid.uuid4(), entry_uuid
+        )
+    ).first()
+    return None if row is None else (row.id, row.entry_uuid or f"urn:uuid:{row.id}")
 
 
 @dataclass(slots=True)
@@ -927,18 +999,22 @@ _AUTHOR_COLUMNS = (
     "author_specialty",
     "author_organization_idnat",
 )
-_INSERT_DOCUMENT = insert(m.Document.metadata.tables["document"])
+_INSERT_DOCUMENT = insert(_DOCUMENTS)
+_INSERT_SUBMISSION_SET = insert(_SETS)
 _UTC_FIELDS = ("service_start", "service_stop", "creation_time", "deposited_at", "updated_at")
+_VIEW_FIELDS = tuple(f.name for f in fields(DocumentView) if f.name != "event_codes")
 
 
 def _inserted_view(values: dict[str, Any]) -> DocumentView:
     """The view of a row from the values just inserted, as the database gives them back
     (timestamps in UTC): no read-back statement."""
-    row = dict(values)
+    row = {name: values[name] for name in _VIEW_FIELDS}
     for name in _UTC_FIELDS:
         if row[name] is not None:
             row[name] = row[name].astimezone(dt.UTC)
-    return document_view(m.Document(**row))
+    codes = values["event_codes"]
+    # What ``document_view`` gives for the stored row, without building an ORM entity.
+    return DocumentView(**row, event_codes=tuple(orjson.loads(codes)) if codes else ())
 
 
 def document_row(
