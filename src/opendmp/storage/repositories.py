@@ -16,14 +16,20 @@ from opendmp.storage import models as m
 async def find_record(
     session: AsyncSession, ins: Ins, *, for_update: bool = False
 ) -> tuple[m.Patient, m.Record] | None:
-    """The person and their record by INS; ``for_update`` locks the record row."""
+    """The person and their record by INS; ``for_update`` locks the record row.
+
+    The lock is PostgreSQL's ``FOR NO KEY UPDATE``: the changes of one record wait for each
+    other, but the inserts that merely reference the record (a consultation's audit event,
+    taking ``FOR KEY SHARE`` for its foreign key) do not wait for them — with ``FOR UPDATE``
+    every read of a patient queued behind a deposit on that patient. Deleting the record
+    (its destruction, services/operations/maintenance.py) takes ``FOR UPDATE`` itself."""
     query = (
         select(m.Patient, m.Record)
         .join(m.Record, m.Record.patient_id == m.Patient.id)
         .where(m.Patient.ins_value == ins.value, m.Patient.ins_oid == ins.oid)
     )
     if for_update:
-        query = query.with_for_update(of=m.Record)
+        query = query.with_for_update(of=m.Record, key_share=True)
     row = (await session.execute(query)).one_or_none()
     return None if row is None else (row[0], row[1])
 
