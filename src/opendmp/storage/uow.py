@@ -2,7 +2,7 @@
 
 A ``read_only`` unit of work never writes: on SQLite it begins a deferred transaction, which
 reads its WAL snapshot without taking (or waiting for) the write lock (see storage.db); on
-PostgreSQL a ``READ ONLY`` transaction, which refuses any write.
+PostgreSQL it runs without a transaction (``_READING_POSTGRESQL``).
 
 A ``deferred_writes`` unit of work reads like a read-only one and writes at its commit:
 writes given to ``write_at_commit`` (the audit event of a read, its notification) run then,
@@ -28,13 +28,12 @@ from opendmp.storage.writers import sqlite_writer_turn
 
 # session.info key: the writes a deferred-writes unit of work runs at its commit.
 AT_COMMIT = "opendmp_at_commit"
-# A unit of work that does not write in its own transaction: SQLite begins it deferred
-# (storage.db), PostgreSQL ``READ ONLY``.
-_READING = {READ_ONLY: True, "postgresql_readonly": True}
-# A consultation on PostgreSQL reads without a transaction: each of its statements sees the
-# database as of its start, as it would in a READ COMMITTED transaction, without the
-# BEGIN and COMMIT round trips.
-_CONSULTING = {READ_ONLY: True, "isolation_level": "AUTOCOMMIT"}
+# A unit of work that does not write in its own transaction (read-only, deferred writes):
+# SQLite begins it deferred (storage.db); PostgreSQL runs it without a transaction, each
+# statement seeing the database as of its start, as it would in the READ COMMITTED
+# transaction it had before, without the BEGIN and COMMIT (or ROLLBACK) round trips.
+_READING = {READ_ONLY: True}
+_READING_POSTGRESQL = {READ_ONLY: True, "isolation_level": "AUTOCOMMIT"}
 
 
 async def write_at_commit(session: AsyncSession, write: Write) -> None:
@@ -85,8 +84,8 @@ class UnitOfWork:
         self.committed = False
         sqlite = self._engine(session)
         if self.read_only or self.deferred_writes:
-            consulting = self.deferred_writes and sqlite is None and not self.read_only
-            await session.connection(execution_options=_CONSULTING if consulting else _READING)
+            reading = _READING if sqlite is not None else _READING_POSTGRESQL
+            await session.connection(execution_options=reading)
             if not self.read_only:
                 session.info[AT_COMMIT] = []
         elif sqlite is not None:
