@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opendmp.domain.identifiers import Ins
@@ -23,15 +23,18 @@ async def find_record(
     taking ``FOR KEY SHARE`` for its foreign key) do not wait for them — with ``FOR UPDATE``
     every read of a patient queued behind a deposit on that patient. Deleting the record
     (its destruction, services/operations/maintenance.py) takes ``FOR UPDATE`` itself."""
-    query = (
-        select(m.Patient, m.Record)
-        .join(m.Record, m.Record.patient_id == m.Patient.id)
-        .where(m.Patient.ins_value == ins.value, m.Patient.ins_oid == ins.oid)
-    )
-    if for_update:
-        query = query.with_for_update(of=m.Record, key_share=True)
-    row = (await session.execute(query)).one_or_none()
+    query = _RECORD_FOR_UPDATE if for_update else _RECORD
+    row = (await session.execute(query, {"ins_value": ins.value, "ins_oid": ins.oid})).one_or_none()
     return None if row is None else (row[0], row[1])
+
+
+# Built once (every writer opens its record with it): bound parameters, compiled cache.
+_RECORD = (
+    select(m.Patient, m.Record)
+    .join(m.Record, m.Record.patient_id == m.Patient.id)
+    .where(m.Patient.ins_value == bindparam("ins_value"), m.Patient.ins_oid == bindparam("ins_oid"))
+)
+_RECORD_FOR_UPDATE = _RECORD.with_for_update(of=m.Record, key_share=True)
 
 
 async def find_document(
