@@ -89,6 +89,13 @@ def find_assertion(security_header: etree._Element) -> etree._Element:
 
 def certificate_jwk(cert: x509.Certificate) -> dict[str, object]:
     """The certificate's public key as a JWK (what ``establishment register-key`` stores)."""
+    return dict(_certificate_jwk(cert))
+
+
+# Every ITI-41 request compares its signer's key with the registered ones: an establishment
+# signs with the same certificate for months (a certificate hashes by its DER bytes).
+@functools.lru_cache(maxsize=256)
+def _certificate_jwk(cert: x509.Certificate) -> dict[str, object]:
     public = cert.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -110,14 +117,15 @@ def _refuse_dtd_and_entities(assertion: etree._Element) -> None:
         raise refuse("vihf-entity-refused", "entity references are refused")
 
 
+# Compiled once: every VIHF is checked against every element of its message.
+_SAME_ID = etree.XPath("//*[@ID=$v or @Id=$v or @id=$v or @wsu:Id=$v]", namespaces={"wsu": WSU})
+
+
 def _check_unique_id(assertion: etree._Element) -> str:
     ident = assertion.get("ID")
     if not ident:
         raise refuse("vihf-missing-attribute", "the VIHF has no ID")
-    root = assertion.getroottree().getroot()
-    same = root.xpath(
-        "//*[@ID=$v or @Id=$v or @id=$v or @wsu:Id=$v]", v=ident, namespaces={"wsu": WSU}
-    )
+    same = _SAME_ID(assertion.getroottree().getroot(), v=ident)
     if len(same) != 1:  # type: ignore[arg-type]
         raise refuse("vihf-duplicate-id", "another element of the message has the VIHF's ID")
     return ident
