@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from anyio import to_thread
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
@@ -66,11 +65,11 @@ from opendmp.fhir.shapes import check_resource
 from opendmp.fhir.validation import InvalidResource
 from opendmp.services.core.context import ServiceContext
 from opendmp.services.documents.deposit import (
-    INLINE_CHECK_BYTES,
     DepositWarning,
     DocumentInput,
     ProvideResult,
     SubmissionSetInput,
+    checked_by_size,
     provide_documents,
 )
 
@@ -130,9 +129,8 @@ async def _read(
     request: Request, mapping: Callable[[dict[str, Any], RequestLimits], _T], *, bundle: bool
 ) -> _T | InvalidMetadata:
     """The body read, parsed, validated and mapped to the deposit's inputs by ``mapping``, in
-    one worker thread (one hand-over instead of one per step) or, up to
-    ``INLINE_CHECK_BYTES``, on the event loop (cheaper than the hand-over); the
-    InvalidMetadata ``mapping`` raises is returned, for the route to answer it."""
+    one step (``checked_by_size``: one hand-over to a thread at most); the InvalidMetadata
+    ``mapping`` raises is returned, for the route to answer it."""
     limits = _ctx(request).limits
     body = await read_body(request, limit=limits.max_request_bytes)
     content_type = request.headers.get("content-type")
@@ -144,9 +142,7 @@ async def _read(
         except InvalidMetadata as exc:
             return exc
 
-    if len(body) <= INLINE_CHECK_BYTES:
-        return work()
-    return await to_thread.run_sync(work)
+    return await checked_by_size(len(body), work)
 
 
 def _check_document_size(data: Any, where: str, limits: RequestLimits) -> None:

@@ -12,16 +12,15 @@ nothing is stored then. Accepted submissions carry their warnings (severity Warn
 
 from __future__ import annotations
 
-from anyio import to_thread
 from lxml import etree
 
 from opendmp.domain.errors import OpenDMPError
 from opendmp.domain.limits import LimitExceeded
 from opendmp.domain.xds_codes import XDS_CODES
 from opendmp.services.documents.deposit import (
-    INLINE_CHECK_BYTES,
     DepositRefused,
     DepositWarning,
+    checked_by_size,
     provide_documents,
 )
 from opendmp.xds import namespaces as ns
@@ -112,22 +111,14 @@ def _refusal(exc: OpenDMPError, parsed: XdsSubmission | None) -> RegistryError:
     return RegistryError(xds, exc.message, location=location)
 
 
-async def _parsed(objects: etree._Element, documents: dict[str, bytes]) -> XdsSubmission:
-    """The submission read from its metadata and documents: on the event loop up to
-    ``INLINE_CHECK_BYTES`` of documents (cheaper than handing it to a thread, as ITI-65
-    does: fhir/provide.py), in a worker thread above."""
-    if sum(len(content) for content in documents.values()) <= INLINE_CHECK_BYTES:
-        return parse_submission(objects, documents)
-    return await to_thread.run_sync(parse_submission, objects, documents)
-
-
 async def provide_and_register(call: XdsCall) -> SoapReply:
     identity = await caller(call)
     objects = _submission(call)
     parsed: XdsSubmission | None = None
     try:
         documents = _documents(call.soap.body, call)
-        parsed = await _parsed(objects, documents)
+        size = sum(len(content) for content in documents.values())
+        parsed = await checked_by_size(size, parse_submission, objects, documents)
         if str(parsed.ins) != identity.vihf.patient_ins:
             return registry_reply(
                 [

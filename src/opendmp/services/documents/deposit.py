@@ -31,9 +31,9 @@ import asyncio
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, TypeVarTuple
 
 import orjson
 from anyio import to_thread
@@ -70,6 +70,18 @@ BLOB_WRITERS = 4
 # CPU): handing them to a worker thread and back cost more than the work, for nothing in
 # parallel (the GIL). Larger ones go to a thread, so the loop keeps serving the others.
 INLINE_CHECK_BYTES = 64 * 1024
+
+_T = TypeVar("_T")
+_Args = TypeVarTuple("_Args")
+
+
+async def checked_by_size(size: int, func: Callable[[*_Args], _T], *args: *_Args) -> _T:
+    """``func(*args)``, the parsing or checking of a message of ``size`` bytes: on the event
+    loop up to ``INLINE_CHECK_BYTES``, in a worker thread above (FHIR ITI-65, XDS.b ITI-41,
+    the deposit's own checks)."""
+    if size <= INLINE_CHECK_BYTES:
+        return func(*args)
+    return await to_thread.run_sync(func, *args)
 
 
 class DepositRefused(OpenDMPError):
@@ -792,10 +804,8 @@ async def provide_documents(
     """
     check_bounds(documents, ctx.limits)
     now = ctx.now()
-    if sum(len(d.content) for d in documents) <= INLINE_CHECK_BYTES:
-        checked, warnings = _check_message(documents, ins, now)
-    else:
-        checked, warnings = await to_thread.run_sync(_check_message, documents, ins, now)
+    size = sum(len(d.content) for d in documents)
+    checked, warnings = await checked_by_size(size, _check_message, documents, ins, now)
     ahead = await _write_ahead(ctx, ins, checked)
     stored = _Stored(ahead, list(ahead.keys.values()) if ahead is not None else [])
     deposit = _Deposit(ctx, actor, ins, submission, checked, warnings, stored, now)
